@@ -1,0 +1,269 @@
+//! Actions: StackStorm-format metadata (`actions/*.yaml`) naming a runner and an entry point.
+//!
+//! ```yaml
+//! name: http
+//! pack: core                 # optional; must match the pack
+//! runner_type: wasm          # the only runner so far: a WebAssembly component
+//! entry_point: http.wasm     # component path, relative to the pack's actions/ directory
+//! description: Run an HTTP request.
+//! enabled: true              # default true
+//! parameters:                # see crate::param
+//!   url: {type: string, required: true}
+//! limits:                    # Squall extension, see crate::limits::LimitOverrides
+//!   timeout: 30s
+//! ```
+//!
+//! StackStorm's other metadata keys (`ref`, `uid`, `id`, `output_schema`, `tags`, `notify`,
+//! `metadata_file`) are accepted; `output_schema` and `tags` are kept, the rest ignored. Any other
+//! key is an error naming it.
+
+use crate::limits::LimitOverrides;
+use crate::param::Parameters;
+use crate::reference::{Ref, validate_name};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+/// What executes an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunnerType {
+    /// A WebAssembly component of the `squall:plugin/action` world (`entry_point` = its path).
+    Wasm,
+}
+
+impl RunnerType {
+    /// Every runner Squall knows, by the name used in `runner_type`.
+    pub const ALL: [(&'static str, RunnerType); 1] = [("wasm", RunnerType::Wasm)];
+
+    /// The runner's name as written in `runner_type`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunnerType::Wasm => "wasm",
+        }
+    }
+
+    fn parse(name: &str) -> Result<RunnerType, String> {
+        RunnerType::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, r)| *r)
+            .ok_or_else(|| {
+                let hint = match name {
+                    "python-script" | "local-shell-cmd" | "local-shell-script" | "remote-shell-cmd"
+                    | "remote-shell-script" | "http-request" => {
+                        " (Squall runs actions as WebAssembly components: port it to runner_type \"wasm\")"
+                    }
+                    _ => "",
+                };
+                format!("unknown runner {name:?}; known runners: \"wasm\"{hint}")
+            })
+    }
+}
+
+impl fmt::Display for RunnerType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An action whose metadata has been validated.
+#[derive(Debug, Clone)]
+pub struct Action {
+    /// `<pack>.<name>`.
+    pub reference: Ref,
+    /// Description from the metadata.
+    pub description: String,
+    /// Whether it may run (StackStorm's `enabled`, default true).
+    pub enabled: bool,
+    /// The runner.
+    pub runner_type: RunnerType,
+    /// The entry point as written.
+    pub entry_point: String,
+    /// The entry point resolved to a file inside the pack (for `wasm`: the component).
+    pub entry_path: PathBuf,
+    /// The declared parameters.
+    pub parameters: Parameters,
+    /// The `limits:` block.
+    pub limits: LimitOverrides,
+    /// StackStorm's `output_schema`, kept for the API.
+    pub output_schema: Option<Value>,
+    /// StackStorm's `tags`, kept for the API.
+    pub tags: Vec<Value>,
+    /// The metadata file this came from.
+    pub metadata_file: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAction {
+    name: String,
+    #[serde(default)]
+    pack: Option<String>,
+    runner_type: String,
+    #[serde(default)]
+    entry_point: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    parameters: Map<String, Value>,
+    #[serde(default)]
+    limits: LimitOverrides,
+    #[serde(default)]
+    output_schema: Option<Value>,
+    #[serde(default)]
+    tags: Vec<Value>,
+    // Accepted for compatibility with StackStorm exports; Squall derives them.
+    #[serde(default, rename = "ref")]
+    _reference: Option<Value>,
+    #[serde(default, rename = "uid")]
+    _uid: Option<Value>,
+    #[serde(default, rename = "id")]
+    _id: Option<Value>,
+    #[serde(default, rename = "notify")]
+    _notify: Option<Value>,
+    #[serde(default, rename = "metadata_file")]
+    _metadata_file: Option<Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A problem in one metadata file: the field (dotted path, when known) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentError {
+    /// The field, e.g. `runner_type` or `parameters.url.position`; empty for whole-file errors.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ContentError {
+    fn at(field: &str, message: impl Into<String>) -> Self {
+        ContentError {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Action {
+    /// Parses and validates one action metadata file's text.
+    ///
+    /// `pack` is the pack's ref, `actions_dir` the pack's `actions/` directory (entry points are
+    /// relative to it), `file` the metadata file (kept for messages).
+    ///
+    /// # Errors
+    /// [`ContentError`] naming the field: YAML syntax or unknown keys, a bad `name`, a `pack`
+    /// that is not this pack, an unknown `runner_type`, an entry point that is empty, absolute,
+    /// escapes the pack or does not exist, or bad `parameters`.
+    pub fn parse(text: &str, pack: &str, actions_dir: &Path, file: &Path) -> Result<Action, ContentError> {
+        let raw: RawAction = serde_saphyr::from_str(text).map_err(|e| ContentError::at("", e.to_string()))?;
+        validate_name(&raw.name).map_err(|e| ContentError::at("name", e.to_string()))?;
+        if let Some(p) = &raw.pack
+            && p != pack
+        {
+            return Err(ContentError::at(
+                "pack",
+                format!("{p:?} does not match the pack it is in ({pack:?})"),
+            ));
+        }
+        let runner_type =
+            RunnerType::parse(&raw.runner_type).map_err(|m| ContentError::at("runner_type", m))?;
+        let entry_path = resolve_entry_point(&raw.entry_point, actions_dir)
+            .map_err(|m| ContentError::at("entry_point", m))?;
+        let parameters = Parameters::from_yaml(&raw.parameters).map_err(|m| {
+            match m.split_once(": ") {
+                Some((field, msg)) if field.starts_with("parameters") => ContentError::at(field, msg),
+                _ => ContentError::at("parameters", m),
+            }
+        })?;
+        let reference = Ref::new(pack, raw.name).map_err(|e| ContentError::at("name", e.to_string()))?;
+        Ok(Action {
+            reference,
+            description: raw.description,
+            enabled: raw.enabled,
+            runner_type,
+            entry_point: raw.entry_point,
+            entry_path,
+            parameters,
+            limits: raw.limits,
+            output_schema: raw.output_schema,
+            tags: raw.tags,
+            metadata_file: file.to_path_buf(),
+        })
+    }
+}
+
+fn resolve_entry_point(entry: &str, actions_dir: &Path) -> Result<PathBuf, String> {
+    if entry.trim().is_empty() {
+        return Err("missing: a wasm action needs the path of its component".into());
+    }
+    let rel = Path::new(entry);
+    if rel
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(format!(
+            "{entry:?} must be a relative path inside the pack's actions/ directory"
+        ));
+    }
+    let path = actions_dir.join(rel);
+    if !path.is_file() {
+        return Err(format!(
+            "component {entry:?} not found at {}",
+            path.display()
+        ));
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<Action, ContentError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.wasm"), b"\0asm").unwrap();
+        Action::parse(yaml, "ops", dir.path(), &dir.path().join("a.yaml"))
+    }
+
+    #[test]
+    fn parses_a_full_action() {
+        let a = parse(
+            "name: restart\npack: ops\nrunner_type: wasm\nentry_point: a.wasm\n\
+             description: Restart it.\nparameters:\n  svc: {type: string, required: true}\n\
+             limits: {timeout: 5s}\ntags: [x]\nnotify: {}\n",
+        )
+        .unwrap();
+        assert_eq!(a.reference.to_string(), "ops.restart");
+        assert!(a.enabled);
+        assert_eq!(a.runner_type, RunnerType::Wasm);
+        assert_eq!(a.limits.timeout, Some(std::time::Duration::from_secs(5)));
+        assert!(a.entry_path.ends_with("a.wasm"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        for (yaml, field, want) in [
+            ("name: x\nrunner_type: python-script\nentry_point: a.wasm\n", "runner_type", "port it to runner_type"),
+            ("name: x\nrunner_type: wasm\n", "entry_point", "missing"),
+            ("name: x\nrunner_type: wasm\nentry_point: b.wasm\n", "entry_point", "not found"),
+            ("name: x\nrunner_type: wasm\nentry_point: ../../etc/passwd\n", "entry_point", "relative path inside"),
+            ("name: x\nrunner_type: wasm\nentry_point: /etc/passwd\n", "entry_point", "relative path inside"),
+            ("name: x\npack: core\nrunner_type: wasm\nentry_point: a.wasm\n", "pack", "does not match"),
+            ("name: x y\nrunner_type: wasm\nentry_point: a.wasm\n", "name", "letters"),
+            ("name: x\nrunner_type: wasm\nentry_point: a.wasm\nparameters: {p: {type: string, secret: 1}}\n", "parameters.p.secret", "true or false"),
+            ("name: x\nrunner_type: wasm\nentry_point: a.wasm\nrunner: wasm\n", "", "runner"),
+            ("name: [x\n", "", ""),
+        ] {
+            let err = parse(yaml).unwrap_err();
+            assert_eq!(err.field, field, "{yaml}: {err:?}");
+            assert!(err.message.contains(want), "{yaml}: {err:?}");
+        }
+    }
+}

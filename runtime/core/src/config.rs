@@ -1,0 +1,225 @@
+//! Operator settings: `squall.toml`.
+//!
+//! ```toml
+//! [limits.default]        # what an action gets when its YAML says nothing (Limits::DEFAULT)
+//! timeout = "60s"
+//! [limits.max]            # ceilings no action exceeds (Limits::CEILING)
+//! memory = "1GiB"
+//!
+//! [host]
+//! max_instances = 64      # executions running at once in one process
+//!
+//! [packs.core]            # grants for one pack; packs never grant themselves anything
+//! http_allow = ["127.0.0.1:*", "api.example.com"]
+//! ```
+//!
+//! Every table is optional; unknown keys are errors. Precedence (highest last): built-in
+//! defaults, this file, `SQUALL_*` environment variables and command-line flags (the CLI applies
+//! the last two).
+
+use crate::capability::HostPattern;
+use crate::limits::{LimitPolicy, Limits};
+use crate::reference::validate_pack_name;
+use crate::units;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The parsed `squall.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Default and maximum per-execution limits.
+    #[serde(default)]
+    pub limits: LimitPolicy,
+    /// Settings of the WebAssembly host.
+    #[serde(default)]
+    pub host: HostSettings,
+    /// Capability grants, per pack name.
+    #[serde(default)]
+    pub packs: BTreeMap<String, PackGrants>,
+}
+
+/// `[host]`: how the WebAssembly engine is set up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSettings {
+    /// Executions that may hold an instance at once in one process (pool slots). Default 64.
+    #[serde(default = "default_max_instances")]
+    pub max_instances: u32,
+    /// Preallocate instance slots with wasmtime's pooling allocator (fast instantiation).
+    /// Default `true`; `false` allocates per instance (slower, no fixed slot sizes).
+    #[serde(default = "default_true")]
+    pub pooling: bool,
+    /// WebAssembly stack per execution, in bytes (`"512KiB"`). Default 512 KiB; deeper
+    /// recursion traps with "stack overflow".
+    #[serde(default = "default_stack", with = "units::size")]
+    pub max_wasm_stack: u64,
+}
+
+fn default_max_instances() -> u32 {
+    64
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_stack() -> u64 {
+    512 * 1024
+}
+
+impl Default for HostSettings {
+    fn default() -> Self {
+        HostSettings {
+            max_instances: default_max_instances(),
+            pooling: true,
+            max_wasm_stack: default_stack(),
+        }
+    }
+}
+
+/// `[packs.<pack>]`: what the operator grants one pack.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackGrants {
+    /// Destinations its components may reach over HTTP (see [`crate::capability`]).
+    #[serde(default)]
+    pub http_allow: Vec<HostPattern>,
+}
+
+/// Why `squall.toml` was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown keys / bad values.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+}
+
+impl Config {
+    /// Parses `text`, the contents of the file at `path` (used in messages).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for bad TOML, unknown keys, bad values or pack names, and
+    /// `[limits.default]` values above `[limits.max]`.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let config: Config = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        for pack in config.packs.keys() {
+            validate_pack_name(pack).map_err(|e| invalid(format!("[packs.{pack}]: {e}")))?;
+        }
+        let Limits {
+            fuel,
+            timeout,
+            memory,
+            max_output,
+        } = config.limits.default;
+        let max = config.limits.max;
+        for (name, over) in [
+            ("fuel", fuel > max.fuel),
+            ("timeout", timeout > max.timeout),
+            ("memory", memory > max.memory),
+            ("max_output", max_output > max.max_output),
+        ] {
+            if over {
+                return Err(invalid(format!(
+                    "[limits.default] {name} is above [limits.max] {name}"
+                )));
+            }
+        }
+        if config.host.max_instances == 0 {
+            return Err(invalid("[host] max_instances must be at least 1".into()));
+        }
+        Ok(config)
+    }
+
+    /// Reads and parses the file at `path`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when it cannot be read or parsed.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// The grants for `pack` (none when the pack has no table).
+    pub fn grants(&self, pack: &str) -> PackGrants {
+        self.packs.get(pack).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("squall.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let c = parse(
+            r#"
+            [limits.default]
+            timeout = "5s"
+            memory = "16MiB"
+            [host]
+            max_instances = 8
+            pooling = false
+            [packs.core]
+            http_allow = ["127.0.0.1:*", "api.example.com"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.limits.default.timeout, Duration::from_secs(5));
+        assert_eq!(c.limits.default.memory, 16 << 20);
+        assert_eq!(c.limits.default.fuel, Limits::DEFAULT.fuel);
+        assert_eq!(c.limits.max, Limits::CEILING);
+        assert_eq!(c.host.max_instances, 8);
+        assert!(!c.host.pooling);
+        assert_eq!(c.grants("core").http_allow.len(), 2);
+        assert!(c.grants("other").http_allow.is_empty());
+    }
+
+    #[test]
+    fn errors_name_file_and_key() {
+        for (text, want) in [
+            ("[limits.default]\ntimout = 5\n", "timout"),
+            ("[packs.core]\nhttp_allow = [\"http://x\"]\n", "http://x"),
+            ("[packs.Core]\n", "[packs.Core]"),
+            ("[limits.default]\nfuel = 10\n[limits.max]\nfuel = 5\n", "fuel is above"),
+            ("[host]\nmax_instances = 0\n", "max_instances"),
+            ("bogus = 1\n", "bogus"),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.starts_with("squall.toml: "), "{err}");
+            assert!(err.contains(want), "{want:?} not in {err}");
+        }
+    }
+}

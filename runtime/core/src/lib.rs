@@ -1,0 +1,33 @@
+//! `squall-core`: Squall's model, shared by every other crate.
+//!
+//! Pure data and rules — no network, no database, no async; the only I/O is reading pack files
+//! in [`pack::PackSet::load`] and the config file in [`config::Config::load`].
+//!
+//! - [`reference::Ref`]: `<pack>.<name>` names.
+//! - [`pack::PackSet`]: packs loaded from a directory, with every problem as a
+//!   [`pack::PackError`] naming file and field.
+//! - [`action::Action`]: validated action metadata; [`param::Parameters`]: its parameter schema
+//!   (validation, defaults, CLI casting, secret masking).
+//! - [`limits::Limits`]: fuel, timeout, memory and output bounds, resolved from defaults,
+//!   action overrides and operator ceilings.
+//! - [`capability`]: outbound-HTTP patterns and the request ∩ grant policy.
+//! - [`config::Config`]: the operator's `squall.toml`.
+//! - [`execution::Execution`]: the execution record and its status lifecycle.
+//! - [`units`]: durations (`"30s"`) and sizes (`"64MiB"`) as operators write them.
+
+pub mod action;
+pub mod capability;
+pub mod config;
+pub mod execution;
+pub mod limits;
+pub mod pack;
+pub mod param;
+pub mod reference;
+pub mod units;
+
+pub use action::{Action, RunnerType};
+pub use config::Config;
+pub use execution::{Execution, ExecutionId, ExecutionStatus};
+pub use limits::Limits;
+pub use pack::{PackError, PackSet};
+pub use reference::Ref;

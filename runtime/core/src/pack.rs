@@ -1,0 +1,375 @@
+//! Packs: StackStorm's unit of content, loaded from a directory of pack directories.
+//!
+//! ```text
+//! packs/
+//!   core/
+//!     pack.yaml            ref/name, description, version, author, ... and `capabilities`
+//!     actions/*.yaml       action metadata (see crate::action)
+//!     actions/*.wasm       components named by `entry_point`
+//! ```
+//!
+//! `pack.yaml` takes StackStorm's fields (`ref`, `name`, `description`, `version`, `author`,
+//! `email`, `keywords`, `contributors`, `dependencies`, `python_versions`, `stackstorm_version`,
+//! `system`, `uid`, `files`, `path`) plus Squall's `capabilities` — what the pack's components
+//! ask to use (only granted if the operator also grants it in `squall.toml`):
+//!
+//! ```yaml
+//! capabilities:
+//!   http: ["*"]        # destination patterns, see crate::capability
+//! ```
+//!
+//! Loading never stops at a broken file: a bad `pack.yaml` skips that pack, a bad action file
+//! skips that action, and each problem is reported as a [`PackError`] naming the file and field.
+
+use crate::action::{Action, ContentError};
+use crate::capability::HostPattern;
+use crate::reference::{Ref, validate_pack_name};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A pack's `pack.yaml`, validated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PackMeta {
+    /// The pack's ref (its `ref`, else its `name`).
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Version text (semver by convention).
+    pub version: String,
+    /// Author.
+    pub author: String,
+    /// Author's e-mail.
+    pub email: String,
+    /// Search keywords.
+    pub keywords: Vec<String>,
+    /// What the pack's components ask to use.
+    pub capabilities: Capabilities,
+}
+
+/// The `capabilities` block of `pack.yaml`: what the pack requests. Nothing is requested by
+/// default, and nothing requested is usable until the operator grants it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// Outbound HTTP destinations.
+    #[serde(default)]
+    pub http: Vec<HostPattern>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPack {
+    #[serde(default, rename = "ref")]
+    reference: Option<String>,
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    version: Option<Value>,
+    #[serde(default)]
+    author: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    keywords: Vec<String>,
+    #[serde(default)]
+    capabilities: Capabilities,
+    // StackStorm fields that Squall accepts and does not use.
+    #[serde(default, rename = "contributors")]
+    _contributors: Option<Value>,
+    #[serde(default, rename = "dependencies")]
+    _dependencies: Option<Value>,
+    #[serde(default, rename = "python_versions")]
+    _python_versions: Option<Value>,
+    #[serde(default, rename = "stackstorm_version")]
+    _stackstorm_version: Option<Value>,
+    #[serde(default, rename = "system")]
+    _system: Option<Value>,
+    #[serde(default, rename = "uid")]
+    _uid: Option<Value>,
+    #[serde(default, rename = "files")]
+    _files: Option<Value>,
+    #[serde(default, rename = "path")]
+    _path: Option<Value>,
+}
+
+/// One loaded pack.
+#[derive(Debug, Clone)]
+pub struct Pack {
+    /// Its `pack.yaml`.
+    pub meta: PackMeta,
+    /// Its directory.
+    pub path: PathBuf,
+    /// Its valid actions, by name.
+    pub actions: BTreeMap<String, Action>,
+}
+
+/// A problem found while loading packs: the file, the field (when known) and the reason.
+///
+/// Displays as `packs/ops/actions/x.yaml: runner_type: unknown runner "pythn"; ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackError {
+    /// The file (or directory) at fault.
+    pub path: PathBuf,
+    /// The field, dotted (`parameters.url.type`), or empty.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for PackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}: {}", self.path.display(), self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.path.display(), self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for PackError {}
+
+impl PackError {
+    fn new(path: &Path, field: &str, message: impl Into<String>) -> Self {
+        PackError {
+            path: path.to_path_buf(),
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn content(path: &Path, e: ContentError) -> Self {
+        PackError::new(path, &e.field, e.message)
+    }
+}
+
+/// Every pack found in a directory, and every problem met on the way.
+#[derive(Debug, Clone, Default)]
+pub struct PackSet {
+    /// Loaded packs, by ref.
+    pub packs: BTreeMap<String, Pack>,
+    /// Problems, in the order found.
+    pub errors: Vec<PackError>,
+}
+
+impl PackSet {
+    /// Loads every pack directory under `dir` (directories whose name starts with `.` are
+    /// skipped). Never fails: a missing `dir` is itself reported as an error.
+    pub fn load(dir: &Path) -> PackSet {
+        let mut set = PackSet::default();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                set.errors.push(PackError::new(dir, "", format!("cannot read packs directory: {e}")));
+                return set;
+            }
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .collect();
+        dirs.sort();
+        for pack_dir in dirs {
+            set.load_pack(&pack_dir);
+        }
+        set
+    }
+
+    fn load_pack(&mut self, dir: &Path) {
+        let meta_file = dir.join("pack.yaml");
+        let text = match std::fs::read_to_string(&meta_file) {
+            Ok(t) => t,
+            Err(e) => {
+                self.errors.push(PackError::new(&meta_file, "", format!("cannot read: {e}")));
+                return;
+            }
+        };
+        let meta = match parse_pack_meta(&text) {
+            Ok(m) => m,
+            Err(e) => {
+                self.errors.push(PackError::content(&meta_file, e));
+                return;
+            }
+        };
+        if let Some(existing) = self.packs.get(&meta.reference) {
+            self.errors.push(PackError::new(
+                &meta_file,
+                "ref",
+                format!("pack {:?} is already loaded from {}", meta.reference, existing.path.display()),
+            ));
+            return;
+        }
+        let actions_dir = dir.join("actions");
+        let mut actions = BTreeMap::new();
+        for file in yaml_files(&actions_dir) {
+            let loaded = std::fs::read_to_string(&file)
+                .map_err(|e| PackError::new(&file, "", format!("cannot read: {e}")))
+                .and_then(|text| {
+                    Action::parse(&text, &meta.reference, &actions_dir, &file)
+                        .map_err(|e| PackError::content(&file, e))
+                });
+            match loaded {
+                Ok(action) => {
+                    let name = action.reference.name().to_string();
+                    if let Some(first) = actions.get(&name) {
+                        let first: &Action = first;
+                        self.errors.push(PackError::new(
+                            &file,
+                            "name",
+                            format!("action {name:?} is already defined in {}", first.metadata_file.display()),
+                        ));
+                    } else {
+                        actions.insert(name, action);
+                    }
+                }
+                Err(e) => self.errors.push(e),
+            }
+        }
+        self.packs.insert(
+            meta.reference.clone(),
+            Pack {
+                meta,
+                path: dir.to_path_buf(),
+                actions,
+            },
+        );
+    }
+
+    /// The action with this ref, if loaded.
+    pub fn action(&self, reference: &Ref) -> Option<&Action> {
+        self.packs.get(reference.pack())?.actions.get(reference.name())
+    }
+
+    /// Every loaded action, ordered by ref.
+    pub fn actions(&self) -> impl Iterator<Item = &Action> {
+        self.packs.values().flat_map(|p| p.actions.values())
+    }
+
+    /// The pack with this ref, if loaded.
+    pub fn pack(&self, reference: &str) -> Option<&Pack> {
+        self.packs.get(reference)
+    }
+}
+
+/// Parses a `pack.yaml` text.
+///
+/// # Errors
+/// [`ContentError`] naming the field.
+fn parse_pack_meta(text: &str) -> Result<PackMeta, ContentError> {
+    let raw: RawPack = serde_saphyr::from_str(text).map_err(|e| ContentError {
+        field: String::new(),
+        message: e.to_string(),
+    })?;
+    let (field, reference) = match raw.reference {
+        Some(r) => ("ref", r),
+        None => ("name", raw.name.clone()),
+    };
+    validate_pack_name(&reference).map_err(|e| ContentError {
+        field: field.to_string(),
+        message: e.to_string(),
+    })?;
+    let version = match raw.version {
+        None => String::new(),
+        Some(Value::String(s)) => s,
+        Some(other) => other.to_string(),
+    };
+    Ok(PackMeta {
+        reference,
+        name: raw.name,
+        description: raw.description,
+        version,
+        author: raw.author,
+        email: raw.email,
+        keywords: raw.keywords,
+        capabilities: raw.capabilities,
+    })
+}
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.is_file()
+                        && p.extension().is_some_and(|e| e == "yaml" || e == "yml")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    const GOOD_ACTION: &str = "name: hello\nrunner_type: wasm\nentry_point: hello.wasm\n";
+
+    #[test]
+    fn broken_content_is_reported_and_the_rest_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "good/pack.yaml", "name: good\nversion: 1.0.0\ncapabilities: {http: [\"*\"]}\n");
+        write(root, "good/actions/hello.yaml", GOOD_ACTION);
+        write(root, "good/actions/hello.wasm", "\0asm");
+        write(root, "good/actions/bad.yaml", "name: bad\nrunner_type: shell\nentry_point: x\n");
+        write(root, "broken/pack.yaml", "name: [unclosed\n");
+        write(root, "nometa/actions/x.yaml", GOOD_ACTION);
+        write(root, ".git/pack.yaml", "garbage");
+        let set = PackSet::load(root);
+
+        assert_eq!(set.packs.keys().collect::<Vec<_>>(), ["good"]);
+        let good = set.pack("good").unwrap();
+        assert_eq!(good.meta.version, "1.0.0");
+        assert_eq!(good.meta.capabilities.http.len(), 1);
+        assert!(set.action(&"good.hello".parse().unwrap()).is_some());
+        assert!(set.action(&"good.bad".parse().unwrap()).is_none());
+
+        let messages: Vec<String> = set.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages.len(), 3, "{messages:#?}");
+        assert!(messages[0].contains("broken/pack.yaml: "), "{messages:#?}");
+        assert!(messages[1].contains("good/actions/bad.yaml: runner_type: unknown runner \"shell\""), "{messages:#?}");
+        assert!(messages[2].contains("nometa/pack.yaml: cannot read"), "{messages:#?}");
+    }
+
+    #[test]
+    fn pack_yaml_fields_are_checked() {
+        for (yaml, field, want) in [
+            ("name: Bad Name\n", "name", "must match"),
+            ("name: x\nref: Bad\n", "ref", "must match"),
+            ("name: x\nbogus: 1\n", "", "bogus"),
+            ("name: x\ncapabilities: {http: [\"ftp://x\"]}\n", "", "ftp://x"),
+            ("name: x\ncapabilities: {files: []}\n", "", "files"),
+        ] {
+            let err = parse_pack_meta(yaml).unwrap_err();
+            assert_eq!(err.field, field, "{yaml}: {err:?}");
+            assert!(err.message.contains(want), "{yaml}: {err:?}");
+        }
+        let ok = parse_pack_meta("name: Core Pack\nref: core\nversion: 3.1\n").unwrap();
+        assert_eq!((ok.reference.as_str(), ok.version.as_str()), ("core", "3.1"));
+    }
+
+    #[test]
+    fn missing_packs_dir_is_an_error_not_a_panic() {
+        let set = PackSet::load(Path::new("/nonexistent/packs"));
+        assert!(set.packs.is_empty());
+        assert!(set.errors[0].to_string().starts_with("/nonexistent/packs: cannot read packs directory"));
+    }
+}
