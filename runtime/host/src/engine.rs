@@ -1,0 +1,261 @@
+//! The [`Host`]: one wasmtime engine, its linker, the component cache and the epoch ticker.
+
+use crate::bindings::ActionPre;
+use crate::cache::{ComponentCache, sha256_hex};
+use crate::state::RunState;
+use squall_core::Limits;
+use squall_core::config::HostSettings;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; the wall-clock timeout is checked at this granularity.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// What the host needs to start.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// `[host]` from `squall.toml`.
+    pub settings: HostSettings,
+    /// The operator's ceilings: pool slots are sized for `memory`.
+    pub ceiling: Limits,
+    /// Where compiled components are kept (`<data-dir>/cache/components`).
+    pub cache_dir: PathBuf,
+}
+
+/// Why the host could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// wasmtime refused the engine configuration (e.g. a pool too large for this machine).
+    #[error("cannot create the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The cache directory could not be created.
+    #[error("cannot create component cache {path}: {source}")]
+    Cache {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why a component could not be prepared to run. Each names the component file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{path}: cannot read component: {message}")]
+    Read {
+        /// The component file.
+        path: PathBuf,
+        /// The I/O error.
+        message: String,
+    },
+    /// It is not a valid WebAssembly component (or the compiler rejected it).
+    #[error("{path}: not a valid WebAssembly component: {message}")]
+    Invalid {
+        /// The component file.
+        path: PathBuf,
+        /// The compiler's message.
+        message: String,
+    },
+    /// It imports something the host does not provide.
+    #[error("{path}: component imports something Squall does not provide: {message}")]
+    Imports {
+        /// The component file.
+        path: PathBuf,
+        /// The linker's message.
+        message: String,
+    },
+    /// It does not export `run` of the `squall:plugin/action` world.
+    #[error("{path}: not a squall:plugin/action component: {message}")]
+    NotAnAction {
+        /// The component file.
+        path: PathBuf,
+        /// What is missing or mistyped.
+        message: String,
+    },
+}
+
+/// A component compiled, linked and ready to instantiate: cheap to run many times.
+pub struct PreparedComponent {
+    pub(crate) pre: ActionPre<RunState>,
+    sha256: String,
+    path: PathBuf,
+}
+
+impl PreparedComponent {
+    /// Hex SHA-256 of the component file.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The component file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl std::fmt::Debug for PreparedComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedComponent")
+            .field("path", &self.path)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
+/// The WebAssembly host. Cheap to clone; every clone shares the engine, the linker, the cache
+/// and the prepared components.
+#[derive(Clone)]
+pub struct Host {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    linker: Linker<RunState>,
+    cache: ComponentCache,
+    prepared: Mutex<HashMap<String, Arc<PreparedComponent>>>,
+    pub(crate) settings: HostSettings,
+}
+
+impl Host {
+    /// Creates the engine (component model, fuel, epoch interruption, the pooling allocator
+    /// sized from `settings.max_instances` and `ceiling.memory`), links WASI and
+    /// `wasi:http/outgoing-handler` and the `squall:plugin` imports, and starts the epoch
+    /// ticker thread (stops when the last clone of the host is dropped).
+    ///
+    /// # Errors
+    /// [`HostError`] when wasmtime rejects the configuration or the cache directory cannot be
+    /// created.
+    pub fn new(config: &HostConfig) -> Result<Host, HostError> {
+        let settings = config.settings.clone();
+        let stack = usize::try_from(settings.max_wasm_stack).unwrap_or(usize::MAX);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(stack)
+            // Host calls run on the same fiber stack as the guest; leave room beyond the guest's.
+            .async_stack_size(stack + 1024 * 1024);
+        if settings.pooling {
+            let n = settings.max_instances;
+            let mut pool = PoolingAllocationConfig::new();
+            pool.total_component_instances(n)
+                .total_core_instances(n.saturating_mul(16))
+                .total_memories(n.saturating_mul(2))
+                .total_tables(n.saturating_mul(8))
+                .total_stacks(n)
+                .max_memory_size(usize::try_from(config.ceiling.memory).unwrap_or(usize::MAX));
+            wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        let engine = Engine::new(&wasm).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+
+        let mut linker: Linker<RunState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .and_then(|()| {
+                crate::bindings::squall::plugin::log::add_to_linker::<_, HasSelf<RunState>>(
+                    &mut linker,
+                    |s| s,
+                )
+            })
+            .and_then(|()| {
+                crate::bindings::squall::plugin::types::add_to_linker::<_, HasSelf<RunState>>(
+                    &mut linker,
+                    |s| s,
+                )
+            })
+            .map_err(|e| HostError::Engine(format!("{e:#}")))?;
+
+        let cache = ComponentCache::new(&config.cache_dir, &engine).map_err(|source| HostError::Cache {
+            path: config.cache_dir.clone(),
+            source,
+        })?;
+
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("squall-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .map_err(|e| HostError::Engine(format!("cannot start the epoch thread: {e}")))?;
+
+        Ok(Host {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                cache,
+                prepared: Mutex::new(HashMap::new()),
+                settings,
+            }),
+        })
+    }
+
+    /// Reads, compiles (or loads from the cache) and links the component at `path`. The same
+    /// bytes are prepared once per host, whatever their path.
+    ///
+    /// This blocks (file I/O, maybe compilation): from async code call it through
+    /// `tokio::task::spawn_blocking`.
+    ///
+    /// # Errors
+    /// [`LoadError`] naming the file: unreadable, not a valid component, importing something
+    /// the host does not provide, or not exporting `run`.
+    pub fn prepare(&self, path: &Path) -> Result<Arc<PreparedComponent>, LoadError> {
+        let bytes = std::fs::read(path).map_err(|e| LoadError::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let sha = sha256_hex(&bytes);
+        if let Some(p) = self.lock_prepared().get(&sha) {
+            return Ok(p.clone());
+        }
+        let started = std::time::Instant::now();
+        let (component, compiled) =
+            self.inner
+                .cache
+                .load(&self.inner.engine, &bytes, &sha)
+                .map_err(|message| LoadError::Invalid {
+                    path: path.to_path_buf(),
+                    message,
+                })?;
+        let instance_pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Imports {
+                path: path.to_path_buf(),
+                message: format!("{e:#}"),
+            })?;
+        let pre = ActionPre::new(instance_pre).map_err(|e| LoadError::NotAnAction {
+            path: path.to_path_buf(),
+            message: format!("{e:#}"),
+        })?;
+        tracing::debug!(
+            path = %path.display(),
+            sha256 = %sha,
+            compiled,
+            ms = started.elapsed().as_millis() as u64,
+            "component prepared"
+        );
+        let prepared = Arc::new(PreparedComponent {
+            pre,
+            sha256: sha.clone(),
+            path: path.to_path_buf(),
+        });
+        self.lock_prepared().insert(sha, prepared.clone());
+        Ok(prepared)
+    }
+
+    fn lock_prepared(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<PreparedComponent>>> {
+        self.inner.prepared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,314 @@
+//! Running one execution: a fresh store and instance under the execution's limits.
+
+use crate::bindings::squall::plugin::types::Context;
+use crate::capture::CapturePipe;
+use crate::engine::{Host, PreparedComponent};
+use crate::outbound::OutboundHttp;
+use crate::state::{LogBuffer, MAX_RESOURCES, MemoryLimiter, RunState};
+use serde_json::{Value, json};
+use squall_core::capability::HttpPolicy;
+use squall_core::execution::Output;
+use squall_core::{ExecutionStatus, Limits};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+use wasmtime_wasi_http::WasiHttpCtx;
+
+/// Extra wall-clock time, past the timeout, before the host abandons a guest blocked in a host
+/// call (the epoch interrupt normally stops a running guest within one tick of the timeout).
+const HOST_CALL_GRACE: Duration = Duration::from_millis(50);
+
+/// Bytes a guest may hand the host in one call (a log line, an HTTP body chunk, its result):
+/// twice `max_output` plus 64 KiB, so an over-long result is still read and reported as such
+/// while a guest cannot make the host copy unbounded data (wasmtime's default is 128 MiB).
+fn hostcall_fuel(max_output: usize) -> usize {
+    max_output.saturating_mul(2).saturating_add(64 * 1024)
+}
+
+/// Bytes of randomness a guest may ask for in one call.
+const MAX_RANDOM_BYTES: u64 = 1024 * 1024;
+
+/// Who and what an execution is, as the component sees it (`squall:plugin/types.context`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunContext {
+    /// The execution id.
+    pub execution_id: String,
+    /// `<pack>.<name>`.
+    pub action_ref: String,
+    /// The pack.
+    pub pack: String,
+    /// Who requested it.
+    pub user: String,
+}
+
+/// One run to make.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// Passed to the component.
+    pub context: RunContext,
+    /// The parameters object passed as `params-json`.
+    pub params: Value,
+    /// The limits to enforce.
+    pub limits: Limits,
+    /// The outbound HTTP policy of the action's pack.
+    pub http: Arc<HttpPolicy>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// `succeeded`, `failed` or `timeout`.
+    pub status: ExecutionStatus,
+    /// The result to record: the component's JSON on success; on failure the component's own
+    /// result, or `{"error": <message>}` (traps and limits say which limit and its value).
+    pub result: Value,
+    /// What the component wrote and what the host refused it.
+    pub output: Output,
+    /// Fuel units consumed.
+    pub fuel_consumed: u64,
+    /// Wall-clock time from instantiation to the end of the call.
+    pub duration: Duration,
+}
+
+impl RunOutcome {
+    /// The failure message (`result.error`), if the run did not succeed.
+    pub fn error(&self) -> Option<&str> {
+        match self.status {
+            ExecutionStatus::Succeeded => None,
+            _ => self.result.get("error").and_then(Value::as_str),
+        }
+    }
+}
+
+enum Ended {
+    Returned(Result<String, crate::bindings::ActionError>),
+    Trapped(wasmtime::Error),
+    HostCallTimeout,
+}
+
+impl Host {
+    /// Runs `component` once for `request` in a fresh store: no filesystem, no environment, no
+    /// sockets, stdin empty, stdout/stderr captured (bounded by `max_output`), outbound HTTP
+    /// only as `request.http` allows, fuel/timeout/memory as `request.limits` says.
+    ///
+    /// Never fails: every way a run can end — result, action error, trap, limit, host-call
+    /// timeout — is a [`RunOutcome`].
+    pub async fn run(&self, component: &PreparedComponent, request: RunRequest) -> RunOutcome {
+        let limits = request.limits;
+        let max_output = usize::try_from(limits.max_output).unwrap_or(usize::MAX);
+        let stdout = CapturePipe::new(max_output);
+        let stderr = CapturePipe::new(max_output);
+        let denials = Arc::new(Mutex::new(Vec::new()));
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .max_random_size(MAX_RANDOM_BYTES)
+            .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        let state = RunState {
+            wasi,
+            table,
+            http: WasiHttpCtx::new(),
+            outbound: OutboundHttp {
+                policy: request.http.clone(),
+                denials: denials.clone(),
+            },
+            memory: MemoryLimiter::new(limits.memory),
+            log: LogBuffer::new(max_output),
+        };
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|s| &mut s.memory);
+        store.set_hostcall_fuel(hostcall_fuel(max_output));
+        if let Err(e) = store.set_fuel(limits.fuel) {
+            return failed(json!({"error": format!("cannot set fuel: {e:#}")}), Output::default(), 0, Duration::ZERO);
+        }
+        let started = Instant::now();
+        let deadline = started + limits.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                // Yield to the async runtime every tick so one guest never holds a worker.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let ctx = Context {
+            execution_id: request.context.execution_id,
+            action_ref: request.context.action_ref,
+            pack: request.context.pack,
+            user: request.context.user,
+        };
+        let params = request.params.to_string();
+        let call = async {
+            let instance = component.pre.instantiate_async(&mut store).await?;
+            instance.call_run(&mut store, &ctx, &params).await
+        };
+        let ended = match tokio::time::timeout(limits.timeout + HOST_CALL_GRACE, call).await {
+            Ok(Ok(returned)) => Ended::Returned(returned),
+            Ok(Err(trap)) => Ended::Trapped(trap),
+            Err(_) => Ended::HostCallTimeout,
+        };
+        let duration = started.elapsed();
+        let fuel_consumed = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+
+        let state = store.data_mut();
+        let (log, log_dropped_lines) = state.log.take();
+        let memory_exceeded = state.memory.exceeded;
+        let (stdout, stdout_dropped_bytes) = stdout.take();
+        let (stderr, stderr_dropped_bytes) = stderr.take();
+        let output = Output {
+            stdout,
+            stderr,
+            log,
+            stdout_dropped_bytes,
+            stderr_dropped_bytes,
+            log_dropped_lines,
+            denials: std::mem::take(&mut *denials.lock().unwrap_or_else(|e| e.into_inner())),
+        };
+        let settings_stack = self.inner.settings.max_wasm_stack;
+        let (status, result) = match ended {
+            Ended::Returned(Ok(text)) if text.len() > max_output => (
+                ExecutionStatus::Failed,
+                json!({"error": format!(
+                    "result is {} bytes, over the max_output limit of {} bytes",
+                    text.len(),
+                    limits.max_output
+                )}),
+            ),
+            Ended::Returned(Ok(text)) => match serde_json::from_str::<Value>(&text) {
+                Ok(v) => (ExecutionStatus::Succeeded, v),
+                Err(e) => (
+                    ExecutionStatus::Failed,
+                    json!({"error": format!("result is not valid JSON: {e}")}),
+                ),
+            },
+            Ended::Returned(Err(action_error)) => {
+                let result = action_error
+                    .result_json
+                    .as_deref()
+                    .and_then(|r| serde_json::from_str::<Value>(r).ok())
+                    .map(|r| match r {
+                        Value::Object(mut m) => {
+                            m.entry("error").or_insert_with(|| Value::String(action_error.message.clone()));
+                            Value::Object(m)
+                        }
+                        other => json!({"error": action_error.message, "result": other}),
+                    })
+                    .unwrap_or_else(|| json!({"error": action_error.message}));
+                (ExecutionStatus::Failed, result)
+            }
+            Ended::HostCallTimeout => (
+                ExecutionStatus::Timeout,
+                json!({"error": format!(
+                    "timeout of {} exceeded (the component was waiting in a host call)",
+                    seconds(limits.timeout)
+                )}),
+            ),
+            Ended::Trapped(e) => classify(&e, &limits, memory_exceeded, settings_stack, &output),
+        };
+        if status != ExecutionStatus::Succeeded {
+            tracing::debug!(%status, fuel_consumed, ?duration, result = %result, "run ended");
+        }
+        RunOutcome {
+            status,
+            result,
+            output,
+            fuel_consumed,
+            duration,
+        }
+    }
+}
+
+fn failed(result: Value, output: Output, fuel_consumed: u64, duration: Duration) -> RunOutcome {
+    RunOutcome {
+        status: ExecutionStatus::Failed,
+        result,
+        output,
+        fuel_consumed,
+        duration,
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Names the limit or fault that ended a run that did not return.
+fn classify(
+    e: &wasmtime::Error,
+    limits: &Limits,
+    memory_exceeded: Option<usize>,
+    stack: u64,
+    output: &Output,
+) -> (ExecutionStatus, Value) {
+    use ExecutionStatus::{Failed, Timeout};
+    if let Some(asked) = memory_exceeded {
+        return (
+            Failed,
+            json!({"error": format!(
+                "memory limit of {} bytes exceeded: the component tried to grow its memory to {asked} bytes",
+                limits.memory
+            )}),
+        );
+    }
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        let (status, message) = match trap {
+            Trap::OutOfFuel => (Timeout, format!("fuel limit of {} units exhausted", limits.fuel)),
+            Trap::Interrupt => (Timeout, format!("timeout of {} exceeded", seconds(limits.timeout))),
+            Trap::StackOverflow => (
+                Failed,
+                format!("stack overflow: the component exceeded the {stack} byte WebAssembly stack"),
+            ),
+            Trap::MemoryOutOfBounds => (
+                Failed,
+                "component trapped: out of bounds memory access (often the component's own stack \
+                 overflowing into its data, e.g. from deep recursion)"
+                    .to_string(),
+            ),
+            Trap::UnreachableCodeReached => match last_lines(&output.stderr) {
+                Some(panic) => (Failed, format!("component panicked: {panic}")),
+                None => (Failed, "component trapped: unreachable code reached (an abort)".to_string()),
+            },
+            other => (Failed, format!("component trapped: {other}")),
+        };
+        return (status, json!({"error": message}));
+    }
+    if format!("{e:#}").contains("fuel allocated for hostcalls has been exhausted") {
+        return (
+            Failed,
+            json!({"error": format!(
+                "output limit exceeded: the component passed more than {} bytes to the host in one call \
+                 (max_output is {} bytes)",
+                hostcall_fuel(usize::try_from(limits.max_output).unwrap_or(usize::MAX)),
+                limits.max_output
+            )}),
+        );
+    }
+    if let Some(exit) = e.downcast_ref::<I32Exit>() {
+        return (
+            Failed,
+            json!({"error": format!("component exited with code {} before returning a result", exit.0)}),
+        );
+    }
+    (Failed, json!({"error": format!("component failed: {e:#}")}))
+}
+
+/// The last few non-empty lines of `text` (where a Rust panic message lands), joined.
+fn last_lines(text: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let start = lines.len().saturating_sub(3);
+    Some(lines[start..].join(" | "))
+}

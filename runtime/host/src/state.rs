@@ -1,0 +1,145 @@
+//! Per-execution store state: WASI context, HTTP context, log buffer, memory limiter.
+
+use crate::bindings::squall::plugin::log::{self, Level};
+use crate::outbound::OutboundHttp;
+use squall_core::execution::LogLine;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Largest table a component may grow to, in elements.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+/// Component-model resources (streams, requests, ...) one execution may hold at once.
+pub(crate) const MAX_RESOURCES: usize = 10_000;
+
+/// Everything a store holds for one execution.
+pub(crate) struct RunState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) outbound: OutboundHttp,
+    pub(crate) memory: MemoryLimiter,
+    pub(crate) log: LogBuffer,
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for RunState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
+    }
+}
+
+impl log::Host for RunState {
+    fn log(&mut self, level: Level, message: String) {
+        self.log.push(level, message);
+    }
+}
+
+impl crate::bindings::squall::plugin::types::Host for RunState {}
+
+/// Log lines of one execution, at most `capacity` bytes of message text.
+pub(crate) struct LogBuffer {
+    lines: Vec<LogLine>,
+    bytes: usize,
+    capacity: usize,
+    dropped: u64,
+}
+
+impl LogBuffer {
+    pub(crate) fn new(capacity: usize) -> Self {
+        LogBuffer {
+            lines: Vec::new(),
+            bytes: 0,
+            capacity,
+            dropped: 0,
+        }
+    }
+
+    fn push(&mut self, level: Level, message: String) {
+        if self.bytes + message.len() > self.capacity {
+            self.dropped += 1;
+            return;
+        }
+        self.bytes += message.len();
+        let level = match level {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        self.lines.push(LogLine {
+            level: level.to_string(),
+            message,
+        });
+    }
+
+    /// The kept lines and how many were dropped.
+    pub(crate) fn take(&mut self) -> (Vec<LogLine>, u64) {
+        (std::mem::take(&mut self.lines), self.dropped)
+    }
+}
+
+/// Caps the sum of a component's linear memories at `limit` bytes and remembers the growth that
+/// was refused, so the outcome can name the limit instead of a generic trap.
+pub(crate) struct MemoryLimiter {
+    limit: usize,
+    total: usize,
+    /// The total the component asked for when it was refused, in bytes.
+    pub(crate) exceeded: Option<usize>,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(limit: u64) -> Self {
+        MemoryLimiter {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            total: 0,
+            exceeded: None,
+        }
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        let wanted = self.total.saturating_add(desired.saturating_sub(current));
+        if wanted > self.limit {
+            self.exceeded = Some(wanted);
+            // An error (not `Ok(false)`) traps at once, as StoreLimits' `trap_on_grow_failure`:
+            // a guest that cannot handle a failed grow would otherwise abort with a less clear
+            // message.
+            wasmtime::bail!("memory limit of {} bytes exceeded (asked for {wanted} bytes)", self.limit);
+        }
+        self.total = wanted;
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        64
+    }
+
+    fn tables(&self) -> usize {
+        64
+    }
+
+    fn memories(&self) -> usize {
+        16
+    }
+}

@@ -1,0 +1,291 @@
+//! The host against a hostile component: every limit holds, each failure names its cause, and
+//! the host keeps serving other executions afterwards.
+
+use serde_json::{Value, json};
+use squall_core::capability::HttpPolicy;
+use squall_core::config::HostSettings;
+use squall_core::{ExecutionStatus, Limits};
+use squall_host::{Host, HostConfig, PreparedComponent, RunContext, RunOutcome, RunRequest};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+struct Fixture {
+    host: Host,
+    hostile: Arc<PreparedComponent>,
+    _cache: tempfile::TempDir,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let cache = tempfile::tempdir().unwrap();
+        let host = Host::new(&HostConfig {
+            settings: HostSettings::default(),
+            ceiling: Limits::CEILING,
+            cache_dir: cache.path().to_path_buf(),
+        })
+        .unwrap();
+        let hostile = host
+            .prepare(squall_test_components::TEST_HOSTILE.as_ref())
+            .unwrap();
+        Fixture { host, hostile, _cache: cache }
+    })
+}
+
+fn limits() -> Limits {
+    Limits {
+        fuel: 2_000_000_000,
+        timeout: Duration::from_secs(2),
+        memory: 32 << 20,
+        max_output: 64 * 1024,
+    }
+}
+
+fn run_with(params: Value, limits: Limits, http: HttpPolicy) -> RunOutcome {
+    let f = fixture();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(f.host.run(
+        &f.hostile,
+        RunRequest {
+            context: RunContext {
+                execution_id: "0195f0c2-7b1e-7c3a-9d1e-2f4b6a8c0d12".into(),
+                action_ref: "tests.hostile".into(),
+                pack: "tests".into(),
+                user: "tester".into(),
+            },
+            params,
+            limits,
+            http: Arc::new(http),
+        },
+    ))
+}
+
+fn run(params: Value) -> RunOutcome {
+    run_with(params, limits(), HttpPolicy::default())
+}
+
+/// After any misbehaviour, a well-behaved run on the same host still works.
+fn host_still_serves() {
+    let ok = run(json!({"mode": "echo", "n": 1}));
+    assert_eq!(ok.status, ExecutionStatus::Succeeded, "{:?}", ok.result);
+    assert_eq!(ok.result, json!({"mode": "echo", "n": 1}));
+}
+
+#[test]
+fn echo_succeeds_and_reports_fuel() {
+    let out = run(json!({"mode": "echo", "x": [1, 2]}));
+    assert_eq!(out.status, ExecutionStatus::Succeeded);
+    assert_eq!(out.result, json!({"mode": "echo", "x": [1, 2]}));
+    assert!(out.fuel_consumed > 0 && out.fuel_consumed < 10_000_000, "{}", out.fuel_consumed);
+}
+
+#[test]
+fn log_stdout_and_stderr_are_captured() {
+    let out = run(json!({"mode": "log"}));
+    assert_eq!(out.status, ExecutionStatus::Succeeded);
+    assert_eq!(out.output.stdout, "to stdout\n");
+    assert_eq!(out.output.stderr, "to stderr\n");
+    let lines: Vec<(&str, &str)> = out.output.log.iter().map(|l| (l.level.as_str(), l.message.as_str())).collect();
+    assert_eq!(lines, [("info", "hello from tests.hostile"), ("warn", "careful")]);
+}
+
+#[test]
+fn infinite_loop_times_out_within_the_limit_plus_a_margin() {
+    let mut l = limits();
+    l.fuel = u64::MAX / 2;
+    l.timeout = Duration::from_millis(500);
+    let started = Instant::now();
+    let out = run_with(json!({"mode": "loop"}), l, HttpPolicy::default());
+    let took = started.elapsed();
+    assert_eq!(out.status, ExecutionStatus::Timeout);
+    assert_eq!(out.error(), Some("timeout of 0.5s exceeded"));
+    assert!(took < Duration::from_millis(500) + Duration::from_millis(400), "took {took:?}");
+    host_still_serves();
+}
+
+#[test]
+fn infinite_loop_runs_out_of_fuel() {
+    let mut l = limits();
+    l.fuel = 50_000_000;
+    let out = run_with(json!({"mode": "loop"}), l, HttpPolicy::default());
+    assert_eq!(out.status, ExecutionStatus::Timeout);
+    assert_eq!(out.error(), Some("fuel limit of 50000000 units exhausted"));
+    assert!(out.fuel_consumed >= 50_000_000);
+    host_still_serves();
+}
+
+#[test]
+fn sleeping_in_a_host_call_is_stopped_by_the_wall_clock() {
+    let mut l = limits();
+    l.timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let out = run_with(json!({"mode": "sleep", "ms": 60000}), l, HttpPolicy::default());
+    assert_eq!(out.status, ExecutionStatus::Timeout);
+    assert!(out.error().unwrap().starts_with("timeout of 0.3s exceeded"), "{:?}", out.result);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    host_still_serves();
+}
+
+#[test]
+fn memory_bomb_fails_naming_the_limit() {
+    let out = run(json!({"mode": "memory"}));
+    assert_eq!(out.status, ExecutionStatus::Failed);
+    let err = out.error().unwrap();
+    assert!(err.starts_with(&format!("memory limit of {} bytes exceeded", 32 << 20)), "{err}");
+    host_still_serves();
+}
+
+#[test]
+fn deep_recursion_is_a_stack_overflow() {
+    let out = run(json!({"mode": "recurse"}));
+    assert_eq!(out.status, ExecutionStatus::Failed);
+    assert!(out.error().unwrap().starts_with("stack overflow"), "{:?}", out.result);
+    host_still_serves();
+}
+
+#[test]
+fn deep_recursion_in_linear_memory_fails_and_is_contained() {
+    let out = run(json!({"mode": "recurse-frames"}));
+    assert_eq!(out.status, ExecutionStatus::Failed);
+    assert!(out.error().unwrap().contains("out of bounds memory access"), "{:?}", out.result);
+    host_still_serves();
+}
+
+#[test]
+fn huge_output_is_bounded_and_counted() {
+    let out = run(json!({"mode": "output", "bytes": 8 << 20}));
+    assert_eq!(out.status, ExecutionStatus::Succeeded, "{:?}", out.result);
+    assert_eq!(out.output.stdout.len(), 64 * 1024);
+    assert_eq!(out.output.stdout_dropped_bytes, (8 << 20) - 64 * 1024);
+    host_still_serves();
+}
+
+#[test]
+fn huge_result_fails_naming_max_output() {
+    let out = run(json!({"mode": "big-result", "bytes": 100_000}));
+    assert_eq!(out.status, ExecutionStatus::Failed);
+    assert_eq!(
+        out.error(),
+        Some("result is 100002 bytes, over the max_output limit of 65536 bytes")
+    );
+    let out = run(json!({"mode": "big-result", "bytes": 2 << 20}));
+    assert_eq!(out.status, ExecutionStatus::Failed);
+    assert_eq!(
+        out.error(),
+        Some(
+            "output limit exceeded: the component passed more than 196608 bytes to the host in \
+             one call (max_output is 65536 bytes)"
+        )
+    );
+    host_still_serves();
+}
+
+#[test]
+fn log_flood_is_bounded() {
+    let out = run(json!({"mode": "log-flood", "lines": 100000}));
+    assert_eq!(out.status, ExecutionStatus::Succeeded, "{:?}", out.result);
+    let kept: usize = out.output.log.iter().map(|l| l.message.len()).sum();
+    assert!(kept <= 64 * 1024);
+    assert_eq!(out.output.log.len() as u64 + out.output.log_dropped_lines, 100000);
+}
+
+#[test]
+fn panic_fails_with_the_panic_message() {
+    let out = run(json!({"mode": "panic"}));
+    assert_eq!(out.status, ExecutionStatus::Failed);
+    let err = out.error().unwrap();
+    assert!(err.starts_with("component panicked:") && err.contains("boom"), "{err}");
+    host_still_serves();
+}
+
+#[test]
+fn exit_fails_with_the_code() {
+    // `std::process::exit(3)`: WASI 0.2's `exit` carries only ok/err, so the host sees 1.
+    let out = run(json!({"mode": "exit"}));
+    assert_eq!(out.status, ExecutionStatus::Failed);
+    assert_eq!(out.error(), Some("component exited with code 1 before returning a result"));
+}
+
+#[test]
+fn filesystem_is_not_there() {
+    let out = run(json!({"mode": "read-file", "path": "/etc/passwd"}));
+    assert_eq!(out.status, ExecutionStatus::Failed);
+    assert!(out.error().unwrap().starts_with("cannot read /etc/passwd"), "{:?}", out.result);
+    assert_eq!(out.result["denied"], true);
+    assert!(!out.result.to_string().contains("root:"));
+}
+
+#[test]
+fn environment_is_empty() {
+    unsafe_free_env_check();
+    let out = run(json!({"mode": "env"}));
+    assert_eq!(out.status, ExecutionStatus::Succeeded);
+    assert_eq!(out.result["vars"], json!([]));
+    assert_eq!(out.result["args"], json!([]));
+}
+
+/// The test process itself has environment variables (PATH at least), so an empty list above
+/// means the guest saw none of them, not that there were none.
+fn unsafe_free_env_check() {
+    assert!(std::env::var_os("PATH").is_some());
+}
+
+#[test]
+fn action_error_keeps_its_result() {
+    let out = run(json!({"mode": "fail"}));
+    assert_eq!(out.status, ExecutionStatus::Failed);
+    assert_eq!(out.result, json!({"why": "test", "error": "asked to fail"}));
+}
+
+#[test]
+fn http_without_a_grant_is_denied_and_recorded() {
+    let out = run(json!({"mode": "http", "url": "http://example.com/"}));
+    assert_eq!(out.status, ExecutionStatus::Failed);
+    assert!(out.error().unwrap().contains("denied by the host"), "{:?}", out.result);
+    assert_eq!(out.output.denials.len(), 1);
+    assert!(out.output.denials[0].contains("example.com:80 is not granted to pack"), "{:?}", out.output.denials);
+}
+
+#[test]
+fn many_runs_in_parallel_stay_isolated() {
+    let f = fixture();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..32 {
+            let host = f.host.clone();
+            let c = f.hostile.clone();
+            let mode = if i % 4 == 0 { "loop" } else { "echo" };
+            tasks.push(tokio::spawn(async move {
+                let mut l = limits();
+                l.timeout = Duration::from_millis(300);
+                let out = host
+                    .run(&c, RunRequest {
+                        context: RunContext {
+                            execution_id: format!("id-{i}"),
+                            action_ref: "tests.hostile".into(),
+                            pack: "tests".into(),
+                            user: "u".into(),
+                        },
+                        params: json!({"mode": mode, "i": i}),
+                        limits: l,
+                        http: Arc::new(HttpPolicy::default()),
+                    })
+                    .await;
+                (i, mode, out)
+            }));
+        }
+        for t in tasks {
+            let (i, mode, out) = t.await.unwrap();
+            if mode == "loop" {
+                assert_eq!(out.status, ExecutionStatus::Timeout);
+            } else {
+                assert_eq!(out.result["i"], i);
+            }
+        }
+    });
+}

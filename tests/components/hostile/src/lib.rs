@@ -1,0 +1,125 @@
+//! A component for the host's tests: `{"mode": "<mode>", ...}` picks what it does.
+//!
+//! | mode | behaviour |
+//! |---|---|
+//! | `echo` | returns its parameters |
+//! | `log` | `log`s, prints to stdout and stderr, succeeds |
+//! | `loop` | spins forever (fuel or the wall clock must stop it) |
+//! | `sleep` | sleeps `ms` milliseconds in a host call (only the wall clock can stop it) |
+//! | `memory` | allocates until linear memory cannot grow |
+//! | `recurse` | recurses without bound in small frames (WebAssembly stack overflow) |
+//! | `recurse-frames` | recurses with large frames (overflows its own stack in linear memory) |
+//! | `output` | writes `bytes` bytes to stdout (default 64 MiB) |
+//! | `big-result` | returns a result of `bytes` bytes |
+//! | `log-flood` | logs `lines` lines (default 1,000,000) |
+//! | `panic` | panics with "boom" |
+//! | `exit` | calls `std::process::exit(3)` |
+//! | `read-file` | reads `path` (default `/etc/passwd`) and returns it |
+//! | `env` | returns every environment variable and argument it can see |
+//! | `http` | GETs `url` and returns the status |
+//! | `fail` | returns an action error with a result |
+
+use serde_json::{Value, json};
+use squall_plugin::{Context, Error, http, log};
+use std::hint::black_box;
+use std::io::Write;
+
+fn number(params: &Value, key: &str, default: u64) -> u64 {
+    params.get(key).and_then(Value::as_u64).unwrap_or(default)
+}
+
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    if black_box(depth) == u64::MAX {
+        return 0;
+    }
+    black_box(recurse(depth + 1)).wrapping_add(black_box(depth))
+}
+
+#[inline(never)]
+fn recurse_frames(depth: u64, pad: [u8; 256]) -> u64 {
+    let next = black_box(pad);
+    if black_box(depth) == u64::MAX {
+        return 0;
+    }
+    recurse_frames(depth + 1, next) + u64::from(next[0])
+}
+
+fn run(ctx: &Context, params: Value) -> Result<Value, Error> {
+    let mode = params.get("mode").and_then(Value::as_str).unwrap_or("echo");
+    match mode {
+        "echo" => Ok(params),
+        "log" => {
+            log::info(format!("hello from {}", ctx.action_ref));
+            log::warn("careful");
+            println!("to stdout");
+            eprintln!("to stderr");
+            Ok(json!({"logged": true}))
+        }
+        "loop" => {
+            let mut x: u64 = 0;
+            loop {
+                x = black_box(x.wrapping_add(1));
+            }
+        }
+        "sleep" => {
+            std::thread::sleep(std::time::Duration::from_millis(number(&params, "ms", 60_000)));
+            Ok(json!({"slept": true}))
+        }
+        "memory" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                let mut block = vec![0u8; 1 << 20];
+                block[0] = 1;
+                hoard.push(black_box(block));
+            }
+        }
+        "recurse" => Ok(json!({"depth": recurse(0)})),
+        "recurse-frames" => Ok(json!({"depth": recurse_frames(0, [1; 256])})),
+        "output" => {
+            let total = number(&params, "bytes", 64 << 20);
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut out = std::io::stdout();
+            let mut written = 0;
+            while written < total {
+                let n = chunk.len().min((total - written) as usize);
+                // A full capture buffer is not an error for the guest: the host drops the rest.
+                out.write_all(&chunk[..n]).map_err(|e| e.to_string())?;
+                written += n as u64;
+            }
+            Ok(json!({"written": written}))
+        }
+        "big-result" => {
+            let n = number(&params, "bytes", 8 << 20) as usize;
+            Ok(Value::String("y".repeat(n)))
+        }
+        "log-flood" => {
+            for i in 0..number(&params, "lines", 1_000_000) {
+                log::info(format!("line {i}"));
+            }
+            Ok(json!({"flooded": true}))
+        }
+        "panic" => panic!("boom"),
+        "exit" => std::process::exit(3),
+        "read-file" => {
+            let path = params.get("path").and_then(Value::as_str).unwrap_or("/etc/passwd");
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::with_result(format!("cannot read {path}: {e}"), json!({"denied": true})))?;
+            Ok(json!({"contents": text}))
+        }
+        "env" => Ok(json!({
+            "vars": std::env::vars().collect::<Vec<_>>(),
+            "args": std::env::args().collect::<Vec<_>>(),
+            "cwd": std::env::current_dir().ok().map(|p| p.display().to_string()),
+        })),
+        "http" => {
+            let url = params.get("url").and_then(Value::as_str).unwrap_or("http://example.com/");
+            let resp = http::Request::new("GET", url).send()?;
+            Ok(json!({"status": resp.status, "body": resp.text()}))
+        }
+        "fail" => Err(Error::with_result("asked to fail", json!({"why": "test"}))),
+        other => Err(Error::new(format!("unknown mode {other:?}"))),
+    }
+}
+
+squall_plugin::action!(run);
