@@ -200,8 +200,7 @@ impl Request {
         let body = request
             .body()
             .map_err(|()| HttpError::Transport("request body already taken".into()))?;
-        let pending =
-            outgoing_handler::handle(request, options).map_err(|e| self.error_from(e))?;
+        let pending = outgoing_handler::handle(request, options).map_err(|e| self.error_from(e))?;
         write_body(body, &self.body)?;
 
         pending.subscribe().block();
@@ -209,7 +208,11 @@ impl Request {
             Some(Ok(Ok(response))) => response,
             Some(Ok(Err(code))) => return Err(self.error_from(code)),
             Some(Err(())) => return Err(HttpError::Transport("response already taken".into())),
-            None => return Err(HttpError::Transport("response not ready after block".into())),
+            None => {
+                return Err(HttpError::Transport(
+                    "response not ready after block".into(),
+                ));
+            }
         };
         let status = response.status();
         let headers = {

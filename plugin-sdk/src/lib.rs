@@ -221,7 +221,10 @@ mod tests {
 
     fn double(_: &Context, p: Params) -> Result<serde_json::Value, Error> {
         if p.n < 0 {
-            return Err(Error::with_result("negative", serde_json::json!({"n": p.n})));
+            return Err(Error::with_result(
+                "negative",
+                serde_json::json!({"n": p.n}),
+            ));
         }
         Ok(serde_json::json!({"n": p.n * 2}))
     }

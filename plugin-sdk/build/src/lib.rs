@@ -80,7 +80,10 @@ pub fn guest_target_dir() -> PathBuf {
 ///
 /// # Errors
 /// [`BuildError`] when cargo cannot start, the build fails, or a component is missing.
-pub fn build_components(workspace_root: &Path, guests: &[Guest]) -> Result<Vec<PathBuf>, BuildError> {
+pub fn build_components(
+    workspace_root: &Path,
+    guests: &[Guest],
+) -> Result<Vec<PathBuf>, BuildError> {
     let target_dir = guest_target_dir();
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);

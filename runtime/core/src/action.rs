@@ -161,8 +161,14 @@ impl Action {
     /// [`ContentError`] naming the field: YAML syntax or unknown keys, a bad `name`, a `pack`
     /// that is not this pack, an unknown `runner_type`, an entry point that is empty, absolute,
     /// escapes the pack or does not exist, or bad `parameters`.
-    pub fn parse(text: &str, pack: &str, actions_dir: &Path, file: &Path) -> Result<Action, ContentError> {
-        let raw: RawAction = serde_saphyr::from_str(text).map_err(|e| ContentError::at("", e.to_string()))?;
+    pub fn parse(
+        text: &str,
+        pack: &str,
+        actions_dir: &Path,
+        file: &Path,
+    ) -> Result<Action, ContentError> {
+        let raw: RawAction = serde_saphyr::from_str(text)
+            .map_err(|e| ContentError::at("", yaml_message(&e, file)))?;
         validate_name(&raw.name).map_err(|e| ContentError::at("name", e.to_string()))?;
         if let Some(p) = &raw.pack
             && p != pack
@@ -176,13 +182,15 @@ impl Action {
             RunnerType::parse(&raw.runner_type).map_err(|m| ContentError::at("runner_type", m))?;
         let entry_path = resolve_entry_point(&raw.entry_point, actions_dir)
             .map_err(|m| ContentError::at("entry_point", m))?;
-        let parameters = Parameters::from_yaml(&raw.parameters).map_err(|m| {
-            match m.split_once(": ") {
-                Some((field, msg)) if field.starts_with("parameters") => ContentError::at(field, msg),
+        let parameters =
+            Parameters::from_yaml(&raw.parameters).map_err(|m| match m.split_once(": ") {
+                Some((field, msg)) if field.starts_with("parameters") => {
+                    ContentError::at(field, msg)
+                }
                 _ => ContentError::at("parameters", m),
-            }
-        })?;
-        let reference = Ref::new(pack, raw.name).map_err(|e| ContentError::at("name", e.to_string()))?;
+            })?;
+        let reference =
+            Ref::new(pack, raw.name).map_err(|e| ContentError::at("name", e.to_string()))?;
         Ok(Action {
             reference,
             description: raw.description,
@@ -197,6 +205,14 @@ impl Action {
             metadata_file: file.to_path_buf(),
         })
     }
+}
+
+/// A YAML error as one message that names `file` (the parser calls it `<input>`).
+pub(crate) fn yaml_message(e: &serde_saphyr::Error, file: &Path) -> String {
+    let text = e.to_string();
+    text.strip_prefix("error: ")
+        .unwrap_or(&text)
+        .replace("<input>", &file.display().to_string())
 }
 
 fn resolve_entry_point(entry: &str, actions_dir: &Path) -> Result<PathBuf, String> {
@@ -250,15 +266,47 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         for (yaml, field, want) in [
-            ("name: x\nrunner_type: python-script\nentry_point: a.wasm\n", "runner_type", "port it to runner_type"),
+            (
+                "name: x\nrunner_type: python-script\nentry_point: a.wasm\n",
+                "runner_type",
+                "port it to runner_type",
+            ),
             ("name: x\nrunner_type: wasm\n", "entry_point", "missing"),
-            ("name: x\nrunner_type: wasm\nentry_point: b.wasm\n", "entry_point", "not found"),
-            ("name: x\nrunner_type: wasm\nentry_point: ../../etc/passwd\n", "entry_point", "relative path inside"),
-            ("name: x\nrunner_type: wasm\nentry_point: /etc/passwd\n", "entry_point", "relative path inside"),
-            ("name: x\npack: core\nrunner_type: wasm\nentry_point: a.wasm\n", "pack", "does not match"),
-            ("name: x y\nrunner_type: wasm\nentry_point: a.wasm\n", "name", "letters"),
-            ("name: x\nrunner_type: wasm\nentry_point: a.wasm\nparameters: {p: {type: string, secret: 1}}\n", "parameters.p.secret", "true or false"),
-            ("name: x\nrunner_type: wasm\nentry_point: a.wasm\nrunner: wasm\n", "", "runner"),
+            (
+                "name: x\nrunner_type: wasm\nentry_point: b.wasm\n",
+                "entry_point",
+                "not found",
+            ),
+            (
+                "name: x\nrunner_type: wasm\nentry_point: ../../etc/passwd\n",
+                "entry_point",
+                "relative path inside",
+            ),
+            (
+                "name: x\nrunner_type: wasm\nentry_point: /etc/passwd\n",
+                "entry_point",
+                "relative path inside",
+            ),
+            (
+                "name: x\npack: core\nrunner_type: wasm\nentry_point: a.wasm\n",
+                "pack",
+                "does not match",
+            ),
+            (
+                "name: x y\nrunner_type: wasm\nentry_point: a.wasm\n",
+                "name",
+                "letters",
+            ),
+            (
+                "name: x\nrunner_type: wasm\nentry_point: a.wasm\nparameters: {p: {type: string, secret: 1}}\n",
+                "parameters.p.secret",
+                "true or false",
+            ),
+            (
+                "name: x\nrunner_type: wasm\nentry_point: a.wasm\nrunner: wasm\n",
+                "",
+                "runner",
+            ),
             ("name: [x\n", "", ""),
         ] {
             let err = parse(yaml).unwrap_err();

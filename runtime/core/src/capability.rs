@@ -70,7 +70,10 @@ impl FromStr for HostPattern {
             let (inside, after) = rest.split_once(']').ok_or_else(|| err("unclosed '['"))?;
             let port = match after {
                 "" => None,
-                p => Some(p.strip_prefix(':').ok_or_else(|| err("expected ':' after ']'"))?),
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| err("expected ':' after ']'"))?,
+                ),
             };
             (inside, port)
         } else {
@@ -90,7 +93,9 @@ impl FromStr for HostPattern {
             valid_name(suffix).map_err(|r| err(&r))?;
             HostMatch::Suffix(suffix.to_ascii_lowercase())
         } else if let Some((addr, prefix)) = host.split_once('/') {
-            let addr: IpAddr = addr.parse().map_err(|_| err("network address is not an IP"))?;
+            let addr: IpAddr = addr
+                .parse()
+                .map_err(|_| err("network address is not an IP"))?;
             let max = if addr.is_ipv4() { 32 } else { 128 };
             let prefix: u8 = prefix
                 .parse()
@@ -131,11 +136,19 @@ fn valid_name(name: &str) -> Result<(), String> {
 fn in_net(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
     match (canonical(ip), net) {
         (IpAddr::V4(ip), IpAddr::V4(net)) => {
-            let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - prefix)
+            };
             u32::from(ip) & mask == u32::from(net) & mask
         }
         (IpAddr::V6(ip), IpAddr::V6(net)) => {
-            let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix)
+            };
             u128::from(ip) & mask == u128::from(net) & mask
         }
         _ => false,
@@ -166,7 +179,9 @@ impl HostPattern {
             HostMatch::Any => true,
             HostMatch::Suffix(s) => {
                 let h = host.to_ascii_lowercase();
-                h.len() > s.len() && h.ends_with(s.as_str()) && h[..h.len() - s.len()].ends_with('.')
+                h.len() > s.len()
+                    && h.ends_with(s.as_str())
+                    && h[..h.len() - s.len()].ends_with('.')
             }
             HostMatch::Name(n) => host.eq_ignore_ascii_case(n),
             HostMatch::Net { addr, prefix } => host
@@ -206,7 +221,9 @@ impl Serialize for HostPattern {
 
 impl<'de> Deserialize<'de> for HostPattern {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -274,14 +291,20 @@ impl HttpPolicy {
             return Err(format!(
                 "outbound HTTP to {host}:{port} is not granted to pack {pack} \
                  (squall.toml [packs.{pack}] http_allow = {:?})",
-                self.granted.iter().map(HostPattern::as_str).collect::<Vec<_>>()
+                self.granted
+                    .iter()
+                    .map(HostPattern::as_str)
+                    .collect::<Vec<_>>()
             ));
         }
         if !self.requested.iter().any(|p| p.matches(host, port)) {
             return Err(format!(
                 "outbound HTTP to {host}:{port} is not requested by pack {pack} \
                  (pack.yaml capabilities.http = {:?})",
-                self.requested.iter().map(HostPattern::as_str).collect::<Vec<_>>()
+                self.requested
+                    .iter()
+                    .map(HostPattern::as_str)
+                    .collect::<Vec<_>>()
             ));
         }
         Ok(())
@@ -297,7 +320,11 @@ impl HttpPolicy {
             Some(_) if self.granted.iter().any(|p| p.names_address(ip, port)) => Ok(()),
             Some(kind) => {
                 let ip = canonical(ip);
-                let shown = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
+                let shown = if ip.is_ipv6() {
+                    format!("[{ip}]")
+                } else {
+                    ip.to_string()
+                };
                 Err(format!(
                     "outbound HTTP to {host}:{port} refused: it resolves to {ip}, a {kind} \
                      address, which pack {} is not granted explicitly \
@@ -338,13 +365,25 @@ mod tests {
             ("[::1]:8080", "[::1]", 8080, true),
             ("[fd00::/8]:*", "fd12::1", 1, true),
         ] {
-            assert_eq!(p(pattern).matches(host, port), want, "{pattern} vs {host}:{port}");
+            assert_eq!(
+                p(pattern).matches(host, port),
+                want,
+                "{pattern} vs {host}:{port}"
+            );
         }
     }
 
     #[test]
     fn bad_patterns_are_rejected_with_the_pattern_named() {
-        for bad in ["", "http://x.com", "x.com:http", "[::1", "10.0.0.0/33", "a..b", "x.com/path"] {
+        for bad in [
+            "",
+            "http://x.com",
+            "x.com:http",
+            "[::1",
+            "10.0.0.0/33",
+            "a..b",
+            "x.com/path",
+        ] {
             let err = bad.parse::<HostPattern>().unwrap_err();
             assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
         }
@@ -382,12 +421,17 @@ mod tests {
         let pol = policy(&["api.example.com"]);
         assert!(pol.check_destination("api.example.com", 443).is_ok());
         let err = pol.check_destination("evil.com", 443).unwrap_err();
-        assert!(err.contains("evil.com:443") && err.contains("[packs.core]"), "{err}");
+        assert!(
+            err.contains("evil.com:443") && err.contains("[packs.core]"),
+            "{err}"
+        );
         let unrequested = HttpPolicy {
             requested: vec![],
             ..pol
         };
-        let err = unrequested.check_destination("api.example.com", 443).unwrap_err();
+        let err = unrequested
+            .check_destination("api.example.com", 443)
+            .unwrap_err();
         assert!(err.contains("not requested by pack core"), "{err}");
     }
 
@@ -395,13 +439,23 @@ mod tests {
     fn private_addresses_need_an_explicit_address_grant() {
         let by_name = policy(&["internal.example.com", "*"]);
         let ip: IpAddr = "10.0.0.5".parse().unwrap();
-        let err = by_name.check_address("internal.example.com", 443, ip).unwrap_err();
+        let err = by_name
+            .check_address("internal.example.com", 443, ip)
+            .unwrap_err();
         assert!(err.contains("10.0.0.5") && err.contains("private"), "{err}");
         let by_net = policy(&["internal.example.com", "10.0.0.0/8:*"]);
-        assert!(by_net.check_address("internal.example.com", 443, ip).is_ok());
+        assert!(
+            by_net
+                .check_address("internal.example.com", 443, ip)
+                .is_ok()
+        );
         let metadata: IpAddr = "169.254.169.254".parse().unwrap();
         assert!(by_net.check_address("x", 80, metadata).is_err());
         let public: IpAddr = "93.184.216.34".parse().unwrap();
-        assert!(by_name.check_address("internal.example.com", 443, public).is_ok());
+        assert!(
+            by_name
+                .check_address("internal.example.com", 443, public)
+                .is_ok()
+        );
     }
 }

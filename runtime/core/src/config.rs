@@ -1,6 +1,9 @@
 //! Operator settings: `squall.toml`.
 //!
 //! ```toml
+//! data_dir = ".squall"    # redb store and component cache (relative to this file)
+//! packs_dir = "packs"     # packs to load (relative to this file)
+//!
 //! [limits.default]        # what an action gets when its YAML says nothing (Limits::DEFAULT)
 //! timeout = "60s"
 //! [limits.max]            # ceilings no action exceeds (Limits::CEILING)
@@ -29,6 +32,14 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Data directory (redb store, component cache). Relative paths are relative to the
+    /// config file's directory. Default `./.squall`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// Directory of packs to load. Relative paths are relative to the config file's
+    /// directory. Default `./packs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packs_dir: Option<PathBuf>,
     /// Default and maximum per-execution limits.
     #[serde(default)]
     pub limits: LimitPolicy,
@@ -121,7 +132,16 @@ impl Config {
             path: path.to_path_buf(),
             message,
         };
-        let config: Config = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let mut config: Config = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        for dir in [&mut config.data_dir, &mut config.packs_dir]
+            .into_iter()
+            .flatten()
+        {
+            if dir.is_relative() {
+                *dir = base.join(&*dir);
+            }
+        }
         for pack in config.packs.keys() {
             validate_pack_name(pack).map_err(|e| invalid(format!("[packs.{pack}]: {e}")))?;
         }
@@ -183,6 +203,17 @@ mod tests {
     }
 
     #[test]
+    fn directories_are_relative_to_the_file() {
+        let c = Config::parse(
+            "data_dir = \"state\"\npacks_dir = \"/opt/packs\"\n",
+            Path::new("/etc/squall/squall.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.data_dir.unwrap(), Path::new("/etc/squall/state"));
+        assert_eq!(c.packs_dir.unwrap(), Path::new("/opt/packs"));
+    }
+
+    #[test]
     fn full_file_parses() {
         let c = parse(
             r#"
@@ -213,7 +244,10 @@ mod tests {
             ("[limits.default]\ntimout = 5\n", "timout"),
             ("[packs.core]\nhttp_allow = [\"http://x\"]\n", "http://x"),
             ("[packs.Core]\n", "[packs.Core]"),
-            ("[limits.default]\nfuel = 10\n[limits.max]\nfuel = 5\n", "fuel is above"),
+            (
+                "[limits.default]\nfuel = 10\n[limits.max]\nfuel = 5\n",
+                "fuel is above",
+            ),
             ("[host]\nmax_instances = 0\n", "max_instances"),
             ("bogus = 1\n", "bogus"),
         ] {

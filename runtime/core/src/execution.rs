@@ -54,9 +54,11 @@ impl FromStr for ExecutionId {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s.trim())
-            .map(ExecutionId)
-            .map_err(|_| format!("{s:?} is not an execution id (a UUID such as 0195f0c2-7b1e-7c3a-9d1e-2f4b6a8c0d12)"))
+        Uuid::parse_str(s.trim()).map(ExecutionId).map_err(|_| {
+            format!(
+                "{s:?} is not an execution id (a UUID such as 0195f0c2-7b1e-7c3a-9d1e-2f4b6a8c0d12)"
+            )
+        })
     }
 }
 
@@ -68,7 +70,9 @@ impl Serialize for ExecutionId {
 
 impl<'de> Deserialize<'de> for ExecutionId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -163,7 +167,10 @@ impl ExecutionStatus {
                 to,
                 Succeeded | Failed | Timeout | Pending | Pausing | Canceling | Canceled | Abandoned
             ),
-            Pending => matches!(to, Running | Succeeded | Failed | Timeout | Canceling | Canceled | Abandoned),
+            Pending => matches!(
+                to,
+                Running | Succeeded | Failed | Timeout | Canceling | Canceled | Abandoned
+            ),
             Pausing => matches!(to, Paused | Canceling | Canceled | Failed | Abandoned),
             Paused => matches!(to, Resuming | Canceling | Canceled | Abandoned),
             Resuming => matches!(to, Running | Failed | Canceled | Abandoned),
@@ -279,8 +286,12 @@ pub struct Execution {
     /// The action.
     pub action: ActionInfo,
     /// Parameters the action runs with (after defaults). Secret values are stored as given and
-    /// masked on output, as StackStorm does.
+    /// masked on output, as StackStorm does (see [`Execution::masked`]).
     pub parameters: Map<String, Value>,
+    /// Names of the parameters declared `secret` when the execution was requested, so they stay
+    /// masked even if the action changes or disappears.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_parameters: Vec<String>,
     /// Current status.
     pub status: ExecutionStatus,
     /// The result: the action's JSON on success, `{"error": ...}` (or the action's own result)
@@ -326,10 +337,18 @@ impl Execution {
     pub fn new(action: &Action, parameters: Map<String, Value>, user: &str, at: Timestamp) -> Self {
         let mut context = Map::new();
         context.insert("user".into(), Value::String(user.to_string()));
+        let secret_parameters = action
+            .parameters
+            .specs()
+            .into_iter()
+            .filter(|s| s.secret)
+            .map(|s| s.name.clone())
+            .collect();
         Execution {
             id: ExecutionId::new(),
             action: ActionInfo::from(action),
             parameters,
+            secret_parameters,
             status: ExecutionStatus::Requested,
             result: Value::Null,
             context,
@@ -346,9 +365,24 @@ impl Execution {
         }
     }
 
+    /// A copy fit for display: every secret parameter's value replaced by
+    /// [`crate::param::MASKED`].
+    pub fn masked(&self) -> Execution {
+        let mut shown = self.clone();
+        for name in &self.secret_parameters {
+            if let Some(v) = shown.parameters.get_mut(name) {
+                *v = Value::String(crate::param::MASKED.to_string());
+            }
+        }
+        shown
+    }
+
     /// Who requested it (`context.user`), or `""`.
     pub fn user(&self) -> &str {
-        self.context.get("user").and_then(Value::as_str).unwrap_or("")
+        self.context
+            .get("user")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     /// Moves to `to` at `at`, appending to the status log; a completed status also sets
@@ -356,7 +390,11 @@ impl Execution {
     ///
     /// # Errors
     /// [`TransitionError`] when the change is not legal (see [`ExecutionStatus::can_become`]).
-    pub fn transition(&mut self, to: ExecutionStatus, at: Timestamp) -> Result<(), TransitionError> {
+    pub fn transition(
+        &mut self,
+        to: ExecutionStatus,
+        at: Timestamp,
+    ) -> Result<(), TransitionError> {
         if !self.status.can_become(to) {
             return Err(TransitionError {
                 id: self.id,
@@ -404,7 +442,12 @@ mod tests {
         let id = ids[0];
         assert_eq!(id.to_string().parse::<ExecutionId>().unwrap(), id);
         assert_eq!(ExecutionId::from_u128(id.as_u128()), id);
-        assert!("nope".parse::<ExecutionId>().unwrap_err().contains("\"nope\""));
+        assert!(
+            "nope"
+                .parse::<ExecutionId>()
+                .unwrap_err()
+                .contains("\"nope\"")
+        );
     }
 
     #[test]
@@ -421,7 +464,40 @@ mod tests {
         assert_eq!(e.end_timestamp, Some(t1));
         assert_eq!(e.user(), "alice");
         let err = e.transition(Running, t1).unwrap_err();
-        assert_eq!(err.to_string(), format!("execution {} cannot go from succeeded to running", e.id));
+        assert_eq!(
+            err.to_string(),
+            format!("execution {} cannot go from succeeded to running", e.id)
+        );
+    }
+
+    #[test]
+    fn masked_hides_secret_parameters_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.wasm"), b"\0asm").unwrap();
+        let a = Action::parse(
+            "name: a\nrunner_type: wasm\nentry_point: a.wasm\nparameters:\n  token: {type: string, secret: true}\n  user: {type: string}\n",
+            "ops",
+            dir.path(),
+            &dir.path().join("a.yaml"),
+        )
+        .unwrap();
+        let params = a
+            .parameters
+            .resolve(
+                &serde_json::json!({"token": "hunter2", "user": "bob"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            )
+            .unwrap();
+        let e = Execution::new(&a, params, "bob", Timestamp::now());
+        let shown = serde_json::to_string(&e.masked()).unwrap();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains(r#""token":"********""#) && shown.contains(r#""user":"bob""#),
+            "{shown}"
+        );
+        assert_eq!(e.parameters["token"], "hunter2");
     }
 
     #[test]
@@ -452,6 +528,11 @@ mod tests {
         let back: Execution = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
         assert_eq!("timeout".parse::<ExecutionStatus>().unwrap(), Timeout);
-        assert!("done".parse::<ExecutionStatus>().unwrap_err().contains("succeeded"));
+        assert!(
+            "done"
+                .parse::<ExecutionStatus>()
+                .unwrap_err()
+                .contains("succeeded")
+        );
     }
 }

@@ -14,8 +14,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Fuel units: wasmtime charges about one unit per WebAssembly instruction. Running out
-    /// ends the execution with status `timeout`. Default 10,000,000,000 (several seconds of
+    /// Fuel units: wasmtime charges about one unit per WebAssembly instruction, and a core of
+    /// this machine burns roughly 10^10 units per second in a tight loop. Running out ends the
+    /// execution with status `timeout`. Default 100,000,000,000 (about ten seconds of pure
     /// compute); a trivial Rust action uses ~5,000, a JavaScript engine ~1,000,000 to start.
     pub fuel: u64,
     /// Wall-clock timeout, in seconds in records (`"60s"` or `60` in config). Default 60 s, as
@@ -36,16 +37,16 @@ pub struct Limits {
 impl Limits {
     /// Built-in defaults, used when neither the operator nor the action says otherwise.
     pub const DEFAULT: Limits = Limits {
-        fuel: 10_000_000_000,
+        fuel: 100_000_000_000,
         timeout: Duration::from_secs(60),
         memory: 64 * 1024 * 1024,
         max_output: 1024 * 1024,
     };
 
-    /// Built-in ceilings, used when the operator sets none: 10^12 fuel, 10 minutes, 1 GiB of
+    /// Built-in ceilings, used when the operator sets none: 10^13 fuel, 10 minutes, 1 GiB of
     /// memory, 16 MiB of output.
     pub const CEILING: Limits = Limits {
-        fuel: 1_000_000_000_000,
+        fuel: 10_000_000_000_000,
         timeout: Duration::from_secs(600),
         memory: 1024 * 1024 * 1024,
         max_output: 16 * 1024 * 1024,

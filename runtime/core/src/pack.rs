@@ -21,7 +21,7 @@
 //! Loading never stops at a broken file: a bad `pack.yaml` skips that pack, a bad action file
 //! skips that action, and each problem is reported as a [`PackError`] naming the file and field.
 
-use crate::action::{Action, ContentError};
+use crate::action::{Action, ContentError, yaml_message};
 use crate::capability::HostPattern;
 use crate::reference::{Ref, validate_pack_name};
 use serde::{Deserialize, Serialize};
@@ -128,7 +128,13 @@ impl fmt::Display for PackError {
         if self.field.is_empty() {
             write!(f, "{}: {}", self.path.display(), self.message)
         } else {
-            write!(f, "{}: {}: {}", self.path.display(), self.field, self.message)
+            write!(
+                f,
+                "{}: {}: {}",
+                self.path.display(),
+                self.field,
+                self.message
+            )
         }
     }
 }
@@ -166,7 +172,11 @@ impl PackSet {
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) => {
-                set.errors.push(PackError::new(dir, "", format!("cannot read packs directory: {e}")));
+                set.errors.push(PackError::new(
+                    dir,
+                    "",
+                    format!("cannot read packs directory: {e}"),
+                ));
                 return set;
             }
         };
@@ -174,7 +184,10 @@ impl PackSet {
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.is_dir())
-            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
             .collect();
         dirs.sort();
         for pack_dir in dirs {
@@ -188,11 +201,12 @@ impl PackSet {
         let text = match std::fs::read_to_string(&meta_file) {
             Ok(t) => t,
             Err(e) => {
-                self.errors.push(PackError::new(&meta_file, "", format!("cannot read: {e}")));
+                self.errors
+                    .push(PackError::new(&meta_file, "", format!("cannot read: {e}")));
                 return;
             }
         };
-        let meta = match parse_pack_meta(&text) {
+        let meta = match parse_pack_meta(&text, &meta_file) {
             Ok(m) => m,
             Err(e) => {
                 self.errors.push(PackError::content(&meta_file, e));
@@ -203,7 +217,11 @@ impl PackSet {
             self.errors.push(PackError::new(
                 &meta_file,
                 "ref",
-                format!("pack {:?} is already loaded from {}", meta.reference, existing.path.display()),
+                format!(
+                    "pack {:?} is already loaded from {}",
+                    meta.reference,
+                    existing.path.display()
+                ),
             ));
             return;
         }
@@ -224,7 +242,10 @@ impl PackSet {
                         self.errors.push(PackError::new(
                             &file,
                             "name",
-                            format!("action {name:?} is already defined in {}", first.metadata_file.display()),
+                            format!(
+                                "action {name:?} is already defined in {}",
+                                first.metadata_file.display()
+                            ),
                         ));
                     } else {
                         actions.insert(name, action);
@@ -245,7 +266,10 @@ impl PackSet {
 
     /// The action with this ref, if loaded.
     pub fn action(&self, reference: &Ref) -> Option<&Action> {
-        self.packs.get(reference.pack())?.actions.get(reference.name())
+        self.packs
+            .get(reference.pack())?
+            .actions
+            .get(reference.name())
     }
 
     /// Every loaded action, ordered by ref.
@@ -263,10 +287,10 @@ impl PackSet {
 ///
 /// # Errors
 /// [`ContentError`] naming the field.
-fn parse_pack_meta(text: &str) -> Result<PackMeta, ContentError> {
+fn parse_pack_meta(text: &str, file: &Path) -> Result<PackMeta, ContentError> {
     let raw: RawPack = serde_saphyr::from_str(text).map_err(|e| ContentError {
         field: String::new(),
-        message: e.to_string(),
+        message: yaml_message(&e, file),
     })?;
     let (field, reference) = match raw.reference {
         Some(r) => ("ref", r),
@@ -299,10 +323,7 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
             entries
                 .filter_map(Result::ok)
                 .map(|e| e.path())
-                .filter(|p| {
-                    p.is_file()
-                        && p.extension().is_some_and(|e| e == "yaml" || e == "yml")
-                })
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
                 .collect()
         })
         .unwrap_or_default();
@@ -326,10 +347,18 @@ mod tests {
     fn broken_content_is_reported_and_the_rest_loads() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        write(root, "good/pack.yaml", "name: good\nversion: 1.0.0\ncapabilities: {http: [\"*\"]}\n");
+        write(
+            root,
+            "good/pack.yaml",
+            "name: good\nversion: 1.0.0\ncapabilities: {http: [\"*\"]}\n",
+        );
         write(root, "good/actions/hello.yaml", GOOD_ACTION);
         write(root, "good/actions/hello.wasm", "\0asm");
-        write(root, "good/actions/bad.yaml", "name: bad\nrunner_type: shell\nentry_point: x\n");
+        write(
+            root,
+            "good/actions/bad.yaml",
+            "name: bad\nrunner_type: shell\nentry_point: x\n",
+        );
         write(root, "broken/pack.yaml", "name: [unclosed\n");
         write(root, "nometa/actions/x.yaml", GOOD_ACTION);
         write(root, ".git/pack.yaml", "garbage");
@@ -345,8 +374,14 @@ mod tests {
         let messages: Vec<String> = set.errors.iter().map(|e| e.to_string()).collect();
         assert_eq!(messages.len(), 3, "{messages:#?}");
         assert!(messages[0].contains("broken/pack.yaml: "), "{messages:#?}");
-        assert!(messages[1].contains("good/actions/bad.yaml: runner_type: unknown runner \"shell\""), "{messages:#?}");
-        assert!(messages[2].contains("nometa/pack.yaml: cannot read"), "{messages:#?}");
+        assert!(
+            messages[1].contains("good/actions/bad.yaml: runner_type: unknown runner \"shell\""),
+            "{messages:#?}"
+        );
+        assert!(
+            messages[2].contains("nometa/pack.yaml: cannot read"),
+            "{messages:#?}"
+        );
     }
 
     #[test]
@@ -355,21 +390,36 @@ mod tests {
             ("name: Bad Name\n", "name", "must match"),
             ("name: x\nref: Bad\n", "ref", "must match"),
             ("name: x\nbogus: 1\n", "", "bogus"),
-            ("name: x\ncapabilities: {http: [\"ftp://x\"]}\n", "", "ftp://x"),
+            (
+                "name: x\ncapabilities: {http: [\"ftp://x\"]}\n",
+                "",
+                "ftp://x",
+            ),
             ("name: x\ncapabilities: {files: []}\n", "", "files"),
         ] {
-            let err = parse_pack_meta(yaml).unwrap_err();
+            let err = parse_pack_meta(yaml, Path::new("pack.yaml")).unwrap_err();
             assert_eq!(err.field, field, "{yaml}: {err:?}");
             assert!(err.message.contains(want), "{yaml}: {err:?}");
         }
-        let ok = parse_pack_meta("name: Core Pack\nref: core\nversion: 3.1\n").unwrap();
-        assert_eq!((ok.reference.as_str(), ok.version.as_str()), ("core", "3.1"));
+        let ok = parse_pack_meta(
+            "name: Core Pack\nref: core\nversion: 3.1\n",
+            Path::new("pack.yaml"),
+        )
+        .unwrap();
+        assert_eq!(
+            (ok.reference.as_str(), ok.version.as_str()),
+            ("core", "3.1")
+        );
     }
 
     #[test]
     fn missing_packs_dir_is_an_error_not_a_panic() {
         let set = PackSet::load(Path::new("/nonexistent/packs"));
         assert!(set.packs.is_empty());
-        assert!(set.errors[0].to_string().starts_with("/nonexistent/packs: cannot read packs directory"));
+        assert!(
+            set.errors[0]
+                .to_string()
+                .starts_with("/nonexistent/packs: cannot read packs directory")
+        );
     }
 }

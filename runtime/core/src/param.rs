@@ -104,7 +104,9 @@ impl Parameters {
             let flag = |key: &str| match decl.get(key) {
                 None => Ok(false),
                 Some(Value::Bool(b)) => Ok(*b),
-                Some(other) => Err(format!("parameters.{name}.{key}: must be true or false, not {other}")),
+                Some(other) => Err(format!(
+                    "parameters.{name}.{key}: must be true or false, not {other}"
+                )),
             };
             let spec_required = flag("required")?;
             let immutable = flag("immutable")?;
@@ -153,7 +155,10 @@ impl Parameters {
                 name.clone(),
                 ParamSpec {
                     name: name.clone(),
-                    kind: schema.get("type").and_then(Value::as_str).map(str::to_string),
+                    kind: schema
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
                     description: schema
                         .get("description")
                         .and_then(Value::as_str)
@@ -235,7 +240,11 @@ impl Parameters {
                 let path = e.instance_path().to_string();
                 let name = path.trim_start_matches('/').split('/').next().unwrap_or("");
                 let secret = self.specs.get(name).is_some_and(|s| s.secret);
-                let text = if secret { e.masked().to_string() } else { e.to_string() };
+                let text = if secret {
+                    e.masked().to_string()
+                } else {
+                    e.to_string()
+                };
                 if name.is_empty() {
                     text
                 } else {
@@ -271,7 +280,11 @@ impl Parameters {
             .and_then(Value::as_str);
         cast(spec.kind.as_deref(), item_kind, raw).map_err(|reason| ParamError::Cast {
             name: name.to_string(),
-            value: if spec.secret { MASKED.into() } else { raw.to_string() },
+            value: if spec.secret {
+                MASKED.into()
+            } else {
+                raw.to_string()
+            },
             kind: spec.kind.clone().unwrap_or_default(),
             reason,
         })
@@ -283,7 +296,11 @@ impl Parameters {
             .iter()
             .map(|(k, v)| {
                 let secret = self.specs.get(k).is_some_and(|s| s.secret);
-                let v = if secret { Value::String(MASKED.into()) } else { v.clone() };
+                let v = if secret {
+                    Value::String(MASKED.into())
+                } else {
+                    v.clone()
+                };
                 (k.clone(), v)
             })
             .collect()
@@ -293,7 +310,8 @@ impl Parameters {
 /// Whether a default is a Jinja template (rendered at run time, so not checked against the
 /// schema at load).
 fn is_template(v: &Value) -> bool {
-    v.as_str().is_some_and(|s| s.contains("{{") || s.contains("{%"))
+    v.as_str()
+        .is_some_and(|s| s.contains("{{") || s.contains("{%"))
 }
 
 fn cast(kind: Option<&str>, item_kind: Option<&str>, raw: &str) -> Result<Value, String> {
@@ -308,7 +326,9 @@ fn cast(kind: Option<&str>, item_kind: Option<&str>, raw: &str) -> Result<Value,
             if let Ok(i) = t.parse::<i64>() {
                 return Ok(Value::from(i));
             }
-            let f: f64 = t.parse().map_err(|e: std::num::ParseFloatError| e.to_string())?;
+            let f: f64 = t
+                .parse()
+                .map_err(|e: std::num::ParseFloatError| e.to_string())?;
             serde_json::Number::from_f64(f)
                 .map(Value::Number)
                 .ok_or_else(|| "not a finite number".to_string())
@@ -400,7 +420,10 @@ tags: {type: array, items: {type: integer}}
             .resolve(&obj(json!({"url": "u", "bogus": 1})))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("Additional properties are not allowed"), "{err}");
+        assert!(
+            err.contains("Additional properties are not allowed"),
+            "{err}"
+        );
         assert!(err.contains("bogus"), "{err}");
     }
 
@@ -453,13 +476,22 @@ tags: {type: array, items: {type: integer}}
     #[test]
     fn load_time_checks_follow_stackstorm() {
         for (yaml, want) in [
-            ("a: {type: string, immutable: true}", "Immutable param a requires a default value."),
+            (
+                "a: {type: string, immutable: true}",
+                "Immutable param a requires a default value.",
+            ),
             (
                 "a: {type: string, position: 0}\nb: {type: string, position: 0}",
                 "Parameters a and b have same position 0. Position values have to be unique.",
             ),
-            ("a: {type: string, required: yes please}", "parameters.a.required: must be true or false"),
-            ("a: {type: integer, default: x}", "parameters.a.default: \"x\" does not fit"),
+            (
+                "a: {type: string, required: yes please}",
+                "parameters.a.required: must be true or false",
+            ),
+            (
+                "a: {type: integer, default: x}",
+                "parameters.a.default: \"x\" does not fit",
+            ),
             ("a: {type: strin}", "parameters.a: invalid schema"),
             ("a: 5", "parameters.a: must be a mapping"),
         ] {
@@ -475,7 +507,9 @@ tags: {type: array, items: {type: integer}}
 
     #[test]
     fn specs_list_positional_first() {
-        let p = params("z: {type: string, position: 0}\na: {type: string}\nm: {type: string, position: 1}");
+        let p = params(
+            "z: {type: string, position: 0}\na: {type: string}\nm: {type: string, position: 1}",
+        );
         let names: Vec<&str> = p.specs().iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["z", "m", "a"]);
     }

@@ -64,12 +64,19 @@ impl ComponentCache {
     /// # Errors
     /// The compiler's message when `bytes` is not a valid component, or an I/O message when
     /// the artifact cannot be written.
-    pub(crate) fn load(&self, engine: &Engine, bytes: &[u8], sha: &str) -> Result<(Component, bool), String> {
+    pub(crate) fn load(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        sha: &str,
+    ) -> Result<(Component, bool), String> {
         let path = self.artifact(sha);
         if path.is_file() {
             match deserialize(engine, &path) {
                 Ok(component) => return Ok((component, false)),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "cached component unusable; recompiling"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cached component unusable; recompiling")
+                }
             }
         }
         let artifact = engine
@@ -77,7 +84,11 @@ impl ComponentCache {
             .map_err(|e| format!("{e:#}"))?;
         // Write to a unique temporary name, then rename: readers in other processes see either
         // no file or a whole one.
-        let tmp = self.dir.join(format!(".{sha}-{}.{}.tmp", self.engine_key, std::process::id()));
+        let tmp = self.dir.join(format!(
+            ".{sha}-{}.{}.tmp",
+            self.engine_key,
+            std::process::id()
+        ));
         std::fs::write(&tmp, &artifact)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| format!("cannot write compiled component to {}: {e}", path.display()))?;

@@ -172,10 +172,11 @@ impl Host {
             })
             .map_err(|e| HostError::Engine(format!("{e:#}")))?;
 
-        let cache = ComponentCache::new(&config.cache_dir, &engine).map_err(|source| HostError::Cache {
-            path: config.cache_dir.clone(),
-            source,
-        })?;
+        let cache =
+            ComponentCache::new(&config.cache_dir, &engine).map_err(|source| HostError::Cache {
+                path: config.cache_dir.clone(),
+                source,
+            })?;
 
         let weak = engine.weak();
         std::thread::Builder::new()
@@ -219,22 +220,22 @@ impl Host {
             return Ok(p.clone());
         }
         let started = std::time::Instant::now();
-        let (component, compiled) =
-            self.inner
-                .cache
-                .load(&self.inner.engine, &bytes, &sha)
-                .map_err(|message| LoadError::Invalid {
-                    path: path.to_path_buf(),
-                    message,
-                })?;
-        let instance_pre = self
+        let (component, compiled) = self
             .inner
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::Imports {
+            .cache
+            .load(&self.inner.engine, &bytes, &sha)
+            .map_err(|message| LoadError::Invalid {
                 path: path.to_path_buf(),
-                message: format!("{e:#}"),
+                message,
             })?;
+        let instance_pre =
+            self.inner
+                .linker
+                .instantiate_pre(&component)
+                .map_err(|e| LoadError::Imports {
+                    path: path.to_path_buf(),
+                    message: format!("{e:#}"),
+                })?;
         let pre = ActionPre::new(instance_pre).map_err(|e| LoadError::NotAnAction {
             path: path.to_path_buf(),
             message: format!("{e:#}"),
@@ -256,6 +257,9 @@ impl Host {
     }
 
     fn lock_prepared(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<PreparedComponent>>> {
-        self.inner.prepared.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -45,8 +45,12 @@ impl WasiHttpHooks for OutboundHttp {
         let denials = self.denials.clone();
         Box::new(async move {
             let deny = |message: String| {
-                tracing::warn!(pack.ref = %policy.pack, "{message}");
-                denials.lock().unwrap_or_else(|e| e.into_inner()).push(message);
+                // Logged once here for the audit trail; the execution record keeps it too.
+                tracing::info!(pack.ref = %policy.pack, "capability denied: {message}");
+                denials
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(message);
             };
             let uri = request.uri();
             let tls = uri.scheme() == Some(&Scheme::HTTPS);
@@ -68,12 +72,18 @@ impl WasiHttpHooks for OutboundHttp {
                 }
             }
             let Some(addr) = chosen else {
-                deny(refused.unwrap_or_else(|| format!("outbound HTTP to {host}:{port}: no address")));
+                deny(
+                    refused
+                        .unwrap_or_else(|| format!("outbound HTTP to {host}:{port}: no address")),
+                );
                 return Err(Error::DestinationIpProhibited);
             };
             tracing::debug!(pack.ref = %policy.pack, %host, %addr, "outbound http allowed");
             let (response, io) = send_pinned(request, addr, &host, tls, options).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as IoFuture,
+            ))
         })
     }
 }

@@ -123,7 +123,12 @@ impl Host {
         store.limiter(|s| &mut s.memory);
         store.set_hostcall_fuel(hostcall_fuel(max_output));
         if let Err(e) = store.set_fuel(limits.fuel) {
-            return failed(json!({"error": format!("cannot set fuel: {e:#}")}), Output::default(), 0, Duration::ZERO);
+            return failed(
+                json!({"error": format!("cannot set fuel: {e:#}")}),
+                Output::default(),
+                0,
+                Duration::ZERO,
+            );
         }
         let started = Instant::now();
         let deadline = started + limits.timeout;
@@ -194,7 +199,8 @@ impl Host {
                     .and_then(|r| serde_json::from_str::<Value>(r).ok())
                     .map(|r| match r {
                         Value::Object(mut m) => {
-                            m.entry("error").or_insert_with(|| Value::String(action_error.message.clone()));
+                            m.entry("error")
+                                .or_insert_with(|| Value::String(action_error.message.clone()));
                             Value::Object(m)
                         }
                         other => json!({"error": action_error.message, "result": other}),
@@ -263,11 +269,19 @@ fn classify(
     }
     if let Some(trap) = e.downcast_ref::<Trap>() {
         let (status, message) = match trap {
-            Trap::OutOfFuel => (Timeout, format!("fuel limit of {} units exhausted", limits.fuel)),
-            Trap::Interrupt => (Timeout, format!("timeout of {} exceeded", seconds(limits.timeout))),
+            Trap::OutOfFuel => (
+                Timeout,
+                format!("fuel limit of {} units exhausted", limits.fuel),
+            ),
+            Trap::Interrupt => (
+                Timeout,
+                format!("timeout of {} exceeded", seconds(limits.timeout)),
+            ),
             Trap::StackOverflow => (
                 Failed,
-                format!("stack overflow: the component exceeded the {stack} byte WebAssembly stack"),
+                format!(
+                    "stack overflow: the component exceeded the {stack} byte WebAssembly stack"
+                ),
             ),
             Trap::MemoryOutOfBounds => (
                 Failed,
@@ -277,7 +291,10 @@ fn classify(
             ),
             Trap::UnreachableCodeReached => match last_lines(&output.stderr) {
                 Some(panic) => (Failed, format!("component panicked: {panic}")),
-                None => (Failed, "component trapped: unreachable code reached (an abort)".to_string()),
+                None => (
+                    Failed,
+                    "component trapped: unreachable code reached (an abort)".to_string(),
+                ),
             },
             other => (Failed, format!("component trapped: {other}")),
         };

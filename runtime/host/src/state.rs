@@ -114,20 +114,33 @@ impl MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let wanted = self.total.saturating_add(desired.saturating_sub(current));
         if wanted > self.limit {
             self.exceeded = Some(wanted);
             // An error (not `Ok(false)`) traps at once, as StoreLimits' `trap_on_grow_failure`:
             // a guest that cannot handle a failed grow would otherwise abort with a less clear
             // message.
-            wasmtime::bail!("memory limit of {} bytes exceeded (asked for {wanted} bytes)", self.limit);
+            wasmtime::bail!(
+                "memory limit of {} bytes exceeded (asked for {wanted} bytes)",
+                self.limit
+            );
         }
         self.total = wanted;
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 

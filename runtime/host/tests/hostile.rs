@@ -28,7 +28,11 @@ fn fixture() -> &'static Fixture {
         let hostile = host
             .prepare(squall_test_components::TEST_HOSTILE.as_ref())
             .unwrap();
-        Fixture { host, hostile, _cache: cache }
+        Fixture {
+            host,
+            hostile,
+            _cache: cache,
+        }
     })
 }
 
@@ -80,7 +84,11 @@ fn echo_succeeds_and_reports_fuel() {
     let out = run(json!({"mode": "echo", "x": [1, 2]}));
     assert_eq!(out.status, ExecutionStatus::Succeeded);
     assert_eq!(out.result, json!({"mode": "echo", "x": [1, 2]}));
-    assert!(out.fuel_consumed > 0 && out.fuel_consumed < 10_000_000, "{}", out.fuel_consumed);
+    assert!(
+        out.fuel_consumed > 0 && out.fuel_consumed < 10_000_000,
+        "{}",
+        out.fuel_consumed
+    );
 }
 
 #[test]
@@ -89,8 +97,16 @@ fn log_stdout_and_stderr_are_captured() {
     assert_eq!(out.status, ExecutionStatus::Succeeded);
     assert_eq!(out.output.stdout, "to stdout\n");
     assert_eq!(out.output.stderr, "to stderr\n");
-    let lines: Vec<(&str, &str)> = out.output.log.iter().map(|l| (l.level.as_str(), l.message.as_str())).collect();
-    assert_eq!(lines, [("info", "hello from tests.hostile"), ("warn", "careful")]);
+    let lines: Vec<(&str, &str)> = out
+        .output
+        .log
+        .iter()
+        .map(|l| (l.level.as_str(), l.message.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [("info", "hello from tests.hostile"), ("warn", "careful")]
+    );
 }
 
 #[test]
@@ -103,7 +119,10 @@ fn infinite_loop_times_out_within_the_limit_plus_a_margin() {
     let took = started.elapsed();
     assert_eq!(out.status, ExecutionStatus::Timeout);
     assert_eq!(out.error(), Some("timeout of 0.5s exceeded"));
-    assert!(took < Duration::from_millis(500) + Duration::from_millis(400), "took {took:?}");
+    assert!(
+        took < Duration::from_millis(500) + Duration::from_millis(400),
+        "took {took:?}"
+    );
     host_still_serves();
 }
 
@@ -123,9 +142,17 @@ fn sleeping_in_a_host_call_is_stopped_by_the_wall_clock() {
     let mut l = limits();
     l.timeout = Duration::from_millis(300);
     let started = Instant::now();
-    let out = run_with(json!({"mode": "sleep", "ms": 60000}), l, HttpPolicy::default());
+    let out = run_with(
+        json!({"mode": "sleep", "ms": 60000}),
+        l,
+        HttpPolicy::default(),
+    );
     assert_eq!(out.status, ExecutionStatus::Timeout);
-    assert!(out.error().unwrap().starts_with("timeout of 0.3s exceeded"), "{:?}", out.result);
+    assert!(
+        out.error().unwrap().starts_with("timeout of 0.3s exceeded"),
+        "{:?}",
+        out.result
+    );
     assert!(started.elapsed() < Duration::from_secs(2));
     host_still_serves();
 }
@@ -135,7 +162,10 @@ fn memory_bomb_fails_naming_the_limit() {
     let out = run(json!({"mode": "memory"}));
     assert_eq!(out.status, ExecutionStatus::Failed);
     let err = out.error().unwrap();
-    assert!(err.starts_with(&format!("memory limit of {} bytes exceeded", 32 << 20)), "{err}");
+    assert!(
+        err.starts_with(&format!("memory limit of {} bytes exceeded", 32 << 20)),
+        "{err}"
+    );
     host_still_serves();
 }
 
@@ -143,7 +173,11 @@ fn memory_bomb_fails_naming_the_limit() {
 fn deep_recursion_is_a_stack_overflow() {
     let out = run(json!({"mode": "recurse"}));
     assert_eq!(out.status, ExecutionStatus::Failed);
-    assert!(out.error().unwrap().starts_with("stack overflow"), "{:?}", out.result);
+    assert!(
+        out.error().unwrap().starts_with("stack overflow"),
+        "{:?}",
+        out.result
+    );
     host_still_serves();
 }
 
@@ -151,7 +185,11 @@ fn deep_recursion_is_a_stack_overflow() {
 fn deep_recursion_in_linear_memory_fails_and_is_contained() {
     let out = run(json!({"mode": "recurse-frames"}));
     assert_eq!(out.status, ExecutionStatus::Failed);
-    assert!(out.error().unwrap().contains("out of bounds memory access"), "{:?}", out.result);
+    assert!(
+        out.error().unwrap().contains("out of bounds memory access"),
+        "{:?}",
+        out.result
+    );
     host_still_serves();
 }
 
@@ -190,7 +228,10 @@ fn log_flood_is_bounded() {
     assert_eq!(out.status, ExecutionStatus::Succeeded, "{:?}", out.result);
     let kept: usize = out.output.log.iter().map(|l| l.message.len()).sum();
     assert!(kept <= 64 * 1024);
-    assert_eq!(out.output.log.len() as u64 + out.output.log_dropped_lines, 100000);
+    assert_eq!(
+        out.output.log.len() as u64 + out.output.log_dropped_lines,
+        100000
+    );
 }
 
 #[test]
@@ -198,7 +239,10 @@ fn panic_fails_with_the_panic_message() {
     let out = run(json!({"mode": "panic"}));
     assert_eq!(out.status, ExecutionStatus::Failed);
     let err = out.error().unwrap();
-    assert!(err.starts_with("component panicked:") && err.contains("boom"), "{err}");
+    assert!(
+        err.starts_with("component panicked:") && err.contains("boom"),
+        "{err}"
+    );
     host_still_serves();
 }
 
@@ -207,14 +251,21 @@ fn exit_fails_with_the_code() {
     // `std::process::exit(3)`: WASI 0.2's `exit` carries only ok/err, so the host sees 1.
     let out = run(json!({"mode": "exit"}));
     assert_eq!(out.status, ExecutionStatus::Failed);
-    assert_eq!(out.error(), Some("component exited with code 1 before returning a result"));
+    assert_eq!(
+        out.error(),
+        Some("component exited with code 1 before returning a result")
+    );
 }
 
 #[test]
 fn filesystem_is_not_there() {
     let out = run(json!({"mode": "read-file", "path": "/etc/passwd"}));
     assert_eq!(out.status, ExecutionStatus::Failed);
-    assert!(out.error().unwrap().starts_with("cannot read /etc/passwd"), "{:?}", out.result);
+    assert!(
+        out.error().unwrap().starts_with("cannot read /etc/passwd"),
+        "{:?}",
+        out.result
+    );
     assert_eq!(out.result["denied"], true);
     assert!(!out.result.to_string().contains("root:"));
 }
@@ -245,15 +296,27 @@ fn action_error_keeps_its_result() {
 fn http_without_a_grant_is_denied_and_recorded() {
     let out = run(json!({"mode": "http", "url": "http://example.com/"}));
     assert_eq!(out.status, ExecutionStatus::Failed);
-    assert!(out.error().unwrap().contains("denied by the host"), "{:?}", out.result);
+    assert!(
+        out.error().unwrap().contains("denied by the host"),
+        "{:?}",
+        out.result
+    );
     assert_eq!(out.output.denials.len(), 1);
-    assert!(out.output.denials[0].contains("example.com:80 is not granted to pack"), "{:?}", out.output.denials);
+    assert!(
+        out.output.denials[0].contains("example.com:80 is not granted to pack"),
+        "{:?}",
+        out.output.denials
+    );
 }
 
 #[test]
 fn many_runs_in_parallel_stay_isolated() {
     let f = fixture();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut tasks = Vec::new();
         for i in 0..32 {
@@ -264,17 +327,20 @@ fn many_runs_in_parallel_stay_isolated() {
                 let mut l = limits();
                 l.timeout = Duration::from_millis(300);
                 let out = host
-                    .run(&c, RunRequest {
-                        context: RunContext {
-                            execution_id: format!("id-{i}"),
-                            action_ref: "tests.hostile".into(),
-                            pack: "tests".into(),
-                            user: "u".into(),
+                    .run(
+                        &c,
+                        RunRequest {
+                            context: RunContext {
+                                execution_id: format!("id-{i}"),
+                                action_ref: "tests.hostile".into(),
+                                pack: "tests".into(),
+                                user: "u".into(),
+                            },
+                            params: json!({"mode": mode, "i": i}),
+                            limits: l,
+                            http: Arc::new(HttpPolicy::default()),
                         },
-                        params: json!({"mode": mode, "i": i}),
-                        limits: l,
-                        http: Arc::new(HttpPolicy::default()),
-                    })
+                    )
                     .await;
                 (i, mode, out)
             }));

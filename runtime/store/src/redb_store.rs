@@ -74,7 +74,8 @@ impl RedbStore {
             })?;
         let txn = db.begin_write().map_err(StoreError::transaction)?;
         {
-            txn.open_table(EXECUTIONS).map_err(StoreError::transaction)?;
+            txn.open_table(EXECUTIONS)
+                .map_err(StoreError::transaction)?;
             txn.open_table(STATUS).map_err(StoreError::transaction)?;
             txn.open_table(BY_ACTION).map_err(StoreError::transaction)?;
             txn.open_table(BY_STATUS).map_err(StoreError::transaction)?;
@@ -192,8 +193,12 @@ fn apply(txn: &WriteTransaction, op: &Op) -> Result<Result<(), StoreError>, Stor
     by_status
         .insert((op.status, key), ())
         .map_err(StoreError::transaction)?;
-    status.insert(key, op.status).map_err(StoreError::transaction)?;
-    let mut records = txn.open_table(EXECUTIONS).map_err(StoreError::transaction)?;
+    status
+        .insert(key, op.status)
+        .map_err(StoreError::transaction)?;
+    let mut records = txn
+        .open_table(EXECUTIONS)
+        .map_err(StoreError::transaction)?;
     records
         .insert(key, op.record.as_slice())
         .map_err(StoreError::transaction)?;
@@ -209,7 +214,9 @@ fn decode(key: u128, bytes: &[u8]) -> Result<Execution, StoreError> {
 
 fn list_blocking(db: &Database, filter: &ExecutionFilter) -> Result<Vec<Execution>, StoreError> {
     let txn = db.begin_read().map_err(StoreError::transaction)?;
-    let records = txn.open_table(EXECUTIONS).map_err(StoreError::transaction)?;
+    let records = txn
+        .open_table(EXECUTIONS)
+        .map_err(StoreError::transaction)?;
     let status = txn.open_table(STATUS).map_err(StoreError::transaction)?;
     let mut ids: Vec<u128> = Vec::with_capacity(filter.limit.min(1024));
     let mut skipped = 0;
@@ -286,7 +293,9 @@ impl ExecutionStore for RedbStore {
     async fn get(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
         self.read(move |db| {
             let txn = db.begin_read().map_err(StoreError::transaction)?;
-            let records = txn.open_table(EXECUTIONS).map_err(StoreError::transaction)?;
+            let records = txn
+                .open_table(EXECUTIONS)
+                .map_err(StoreError::transaction)?;
             let key = id.as_u128();
             match records.get(key).map_err(StoreError::transaction)? {
                 Some(v) => decode(key, v.value()).map(Some),
@@ -310,7 +319,9 @@ impl RedbStore {
     pub async fn count(&self) -> Result<u64, StoreError> {
         self.read(|db| {
             let txn = db.begin_read().map_err(StoreError::transaction)?;
-            let records = txn.open_table(EXECUTIONS).map_err(StoreError::transaction)?;
+            let records = txn
+                .open_table(EXECUTIONS)
+                .map_err(StoreError::transaction)?;
             records.len().map_err(StoreError::transaction)
         })
         .await

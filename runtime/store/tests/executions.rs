@@ -40,7 +40,8 @@ fn create_get_update_round_trip() {
         store.create(&e).await.unwrap();
         assert_eq!(store.get(e.id).await.unwrap().unwrap(), e);
 
-        e.transition(ExecutionStatus::Scheduled, Timestamp::now()).unwrap();
+        e.transition(ExecutionStatus::Scheduled, Timestamp::now())
+            .unwrap();
         store.update(&e).await.unwrap();
         let got = store.get(e.id).await.unwrap().unwrap();
         assert_eq!(got.status, ExecutionStatus::Scheduled);
@@ -48,7 +49,10 @@ fn create_get_update_round_trip() {
 
         assert!(matches!(store.create(&e).await, Err(StoreError::AlreadyExists(id)) if id == e.id));
         let ghost = execution("a");
-        assert!(matches!(store.update(&ghost).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.update(&ghost).await,
+            Err(StoreError::NotFound(_))
+        ));
         assert!(store.get(ExecutionId::new()).await.unwrap().is_none());
     });
 }
@@ -77,7 +81,8 @@ fn list_is_newest_first_with_filters_offset_and_limit() {
         for i in 0..10 {
             let mut e = execution(if i % 2 == 0 { "even" } else { "odd" });
             if i % 3 == 0 {
-                e.transition(ExecutionStatus::Scheduled, Timestamp::now()).unwrap();
+                e.transition(ExecutionStatus::Scheduled, Timestamp::now())
+                    .unwrap();
             }
             store.create(&e).await.unwrap();
             made.push(e);
@@ -88,19 +93,43 @@ fn list_is_newest_first_with_filters_offset_and_limit() {
         let all = store.list(&ExecutionFilter::default()).await.unwrap();
         assert_eq!(ids(all), newest_first);
 
-        let page = ExecutionFilter { offset: 2, limit: 3, ..Default::default() };
+        let page = ExecutionFilter {
+            offset: 2,
+            limit: 3,
+            ..Default::default()
+        };
         assert_eq!(ids(store.list(&page).await.unwrap()), newest_first[2..5]);
 
         let even: Ref = "ops.even".parse().unwrap();
-        let by_action = ExecutionFilter { action: Some(even.clone()), ..Default::default() };
-        let want: Vec<ExecutionId> = made.iter().rev().filter(|e| e.action.name == "even").map(|e| e.id).collect();
+        let by_action = ExecutionFilter {
+            action: Some(even.clone()),
+            ..Default::default()
+        };
+        let want: Vec<ExecutionId> = made
+            .iter()
+            .rev()
+            .filter(|e| e.action.name == "even")
+            .map(|e| e.id)
+            .collect();
         assert_eq!(ids(store.list(&by_action).await.unwrap()), want);
 
-        let scheduled = ExecutionFilter { status: Some(ExecutionStatus::Scheduled), ..Default::default() };
-        let want: Vec<ExecutionId> = made.iter().rev().filter(|e| e.status == ExecutionStatus::Scheduled).map(|e| e.id).collect();
+        let scheduled = ExecutionFilter {
+            status: Some(ExecutionStatus::Scheduled),
+            ..Default::default()
+        };
+        let want: Vec<ExecutionId> = made
+            .iter()
+            .rev()
+            .filter(|e| e.status == ExecutionStatus::Scheduled)
+            .map(|e| e.id)
+            .collect();
         assert_eq!(ids(store.list(&scheduled).await.unwrap()), want);
 
-        let both = ExecutionFilter { action: Some(even), status: Some(ExecutionStatus::Scheduled), ..Default::default() };
+        let both = ExecutionFilter {
+            action: Some(even),
+            status: Some(ExecutionStatus::Scheduled),
+            ..Default::default()
+        };
         let want: Vec<ExecutionId> = made
             .iter()
             .rev()
@@ -142,7 +171,12 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         (0..3usize).prop_map(Step::Create),
         (0..64usize).prop_map(Step::Advance),
-        (proptest::option::of(0..3usize), proptest::option::of(0..4usize), 0..5usize, 0..8usize)
+        (
+            proptest::option::of(0..3usize),
+            proptest::option::of(0..4usize),
+            0..5usize,
+            0..8usize
+        )
             .prop_map(|(a, s, o, l)| Step::List(a, s, o, l)),
     ]
 }

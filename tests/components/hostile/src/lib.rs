@@ -19,6 +19,11 @@
 //! | `http` | GETs `url` and returns the status |
 //! | `fail` | returns an action error with a result |
 
+#![allow(
+    clippy::print_stdout,
+    reason = "writing to stdout is one of the behaviours under test"
+)]
+
 use serde_json::{Value, json};
 use squall_plugin::{Context, Error, http, log};
 use std::hint::black_box;
@@ -63,7 +68,9 @@ fn run(ctx: &Context, params: Value) -> Result<Value, Error> {
             }
         }
         "sleep" => {
-            std::thread::sleep(std::time::Duration::from_millis(number(&params, "ms", 60_000)));
+            std::thread::sleep(std::time::Duration::from_millis(number(
+                &params, "ms", 60_000,
+            )));
             Ok(json!({"slept": true}))
         }
         "memory" => {
@@ -102,9 +109,13 @@ fn run(ctx: &Context, params: Value) -> Result<Value, Error> {
         "panic" => panic!("boom"),
         "exit" => std::process::exit(3),
         "read-file" => {
-            let path = params.get("path").and_then(Value::as_str).unwrap_or("/etc/passwd");
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Error::with_result(format!("cannot read {path}: {e}"), json!({"denied": true})))?;
+            let path = params
+                .get("path")
+                .and_then(Value::as_str)
+                .unwrap_or("/etc/passwd");
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::with_result(format!("cannot read {path}: {e}"), json!({"denied": true}))
+            })?;
             Ok(json!({"contents": text}))
         }
         "env" => Ok(json!({
@@ -113,7 +124,10 @@ fn run(ctx: &Context, params: Value) -> Result<Value, Error> {
             "cwd": std::env::current_dir().ok().map(|p| p.display().to_string()),
         })),
         "http" => {
-            let url = params.get("url").and_then(Value::as_str).unwrap_or("http://example.com/");
+            let url = params
+                .get("url")
+                .and_then(Value::as_str)
+                .unwrap_or("http://example.com/");
             let resp = http::Request::new("GET", url).send()?;
             Ok(json!({"status": resp.status, "body": resp.text()}))
         }

@@ -1,0 +1,56 @@
+//! Builds the shipped packs' components from source.
+//!
+//! Every `packs/<pack>/actions/<name>/` directory holding a Cargo crate is compiled to a
+//! `wasm32-wasip2` component (see `squall-plugin-build`) and copied to
+//! `packs/<pack>/actions/<name>.wasm`, the path its action YAML names as `entry_point`. A file
+//! is rewritten only when its bytes change, so unchanged packs keep their timestamps.
+
+use squall_plugin_build::{Guest, build_components, rerun_if_changed};
+use std::path::{Path, PathBuf};
+
+fn package_name(manifest: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(manifest).ok()?;
+    let package = text.split("[package]").nth(1)?;
+    package.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == "name").then(|| value.trim().trim_matches('"').to_string())
+    })
+}
+
+fn main() {
+    let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap()).join("../..");
+    let packs = root.join("packs");
+    rerun_if_changed([&packs, &root.join("plugin-sdk/src"), &root.join("wit")]);
+
+    let mut guests = Vec::new();
+    let mut outputs = Vec::new();
+    let mut pack_dirs: Vec<PathBuf> = std::fs::read_dir(&packs)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    pack_dirs.sort();
+    for pack in pack_dirs {
+        let mut crates: Vec<PathBuf> = std::fs::read_dir(pack.join("actions"))
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        crates.sort();
+        for dir in crates {
+            let manifest = dir.join("Cargo.toml");
+            let Some(name) = package_name(&manifest) else {
+                continue;
+            };
+            outputs.push(dir.with_extension("wasm"));
+            guests.push(Guest { package: name });
+        }
+    }
+    if guests.is_empty() {
+        return;
+    }
+    let built = build_components(&root, &guests).unwrap_or_else(|e| panic!("{e}"));
+    for (component, target) in built.iter().zip(&outputs) {
+        let bytes = std::fs::read(component).unwrap();
+        if std::fs::read(target).ok().as_deref() != Some(bytes.as_slice()) {
+            std::fs::write(target, &bytes)
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", target.display()));
+        }
+    }
+}

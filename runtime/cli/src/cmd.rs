@@ -1,0 +1,5 @@
+//! One module per command group.
+
+pub mod action;
+pub mod execution;
+pub mod run;

@@ -1,0 +1,114 @@
+//! Formatting for humans (tables, one-line JSON) and for scripts (`--json`).
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{ContentArrangement, Table};
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::Value;
+use std::io::Write;
+
+/// A table with the house style: condensed borders, wrapped to the terminal.
+pub fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().copied());
+    t
+}
+
+/// Prints a table to stdout.
+pub fn print_table(t: &Table) {
+    out(&format!("{t}\n"));
+}
+
+/// Writes to stdout, ignoring a closed pipe (`squall ... | head`).
+pub fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// Pretty JSON of `value` to stdout, for `--json`.
+pub fn print_json<T: Serialize>(value: &T) {
+    let text = serde_json::to_string_pretty(value).expect("records serialize");
+    out(&format!("{text}\n"));
+}
+
+/// JSON on one line with `": "` and `", "` separators, e.g. `{"stdout": "hello"}`.
+pub fn one_line(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let items: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), one_line(v)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(one_line).collect();
+            format!("[{}]", items.join(", "))
+        }
+        scalar => scalar.to_string(),
+    }
+}
+
+/// `value` on one line when short, else indented over several lines.
+pub fn json_text(value: &Value) -> String {
+    let line = one_line(value);
+    if line.len() <= 100 {
+        line
+    } else {
+        serde_json::to_string_pretty(value).expect("values serialize")
+    }
+}
+
+/// Milliseconds below 10 s (`3 ms`), seconds above (`12.4 s`).
+pub fn elapsed(seconds: f64) -> String {
+    if seconds < 10.0 {
+        format!("{:.0} ms", seconds * 1000.0)
+    } else {
+        format!("{seconds:.1} s")
+    }
+}
+
+/// An RFC 3339 UTC timestamp to the millisecond.
+pub fn timestamp(t: &Timestamp) -> String {
+    format!("{t:.3}")
+}
+
+/// A size in bytes the way operators write it (`64 MiB`).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if n >= size && n.is_multiple_of(size) {
+            return format!("{} {unit}", n / size);
+        }
+    }
+    format!("{n} B")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn one_line_json_has_spaced_separators() {
+        assert_eq!(
+            one_line(&json!({"stdout": "hello"})),
+            r#"{"stdout": "hello"}"#
+        );
+        assert_eq!(
+            one_line(&json!({"a": [1, {"b": null}]})),
+            r#"{"a": [1, {"b": null}]}"#
+        );
+    }
+
+    #[test]
+    fn sizes_and_durations_read_naturally() {
+        assert_eq!(bytes(64 << 20), "64 MiB");
+        assert_eq!(bytes(1000), "1000 B");
+        assert_eq!(elapsed(0.0031), "3 ms");
+        assert_eq!(elapsed(12.42), "12.4 s");
+    }
+}

@@ -1,0 +1,553 @@
+//! End-to-end tests of the `squall` binary: real packs, real components built from source, a
+//! real redb data directory, one process per command (so every read is from another process
+//! than the write).
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SQUALL: &str = env!("CARGO_BIN_EXE_squall");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A scratch directory with a data dir and a config file; commands run with it as cwd.
+struct Env {
+    dir: tempfile::TempDir,
+    packs: PathBuf,
+}
+
+impl Env {
+    /// With the shipped packs and `config` as `squall.toml`.
+    fn shipped(config: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("squall.toml"), config).unwrap();
+        Env {
+            packs: repo().join("packs"),
+            dir,
+        }
+    }
+
+    /// With a copy of `tests/fixtures/<fixture>/packs` (plus the hostile component where a pack
+    /// asks for `ok.wasm`) and `config` as `squall.toml`.
+    fn fixture(fixture: &str, config: &str) -> Env {
+        let env = Env::shipped(config);
+        copy_dir(
+            &repo().join("tests/fixtures").join(fixture).join("packs"),
+            &env.dir.path().join("packs"),
+        );
+        // Relative to the working directory, so messages name `packs/...` as a user would see.
+        Env {
+            packs: PathBuf::from("packs"),
+            ..env
+        }
+    }
+
+    /// A pack named `tests` whose action `tests.hostile` is the hostile component, declared
+    /// with `parameters` (YAML) and `limits` (YAML).
+    fn hostile(parameters: &str, limits: &str) -> Env {
+        let env = Env::shipped("");
+        let packs = env.dir.path().join("packs");
+        let actions = packs.join("tests/actions");
+        std::fs::create_dir_all(&actions).unwrap();
+        std::fs::write(packs.join("tests/pack.yaml"), "name: tests\n").unwrap();
+        std::fs::copy(
+            squall_test_components::TEST_HOSTILE,
+            actions.join("hostile.wasm"),
+        )
+        .unwrap();
+        std::fs::write(
+            actions.join("hostile.yaml"),
+            format!(
+                "name: hostile\nrunner_type: wasm\nentry_point: hostile.wasm\nparameters:\n{parameters}\nlimits:\n{limits}\n"
+            ),
+        )
+        .unwrap();
+        Env { packs, ..env }
+    }
+
+    fn squall(&self, args: &[&str]) -> Output {
+        Command::new(SQUALL)
+            .current_dir(self.dir.path())
+            .env_remove("SQUALL_CONFIG")
+            .env_remove("SQUALL_LOG")
+            .env("SQUALL_DATA_DIR", self.dir.path().join("data"))
+            .env("SQUALL_PACKS", &self.packs)
+            .env("USER", "tester")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `squall run ... --json`: the exit code and the execution record.
+    fn run(&self, args: &[&str]) -> (i32, Value) {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        all.push("--json");
+        let out = self.squall(&all);
+        let record = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "squall {all:?} printed no record ({e}); stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap(), record)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+    if to.ends_with("good/actions") {
+        std::fs::copy(squall_test_components::TEST_HOSTILE, to.join("ok.wasm")).unwrap();
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A one-thread HTTP/1.1 server on a random loopback port that answers every request with a
+/// JSON echo of it (`{"method", "path", "headers", "body"}`), status taken from a
+/// `/status/<code>` path (default 200). Serves until the test process ends.
+fn echo_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut parts = line.split_whitespace();
+            let method = parts.next().unwrap_or_default().to_string();
+            let path = parts.next().unwrap_or_default().to_string();
+            let mut headers = serde_json::Map::new();
+            let mut length = 0;
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                let (k, v) = h.split_once(':').unwrap();
+                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+                if k == "content-length" {
+                    length = v.parse().unwrap();
+                }
+                headers.insert(k, Value::String(v));
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let status: u16 = path
+                .strip_prefix("/status/")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(200);
+            let reply =
+                json!({"method": method, "path": path, "headers": headers, "body": text(&body)})
+                    .to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn core_echo_runs_and_is_recorded() {
+    let env = Env::shipped("");
+    let out = env.squall(&["run", "core.echo", "message=hello"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("status: succeeded ("), "{stdout}");
+    assert!(
+        stdout.contains("result: {\"stdout\": \"hello\"}"),
+        "{stdout}"
+    );
+    let id = stdout.split_whitespace().nth(1).unwrap().to_string();
+
+    // Another process reads it back.
+    let got = env.squall(&["execution", "get", &id, "--json"]);
+    assert_eq!(got.status.code(), Some(0));
+    let record: Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(record["status"], "succeeded");
+    assert_eq!(record["parameters"], json!({"message": "hello"}));
+    assert_eq!(record["result"], json!({"stdout": "hello"}));
+    assert_eq!(record["context"]["user"], "tester");
+    let log: Vec<&str> = record["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(log, ["requested", "scheduled", "running", "succeeded"]);
+    assert_eq!(record["limits"]["timeout"], 10.0);
+    assert!(record["usage"]["fuel_consumed"].as_u64().unwrap() > 0);
+    assert_eq!(
+        record["usage"]["component_sha256"].as_str().unwrap().len(),
+        64
+    );
+
+    let table = text(&env.squall(&["execution", "get", &id]).stdout);
+    assert!(
+        table.contains("core.echo") && table.contains("fuel_consumed"),
+        "{table}"
+    );
+}
+
+#[test]
+fn positional_values_fill_positional_parameters() {
+    let env = Env::shipped("");
+    let (code, record) = env.run(&["core.echo", "hi there"]);
+    assert_eq!(code, 0);
+    assert_eq!(record["result"], json!({"stdout": "hi there"}));
+}
+
+#[test]
+fn core_noop_succeeds_with_an_empty_object() {
+    let env = Env::shipped("");
+    let (code, record) = env.run(&["core.noop"]);
+    assert_eq!(code, 0);
+    assert_eq!(record["result"], json!({}));
+}
+
+#[test]
+fn core_http_reaches_a_granted_local_server() {
+    let port = echo_server();
+    let env = Env::shipped("[packs.core]\nhttp_allow = [\"127.0.0.1:*\"]\n");
+    let url = format!("url=http://127.0.0.1:{port}/health");
+    let (code, record) = env.run(&[
+        "core.http",
+        &url,
+        "method=POST",
+        "body={\"a\": 1}",
+        r#"headers={"content-type": "application/json", "x-trace": "t1"}"#,
+        r#"params={"q": "x y"}"#,
+    ]);
+    assert_eq!(code, 0, "{record:#}");
+    let result = &record["result"];
+    assert_eq!(result["status_code"], 200);
+    assert_eq!(result["parsed"], true);
+    assert_eq!(result["headers"]["content-type"], "application/json");
+    let seen = &result["body"];
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["path"], "/health?q=x+y");
+    assert_eq!(seen["headers"]["x-trace"], "t1");
+    assert!(
+        seen["headers"]["user-agent"]
+            .as_str()
+            .unwrap()
+            .starts_with("squall/")
+    );
+    assert_eq!(seen["body"], r#"{"a":1}"#);
+
+    // Status outside 200-206 fails the execution but keeps the response as the result.
+    let url = format!("url=http://127.0.0.1:{port}/status/503");
+    let (code, record) = env.run(&["core.http", &url]);
+    assert_eq!(code, 1);
+    assert_eq!(record["status"], "failed");
+    assert_eq!(record["result"]["status_code"], 503);
+    assert!(
+        record["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("returned status 503")
+    );
+}
+
+#[test]
+fn core_http_to_a_host_not_granted_is_refused_naming_the_host() {
+    let port = echo_server();
+    let env = Env::shipped("[packs.core]\nhttp_allow = [\"api.example.com\"]\n");
+    let url = format!("http://127.0.0.1:{port}/secret");
+    let out = env.squall(&["run", "core.http", &format!("url={url}")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("status: failed"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "denied: outbound HTTP to 127.0.0.1:{port} is not granted to pack core"
+        )),
+        "{stdout}"
+    );
+    let id = stdout.split_whitespace().nth(1).unwrap();
+    let record: Value =
+        serde_json::from_slice(&env.squall(&["execution", "get", id, "--json"]).stdout).unwrap();
+    assert!(
+        record["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1"),
+        "{record:#}"
+    );
+    assert_eq!(record["output"]["denials"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_granted_name_that_resolves_to_loopback_is_refused() {
+    let port = echo_server();
+    let env = Env::shipped("[packs.core]\nhttp_allow = [\"localhost:*\"]\n");
+    let (code, record) = env.run(&["core.http", &format!("url=http://localhost:{port}/")]);
+    assert_eq!(code, 1);
+    let denial = record["output"]["denials"][0].as_str().unwrap();
+    assert!(
+        denial.contains(&format!("localhost:{port} refused: it resolves to")),
+        "{denial}"
+    );
+    assert!(denial.contains("loopback"), "{denial}");
+}
+
+#[test]
+fn hostile_components_end_as_timeout_or_failed_and_the_next_run_works() {
+    let env = Env::hostile(
+        "  mode: {type: string}\n  bytes: {type: integer}",
+        "  timeout: 1s\n  fuel: 1000000000000\n  memory: 16MiB\n  max_output: 4KiB",
+    );
+    for (mode, status, error) in [
+        ("loop", "timeout", "timeout of 1s exceeded"),
+        (
+            "memory",
+            "failed",
+            "memory limit of 16777216 bytes exceeded",
+        ),
+        ("recurse", "failed", "stack overflow"),
+        ("panic", "failed", "component panicked"),
+    ] {
+        let (code, record) = env.run(&["tests.hostile", &format!("mode={mode}")]);
+        assert_eq!(code, 1, "{mode}");
+        assert_eq!(record["status"], status, "{mode}: {record:#}");
+        assert!(
+            record["result"]["error"].as_str().unwrap().contains(error),
+            "{mode}: {record:#}"
+        );
+        let (code, record) = env.run(&["tests.hostile", "mode=echo"]);
+        assert_eq!(
+            (code, &record["status"]),
+            (0, &json!("succeeded")),
+            "after {mode}"
+        );
+    }
+    let (code, record) = env.run(&["tests.hostile", "mode=output", "bytes=1000000"]);
+    assert_eq!(code, 0);
+    assert_eq!(record["output"]["stdout"].as_str().unwrap().len(), 4096);
+    assert_eq!(record["output"]["stdout_dropped_bytes"], 1_000_000 - 4096);
+}
+
+#[test]
+fn sandbox_hides_files_and_environment() {
+    let env = Env::hostile(
+        "  mode: {type: string}\n  path: {type: string}",
+        "  timeout: 5s",
+    );
+    let (code, record) = env.run(&["tests.hostile", "mode=read-file", "path=/etc/passwd"]);
+    assert_eq!(code, 1);
+    assert!(!record.to_string().contains("root:"));
+    let (code, record) = env.run(&["tests.hostile", "mode=env"]);
+    assert_eq!(code, 0);
+    assert_eq!(record["result"]["vars"], json!([]));
+}
+
+const VALIDATED: &str = "  mode: {type: string, default: echo}
+  count: {type: integer, required: true}
+  token: {type: string, secret: true}
+  agent: {type: string, default: squall, immutable: true}";
+
+#[test]
+fn parameters_are_validated_before_anything_is_recorded() {
+    let env = Env::hostile(VALIDATED, "  timeout: 5s");
+    for (args, want) in [
+        (vec![], "\"count\" is a required property"),
+        (
+            vec!["count=many"],
+            "parameter \"count\": cannot convert \"many\" to integer",
+        ),
+        (
+            vec![r#"count=1"#, "bogus=2"],
+            "Additional properties are not allowed ('bogus' was unexpected)",
+        ),
+        (
+            vec!["count=1", "agent=curl"],
+            "Override of immutable parameter(s) ['agent'] is unsupported.",
+        ),
+    ] {
+        let mut all = vec!["run", "tests.hostile"];
+        all.extend(args.iter().copied());
+        let out = env.squall(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(want),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let list: Value =
+        serde_json::from_slice(&env.squall(&["execution", "list", "--json"]).stdout).unwrap();
+    assert_eq!(list, json!([]));
+}
+
+#[test]
+fn secrets_are_masked_in_every_output() {
+    let env = Env::hostile(VALIDATED, "  timeout: 5s");
+    // `log` mode does not echo its parameters, so the secret can only show through a leak.
+    let out = env.squall(&[
+        "run",
+        "tests.hostile",
+        "mode=log",
+        "count=2",
+        "token=hunter2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("hunter2"));
+    let id = text(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    for args in [
+        vec!["execution", "get", id.as_str()],
+        vec!["execution", "get", id.as_str(), "--json"],
+        vec!["execution", "list"],
+        vec!["execution", "list", "--json"],
+    ] {
+        let shown = env.squall(&args);
+        let shown = text(&shown.stdout) + &text(&shown.stderr);
+        assert!(!shown.contains("hunter2"), "{args:?}: {shown}");
+    }
+    let record: Value =
+        serde_json::from_slice(&env.squall(&["execution", "get", &id, "--json"]).stdout).unwrap();
+    assert_eq!(record["parameters"]["token"], "********");
+    assert_eq!(record["parameters"]["agent"], "squall");
+    let table = text(&env.squall(&["execution", "get", &id]).stdout);
+    assert!(table.contains(r#""token": "********""#), "{table}");
+}
+
+#[test]
+fn executions_list_newest_first_and_filter_across_processes() {
+    let env = Env::shipped("");
+    let mut ids = Vec::new();
+    for args in [
+        vec!["core.noop"],
+        vec!["core.echo", "message=a"],
+        vec!["core.echo", "message=b"],
+    ] {
+        let (code, record) = env.run(&args);
+        assert_eq!(code, 0);
+        ids.push(record["id"].as_str().unwrap().to_string());
+    }
+    let list: Value =
+        serde_json::from_slice(&env.squall(&["execution", "list", "--json"]).stdout).unwrap();
+    let listed: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [ids[2].as_str(), ids[1].as_str(), ids[0].as_str()]);
+    let echo: Value = serde_json::from_slice(
+        &env.squall(&[
+            "execution",
+            "list",
+            "--action",
+            "core.echo",
+            "-n",
+            "1",
+            "--json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(echo.as_array().unwrap().len(), 1);
+    assert_eq!(echo[0]["id"], ids[2]);
+    let table = text(&env.squall(&["execution", "list"]).stdout);
+    assert!(
+        table.contains(&ids[0]) && table.contains("succeeded"),
+        "{table}"
+    );
+    let missing = env.squall(&["execution", "get", "01a2063e-0000-7000-8000-000000000000"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("not found"));
+}
+
+#[test]
+fn broken_packs_are_reported_with_file_and_field_and_the_rest_loads() {
+    let env = Env::fixture("broken-packs", "");
+    let out = env.squall(&["action", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let expected =
+        std::fs::read_to_string(repo().join("tests/fixtures/broken-packs/expected-errors.txt"))
+            .unwrap();
+    let stderr = text(&out.stderr);
+    if std::env::var_os("SQUALL_BLESS").is_some() {
+        std::fs::write(
+            repo().join("tests/fixtures/broken-packs/expected-errors.txt"),
+            &stderr,
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        stderr, expected,
+        "stderr differs from the golden file (rerun with SQUALL_BLESS=1 to accept)"
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let refs: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["ref"].as_str().unwrap())
+        .collect();
+    assert_eq!(refs, ["good.ok", "malformed.broken"]);
+
+    let (code, record) = env.run(&["good.ok"]);
+    assert_eq!(code, 0, "{record:#}");
+
+    // A file that is not a component fails its executions, naming the file.
+    let (code, record) = env.run(&["malformed.broken"]);
+    assert_eq!(code, 1);
+    let error = record["result"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("packs/malformed/actions/broken.wasm: not a valid WebAssembly component"),
+        "{error}"
+    );
+    let get = text(&env.squall(&["action", "get", "malformed.broken"]).stdout);
+    assert!(
+        get.contains("BROKEN: packs/malformed/actions/broken.wasm"),
+        "{get}"
+    );
+}
+
+#[test]
+fn bad_config_is_an_input_error_naming_the_file_and_key() {
+    let env = Env::shipped("[limits.default]\ntimout = \"5s\"\n");
+    let out = env.squall(&["action", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("error: squall.toml: ") && stderr.contains("timout"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_action_is_an_input_error() {
+    let env = Env::shipped("");
+    let out = env.squall(&["run", "core.nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("action core.nope not found"));
+}
