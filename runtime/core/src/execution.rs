@@ -14,67 +14,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::str::FromStr;
-use uuid::Uuid;
 
-/// An execution id: a UUIDv7, so ids sort by creation time (millisecond precision, monotonic
-/// within a process). Text form is the hyphenated UUID.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ExecutionId(Uuid);
-
-impl ExecutionId {
-    /// A new id for now.
-    pub fn new() -> Self {
-        ExecutionId(Uuid::now_v7())
-    }
-
-    /// The id as a 128-bit big-endian integer (sorts as the id does).
-    pub fn as_u128(self) -> u128 {
-        self.0.as_u128()
-    }
-
-    /// The id from [`ExecutionId::as_u128`].
-    pub fn from_u128(v: u128) -> Self {
-        ExecutionId(Uuid::from_u128(v))
-    }
-}
-
-impl Default for ExecutionId {
-    fn default() -> Self {
-        ExecutionId::new()
-    }
-}
-
-impl fmt::Display for ExecutionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl FromStr for ExecutionId {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s.trim()).map(ExecutionId).map_err(|_| {
-            format!(
-                "{s:?} is not an execution id (a UUID such as 0195f0c2-7b1e-7c3a-9d1e-2f4b6a8c0d12)"
-            )
-        })
-    }
-}
-
-impl Serialize for ExecutionId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for ExecutionId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
+crate::id::uuid_id!(
+    /// An execution id (UUIDv7, time-sortable).
+    ExecutionId
+);
 
 /// An execution's status, with StackStorm's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

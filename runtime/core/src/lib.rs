@@ -14,15 +14,26 @@
 //! - [`config::Config`]: the operator's `squall.toml`.
 //! - [`execution::Execution`]: the execution record and its status lifecycle.
 //! - [`units`]: durations (`"30s"`) and sizes (`"64MiB"`) as operators write them.
+//! - [`trigger`]: trigger types (StackStorm's built-ins and packs' own) and trigger instances.
+//! - [`rule::Rule`]: rules, with [`criteria`] (StackStorm's operators) and [`template`]s (Jinja
+//!   with StackStorm's filters); [`enforcement::RuleEnforcement`]: what a match launched.
 
 pub mod action;
+pub mod apikey;
 pub mod capability;
 pub mod config;
+pub mod criteria;
+pub mod datastore;
+pub mod enforcement;
 pub mod execution;
+mod id;
 pub mod limits;
 pub mod pack;
 pub mod param;
 pub mod reference;
+pub mod rule;
+pub mod template;
+pub mod trigger;
 pub mod units;
 
 pub use action::{Action, RunnerType};
@@ -31,3 +42,5 @@ pub use execution::{Execution, ExecutionId, ExecutionStatus};
 pub use limits::Limits;
 pub use pack::{PackError, PackSet};
 pub use reference::Ref;
+pub use rule::Rule;
+pub use trigger::{TriggerInstance, TriggerInstanceId, TriggerType};

@@ -6,6 +6,8 @@
 //!     pack.yaml            ref/name, description, version, author, ... and `capabilities`
 //!     actions/*.yaml       action metadata (see crate::action)
 //!     actions/*.wasm       components named by `entry_point`
+//!     triggers/*.yaml      trigger types (see crate::trigger)
+//!     rules/*.yaml         rules (see crate::rule)
 //! ```
 //!
 //! `pack.yaml` takes StackStorm's fields (`ref`, `name`, `description`, `version`, `author`,
@@ -18,12 +20,16 @@
 //!   http: ["*"]        # destination patterns, see crate::capability
 //! ```
 //!
-//! Loading never stops at a broken file: a bad `pack.yaml` skips that pack, a bad action file
-//! skips that action, and each problem is reported as a [`PackError`] naming the file and field.
+//! Loading never stops at a broken file: a bad `pack.yaml` skips that pack, a bad action,
+//! trigger or rule file skips that one item, and each problem is reported as a [`PackError`]
+//! naming the file and field. Rules are loaded last, so they may use actions and trigger types
+//! of any pack.
 
 use crate::action::{Action, ContentError, yaml_message};
 use crate::capability::HostPattern;
 use crate::reference::{Ref, validate_pack_name};
+use crate::rule::{Lookup, Rule};
+use crate::trigger::{self, TriggerType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -108,6 +114,10 @@ pub struct Pack {
     pub path: PathBuf,
     /// Its valid actions, by name.
     pub actions: BTreeMap<String, Action>,
+    /// Its valid trigger types, by name.
+    pub trigger_types: BTreeMap<String, TriggerType>,
+    /// Its valid rules, by name.
+    pub rules: BTreeMap<String, Rule>,
 }
 
 /// A problem found while loading packs: the file, the field (when known) and the reason.
@@ -156,12 +166,24 @@ impl PackError {
 }
 
 /// Every pack found in a directory, and every problem met on the way.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PackSet {
     /// Loaded packs, by ref.
     pub packs: BTreeMap<String, Pack>,
     /// Problems, in the order found.
     pub errors: Vec<PackError>,
+    /// StackStorm's built-in trigger types (`core.st2.*`).
+    pub builtin_trigger_types: Vec<TriggerType>,
+}
+
+impl Default for PackSet {
+    fn default() -> Self {
+        PackSet {
+            packs: BTreeMap::new(),
+            errors: Vec::new(),
+            builtin_trigger_types: trigger::builtins(),
+        }
+    }
 }
 
 impl PackSet {
@@ -190,10 +212,72 @@ impl PackSet {
             })
             .collect();
         dirs.sort();
-        for pack_dir in dirs {
-            set.load_pack(&pack_dir);
+        for pack_dir in &dirs {
+            set.load_pack(pack_dir);
+        }
+        let packs: Vec<(String, PathBuf)> = set
+            .packs
+            .values()
+            .map(|p| (p.meta.reference.clone(), p.path.clone()))
+            .collect();
+        // Rules may name actions and trigger types of any pack, so they load against a snapshot
+        // of everything else.
+        let snapshot = set.clone();
+        for (pack, dir) in packs {
+            set.load_rules(&snapshot, &pack, &dir);
         }
         set
+    }
+
+    /// Loads `<dir>/<sub>/*.yaml` with `parse`, recording failures; returns what parsed, by the
+    /// name `name_of` gives, rejecting duplicates.
+    fn load_items<T>(
+        &mut self,
+        dir: &Path,
+        sub: &str,
+        mut parse: impl FnMut(&str, &Path) -> Result<T, ContentError>,
+        name_of: impl Fn(&T) -> String,
+    ) -> BTreeMap<String, (T, PathBuf)> {
+        let mut items: BTreeMap<String, (T, PathBuf)> = BTreeMap::new();
+        for file in yaml_files(&dir.join(sub)) {
+            let loaded = std::fs::read_to_string(&file)
+                .map_err(|e| PackError::new(&file, "", format!("cannot read: {e}")))
+                .and_then(|text| parse(&text, &file).map_err(|e| PackError::content(&file, e)));
+            match loaded {
+                Ok(item) => {
+                    let name = name_of(&item);
+                    if let Some((_, first)) = items.get(&name) {
+                        self.errors.push(PackError::new(
+                            &file,
+                            "name",
+                            format!("{name:?} is already defined in {}", first.display()),
+                        ));
+                    } else {
+                        items.insert(name, (item, file));
+                    }
+                }
+                Err(e) => self.errors.push(e),
+            }
+        }
+        items
+    }
+
+    fn load_rules(&mut self, snapshot: &PackSet, pack: &str, dir: &Path) {
+        let find_action = |r: &Ref| snapshot.action(r);
+        let find_type = |r: &Ref| snapshot.trigger_type(r);
+        let lookup = Lookup {
+            action: &find_action,
+            trigger_type: &find_type,
+        };
+        let rules = self.load_items(
+            dir,
+            "rules",
+            |text, file| Rule::parse(text, pack, file, &lookup),
+            |r: &Rule| r.reference.name().to_string(),
+        );
+        if let Some(p) = self.packs.get_mut(pack) {
+            p.rules = rules.into_iter().map(|(k, (r, _))| (k, r)).collect();
+        }
     }
 
     fn load_pack(&mut self, dir: &Path) {
@@ -226,40 +310,30 @@ impl PackSet {
             return;
         }
         let actions_dir = dir.join("actions");
-        let mut actions = BTreeMap::new();
-        for file in yaml_files(&actions_dir) {
-            let loaded = std::fs::read_to_string(&file)
-                .map_err(|e| PackError::new(&file, "", format!("cannot read: {e}")))
-                .and_then(|text| {
-                    Action::parse(&text, &meta.reference, &actions_dir, &file)
-                        .map_err(|e| PackError::content(&file, e))
-                });
-            match loaded {
-                Ok(action) => {
-                    let name = action.reference.name().to_string();
-                    if let Some(first) = actions.get(&name) {
-                        let first: &Action = first;
-                        self.errors.push(PackError::new(
-                            &file,
-                            "name",
-                            format!(
-                                "action {name:?} is already defined in {}",
-                                first.metadata_file.display()
-                            ),
-                        ));
-                    } else {
-                        actions.insert(name, action);
-                    }
-                }
-                Err(e) => self.errors.push(e),
-            }
-        }
+        let pack = meta.reference.clone();
+        let actions = self.load_items(
+            dir,
+            "actions",
+            |text, file| Action::parse(text, &pack, &actions_dir, file),
+            |a: &Action| a.reference.name().to_string(),
+        );
+        let trigger_types = self.load_items(
+            dir,
+            "triggers",
+            |text, file| TriggerType::parse(text, &pack, file),
+            |t: &TriggerType| t.reference.name().to_string(),
+        );
         self.packs.insert(
             meta.reference.clone(),
             Pack {
                 meta,
                 path: dir.to_path_buf(),
-                actions,
+                actions: actions.into_iter().map(|(k, (a, _))| (k, a)).collect(),
+                trigger_types: trigger_types
+                    .into_iter()
+                    .map(|(k, (t, _))| (k, t))
+                    .collect(),
+                rules: BTreeMap::new(),
             },
         );
     }
@@ -280,6 +354,39 @@ impl PackSet {
     /// The pack with this ref, if loaded.
     pub fn pack(&self, reference: &str) -> Option<&Pack> {
         self.packs.get(reference)
+    }
+
+    /// The trigger type with this ref (built-in or from a pack), if loaded.
+    pub fn trigger_type(&self, reference: &Ref) -> Option<&TriggerType> {
+        self.builtin_trigger_types
+            .iter()
+            .find(|t| &t.reference == reference)
+            .or_else(|| {
+                self.packs
+                    .get(reference.pack())?
+                    .trigger_types
+                    .get(reference.name())
+            })
+    }
+
+    /// Every trigger type: built-ins first, then packs' by ref.
+    pub fn trigger_types(&self) -> impl Iterator<Item = &TriggerType> {
+        self.builtin_trigger_types
+            .iter()
+            .chain(self.packs.values().flat_map(|p| p.trigger_types.values()))
+    }
+
+    /// The rule with this ref, if loaded.
+    pub fn rule(&self, reference: &Ref) -> Option<&Rule> {
+        self.packs
+            .get(reference.pack())?
+            .rules
+            .get(reference.name())
+    }
+
+    /// Every loaded rule, ordered by ref.
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.packs.values().flat_map(|p| p.rules.values())
     }
 }
 

@@ -1,6 +1,5 @@
 //! Storage errors.
 
-use squall_core::ExecutionId;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -30,17 +29,17 @@ pub enum StoreError {
     /// process). Retrying may help.
     #[error("store transaction failed: {0}")]
     Transaction(#[source] Arc<redb::Error>),
-    /// `create` for an id that is already stored.
-    #[error("execution {0} already exists")]
-    AlreadyExists(ExecutionId),
-    /// `update` for an id that is not stored.
-    #[error("execution {0} not found")]
-    NotFound(ExecutionId),
+    /// A create for an id that is already stored, e.g. `execution 0195… already exists`.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// An update for an id that is not stored, e.g. `execution 0195… not found`.
+    #[error("{0} not found")]
+    NotFound(String),
     /// A stored record does not decode (written by an incompatible version, or damaged).
-    #[error("stored execution {id} does not decode: {message}")]
+    #[error("stored {record} does not decode: {message}")]
     Corrupt {
-        /// The record.
-        id: ExecutionId,
+        /// The record, e.g. `execution 0195…`.
+        record: String,
         /// The decoder's message.
         message: String,
     },

@@ -1,19 +1,26 @@
 //! `squall-store`: where Squall keeps what it must not lose.
 //!
-//! Each aggregate has a trait, so the same services run on the embedded store or, later, on a
-//! distributed one. Today: [`ExecutionStore`] (execution records), implemented by
-//! [`RedbStore`] — one redb file in the data directory (`<data-dir>/squall.redb`).
+//! One trait per aggregate — [`ExecutionStore`], [`TriggerInstanceStore`],
+//! [`EnforcementStore`], [`KeyValueStore`], [`ApiKeyStore`], [`RuleStateStore`] — plus
+//! [`BatchStore`] for writes that must land together ([`Batch`]); [`Store`] is all of them, so
+//! services run on the embedded store or, later, a distributed one. [`RedbStore`] implements
+//! them over one redb file in the data directory (`<data-dir>/squall.redb`).
 //!
 //! redb calls block, so [`RedbStore`] keeps them off the async runtime: writes go to one writer
 //! thread that commits them in batches (group commit: every write waiting when a commit starts
-//! shares it, and each caller is answered only after its batch is durable), reads run on
+//! shares it, and each caller is answered only after its commit is durable), reads run on
 //! tokio's blocking pool. Several processes may open the same file at once (redb's
 //! multi-writer mode), so a CLI can read what a server wrote.
 
+mod batch;
 mod error;
-mod execution;
 mod redb_store;
+mod traits;
 
+pub use batch::Batch;
 pub use error::StoreError;
-pub use execution::{ExecutionFilter, ExecutionStore};
-pub use redb_store::RedbStore;
+pub use redb_store::{FILE_NAME, RedbStore};
+pub use traits::{
+    ApiKeyStore, BatchStore, EnforcementFilter, EnforcementStore, ExecutionFilter, ExecutionStore,
+    KeyValueStore, RuleStateStore, Store, TriggerInstanceFilter, TriggerInstanceStore,
+};

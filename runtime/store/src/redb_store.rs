@@ -1,32 +1,59 @@
 //! [`RedbStore`]: the embedded store, one redb file, with a group-committing writer thread.
 //!
-//! Tables (keys are execution ids as big-endian `u128`, so key order is creation order):
+//! Record keys are ids as big-endian `u128` (UUIDv7), so key order is creation order; index
+//! keys are `(field, id)` so a reverse range scan lists one field value newest first.
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `executions` | id | the record as JSON |
-//! | `execution_status` | id | its status name |
-//! | `executions_by_action` | (action ref, id) | () |
-//! | `executions_by_status` | (status name, id) | () |
+//! | `executions` | id | record (JSON) |
+//! | `execution_status` | id | status name |
+//! | `executions_by_action` / `executions_by_status` | (ref / status, id) | () |
+//! | `trigger_instances` | id | record (JSON) |
+//! | `trigger_instance_status` | id | status name |
+//! | `trigger_instances_by_trigger` / `_by_status` | (ref / status, id) | () |
+//! | `rule_enforcements` | id | record (JSON) |
+//! | `rule_enforcements_by_rule` | (rule ref, id) | () |
+//! | `keys` | key name | record (JSON) |
+//! | `api_keys` | SHA-256 hex of the key | record (JSON) |
+//! | `rule_state` | rule ref | 1 enabled / 0 disabled |
 
-use crate::{ExecutionFilter, ExecutionStore, StoreError};
+use crate::batch::Write;
+use crate::traits::*;
+use crate::{Batch, StoreError};
 use async_trait::async_trait;
 use redb::{
-    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    WriteTransaction,
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
 };
-use squall_core::{Execution, ExecutionId};
+use serde::de::DeserializeOwned;
+use squall_core::apikey::ApiKey;
+use squall_core::datastore::KeyValuePair;
+use squall_core::enforcement::RuleEnforcement;
+use squall_core::{Execution, ExecutionId, TriggerInstance, TriggerInstanceId};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-const EXECUTIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("executions");
-const STATUS: TableDefinition<u128, &str> = TableDefinition::new("execution_status");
-const BY_ACTION: TableDefinition<(&str, u128), ()> = TableDefinition::new("executions_by_action");
-const BY_STATUS: TableDefinition<(&str, u128), ()> = TableDefinition::new("executions_by_status");
+type Records = TableDefinition<'static, u128, &'static [u8]>;
+type Statuses = TableDefinition<'static, u128, &'static str>;
+type Index = TableDefinition<'static, (&'static str, u128), ()>;
+type Named = TableDefinition<'static, &'static str, &'static [u8]>;
 
-/// Writes waiting when a commit starts are committed with it, up to this many.
-const MAX_BATCH: usize = 1024;
+const EXECUTIONS: Records = TableDefinition::new("executions");
+const EXECUTION_STATUS: Statuses = TableDefinition::new("execution_status");
+const EXECUTIONS_BY_ACTION: Index = TableDefinition::new("executions_by_action");
+const EXECUTIONS_BY_STATUS: Index = TableDefinition::new("executions_by_status");
+const TRIGGER_INSTANCES: Records = TableDefinition::new("trigger_instances");
+const TRIGGER_INSTANCE_STATUS: Statuses = TableDefinition::new("trigger_instance_status");
+const TRIGGER_INSTANCES_BY_TRIGGER: Index = TableDefinition::new("trigger_instances_by_trigger");
+const TRIGGER_INSTANCES_BY_STATUS: Index = TableDefinition::new("trigger_instances_by_status");
+const ENFORCEMENTS: Records = TableDefinition::new("rule_enforcements");
+const ENFORCEMENTS_BY_RULE: Index = TableDefinition::new("rule_enforcements_by_rule");
+const KEYS: Named = TableDefinition::new("keys");
+const API_KEYS: Named = TableDefinition::new("api_keys");
+const RULE_STATE: TableDefinition<'static, &'static str, u8> = TableDefinition::new("rule_state");
+
+/// Writes waiting when a commit starts are committed with it, up to this many batches.
+const MAX_BATCHES: usize = 1024;
 
 /// The file name of the store inside the data directory.
 pub const FILE_NAME: &str = "squall.redb";
@@ -40,18 +67,13 @@ pub struct RedbStore {
     path: PathBuf,
 }
 
-enum Kind {
-    Create,
-    Update,
+struct Op {
+    batch: Batch,
+    reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
-struct Op {
-    kind: Kind,
-    id: ExecutionId,
-    action: String,
-    status: &'static str,
-    record: Vec<u8>,
-    reply: oneshot::Sender<Result<(), StoreError>>,
+fn tx<T>(r: Result<T, impl Into<redb::Error>>) -> Result<T, StoreError> {
+    r.map_err(StoreError::transaction)
 }
 
 impl RedbStore {
@@ -72,15 +94,29 @@ impl RedbStore {
                 path: path.clone(),
                 source: Arc::new(e),
             })?;
-        let txn = db.begin_write().map_err(StoreError::transaction)?;
+        let txn = tx(db.begin_write())?;
         {
-            txn.open_table(EXECUTIONS)
-                .map_err(StoreError::transaction)?;
-            txn.open_table(STATUS).map_err(StoreError::transaction)?;
-            txn.open_table(BY_ACTION).map_err(StoreError::transaction)?;
-            txn.open_table(BY_STATUS).map_err(StoreError::transaction)?;
+            for t in [EXECUTIONS, TRIGGER_INSTANCES, ENFORCEMENTS] {
+                tx(txn.open_table(t))?;
+            }
+            for t in [EXECUTION_STATUS, TRIGGER_INSTANCE_STATUS] {
+                tx(txn.open_table(t))?;
+            }
+            for t in [
+                EXECUTIONS_BY_ACTION,
+                EXECUTIONS_BY_STATUS,
+                TRIGGER_INSTANCES_BY_TRIGGER,
+                TRIGGER_INSTANCES_BY_STATUS,
+                ENFORCEMENTS_BY_RULE,
+            ] {
+                tx(txn.open_table(t))?;
+            }
+            for t in [KEYS, API_KEYS] {
+                tx(txn.open_table(t))?;
+            }
+            tx(txn.open_table(RULE_STATE))?;
         }
-        txn.commit().map_err(StoreError::transaction)?;
+        tx(txn.commit())?;
         let db = Arc::new(db);
         let (writes, queue) = mpsc::unbounded_channel();
         let writer_db = db.clone();
@@ -99,65 +135,67 @@ impl RedbStore {
         &self.path
     }
 
-    async fn write(&self, kind: Kind, execution: &Execution) -> Result<(), StoreError> {
-        let record = serde_json::to_vec(execution).expect("execution records always serialize");
-        let (reply, answer) = oneshot::channel();
-        let op = Op {
-            kind,
-            id: execution.id,
-            action: execution.action.reference.to_string(),
-            status: execution.status.as_str(),
-            record,
-            reply,
-        };
-        self.writes.send(op).map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
-    }
-
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
     {
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&db))
-            .await
-            .map_err(|_| StoreError::Closed)?
+        tokio::task::spawn_blocking(move || {
+            let txn = tx(db.begin_read())?;
+            f(&txn)
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
     }
 }
 
-/// The writer thread: takes every waiting write, applies them in one transaction, commits,
-/// then answers each. Per-write refusals (duplicate create, update of a missing id) are
-/// answered without failing the rest of the batch.
+/// The writer thread: takes every waiting batch, applies them in one transaction, commits,
+/// then answers each. A batch whose create/update is refused is answered with the refusal and
+/// leaves no trace; the others in the same commit are unaffected.
 fn writer(db: Arc<Database>, mut queue: mpsc::UnboundedReceiver<Op>) {
     while let Some(first) = queue.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        let mut ops = vec![first];
+        while ops.len() < MAX_BATCHES {
             match queue.try_recv() {
-                Ok(op) => batch.push(op),
+                Ok(op) => ops.push(op),
                 Err(_) => break,
             }
         }
-        let outcome = db
-            .begin_write()
-            .map_err(StoreError::transaction)
-            .and_then(|txn| {
-                let results = batch
+        let outcome = tx(db.begin_write()).and_then(|txn| {
+            let mut results = Vec::with_capacity(ops.len());
+            for op in &ops {
+                let refused = op
+                    .batch
+                    .writes
                     .iter()
-                    .map(|op| apply(&txn, op))
-                    .collect::<Result<Vec<_>, StoreError>>()?;
-                txn.commit().map_err(StoreError::transaction)?;
-                Ok(results)
-            });
+                    .map(|w| check(&txn, w))
+                    .find_map(|r| r.err());
+                match refused {
+                    Some(e @ (StoreError::AlreadyExists(_) | StoreError::NotFound(_))) => {
+                        results.push(Err(e))
+                    }
+                    Some(e) => return Err(e),
+                    None => {
+                        for w in &op.batch.writes {
+                            apply(&txn, w)?;
+                        }
+                        results.push(Ok(()));
+                    }
+                }
+            }
+            tx(txn.commit())?;
+            Ok(results)
+        });
         match outcome {
             Ok(results) => {
-                for (op, result) in batch.into_iter().zip(results) {
+                for (op, result) in ops.into_iter().zip(results) {
                     let _ = op.reply.send(result);
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, writes = batch.len(), "store commit failed");
-                for op in batch {
+                tracing::error!(error = %e, batches = ops.len(), "store commit failed");
+                for op in ops {
                     let _ = op.reply.send(Err(e.clone()));
                 }
             }
@@ -165,164 +203,479 @@ fn writer(db: Arc<Database>, mut queue: mpsc::UnboundedReceiver<Op>) {
     }
 }
 
-/// Applies one write. The outer `Result` is a transaction failure (fails the batch); the inner
-/// one is this write's own refusal.
-fn apply(txn: &WriteTransaction, op: &Op) -> Result<Result<(), StoreError>, StoreError> {
-    let key = op.id.as_u128();
-    let mut status = txn.open_table(STATUS).map_err(StoreError::transaction)?;
-    let old = status
-        .get(key)
-        .map_err(StoreError::transaction)?
-        .map(|s| s.value().to_string());
-    let mut by_status = txn.open_table(BY_STATUS).map_err(StoreError::transaction)?;
-    match (&op.kind, old) {
-        (Kind::Create, Some(_)) => return Ok(Err(StoreError::AlreadyExists(op.id))),
-        (Kind::Update, None) => return Ok(Err(StoreError::NotFound(op.id))),
-        (Kind::Create, None) => {
-            let mut by_action = txn.open_table(BY_ACTION).map_err(StoreError::transaction)?;
-            by_action
-                .insert((op.action.as_str(), key), ())
-                .map_err(StoreError::transaction)?;
+/// Whether a write may be applied: creates need a free id, updates an existing one.
+fn check(txn: &WriteTransaction, w: &Write) -> Result<(), StoreError> {
+    let (table, create, id, kind) = match w {
+        Write::Execution { create, id, .. } => (EXECUTION_STATUS, *create, *id, "execution"),
+        Write::TriggerInstance { create, id, .. } => {
+            (TRIGGER_INSTANCE_STATUS, *create, *id, "trigger instance")
         }
-        (Kind::Update, Some(old)) => {
-            by_status
-                .remove((old.as_str(), key))
-                .map_err(StoreError::transaction)?;
-        }
+        _ => return Ok(()),
+    };
+    let exists = tx(tx(txn.open_table(table))?.get(id))?.is_some();
+    let name = format!("{kind} {}", ExecutionId::from_u128(id));
+    match (create, exists) {
+        (true, true) => Err(StoreError::AlreadyExists(name)),
+        (false, false) => Err(StoreError::NotFound(name)),
+        _ => Ok(()),
     }
-    by_status
-        .insert((op.status, key), ())
-        .map_err(StoreError::transaction)?;
-    status
-        .insert(key, op.status)
-        .map_err(StoreError::transaction)?;
-    let mut records = txn
-        .open_table(EXECUTIONS)
-        .map_err(StoreError::transaction)?;
-    records
-        .insert(key, op.record.as_slice())
-        .map_err(StoreError::transaction)?;
-    Ok(Ok(()))
 }
 
-fn decode(key: u128, bytes: &[u8]) -> Result<Execution, StoreError> {
+/// Writes a record with a status and two indexes (executions and trigger instances share this
+/// shape).
+#[allow(clippy::too_many_arguments)]
+fn put_indexed(
+    txn: &WriteTransaction,
+    records: Records,
+    statuses: Statuses,
+    by_field: Index,
+    by_status: Index,
+    id: u128,
+    field: &str,
+    status: &str,
+    record: &[u8],
+) -> Result<(), StoreError> {
+    let mut st = tx(txn.open_table(statuses))?;
+    let old = tx(st.get(id))?.map(|s| s.value().to_string());
+    let mut status_index = tx(txn.open_table(by_status))?;
+    match old {
+        Some(old) => {
+            tx(status_index.remove((old.as_str(), id)))?;
+        }
+        None => {
+            tx(tx(txn.open_table(by_field))?.insert((field, id), ()))?;
+        }
+    }
+    tx(status_index.insert((status, id), ()))?;
+    tx(st.insert(id, status))?;
+    tx(tx(txn.open_table(records))?.insert(id, record))?;
+    Ok(())
+}
+
+fn apply(txn: &WriteTransaction, w: &Write) -> Result<(), StoreError> {
+    match w {
+        Write::Execution {
+            id,
+            action,
+            status,
+            record,
+            ..
+        } => put_indexed(
+            txn,
+            EXECUTIONS,
+            EXECUTION_STATUS,
+            EXECUTIONS_BY_ACTION,
+            EXECUTIONS_BY_STATUS,
+            *id,
+            action,
+            status,
+            record,
+        ),
+        Write::TriggerInstance {
+            id,
+            trigger,
+            status,
+            record,
+            ..
+        } => put_indexed(
+            txn,
+            TRIGGER_INSTANCES,
+            TRIGGER_INSTANCE_STATUS,
+            TRIGGER_INSTANCES_BY_TRIGGER,
+            TRIGGER_INSTANCES_BY_STATUS,
+            *id,
+            trigger,
+            status,
+            record,
+        ),
+        Write::Enforcement { id, rule, record } => {
+            tx(tx(txn.open_table(ENFORCEMENTS_BY_RULE))?.insert((rule.as_str(), *id), ()))?;
+            tx(tx(txn.open_table(ENFORCEMENTS))?.insert(*id, record.as_slice()))?;
+            Ok(())
+        }
+        Write::PutKey { name, record } => {
+            tx(tx(txn.open_table(KEYS))?.insert(name.as_str(), record.as_slice()))?;
+            Ok(())
+        }
+        Write::DeleteKey { name } => {
+            tx(tx(txn.open_table(KEYS))?.remove(name.as_str()))?;
+            Ok(())
+        }
+        Write::PutApiKey { hash, record } => {
+            tx(tx(txn.open_table(API_KEYS))?.insert(hash.as_str(), record.as_slice()))?;
+            Ok(())
+        }
+        Write::RuleEnabled { rule, enabled } => {
+            tx(tx(txn.open_table(RULE_STATE))?.insert(rule.as_str(), u8::from(*enabled)))?;
+            Ok(())
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(what: &str, key: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        id: ExecutionId::from_u128(key),
+        record: format!("{what} {key}"),
         message: e.to_string(),
     })
 }
 
-fn list_blocking(db: &Database, filter: &ExecutionFilter) -> Result<Vec<Execution>, StoreError> {
-    let txn = db.begin_read().map_err(StoreError::transaction)?;
-    let records = txn
-        .open_table(EXECUTIONS)
-        .map_err(StoreError::transaction)?;
-    let status = txn.open_table(STATUS).map_err(StoreError::transaction)?;
-    let mut ids: Vec<u128> = Vec::with_capacity(filter.limit.min(1024));
-    let mut skipped = 0;
-    let mut take = |key: u128| -> Result<bool, StoreError> {
-        if let (Some(want), Some(_)) = (filter.status, &filter.action) {
-            let st = status.get(key).map_err(StoreError::transaction)?;
-            if st.map(|s| s.value() != want.as_str()).unwrap_or(true) {
-                return Ok(true);
+fn get_record<T: DeserializeOwned>(
+    txn: &ReadTransaction,
+    table: Records,
+    what: &str,
+    id: u128,
+) -> Result<Option<T>, StoreError> {
+    let t = tx(txn.open_table(table))?;
+    let found = tx(t.get(id))?;
+    found
+        .map(|v| decode(what, &ExecutionId::from_u128(id).to_string(), v.value()))
+        .transpose()
+}
+
+/// Ids newest first: from one index range when `index` is given, else from the whole table;
+/// `keep` filters; then `offset`/`limit` (a `limit` of `usize::MAX` with `count` just counts).
+fn ids(
+    txn: &ReadTransaction,
+    records: Records,
+    index: Option<(Index, &str)>,
+    mut keep: impl FnMut(u128) -> Result<bool, StoreError>,
+    offset: usize,
+    limit: usize,
+) -> Result<(Vec<u128>, u64), StoreError> {
+    let mut out = Vec::new();
+    let mut matched: u64 = 0;
+    let mut visit = |id: u128| -> Result<(), StoreError> {
+        if keep(id)? {
+            if matched as usize >= offset && out.len() < limit {
+                out.push(id);
             }
+            matched += 1;
         }
-        if skipped < filter.offset {
-            skipped += 1;
-        } else {
-            ids.push(key);
-        }
-        Ok(ids.len() < filter.limit)
+        Ok(())
     };
-    if filter.limit > 0 {
-        match (&filter.action, filter.status) {
-            (Some(action), _) => {
-                let index = txn.open_table(BY_ACTION).map_err(StoreError::transaction)?;
-                let a = action.to_string();
-                let range = index
-                    .range((a.as_str(), 0u128)..=(a.as_str(), u128::MAX))
-                    .map_err(StoreError::transaction)?;
-                for entry in range.rev() {
-                    let (k, _) = entry.map_err(StoreError::transaction)?;
-                    if !take(k.value().1)? {
-                        break;
-                    }
-                }
+    match index {
+        Some((table, key)) => {
+            let t = tx(txn.open_table(table))?;
+            for entry in tx(t.range((key, 0u128)..=(key, u128::MAX)))?.rev() {
+                visit(tx(entry)?.0.value().1)?;
             }
-            (None, Some(st)) => {
-                let index = txn.open_table(BY_STATUS).map_err(StoreError::transaction)?;
-                let range = index
-                    .range((st.as_str(), 0u128)..=(st.as_str(), u128::MAX))
-                    .map_err(StoreError::transaction)?;
-                for entry in range.rev() {
-                    let (k, _) = entry.map_err(StoreError::transaction)?;
-                    if !take(k.value().1)? {
-                        break;
-                    }
-                }
-            }
-            (None, None) => {
-                for entry in records.iter().map_err(StoreError::transaction)?.rev() {
-                    let (k, _) = entry.map_err(StoreError::transaction)?;
-                    if !take(k.value())? {
-                        break;
-                    }
-                }
+        }
+        None => {
+            let t = tx(txn.open_table(records))?;
+            for entry in tx(t.iter())?.rev() {
+                visit(tx(entry)?.0.value())?;
             }
         }
     }
+    Ok((out, matched))
+}
+
+fn status_is(
+    txn: &ReadTransaction,
+    table: Statuses,
+    id: u128,
+    want: &str,
+) -> Result<bool, StoreError> {
+    let t = tx(txn.open_table(table))?;
+    Ok(tx(t.get(id))?.is_some_and(|s| s.value() == want))
+}
+
+fn execution_ids(
+    txn: &ReadTransaction,
+    f: &ExecutionFilter,
+    offset: usize,
+    limit: usize,
+) -> Result<(Vec<u128>, u64), StoreError> {
+    let action = f.action.as_ref().map(ToString::to_string);
+    let status = f.status.map(|s| s.as_str());
+    match (&action, status) {
+        (Some(a), Some(s)) => ids(
+            txn,
+            EXECUTIONS,
+            Some((EXECUTIONS_BY_ACTION, a)),
+            |id| status_is(txn, EXECUTION_STATUS, id, s),
+            offset,
+            limit,
+        ),
+        (Some(a), None) => ids(
+            txn,
+            EXECUTIONS,
+            Some((EXECUTIONS_BY_ACTION, a)),
+            |_| Ok(true),
+            offset,
+            limit,
+        ),
+        (None, Some(s)) => ids(
+            txn,
+            EXECUTIONS,
+            Some((EXECUTIONS_BY_STATUS, s)),
+            |_| Ok(true),
+            offset,
+            limit,
+        ),
+        (None, None) => ids(txn, EXECUTIONS, None, |_| Ok(true), offset, limit),
+    }
+}
+
+fn trigger_instance_ids(
+    txn: &ReadTransaction,
+    f: &TriggerInstanceFilter,
+    offset: usize,
+    limit: usize,
+) -> Result<(Vec<u128>, u64), StoreError> {
+    let trigger = f.trigger.as_ref().map(ToString::to_string);
+    let status = f.status.map(|s| s.as_str());
+    match (&trigger, status) {
+        (Some(t), Some(s)) => ids(
+            txn,
+            TRIGGER_INSTANCES,
+            Some((TRIGGER_INSTANCES_BY_TRIGGER, t)),
+            |id| status_is(txn, TRIGGER_INSTANCE_STATUS, id, s),
+            offset,
+            limit,
+        ),
+        (Some(t), None) => ids(
+            txn,
+            TRIGGER_INSTANCES,
+            Some((TRIGGER_INSTANCES_BY_TRIGGER, t)),
+            |_| Ok(true),
+            offset,
+            limit,
+        ),
+        (None, Some(s)) => ids(
+            txn,
+            TRIGGER_INSTANCES,
+            Some((TRIGGER_INSTANCES_BY_STATUS, s)),
+            |_| Ok(true),
+            offset,
+            limit,
+        ),
+        (None, None) => ids(txn, TRIGGER_INSTANCES, None, |_| Ok(true), offset, limit),
+    }
+}
+
+fn enforcement_ids(
+    txn: &ReadTransaction,
+    f: &EnforcementFilter,
+    offset: usize,
+    limit: usize,
+) -> Result<(Vec<u128>, u64), StoreError> {
+    let rule = f.rule.as_ref().map(ToString::to_string);
+    // Trigger instance and execution filters read the record (enforcements are few per rule).
+    let needs_record = f.trigger_instance.is_some() || f.execution.is_some();
+    let keep = |id: u128| -> Result<bool, StoreError> {
+        if !needs_record {
+            return Ok(true);
+        }
+        let e: Option<RuleEnforcement> = get_record(txn, ENFORCEMENTS, "rule enforcement", id)?;
+        Ok(e.is_some_and(|e| {
+            f.trigger_instance
+                .is_none_or(|t| e.trigger_instance_id == t)
+                && f.execution.is_none_or(|x| e.execution_id == Some(x))
+        }))
+    };
+    match &rule {
+        Some(r) => ids(
+            txn,
+            ENFORCEMENTS,
+            Some((ENFORCEMENTS_BY_RULE, r)),
+            keep,
+            offset,
+            limit,
+        ),
+        None => ids(txn, ENFORCEMENTS, None, keep, offset, limit),
+    }
+}
+
+fn records<T: DeserializeOwned>(
+    txn: &ReadTransaction,
+    table: Records,
+    what: &str,
+    ids: Vec<u128>,
+) -> Result<Vec<T>, StoreError> {
     ids.into_iter()
-        .filter_map(|key| match records.get(key) {
-            Ok(Some(v)) => Some(decode(key, v.value())),
-            Ok(None) => None,
-            Err(e) => Some(Err(StoreError::transaction(e))),
-        })
+        .filter_map(|id| get_record(txn, table, what, id).transpose())
         .collect()
+}
+
+#[async_trait]
+impl BatchStore for RedbStore {
+    async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.writes
+            .send(Op { batch, reply })
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
 }
 
 #[async_trait]
 impl ExecutionStore for RedbStore {
     async fn create(&self, execution: &Execution) -> Result<(), StoreError> {
-        self.write(Kind::Create, execution).await
+        let mut b = Batch::new();
+        b.create_execution(execution);
+        self.commit(b).await
     }
 
     async fn update(&self, execution: &Execution) -> Result<(), StoreError> {
-        self.write(Kind::Update, execution).await
+        let mut b = Batch::new();
+        b.update_execution(execution);
+        self.commit(b).await
     }
 
     async fn get(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
-        self.read(move |db| {
-            let txn = db.begin_read().map_err(StoreError::transaction)?;
-            let records = txn
-                .open_table(EXECUTIONS)
-                .map_err(StoreError::transaction)?;
-            let key = id.as_u128();
-            match records.get(key).map_err(StoreError::transaction)? {
-                Some(v) => decode(key, v.value()).map(Some),
-                None => Ok(None),
-            }
+        self.read(move |txn| get_record(txn, EXECUTIONS, "execution", id.as_u128()))
+            .await
+    }
+
+    async fn list(&self, filter: &ExecutionFilter) -> Result<Vec<Execution>, StoreError> {
+        let f = filter.clone();
+        self.read(move |txn| {
+            let (ids, _) = execution_ids(txn, &f, f.offset, f.limit)?;
+            records(txn, EXECUTIONS, "execution", ids)
         })
         .await
     }
 
-    async fn list(&self, filter: &ExecutionFilter) -> Result<Vec<Execution>, StoreError> {
-        let filter = filter.clone();
-        self.read(move |db| list_blocking(db, &filter)).await
+    async fn count(&self, filter: &ExecutionFilter) -> Result<u64, StoreError> {
+        let f = filter.clone();
+        self.read(move |txn| Ok(execution_ids(txn, &f, 0, 0)?.1))
+            .await
     }
 }
 
-impl RedbStore {
-    /// How many execution records are stored.
-    ///
-    /// # Errors
-    /// Transaction errors.
-    pub async fn count(&self) -> Result<u64, StoreError> {
-        self.read(|db| {
-            let txn = db.begin_read().map_err(StoreError::transaction)?;
-            let records = txn
-                .open_table(EXECUTIONS)
-                .map_err(StoreError::transaction)?;
-            records.len().map_err(StoreError::transaction)
+#[async_trait]
+impl TriggerInstanceStore for RedbStore {
+    async fn trigger_instance(
+        &self,
+        id: TriggerInstanceId,
+    ) -> Result<Option<TriggerInstance>, StoreError> {
+        self.read(move |txn| get_record(txn, TRIGGER_INSTANCES, "trigger instance", id.as_u128()))
+            .await
+    }
+
+    async fn trigger_instances(
+        &self,
+        filter: &TriggerInstanceFilter,
+    ) -> Result<Vec<TriggerInstance>, StoreError> {
+        let f = filter.clone();
+        self.read(move |txn| {
+            let (ids, _) = trigger_instance_ids(txn, &f, f.offset, f.limit)?;
+            records(txn, TRIGGER_INSTANCES, "trigger instance", ids)
+        })
+        .await
+    }
+
+    async fn count_trigger_instances(
+        &self,
+        filter: &TriggerInstanceFilter,
+    ) -> Result<u64, StoreError> {
+        let f = filter.clone();
+        self.read(move |txn| Ok(trigger_instance_ids(txn, &f, 0, 0)?.1))
+            .await
+    }
+}
+
+#[async_trait]
+impl EnforcementStore for RedbStore {
+    async fn enforcements(
+        &self,
+        filter: &EnforcementFilter,
+    ) -> Result<Vec<RuleEnforcement>, StoreError> {
+        let f = filter.clone();
+        self.read(move |txn| {
+            let (ids, _) = enforcement_ids(txn, &f, f.offset, f.limit)?;
+            records(txn, ENFORCEMENTS, "rule enforcement", ids)
+        })
+        .await
+    }
+
+    async fn count_enforcements(&self, filter: &EnforcementFilter) -> Result<u64, StoreError> {
+        let f = filter.clone();
+        self.read(move |txn| Ok(enforcement_ids(txn, &f, 0, 0)?.1))
+            .await
+    }
+}
+
+fn get_named<T: DeserializeOwned>(
+    txn: &ReadTransaction,
+    table: Named,
+    what: &str,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    let t = tx(txn.open_table(table))?;
+    let found = tx(t.get(key))?;
+    found.map(|v| decode(what, key, v.value())).transpose()
+}
+
+#[async_trait]
+impl KeyValueStore for RedbStore {
+    async fn key(&self, name: &str) -> Result<Option<KeyValuePair>, StoreError> {
+        let name = name.to_string();
+        self.read(move |txn| get_named(txn, KEYS, "key", &name))
+            .await
+    }
+
+    async fn keys(&self, prefix: &str) -> Result<Vec<KeyValuePair>, StoreError> {
+        let prefix = prefix.to_string();
+        self.read(move |txn| {
+            let t = tx(txn.open_table(KEYS))?;
+            let mut out = Vec::new();
+            for entry in tx(t.range(prefix.as_str()..))? {
+                let (k, v) = tx(entry)?;
+                if !k.value().starts_with(prefix.as_str()) {
+                    break;
+                }
+                out.push(decode("key", k.value(), v.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    fn key_blocking(&self, name: &str) -> Result<Option<KeyValuePair>, StoreError> {
+        let txn = tx(self.db.begin_read())?;
+        get_named(&txn, KEYS, "key", name)
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for RedbStore {
+    async fn api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let hash = hash.to_string();
+        self.read(move |txn| get_named(txn, API_KEYS, "api key", &hash))
+            .await
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        self.read(|txn| {
+            let t = tx(txn.open_table(API_KEYS))?;
+            let mut out: Vec<ApiKey> = Vec::new();
+            for entry in tx(t.iter())? {
+                let (k, v) = tx(entry)?;
+                out.push(decode("api key", k.value(), v.value())?);
+            }
+            out.sort_by_key(|k| k.id);
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl RuleStateStore for RedbStore {
+    async fn rule_overrides(&self) -> Result<Vec<(String, bool)>, StoreError> {
+        self.read(|txn| {
+            let t = tx(txn.open_table(RULE_STATE))?;
+            let mut out = Vec::new();
+            for entry in tx(t.iter())? {
+                let (k, v) = tx(entry)?;
+                out.push((k.value().to_string(), v.value() != 0));
+            }
+            Ok(out)
         })
         .await
     }

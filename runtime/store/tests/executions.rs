@@ -47,7 +47,12 @@ fn create_get_update_round_trip() {
         assert_eq!(got.status, ExecutionStatus::Scheduled);
         assert_eq!(got.log.len(), 2);
 
-        assert!(matches!(store.create(&e).await, Err(StoreError::AlreadyExists(id)) if id == e.id));
+        let dup = store.create(&e).await.unwrap_err();
+        assert!(matches!(dup, StoreError::AlreadyExists(_)));
+        assert_eq!(
+            dup.to_string(),
+            format!("execution {} already exists", e.id)
+        );
         let ghost = execution("a");
         assert!(matches!(
             store.update(&ghost).await,
@@ -68,7 +73,7 @@ fn records_survive_reopening() {
     rt().block_on(async {
         let store = RedbStore::open(dir.path()).unwrap();
         assert_eq!(store.get(e.id).await.unwrap().unwrap(), e);
-        assert_eq!(store.count().await.unwrap(), 1);
+        assert_eq!(store.count(&ExecutionFilter::default()).await.unwrap(), 1);
     });
 }
 
@@ -156,7 +161,7 @@ fn concurrent_writers_share_commits_and_all_land() {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
-        assert_eq!(store.count().await.unwrap(), 500);
+        assert_eq!(store.count(&ExecutionFilter::default()).await.unwrap(), 500);
     });
 }
 
@@ -235,6 +240,12 @@ proptest! {
                             .collect();
                         let got = store.list(&filter).await.unwrap();
                         assert_eq!(got, want);
+                        let total = model
+                            .values()
+                            .filter(|e| filter.action.as_ref().is_none_or(|r| &e.action.reference == r))
+                            .filter(|e| filter.status.is_none_or(|s| e.status == s))
+                            .count() as u64;
+                        assert_eq!(store.count(&filter).await.unwrap(), total);
                     }
                 }
             }

@@ -1,0 +1,158 @@
+//! A batch: writes to several aggregates committed in one transaction, all or none.
+//!
+//! Rule processing needs this: the trigger instance's new status, its rule enforcements and the
+//! executions they request must become durable together, or a crash could request an
+//! execution twice (or never).
+
+use squall_core::apikey::ApiKey;
+use squall_core::datastore::KeyValuePair;
+use squall_core::enforcement::RuleEnforcement;
+use squall_core::{Execution, TriggerInstance};
+
+/// One record write; fields are what the indexes need plus the record as JSON.
+#[derive(Debug, Clone)]
+pub(crate) enum Write {
+    Execution {
+        create: bool,
+        id: u128,
+        action: String,
+        status: &'static str,
+        record: Vec<u8>,
+    },
+    TriggerInstance {
+        create: bool,
+        id: u128,
+        trigger: String,
+        status: &'static str,
+        record: Vec<u8>,
+    },
+    Enforcement {
+        id: u128,
+        rule: String,
+        record: Vec<u8>,
+    },
+    PutKey {
+        name: String,
+        record: Vec<u8>,
+    },
+    DeleteKey {
+        name: String,
+    },
+    PutApiKey {
+        hash: String,
+        record: Vec<u8>,
+    },
+    RuleEnabled {
+        rule: String,
+        enabled: bool,
+    },
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records always serialize")
+}
+
+/// Writes to commit together (see [`crate::BatchStore::commit`]).
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub(crate) writes: Vec<Write>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Whether nothing is in it.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// Stores a new execution (refused if the id exists).
+    pub fn create_execution(&mut self, e: &Execution) -> &mut Self {
+        self.execution(e, true)
+    }
+
+    /// Replaces a stored execution (refused if the id is not stored).
+    pub fn update_execution(&mut self, e: &Execution) -> &mut Self {
+        self.execution(e, false)
+    }
+
+    fn execution(&mut self, e: &Execution, create: bool) -> &mut Self {
+        self.writes.push(Write::Execution {
+            create,
+            id: e.id.as_u128(),
+            action: e.action.reference.to_string(),
+            status: e.status.as_str(),
+            record: json(e),
+        });
+        self
+    }
+
+    /// Stores a new trigger instance (refused if the id exists).
+    pub fn create_trigger_instance(&mut self, t: &TriggerInstance) -> &mut Self {
+        self.trigger_instance(t, true)
+    }
+
+    /// Replaces a stored trigger instance (refused if the id is not stored).
+    pub fn update_trigger_instance(&mut self, t: &TriggerInstance) -> &mut Self {
+        self.trigger_instance(t, false)
+    }
+
+    fn trigger_instance(&mut self, t: &TriggerInstance, create: bool) -> &mut Self {
+        self.writes.push(Write::TriggerInstance {
+            create,
+            id: t.id.as_u128(),
+            trigger: t.trigger.to_string(),
+            status: t.status.as_str(),
+            record: json(t),
+        });
+        self
+    }
+
+    /// Stores a rule enforcement.
+    pub fn create_enforcement(&mut self, r: &RuleEnforcement) -> &mut Self {
+        self.writes.push(Write::Enforcement {
+            id: r.id.as_u128(),
+            rule: r.rule.reference.to_string(),
+            record: json(r),
+        });
+        self
+    }
+
+    /// Sets a datastore key.
+    pub fn put_key(&mut self, kv: &KeyValuePair) -> &mut Self {
+        self.writes.push(Write::PutKey {
+            name: kv.name.clone(),
+            record: json(kv),
+        });
+        self
+    }
+
+    /// Deletes a datastore key (no effect if absent).
+    pub fn delete_key(&mut self, name: &str) -> &mut Self {
+        self.writes.push(Write::DeleteKey {
+            name: name.to_string(),
+        });
+        self
+    }
+
+    /// Stores an API key (by its hash).
+    pub fn put_api_key(&mut self, key: &ApiKey) -> &mut Self {
+        self.writes.push(Write::PutApiKey {
+            hash: key.key_hash.clone(),
+            record: json(key),
+        });
+        self
+    }
+
+    /// Records that a rule is enabled or disabled, overriding its YAML.
+    pub fn set_rule_enabled(&mut self, rule: &str, enabled: bool) -> &mut Self {
+        self.writes.push(Write::RuleEnabled {
+            rule: rule.to_string(),
+            enabled,
+        });
+        self
+    }
+}
