@@ -116,7 +116,7 @@ impl Request {
         self
     }
 
-    /// Sets the body.
+    /// Sets the body (`Content-Length` is added unless a header sets it).
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();
         self
@@ -165,11 +165,23 @@ impl Request {
         };
         let path_with_query = &url[url::Position::BeforePath..url::Position::AfterQuery];
 
-        let entries: Vec<(String, Vec<u8>)> = self
+        let mut entries: Vec<(String, Vec<u8>)> = self
             .headers
             .iter()
             .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
             .collect();
+        // A known length instead of chunked encoding: simpler servers only read Content-Length.
+        if !self.body.is_empty()
+            && !self
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        {
+            entries.push((
+                "content-length".into(),
+                self.body.len().to_string().into_bytes(),
+            ));
+        }
         let fields = Fields::from_list(&entries).map_err(|_| {
             let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
             HttpError::InvalidHeader(names.join(", "))

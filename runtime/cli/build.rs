@@ -1,9 +1,10 @@
-//! Builds the shipped packs' components from source.
+//! Builds the components of the shipped packs and of the examples' packs from source.
 //!
-//! Every `packs/<pack>/actions/<name>/` directory holding a Cargo crate is compiled to a
-//! `wasm32-wasip2` component (see `squall-plugin-build`) and copied to
-//! `packs/<pack>/actions/<name>.wasm`, the path its action YAML names as `entry_point`. A file
-//! is rewritten only when its bytes change, so unchanged packs keep their timestamps.
+//! Every `packs/<pack>/actions/<name>/` (and `examples/<example>/packs/<pack>/actions/<name>/`)
+//! directory holding a Cargo crate is compiled to a `wasm32-wasip2` component (see
+//! `squall-plugin-build`) and copied to `.../actions/<name>.wasm`, the path its action YAML
+//! names as `entry_point`. A file is rewritten only when its bytes change, so unchanged packs
+//! keep their timestamps.
 
 use squall_plugin_build::{Guest, build_components, rerun_if_changed};
 use std::path::{Path, PathBuf};
@@ -19,14 +20,31 @@ fn package_name(manifest: &Path) -> Option<String> {
 
 fn main() {
     let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap()).join("../..");
-    let packs = root.join("packs");
-    rerun_if_changed([&packs, &root.join("plugin-sdk/src"), &root.join("wit")]);
+    let mut bases = vec![root.join("packs")];
+    let mut examples: Vec<PathBuf> = std::fs::read_dir(root.join("examples"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path().join("packs"))
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    examples.sort();
+    bases.extend(examples);
+    rerun_if_changed(
+        bases
+            .iter()
+            .chain([&root.join("plugin-sdk/src"), &root.join("wit")]),
+    );
 
     let mut guests = Vec::new();
     let mut outputs = Vec::new();
-    let mut pack_dirs: Vec<PathBuf> = std::fs::read_dir(&packs)
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let mut pack_dirs: Vec<PathBuf> = bases
+        .iter()
+        .flat_map(|base| std::fs::read_dir(base).into_iter().flatten())
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
     pack_dirs.sort();
     for pack in pack_dirs {
         let mut crates: Vec<PathBuf> = std::fs::read_dir(pack.join("actions"))

@@ -14,7 +14,7 @@ use serde_json::{Map, json};
 use squall_core::capability::HttpPolicy;
 use squall_core::{Config, Limits, PackSet, Ref};
 use squall_host::{Host, HostConfig, RunContext, RunRequest};
-use squall_server::{Registry, Runner};
+use squall_server::{Bus, Registry, Runner};
 use squall_store::RedbStore;
 use std::path::Path;
 use std::sync::Arc;
@@ -104,7 +104,7 @@ fn main() {
     // 2. Durable executions through the runner and the redb store.
     let registry = Registry::new(PackSet::load(&packs_dir), config, host);
     let store = RedbStore::open(&scratch.path().join("data")).unwrap();
-    let runner = Runner::new(Arc::new(registry), Arc::new(store));
+    let runner = Runner::new(Arc::new(registry), Arc::new(store), Bus::new());
     let noop: Ref = "core.noop".parse().unwrap();
     for concurrency in [1usize, 16, 64] {
         let (latencies, wall) = rt.block_on(async {

@@ -1,5 +1,10 @@
 //! One module per command group.
 
 pub mod action;
+pub mod apikey;
 pub mod execution;
+pub mod key;
+pub mod rule;
 pub mod run;
+pub mod serve;
+pub mod trigger;

@@ -1,14 +1,19 @@
 //! `squall`: the command-line interface of Squall, after StackStorm's `st2`.
 //!
 //! ```text
+//! squall serve                              # the server: API, stream, rules, timers, scheduler
 //! squall run core.echo message=hello        # run an action and wait for its result
-//! squall execution list [--action REF] [--status S] [-n N]
-//! squall execution get <id> [--json]
-//! squall action list [--pack P] ; squall action get core.http
+//! squall execution list|get|tail|cancel ; squall action list|get
+//! squall rule list|get|enable|disable ; squall rule-enforcement list
+//! squall trigger list ; squall trigger-instance list|get ; squall webhook list
+//! squall key set|get|list|delete ; squall apikey create|list
 //! ```
 //!
+//! Commands talk to the server's REST API at `--api-url` (default `http://127.0.0.1:9101`);
+//! when nothing answers there they run the same API in-process over the local data directory.
 //! Data goes to stdout (tables, or JSON with `--json`); progress and errors go to stderr.
 
+mod client;
 mod cmd;
 mod output;
 mod progress;
@@ -42,12 +47,25 @@ struct GlobalArgs {
     /// Data directory: the execution store and the compiled-component cache [default: ./.squall]
     #[arg(long, env = "SQUALL_DATA_DIR", global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Directory of packs to load [default: ./packs]
-    #[arg(long, env = "SQUALL_PACKS", global = true, value_name = "DIR")]
-    packs: Option<PathBuf>,
+    /// Directories of packs to load, separated by ':' [default: ./packs]
+    #[arg(long, env = "SQUALL_PACKS", global = true, value_name = "DIR[:DIR...]")]
+    packs: Option<std::ffi::OsString>,
     /// Operator settings file [default: ./squall.toml when it exists]
     #[arg(long, env = "SQUALL_CONFIG", global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// URL of a running server's API [default: http://<[server] bind>]; without a server there,
+    /// commands run in-process
+    #[arg(long, env = "SQUALL_API_URL", global = true, value_name = "URL")]
+    api_url: Option<String>,
+    /// API key for a server that requires one (sent as St2-Api-Key)
+    #[arg(
+        long,
+        env = "SQUALL_API_KEY",
+        global = true,
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    api_key: Option<String>,
     /// More log output on stderr (-v info, -vv debug); or set SQUALL_LOG (e.g. squall_host=debug)
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
@@ -55,6 +73,8 @@ struct GlobalArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the server: REST API and event stream, rules engine, timers, scheduler
+    Serve(cmd::serve::ServeArgs),
     /// Run an action and wait for its result, like `st2 run`
     Run(cmd::run::RunArgs),
     /// Recorded executions
@@ -63,6 +83,27 @@ enum Command {
     /// Actions of the loaded packs
     #[command(subcommand)]
     Action(cmd::action::ActionCommand),
+    /// Rules of the loaded packs
+    #[command(subcommand)]
+    Rule(cmd::rule::RuleCommand),
+    /// What rules launched (or why not)
+    #[command(subcommand, name = "rule-enforcement")]
+    RuleEnforcement(cmd::rule::EnforcementCommand),
+    /// Trigger types
+    #[command(subcommand)]
+    Trigger(cmd::trigger::TriggerCommand),
+    /// Recorded trigger instances
+    #[command(subcommand, name = "trigger-instance")]
+    TriggerInstance(cmd::trigger::TriggerInstanceCommand),
+    /// Webhooks rules listen to
+    #[command(subcommand)]
+    Webhook(cmd::trigger::WebhookCommand),
+    /// The datastore (st2kv.system)
+    #[command(subcommand)]
+    Key(cmd::key::KeyCommand),
+    /// API keys (written to the local data directory)
+    #[command(subcommand)]
+    Apikey(cmd::apikey::ApiKeyCommand),
 }
 
 /// An error with its exit code. Its message is printed once, by `main`.
@@ -111,6 +152,8 @@ fn init_tracing(verbose: u8) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.global.verbose);
+    // reqwest is built without a TLS crypto default; use ring, as the host's HTTP does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -123,11 +166,26 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         let settings = settings::Settings::resolve(&cli.global)?;
-        match cli.command {
-            Command::Run(args) => cmd::run::run(&settings, args).await,
-            Command::Execution(c) => cmd::execution::run(&settings, c).await,
-            Command::Action(c) => cmd::action::run(&settings, c).await,
-        }
+        let command = match cli.command {
+            Command::Serve(args) => return cmd::serve::run(&settings, args).await,
+            Command::Apikey(c) => return cmd::apikey::run(&settings, c).await,
+            other => other,
+        };
+        let client = client::Client::connect(&settings).await?;
+        let outcome = match command {
+            Command::Run(args) => cmd::run::run(&client, args).await,
+            Command::Execution(c) => cmd::execution::run(&client, c).await,
+            Command::Action(c) => cmd::action::run(&client, c).await,
+            Command::Rule(c) => cmd::rule::run(&client, c).await,
+            Command::RuleEnforcement(c) => cmd::rule::run_enforcements(&client, c).await,
+            Command::Trigger(c) => cmd::trigger::run(&client, c).await,
+            Command::TriggerInstance(c) => cmd::trigger::run_instances(&client, c).await,
+            Command::Webhook(c) => cmd::trigger::run_webhooks(&client, c).await,
+            Command::Key(c) => cmd::key::run(&client, c).await,
+            Command::Serve(_) | Command::Apikey(_) => unreachable!("handled above"),
+        };
+        client.close().await;
+        outcome
     });
     match result {
         Ok(code) => ExitCode::from(code),

@@ -87,6 +87,26 @@ pub fn bytes(n: u64) -> String {
     format!("{n} B")
 }
 
+/// A table of JSON records: one column per `(header, JSON pointer)`, e.g.
+/// `("rule", "/rule/ref")`; strings shown bare, other values as one-line JSON.
+pub fn records(list: &Value, columns: &[(&str, &str)]) -> Table {
+    let headers: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
+    let mut t = table(&headers);
+    for item in list.as_array().into_iter().flatten() {
+        t.add_row(
+            columns
+                .iter()
+                .map(|(_, pointer)| match item.pointer(pointer) {
+                    None | Some(Value::Null) => String::new(),
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => one_line(other),
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 use crate::{Failure, GlobalArgs};
 use squall_core::{Config, PackSet};
 use squall_host::{Host, HostConfig};
-use squall_server::{Registry, Runner};
+use squall_server::{Mode, Registry, Services};
 use squall_store::RedbStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,8 +14,10 @@ const DEFAULT_CONFIG: &str = "squall.toml";
 /// Where things are, after flags, environment, `squall.toml` and defaults.
 pub struct Settings {
     pub data_dir: PathBuf,
-    pub packs_dir: PathBuf,
+    pub packs_dirs: Vec<PathBuf>,
     pub config: Config,
+    pub api_url: String,
+    pub api_key: Option<String>,
 }
 
 impl Settings {
@@ -32,14 +34,22 @@ impl Settings {
             .clone()
             .or_else(|| config.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from(".squall"));
-        let packs_dir = args
+        let packs_dirs = args
             .packs
+            .as_ref()
+            .map(|p| std::env::split_paths(p).collect())
+            .or_else(|| config.packs_dirs.clone())
+            .unwrap_or_else(|| vec![PathBuf::from("packs")]);
+        let api_url = args
+            .api_url
             .clone()
-            .or_else(|| config.packs_dir.clone())
-            .unwrap_or_else(|| PathBuf::from("packs"));
+            .or_else(|| config.api_url.clone())
+            .unwrap_or_else(|| format!("http://{}", config.server.bind));
         Ok(Settings {
             data_dir,
-            packs_dir,
+            packs_dirs,
+            api_url,
+            api_key: args.api_key.clone(),
             config,
         })
     }
@@ -49,7 +59,7 @@ impl Settings {
     }
 
     pub fn load_packs(&self) -> PackSet {
-        PackSet::load(&self.packs_dir)
+        PackSet::load_all(&self.packs_dirs)
     }
 
     pub fn host(&self) -> Result<Host, Failure> {
@@ -61,17 +71,25 @@ impl Settings {
         .map_err(Failure::internal)
     }
 
-    /// Packs, host, store and runner, for commands that run actions.
-    pub fn runner(&self) -> Result<Runner, Failure> {
-        let registry = Registry::new(self.load_packs(), self.config.clone(), self.host()?);
-        let store = self.open_store()?;
-        Ok(Runner::new(Arc::new(registry), Arc::new(store)))
+    /// Packs, config and host. Pack problems go to the log when serving, else to stderr as
+    /// `warning: <file>: <field>: <reason>` lines.
+    pub fn registry(&self, mode: Mode) -> Result<Registry, Failure> {
+        let packs = self.load_packs();
+        for e in &packs.errors {
+            match mode {
+                Mode::Server => tracing::warn!("{e}"),
+                Mode::Embedded => eprintln!("warning: {e}"),
+            }
+        }
+        Ok(Registry::new(packs, self.config.clone(), self.host()?))
     }
-}
 
-/// Prints every pack loading problem as a warning on stderr.
-pub fn warn_pack_errors(packs: &PackSet) {
-    for e in &packs.errors {
-        eprintln!("warning: {e}");
+    /// The services over the local data directory.
+    pub async fn services(&self, mode: Mode) -> Result<Services, Failure> {
+        let registry = Arc::new(self.registry(mode)?);
+        let store = Arc::new(self.open_store()?);
+        Services::start(registry, store, mode)
+            .await
+            .map_err(Failure::internal)
     }
 }

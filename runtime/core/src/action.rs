@@ -11,6 +11,7 @@
 //!   url: {type: string, required: true}
 //! limits:                    # Squall extension, see crate::limits::LimitOverrides
 //!   timeout: 30s
+//! idempotent: false          # Squall extension: true = safe to run again after a crash
 //! ```
 //!
 //! StackStorm's other metadata keys (`ref`, `uid`, `id`, `output_schema`, `tags`, `notify`,
@@ -87,6 +88,9 @@ pub struct Action {
     pub parameters: Parameters,
     /// The `limits:` block.
     pub limits: LimitOverrides,
+    /// Whether running it twice is harmless (Squall extension, default false): an execution
+    /// that was running when the server died is run again instead of marked `abandoned`.
+    pub idempotent: bool,
     /// StackStorm's `output_schema`, kept for the API.
     pub output_schema: Option<Value>,
     /// StackStorm's `tags`, kept for the API.
@@ -112,6 +116,8 @@ struct RawAction {
     parameters: Map<String, Value>,
     #[serde(default)]
     limits: LimitOverrides,
+    #[serde(default)]
+    idempotent: bool,
     #[serde(default)]
     output_schema: Option<Value>,
     #[serde(default)]
@@ -200,6 +206,7 @@ impl Action {
             entry_path,
             parameters,
             limits: raw.limits,
+            idempotent: raw.idempotent,
             output_schema: raw.output_schema,
             tags: raw.tags,
             metadata_file: file.to_path_buf(),

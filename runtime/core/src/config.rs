@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! data_dir = ".squall"    # redb store and component cache (relative to this file)
-//! packs_dir = "packs"     # packs to load (relative to this file)
+//! packs_dirs = ["packs"]  # directories of packs to load (relative to this file)
 //!
 //! [limits.default]        # what an action gets when its YAML says nothing (Limits::DEFAULT)
 //! timeout = "60s"
@@ -11,6 +11,16 @@
 //!
 //! [host]
 //! max_instances = 64      # executions running at once in one process
+//!
+//! [server]                # `squall serve`
+//! bind = "127.0.0.1:9101" # API + stream; anything but loopback requires API keys
+//! concurrency = 16        # executions running at once
+//! max_body = "1MiB"       # largest request body (webhooks, API); larger gets 413
+//! shutdown_timeout = "30s"
+//!
+//! [webhooks.github]       # per webhook url (POST /api/v1/webhooks/github)
+//! hmac_secret = "s3cret"  # require an HMAC-SHA256 signature of the body
+//! signature_header = "X-Hub-Signature-256"
 //!
 //! [packs.core]            # grants for one pack; packs never grant themselves anything
 //! http_allow = ["127.0.0.1:*", "api.example.com"]
@@ -36,10 +46,10 @@ pub struct Config {
     /// config file's directory. Default `./.squall`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
-    /// Directory of packs to load. Relative paths are relative to the config file's
-    /// directory. Default `./packs`.
+    /// Directories of packs to load, in order (StackStorm's `packs_base_paths`). Relative
+    /// paths are relative to the config file's directory. Default `["./packs"]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub packs_dir: Option<PathBuf>,
+    pub packs_dirs: Option<Vec<PathBuf>>,
     /// Default and maximum per-execution limits.
     #[serde(default)]
     pub limits: LimitPolicy,
@@ -49,6 +59,79 @@ pub struct Config {
     /// Capability grants, per pack name.
     #[serde(default)]
     pub packs: BTreeMap<String, PackGrants>,
+    /// `squall serve` settings.
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// Per-webhook settings, by webhook url.
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, WebhookSettings>,
+    /// Where CLI commands find a running server (`SQUALL_API_URL`, `--api-url`). Default
+    /// `http://<server.bind>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+}
+
+/// `[server]`: the long-running server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address the API and stream listen on. Default `127.0.0.1:9101` (StackStorm's API port).
+    /// Any address other than loopback requires an API key on every request.
+    #[serde(default = "default_bind")]
+    pub bind: String,
+    /// Executions running at once. Default 16.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Largest request body, in bytes (`"1MiB"`). Default 1 MiB; larger bodies get 413.
+    #[serde(default = "default_max_body", with = "units::size")]
+    pub max_body: u64,
+    /// On SIGTERM/Ctrl-C, how long running executions may take to finish before the server
+    /// exits anyway (they are recorded `abandoned` on the next start). Default 30 s.
+    #[serde(default = "default_shutdown", with = "units::duration")]
+    pub shutdown_timeout: std::time::Duration,
+}
+
+fn default_bind() -> String {
+    "127.0.0.1:9101".into()
+}
+
+fn default_concurrency() -> usize {
+    16
+}
+
+fn default_max_body() -> u64 {
+    1024 * 1024
+}
+
+fn default_shutdown() -> std::time::Duration {
+    std::time::Duration::from_secs(30)
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            bind: default_bind(),
+            concurrency: default_concurrency(),
+            max_body: default_max_body(),
+            shutdown_timeout: default_shutdown(),
+        }
+    }
+}
+
+/// `[webhooks.<url>]`: how one webhook is checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Shared secret: requests must carry `sha256=<hex HMAC-SHA256 of the body>` (GitHub's
+    /// scheme) in `signature_header`, else 401.
+    pub hmac_secret: String,
+    /// The header with the signature. Default `X-Hub-Signature-256` (GitHub).
+    #[serde(default = "default_signature_header")]
+    pub signature_header: String,
+}
+
+fn default_signature_header() -> String {
+    "X-Hub-Signature-256".into()
 }
 
 /// `[host]`: how the WebAssembly engine is set up.
@@ -134,10 +217,11 @@ impl Config {
         };
         let mut config: Config = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new(""));
-        for dir in [&mut config.data_dir, &mut config.packs_dir]
-            .into_iter()
-            .flatten()
-        {
+        let dirs = config
+            .data_dir
+            .iter_mut()
+            .chain(config.packs_dirs.iter_mut().flatten());
+        for dir in dirs {
             if dir.is_relative() {
                 *dir = base.join(&*dir);
             }
@@ -166,6 +250,22 @@ impl Config {
         }
         if config.host.max_instances == 0 {
             return Err(invalid("[host] max_instances must be at least 1".into()));
+        }
+        if config.server.concurrency == 0 {
+            return Err(invalid("[server] concurrency must be at least 1".into()));
+        }
+        if let Err(e) = config.server.bind.parse::<std::net::SocketAddr>() {
+            return Err(invalid(format!(
+                "[server] bind {:?} is not an address:port ({e})",
+                config.server.bind
+            )));
+        }
+        for (url, hook) in &config.webhooks {
+            if hook.hmac_secret.is_empty() {
+                return Err(invalid(format!(
+                    "[webhooks.{url}] hmac_secret must not be empty"
+                )));
+            }
         }
         Ok(config)
     }
@@ -205,12 +305,15 @@ mod tests {
     #[test]
     fn directories_are_relative_to_the_file() {
         let c = Config::parse(
-            "data_dir = \"state\"\npacks_dir = \"/opt/packs\"\n",
+            "data_dir = \"state\"\npacks_dirs = [\"/opt/packs\", \"more\"]\n",
             Path::new("/etc/squall/squall.toml"),
         )
         .unwrap();
         assert_eq!(c.data_dir.unwrap(), Path::new("/etc/squall/state"));
-        assert_eq!(c.packs_dir.unwrap(), Path::new("/opt/packs"));
+        assert_eq!(
+            c.packs_dirs.unwrap(),
+            [Path::new("/opt/packs"), Path::new("/etc/squall/more")]
+        );
     }
 
     #[test]
@@ -249,6 +352,14 @@ mod tests {
                 "fuel is above",
             ),
             ("[host]\nmax_instances = 0\n", "max_instances"),
+            (
+                "[server]\nbind = \"localhost\"\n",
+                "[server] bind \"localhost\"",
+            ),
+            (
+                "[webhooks.github]\nhmac_secret = \"\"\n",
+                "[webhooks.github] hmac_secret",
+            ),
             ("bogus = 1\n", "bogus"),
         ] {
             let err = parse(text).unwrap_err();

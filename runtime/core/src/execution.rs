@@ -106,10 +106,19 @@ impl ExecutionStatus {
         match self {
             Requested => matches!(to, Scheduled | Delayed | Failed | Canceled | Abandoned),
             Delayed => matches!(to, Requested | Scheduled | Canceled | Abandoned),
-            Scheduled => matches!(to, Running | Failed | Canceled | Abandoned),
+            // Back to requested: re-queued after a restart (idempotent actions only).
+            Scheduled => matches!(to, Requested | Running | Failed | Canceled | Abandoned),
             Running => matches!(
                 to,
-                Succeeded | Failed | Timeout | Pending | Pausing | Canceling | Canceled | Abandoned
+                Requested
+                    | Succeeded
+                    | Failed
+                    | Timeout
+                    | Pending
+                    | Pausing
+                    | Canceling
+                    | Canceled
+                    | Abandoned
             ),
             Pending => matches!(
                 to,
@@ -451,7 +460,8 @@ mod tests {
             (Requested, Running, false),
             (Scheduled, Running, true),
             (Running, Timeout, true),
-            (Running, Requested, false),
+            (Running, Requested, true),
+            (Succeeded, Requested, false),
             (Failed, Running, false),
             (Running, Abandoned, true),
         ] {

@@ -32,6 +32,7 @@ pub mod pack;
 pub mod param;
 pub mod reference;
 pub mod rule;
+pub mod schedule;
 pub mod template;
 pub mod trigger;
 pub mod units;

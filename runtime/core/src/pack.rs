@@ -190,30 +190,38 @@ impl PackSet {
     /// Loads every pack directory under `dir` (directories whose name starts with `.` are
     /// skipped). Never fails: a missing `dir` is itself reported as an error.
     pub fn load(dir: &Path) -> PackSet {
+        PackSet::load_all(&[dir.to_path_buf()])
+    }
+
+    /// Loads the packs of several directories, in order (StackStorm's `packs_base_paths`); a
+    /// pack whose ref was already loaded from an earlier directory is reported and skipped.
+    pub fn load_all(bases: &[PathBuf]) -> PackSet {
         let mut set = PackSet::default();
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) => {
-                set.errors.push(PackError::new(
-                    dir,
-                    "",
-                    format!("cannot read packs directory: {e}"),
-                ));
-                return set;
+        for base in bases {
+            let entries = match std::fs::read_dir(base) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    set.errors.push(PackError::new(
+                        base,
+                        "",
+                        format!("cannot read packs directory: {e}"),
+                    ));
+                    continue;
+                }
+            };
+            let mut dirs: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .filter(|p| {
+                    !p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
+                .collect();
+            dirs.sort();
+            for pack_dir in &dirs {
+                set.load_pack(pack_dir);
             }
-        };
-        let mut dirs: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .filter(|p| {
-                !p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
-        dirs.sort();
-        for pack_dir in &dirs {
-            set.load_pack(pack_dir);
         }
         let packs: Vec<(String, PathBuf)> = set
             .packs

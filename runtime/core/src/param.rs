@@ -290,6 +290,26 @@ impl Parameters {
         })
     }
 
+    /// Converts a rendered template value to the parameter's declared type, as StackStorm casts
+    /// rendered parameters: text for a number/integer/boolean/array/object parameter is parsed
+    /// (see [`Parameters::cast_cli`]), a non-text value for a string parameter becomes its text.
+    /// A value that does not convert is returned unchanged, for validation to report.
+    pub fn coerce(&self, name: &str, value: Value) -> Value {
+        let Some(spec) = self.specs.get(name) else {
+            return value;
+        };
+        match (spec.kind.as_deref(), value) {
+            (Some("string"), v @ (Value::Number(_) | Value::Bool(_))) => {
+                Value::String(v.to_string())
+            }
+            (Some("string") | None, v) => v,
+            (Some(_), Value::String(text)) => {
+                self.cast_cli(name, &text).unwrap_or(Value::String(text))
+            }
+            (_, v) => v,
+        }
+    }
+
     /// A copy of `params` with every secret parameter's value replaced by [`MASKED`].
     pub fn mask_secrets(&self, params: &Map<String, Value>) -> Map<String, Value> {
         params
@@ -471,6 +491,18 @@ tags: {type: array, items: {type: integer}}
             let err = bools.cast_cli(name, raw).unwrap_err().to_string();
             assert!(err.contains(&format!("{raw:?}")), "{err}");
         }
+    }
+
+    #[test]
+    fn rendered_values_take_the_declared_type() {
+        let p =
+            params("n: {type: integer}\nb: {type: boolean}\ns: {type: string}\nl: {type: array}");
+        assert_eq!(p.coerce("n", json!("42")), json!(42));
+        assert_eq!(p.coerce("n", json!("x")), json!("x"));
+        assert_eq!(p.coerce("b", json!("True")), json!(true));
+        assert_eq!(p.coerce("s", json!(7)), json!("7"));
+        assert_eq!(p.coerce("l", json!("[1, 2]")), json!([1, 2]));
+        assert_eq!(p.coerce("l", json!([1])), json!([1]));
     }
 
     #[test]

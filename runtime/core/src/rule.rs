@@ -200,6 +200,11 @@ impl Rule {
         trigger_type
             .validate_parameters(&raw.trigger.parameters)
             .map_err(|e| at("trigger.parameters", e))?;
+        if let Some(Err(e)) =
+            crate::schedule::Schedule::of(&trigger_ref.to_string(), &raw.trigger.parameters)
+        {
+            return Err(at("trigger.parameters", e));
+        }
 
         let compiled = Criteria::parse(&raw.criteria).map_err(|e| at("criteria", e))?;
 

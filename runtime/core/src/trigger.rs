@@ -371,6 +371,18 @@ impl TriggerInstanceStatus {
     }
 }
 
+impl std::str::FromStr for TriggerInstanceStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use TriggerInstanceStatus::*;
+        [Pending, Processing, Processed, ProcessingFailed]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown status {s:?}; one of: pending, processing, processed, processing_failed"))
+    }
+}
+
 /// One occurrence of a trigger, as StackStorm's trigger instance API object (`id`, `trigger`,
 /// `payload`, `occurrence_time`, `status`) plus the trigger's parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,13 +1,26 @@
 //! `squall-server`: Squall's services, wired over the store and host traits.
 //!
-//! - [`Registry`]: the loaded packs, the operator's config and the host; resolves an action's
-//!   limits and capabilities and prepares its component once.
-//! - [`Runner`]: turns a request into a durable execution record and runs it
-//!   (`requested → scheduled → running → succeeded | failed | timeout`), writing each step to
-//!   the [`squall_store::ExecutionStore`] before going on.
+//! - [`Registry`]: loaded packs, operator config, host; an action's limits and capabilities,
+//!   the rules listening to a trigger, rule enable state.
+//! - [`Runner`]: request → durable execution record → run in the host → durable result.
+//! - [`Scheduler`]: runs `requested` executions on a bounded pool; cancel.
+//! - [`Engine`]: matches trigger instances against rules and records enforcements and the
+//!   executions they request, atomically.
+//! - [`Services`]: all of the above plus timers and crash recovery; [`Bus`] carries every
+//!   change to the event stream.
 
+pub mod api;
+mod bus;
+mod engine;
 mod registry;
 mod runner;
+mod scheduler;
+mod services;
+mod timers;
 
+pub use bus::{Bus, Event};
+pub use engine::{Engine, SYSTEM_USER, action_trigger_payload};
 pub use registry::{Registry, ResolvedAction};
-pub use runner::{RequestError, Runner};
+pub use runner::{CANCELED_MESSAGE, RequestError, Runner};
+pub use scheduler::{CancelError, Scheduler};
+pub use services::{DispatchError, Mode, Services};

@@ -1,18 +1,24 @@
-//! The registry: what can run, with which limits and grants.
+//! The registry: what can run and what listens, with which limits and grants.
 
+use serde_json::{Map, Value};
 use squall_core::capability::HttpPolicy;
-use squall_core::{Action, Config, Limits, PackSet, Ref};
+use squall_core::rule::Rule;
+use squall_core::trigger::WEBHOOK;
+use squall_core::{Action, Config, Limits, PackSet, Ref, TriggerType};
 use squall_host::{Host, LoadError, PreparedComponent};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
-/// Loaded packs + operator config + host. Cheap to share behind an `Arc`.
+/// Loaded packs + operator config + host, and the rules' enabled state. Shared behind an
+/// `Arc`.
 pub struct Registry {
     packs: PackSet,
     config: Config,
     host: Host,
     prepared: Mutex<HashMap<Ref, Arc<PreparedComponent>>>,
     policies: HashMap<String, Arc<HttpPolicy>>,
+    /// Enable/disable set through the API, overriding the YAML's `enabled`.
+    rule_overrides: RwLock<HashMap<Ref, bool>>,
 }
 
 /// An action with everything needed to run it.
@@ -50,6 +56,7 @@ impl Registry {
             host,
             prepared: Mutex::new(HashMap::new()),
             policies,
+            rule_overrides: RwLock::new(HashMap::new()),
         }
     }
 
@@ -102,5 +109,60 @@ impl Registry {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Ref, Arc<PreparedComponent>>> {
         self.prepared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The trigger type with this ref.
+    pub fn trigger_type(&self, reference: &Ref) -> Option<&TriggerType> {
+        self.packs.trigger_type(reference)
+    }
+
+    /// Applies enable/disable overrides (from the store) on top of the rules' YAML.
+    pub fn set_rule_overrides(&self, overrides: impl IntoIterator<Item = (Ref, bool)>) {
+        let mut o = self
+            .rule_overrides
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        o.extend(overrides);
+    }
+
+    /// Whether a rule is enabled now (override, else its YAML).
+    pub fn rule_enabled(&self, rule: &Rule) -> bool {
+        self.rule_overrides
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&rule.reference)
+            .copied()
+            .unwrap_or(rule.enabled)
+    }
+
+    /// Enabled rules listening to `trigger` with `parameters`.
+    pub fn rules_for<'a>(
+        &'a self,
+        trigger: &'a Ref,
+        parameters: &'a Map<String, Value>,
+    ) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.packs
+            .rules()
+            .filter(move |r| r.listens_to(trigger, parameters) && self.rule_enabled(r))
+    }
+
+    /// The webhook urls that enabled rules listen to, sorted.
+    pub fn webhook_urls(&self) -> Vec<String> {
+        let webhook: Ref = WEBHOOK.parse().expect("built-in ref");
+        let mut urls: Vec<String> = self
+            .packs
+            .rules()
+            .filter(|r| r.trigger.kind == webhook && self.rule_enabled(r))
+            .filter_map(|r| {
+                r.trigger
+                    .parameters
+                    .get("url")?
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect();
+        urls.sort();
+        urls.dedup();
+        urls
     }
 }

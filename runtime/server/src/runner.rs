@@ -1,15 +1,19 @@
 //! The runner: request → durable record → run in the host → durable result.
 
-use crate::Registry;
+use crate::{Bus, Registry};
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 use squall_core::execution::Usage;
 use squall_core::param::ParamError;
 use squall_core::{Execution, ExecutionStatus, Ref};
 use squall_host::{RunContext, RunRequest};
-use squall_store::{ExecutionStore, StoreError};
+use squall_store::{Store, StoreError};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+
+/// The result StackStorm records for a canceled execution.
+pub const CANCELED_MESSAGE: &str = "Action canceled by user.";
 
 /// Why a request was refused before any execution was recorded (the API's 400/404, the CLI's
 /// exit code 2) — or could not be recorded.
@@ -33,36 +37,47 @@ pub enum RequestError {
 #[derive(Clone)]
 pub struct Runner {
     registry: Arc<Registry>,
-    store: Arc<dyn ExecutionStore>,
+    store: Arc<dyn Store>,
+    bus: Bus,
 }
 
 impl Runner {
-    /// A runner over `registry` recording into `store`.
-    pub fn new(registry: Arc<Registry>, store: Arc<dyn ExecutionStore>) -> Runner {
-        Runner { registry, store }
+    /// A runner over `registry` recording into `store` and announcing on `bus`.
+    pub fn new(registry: Arc<Registry>, store: Arc<dyn Store>, bus: Bus) -> Runner {
+        Runner {
+            registry,
+            store,
+            bus,
+        }
     }
 
     /// The registry.
-    pub fn registry(&self) -> &Registry {
+    pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }
 
     /// The store.
-    pub fn store(&self) -> &Arc<dyn ExecutionStore> {
+    pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
-    /// Validates `given` against the action's parameters (filling defaults) and records a new
-    /// execution in status `requested`. Returns once the record is durable.
+    /// The bus.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// Builds (without storing) a `requested` execution of `reference`: the parameters are
+    /// validated against the action's schema with defaults filled in; `context` entries are
+    /// added to the execution's context (StackStorm's `rule`, `trigger_instance`, ...).
     ///
     /// # Errors
-    /// [`RequestError`]: unknown or disabled action, bad parameters (nothing is recorded), or
-    /// a store failure.
-    pub async fn request(
+    /// [`RequestError`]: unknown or disabled action, bad parameters.
+    pub fn new_execution(
         &self,
         reference: &Ref,
         given: &Map<String, Value>,
         user: &str,
+        context: Map<String, Value>,
     ) -> Result<Execution, RequestError> {
         let action = self
             .registry
@@ -73,30 +88,69 @@ impl Runner {
             return Err(RequestError::Disabled(reference.clone()));
         }
         let parameters = action.parameters.resolve(given)?;
-        let execution = Execution::new(action, parameters, user, Timestamp::now());
+        let mut execution = Execution::new(action, parameters, user, Timestamp::now());
+        execution.context.extend(context);
+        Ok(execution)
+    }
+
+    /// Validates and records a new execution in status `requested`. Returns once the record is
+    /// durable.
+    ///
+    /// # Errors
+    /// [`RequestError`]: unknown or disabled action, bad parameters (nothing is recorded), or
+    /// a store failure.
+    pub async fn request(
+        &self,
+        reference: &Ref,
+        given: &Map<String, Value>,
+        user: &str,
+    ) -> Result<Execution, RequestError> {
+        let execution = self.new_execution(reference, given, user, Map::new())?;
         self.store.create(&execution).await?;
+        self.announce_created(&execution);
         tracing::debug!(execution.id = %execution.id, action.ref = %reference, "execution requested");
         Ok(execution)
     }
 
+    /// Publishes `st2.execution__create` for a record just made durable.
+    pub fn announce_created(&self, execution: &Execution) {
+        self.bus
+            .publish("st2.execution__create", &execution.masked());
+    }
+
+    async fn save(&self, execution: &Execution) -> Result<(), StoreError> {
+        self.store.update(execution).await?;
+        self.bus
+            .publish("st2.execution__update", &execution.masked());
+        Ok(())
+    }
+
     /// Runs a `requested` execution to completion: `scheduled` and `running` (with its limits)
-    /// are recorded before the component starts, the result after it ends.
+    /// are recorded before the component starts, the result after it ends. If `cancel` fires
+    /// first, the execution ends `canceled` (the component is stopped where it is).
     ///
     /// # Errors
     /// Only store failures; every way the run itself can end is recorded in the execution.
-    pub async fn execute(&self, mut execution: Execution) -> Result<Execution, StoreError> {
+    pub async fn execute(
+        &self,
+        mut execution: Execution,
+        cancel: CancellationToken,
+    ) -> Result<Execution, StoreError> {
         let span = tracing::info_span!(
             "execution",
             execution.id = %execution.id,
             action.ref = %execution.action.reference,
         );
         async move {
+            if cancel.is_cancelled() {
+                return self.finish(execution, ExecutionStatus::Canceled, json!({"message": CANCELED_MESSAGE})).await;
+            }
             execution
                 .transition(ExecutionStatus::Scheduled, Timestamp::now())
                 .expect("a requested execution can be scheduled");
             let Some(resolved) = self.registry.resolve(&execution.action.reference) else {
                 let message = format!("action {} is no longer loaded", execution.action.reference);
-                return self.finish_failed(execution, message).await;
+                return self.finish(execution, ExecutionStatus::Failed, json!({"error": message})).await;
             };
             let registry = self.registry.clone();
             let action = resolved.action.clone();
@@ -105,55 +159,54 @@ impl Runner {
                 .unwrap_or_else(|e| panic!("component preparation panicked: {e}"));
             let component = match prepared {
                 Ok(c) => c,
-                Err(e) => return self.finish_failed(execution, e.to_string()).await,
+                Err(e) => {
+                    return self.finish(execution, ExecutionStatus::Failed, json!({"error": e.to_string()})).await;
+                }
             };
             execution.limits = Some(resolved.limits);
             execution
                 .transition(ExecutionStatus::Running, Timestamp::now())
                 .expect("a scheduled execution can run");
-            self.store.update(&execution).await?;
+            self.save(&execution).await?;
 
-            let outcome = self
-                .registry
-                .host()
-                .run(
-                    &component,
-                    RunRequest {
-                        context: RunContext {
-                            execution_id: execution.id.to_string(),
-                            action_ref: execution.action.reference.to_string(),
-                            pack: execution.action.pack.clone(),
-                            user: execution.user().to_string(),
-                        },
-                        params: Value::Object(execution.parameters.clone()),
-                        limits: resolved.limits,
-                        http: resolved.http,
+            let run = self.registry.host().run(
+                &component,
+                RunRequest {
+                    context: RunContext {
+                        execution_id: execution.id.to_string(),
+                        action_ref: execution.action.reference.to_string(),
+                        pack: execution.action.pack.clone(),
+                        user: execution.user().to_string(),
                     },
-                )
-                .await;
+                    params: Value::Object(execution.parameters.clone()),
+                    limits: resolved.limits,
+                    http: resolved.http,
+                },
+            );
+            let outcome = tokio::select! {
+                outcome = run => outcome,
+                () = cancel.cancelled() => {
+                    return self.finish(execution, ExecutionStatus::Canceled, json!({"message": CANCELED_MESSAGE})).await;
+                }
+            };
             tracing::info!(
                 status = %outcome.status,
                 wasm.fuel_used = outcome.fuel_consumed,
                 ms = outcome.duration.as_secs_f64() * 1000.0,
                 "execution finished"
             );
-            execution.result = outcome.result;
             execution.output = outcome.output;
             execution.usage = Some(Usage {
                 fuel_consumed: outcome.fuel_consumed,
                 component_sha256: component.sha256().to_string(),
             });
-            execution
-                .transition(outcome.status, Timestamp::now())
-                .expect("a running execution can complete");
-            self.store.update(&execution).await?;
-            Ok(execution)
+            self.finish(execution, outcome.status, outcome.result).await
         }
         .instrument(span)
         .await
     }
 
-    /// [`Runner::request`] then [`Runner::execute`].
+    /// [`Runner::request`] then [`Runner::execute`] (not cancellable).
     ///
     /// # Errors
     /// As both.
@@ -164,20 +217,29 @@ impl Runner {
         user: &str,
     ) -> Result<Execution, RequestError> {
         let execution = self.request(reference, given, user).await?;
-        Ok(self.execute(execution).await?)
+        Ok(self.execute(execution, CancellationToken::new()).await?)
     }
 
-    async fn finish_failed(
+    /// Records a final status and result.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn finish(
         &self,
         mut execution: Execution,
-        message: String,
+        status: ExecutionStatus,
+        result: Value,
     ) -> Result<Execution, StoreError> {
-        tracing::warn!(error = %message, "execution failed before running");
-        execution.result = json!({ "error": message });
-        execution
-            .transition(ExecutionStatus::Failed, Timestamp::now())
-            .expect("a scheduled execution can fail");
-        self.store.update(&execution).await?;
+        if status != ExecutionStatus::Succeeded {
+            tracing::debug!(%status, result = %result, "execution did not succeed");
+        }
+        execution.result = result;
+        if let Err(e) = execution.transition(status, Timestamp::now()) {
+            // A caller asked for an impossible change; record what is true rather than panic.
+            tracing::error!(error = %e, "refused status change");
+            return Ok(execution);
+        }
+        self.save(&execution).await?;
         Ok(execution)
     }
 }

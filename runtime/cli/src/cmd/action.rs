@@ -1,12 +1,11 @@
 //! `squall action list|get`.
 
 use crate::Failure;
+use crate::client::{Client, query};
 use crate::output::{bytes, json_text, out, print_json, print_table, table};
-use crate::settings::{Settings, warn_pack_errors};
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::Value;
 use squall_core::Ref;
-use squall_server::Registry;
 
 /// `squall action` subcommands.
 #[derive(Subcommand)]
@@ -30,83 +29,40 @@ pub enum ActionCommand {
     },
 }
 
-pub async fn run(settings: &Settings, command: ActionCommand) -> Result<u8, Failure> {
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => json_text(other),
+    }
+}
+
+pub async fn run(client: &Client, command: ActionCommand) -> Result<u8, Failure> {
     match command {
         ActionCommand::List { pack, json } => {
-            let packs = settings.load_packs();
-            warn_pack_errors(&packs);
-            let actions: Vec<_> = packs
-                .actions()
-                .filter(|a| pack.as_deref().is_none_or(|p| a.reference.pack() == p))
-                .collect();
+            let path = format!(
+                "/api/v1/actions{}",
+                query(&[("pack", pack), ("limit", Some("1000".into()))])
+            );
+            let list = client.get(&path).await?.body;
             if json {
-                let list: Vec<Value> = actions
-                    .iter()
-                    .map(|a| {
-                        json!({
-                            "ref": a.reference.to_string(),
-                            "pack": a.reference.pack(),
-                            "name": a.reference.name(),
-                            "runner_type": a.runner_type,
-                            "enabled": a.enabled,
-                            "description": a.description,
-                        })
-                    })
-                    .collect();
                 print_json(&list);
-            } else {
-                let mut t = table(&["ref", "pack", "runner_type", "description"]);
-                for a in actions {
-                    t.add_row(vec![
-                        a.reference.to_string(),
-                        a.reference.pack().to_string(),
-                        a.runner_type.to_string(),
-                        a.description.clone(),
-                    ]);
-                }
-                print_table(&t);
+                return Ok(0);
             }
+            let mut t = table(&["ref", "pack", "runner_type", "description"]);
+            for a in list.as_array().into_iter().flatten() {
+                t.add_row(["ref", "pack", "runner_type", "description"].map(|k| text(&a[k])));
+            }
+            print_table(&t);
             Ok(0)
         }
         ActionCommand::Get { reference, json } => {
-            let packs = settings.load_packs();
-            let registry = Registry::new(packs, settings.config.clone(), settings.host()?);
-            let Some(resolved) = registry.resolve(&reference) else {
-                warn_pack_errors(registry.packs());
-                return Err(Failure::input(format!(
-                    "action {reference} not found in {}",
-                    settings.packs_dir.display()
-                )));
-            };
-            let a = &resolved.action;
-            let component = {
-                let registry = &registry;
-                match registry.prepare(a) {
-                    Ok(c) => json!({"path": a.entry_path, "sha256": c.sha256(), "loads": true}),
-                    Err(e) => json!({"path": a.entry_path, "loads": false, "error": e.to_string()}),
-                }
-            };
-            let params: Vec<Value> = a.parameters.specs().into_iter().map(|s| json!(s)).collect();
-            let record = json!({
-                "ref": a.reference.to_string(),
-                "pack": a.reference.pack(),
-                "name": a.reference.name(),
-                "description": a.description,
-                "enabled": a.enabled,
-                "runner_type": a.runner_type,
-                "entry_point": a.entry_point,
-                "metadata_file": a.metadata_file,
-                "parameters": params,
-                "limits": resolved.limits,
-                "limits_capped_by_operator": resolved.capped,
-                "capabilities": {
-                    "http_requested": resolved.http.requested,
-                    "http_granted": resolved.http.granted,
-                },
-                "component": component,
-            });
+            let a = client
+                .get(&format!("/api/v1/actions/{reference}"))
+                .await?
+                .body;
             if json {
-                print_json(&record);
+                print_json(&a);
                 return Ok(0);
             }
             let mut t = table(&["property", "value"]);
@@ -117,74 +73,71 @@ pub async fn run(settings: &Settings, command: ActionCommand) -> Result<u8, Fail
                 "runner_type",
                 "entry_point",
                 "metadata_file",
+                "idempotent",
             ] {
-                let v = &record[key];
-                t.add_row(vec![
-                    key.to_string(),
-                    v.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string()),
-                ]);
+                t.add_row(vec![key.to_string(), text(&a[key])]);
             }
-            let l = &resolved.limits;
+            let l = &a["limits"];
             let mut limits = format!(
                 "fuel {}, timeout {} s, memory {}, max_output {}",
-                l.fuel,
-                l.timeout.as_secs_f64(),
-                bytes(l.memory),
-                bytes(l.max_output)
+                l["fuel"],
+                l["timeout"],
+                bytes(l["memory"].as_u64().unwrap_or(0)),
+                bytes(l["max_output"].as_u64().unwrap_or(0))
             );
-            if !resolved.capped.is_empty() {
-                limits.push_str(&format!(
-                    " (capped by the operator: {})",
-                    resolved.capped.join(", ")
-                ));
+            if let Some(capped) = a["limits_capped_by_operator"]
+                .as_array()
+                .filter(|c| !c.is_empty())
+            {
+                let names: Vec<String> = capped.iter().map(text).collect();
+                limits.push_str(&format!(" (capped by the operator: {})", names.join(", ")));
             }
             t.add_row(vec!["limits".to_string(), limits]);
             t.add_row(vec![
                 "http requested".to_string(),
-                json_text(&record["capabilities"]["http_requested"]),
+                json_text(&a["capabilities"]["http_requested"]),
             ]);
             t.add_row(vec![
                 "http granted".to_string(),
-                json_text(&record["capabilities"]["http_granted"]),
+                json_text(&a["capabilities"]["http_granted"]),
             ]);
-            let c = &record["component"];
+            let c = &a["component"];
             let status = match c["sha256"].as_str() {
-                Some(sha) => format!("{} (sha256:{sha})", a.entry_path.display()),
-                None => format!("BROKEN: {}", c["error"].as_str().unwrap_or_default()),
+                Some(sha) => format!("{} (sha256:{sha})", text(&c["path"])),
+                None => format!("BROKEN: {}", text(&c["error"])),
             };
             t.add_row(vec!["component".to_string(), status]);
             print_table(&t);
-            let mut p = table(&[
-                "parameter",
-                "type",
-                "required",
-                "default",
-                "flags",
-                "description",
-            ]);
-            for s in a.parameters.specs() {
-                let mut flags = Vec::new();
-                if s.immutable {
-                    flags.push("immutable".to_string());
-                }
-                if s.secret {
-                    flags.push("secret".to_string());
-                }
-                if let Some(pos) = s.position {
-                    flags.push(format!("position {pos}"));
-                }
-                p.add_row(vec![
-                    s.name.clone(),
-                    s.kind.clone().unwrap_or_default(),
-                    s.required.to_string(),
-                    s.default.as_ref().map(json_text).unwrap_or_default(),
-                    flags.join(", "),
-                    s.description.clone().unwrap_or_default(),
+            let params = a["parameters"].as_object().cloned().unwrap_or_default();
+            if !params.is_empty() {
+                let mut p = table(&[
+                    "parameter",
+                    "type",
+                    "required",
+                    "default",
+                    "flags",
+                    "description",
                 ]);
-            }
-            if !a.parameters.specs().is_empty() {
+                for (name, spec) in &params {
+                    let flags: Vec<String> = ["immutable", "secret"]
+                        .into_iter()
+                        .filter(|f| spec[*f] == Value::Bool(true))
+                        .map(str::to_string)
+                        .chain(spec["position"].as_u64().map(|n| format!("position {n}")))
+                        .collect();
+                    p.add_row(vec![
+                        name.clone(),
+                        text(&spec["type"]),
+                        (spec["required"] == Value::Bool(true)).to_string(),
+                        if spec["default"].is_null() {
+                            String::new()
+                        } else {
+                            json_text(&spec["default"])
+                        },
+                        flags.join(", "),
+                        text(&spec["description"]),
+                    ]);
+                }
                 out("\n");
                 print_table(&p);
             }

@@ -1,11 +1,11 @@
-//! `squall execution list|get`.
+//! `squall execution list|get|tail|cancel`.
 
+use super::run::{execution, summary};
 use crate::Failure;
-use crate::output::{bytes, elapsed, json_text, print_json, print_table, table, timestamp};
-use crate::settings::Settings;
+use crate::client::{Client, query};
+use crate::output::{bytes, elapsed, json_text, out, print_json, print_table, table, timestamp};
 use clap::Subcommand;
 use squall_core::{Execution, ExecutionId, ExecutionStatus, Ref};
-use squall_store::{ExecutionFilter, ExecutionStore};
 
 /// `squall execution` subcommands.
 #[derive(Subcommand)]
@@ -36,10 +36,19 @@ pub enum ExecutionCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Follow an execution: print each status change until it completes, then its result
+    Tail {
+        /// The execution id
+        id: ExecutionId,
+    },
+    /// Cancel an execution: a queued one never runs, a running one is stopped
+    Cancel {
+        /// The execution id
+        id: ExecutionId,
+    },
 }
 
-pub async fn run(settings: &Settings, command: ExecutionCommand) -> Result<u8, Failure> {
-    let store = settings.open_store()?;
+pub async fn run(client: &Client, command: ExecutionCommand) -> Result<u8, Failure> {
     match command {
         ExecutionCommand::List {
             action,
@@ -48,19 +57,18 @@ pub async fn run(settings: &Settings, command: ExecutionCommand) -> Result<u8, F
             offset,
             json,
         } => {
-            let filter = ExecutionFilter {
-                action,
-                status,
-                offset,
-                limit,
-            };
-            let found: Vec<Execution> = store
-                .list(&filter)
-                .await
-                .map_err(Failure::internal)?
-                .iter()
-                .map(Execution::masked)
-                .collect();
+            let path = format!(
+                "/api/v1/executions{}",
+                query(&[
+                    ("action", action.map(|a| a.to_string())),
+                    ("status", status.map(|s| s.to_string())),
+                    ("limit", Some(limit.to_string())),
+                    ("offset", Some(offset.to_string())),
+                ])
+            );
+            let reply = client.get(&path).await?;
+            let found: Vec<Execution> =
+                serde_json::from_value(reply.body).map_err(Failure::internal)?;
             if json {
                 print_json(&found);
             } else {
@@ -81,26 +89,65 @@ pub async fn run(settings: &Settings, command: ExecutionCommand) -> Result<u8, F
                     ]);
                 }
                 print_table(&t);
+                if let Some(total) = reply.total.filter(|t| *t as usize > found.len()) {
+                    eprintln!(
+                        "({} of {total} shown; use -n and --offset for more)",
+                        found.len()
+                    );
+                }
             }
             Ok(0)
         }
         ExecutionCommand::Get { id, json } => {
-            let e = store
-                .get(id)
-                .await
-                .map_err(Failure::internal)?
-                .ok_or_else(|| {
-                    Failure::input(format!(
-                        "execution {id} not found in {}",
-                        settings.data_dir.display()
-                    ))
-                })?
-                .masked();
+            let e = execution(client.get(&format!("/api/v1/executions/{id}")).await?.body)?;
             if json {
                 print_json(&e);
             } else {
                 print_table(&details(&e));
             }
+            Ok(0)
+        }
+        ExecutionCommand::Tail { id } => {
+            let mut seen = 0;
+            loop {
+                let e = execution(client.get(&format!("/api/v1/executions/{id}")).await?.body)?;
+                for change in &e.log[seen..] {
+                    out(&format!(
+                        "{} {}\n",
+                        timestamp(&change.timestamp),
+                        change.status
+                    ));
+                }
+                seen = e.log.len();
+                if e.status.is_completed() {
+                    for (name, text) in [("stdout", &e.output.stdout), ("stderr", &e.output.stderr)]
+                    {
+                        if !text.is_empty() {
+                            out(&format!("{name}:\n{}\n", text.trim_end()));
+                        }
+                    }
+                    out(&summary(&e));
+                    return Ok(if e.status == ExecutionStatus::Succeeded {
+                        0
+                    } else {
+                        1
+                    });
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+        ExecutionCommand::Cancel { id } => {
+            let e = execution(
+                client
+                    .call(
+                        http::Method::DELETE,
+                        &format!("/api/v1/executions/{id}"),
+                        None,
+                    )
+                    .await?
+                    .body,
+            )?;
+            out(&summary(&e));
             Ok(0)
         }
     }

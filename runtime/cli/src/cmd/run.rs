@@ -1,14 +1,15 @@
 //! `squall run <ref> [k=v ...]`.
 
 use crate::Failure;
+use crate::client::Client;
 use crate::output::{elapsed, json_text, out, print_json};
 use crate::progress::Progress;
-use crate::settings::{Settings, warn_pack_errors};
 use clap::Args;
-use serde_json::{Map, Value};
+use http::Method;
+use serde_json::{Map, Value, json};
 use squall_core::param::Parameters;
 use squall_core::{Execution, ExecutionStatus, Ref};
-use squall_server::RequestError;
+use std::time::Duration;
 
 /// `squall run` arguments.
 #[derive(Args)]
@@ -23,10 +24,13 @@ pub struct RunArgs {
     /// Print the whole execution record as JSON
     #[arg(long)]
     json: bool,
+    /// Do not wait: print the execution id and return
+    #[arg(long = "async", short = 'a')]
+    detach: bool,
 }
 
 /// Who runs it: `$USER`, else `squall`.
-fn user() -> String {
+pub fn user() -> String {
     std::env::var("USER")
         .ok()
         .filter(|u| !u.is_empty())
@@ -83,34 +87,67 @@ pub fn summary(e: &Execution) -> String {
     text
 }
 
-pub async fn run(settings: &Settings, args: RunArgs) -> Result<u8, Failure> {
-    let reference: Ref = args.reference.parse().map_err(Failure::input)?;
-    let runner = settings.runner()?;
-    let packs = runner.registry().packs();
-    let Some(action) = packs.action(&reference) else {
-        warn_pack_errors(packs);
-        return Err(Failure::input(format!(
-            "action {reference} not found in {} (see `squall action list`)",
-            settings.packs_dir.display()
-        )));
-    };
-    let given = parse_parameters(&action.parameters, &args.parameters)?;
-    let progress = Progress::start(format!("running {reference}"));
-    let execution = runner
-        .run(&reference, &given, &user())
-        .await
-        .map_err(|e| match e {
-            RequestError::Store(_) => Failure::internal(e),
-            other => Failure::input(other),
-        })?;
-    drop(progress);
-    let shown = execution.masked();
-    if args.json {
-        print_json(&shown);
-    } else {
-        out(&summary(&shown));
+/// Reads an execution record from an API answer.
+pub fn execution(body: Value) -> Result<Execution, Failure> {
+    serde_json::from_value(body)
+        .map_err(|e| Failure::internal(format!("unexpected execution record: {e}")))
+}
+
+/// Polls until the execution completes.
+pub async fn wait(client: &Client, id: &str) -> Result<Execution, Failure> {
+    let mut pause = Duration::from_millis(10);
+    loop {
+        let e = execution(client.get(&format!("/api/v1/executions/{id}")).await?.body)?;
+        if e.status.is_completed() {
+            return Ok(e);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(250));
     }
-    Ok(if execution.status == ExecutionStatus::Succeeded {
+}
+
+pub async fn run(client: &Client, args: RunArgs) -> Result<u8, Failure> {
+    let reference: Ref = args.reference.parse().map_err(Failure::input)?;
+    let action = client
+        .get(&format!("/api/v1/actions/{reference}"))
+        .await?
+        .body;
+    let declared = action
+        .get("parameters")
+        .and_then(Value::as_object)
+        .map(Parameters::from_yaml)
+        .transpose()
+        .map_err(Failure::internal)?
+        .unwrap_or(Parameters::from_yaml(&Map::new()).map_err(Failure::internal)?);
+    let given = parse_parameters(&declared, &args.parameters)?;
+    let progress = Progress::start(format!("running {reference}"));
+    let body = json!({"action": reference.to_string(), "parameters": given, "user": user()});
+    let requested = execution(
+        client
+            .call(Method::POST, "/api/v1/executions", Some(body))
+            .await?
+            .body,
+    )?;
+    if args.detach {
+        drop(progress);
+        if args.json {
+            print_json(&requested);
+        } else {
+            out(&format!(
+                "id: {}  status: {}\n",
+                requested.id, requested.status
+            ));
+        }
+        return Ok(0);
+    }
+    let done = wait(client, &requested.id.to_string()).await?;
+    drop(progress);
+    if args.json {
+        print_json(&done);
+    } else {
+        out(&summary(&done));
+    }
+    Ok(if done.status == ExecutionStatus::Succeeded {
         0
     } else {
         1

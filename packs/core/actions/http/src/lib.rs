@@ -109,9 +109,6 @@ fn http(ctx: &Context, p: Params) -> Result<Value, Error> {
             request = request.header(k, v);
         }
         if !body.is_empty() {
-            if !has(&headers, "content-length") {
-                request = request.header("Content-Length", body.len().to_string());
-            }
             request = request.body(body.clone());
         }
         log::debug(format!(

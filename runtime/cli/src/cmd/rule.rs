@@ -1,0 +1,183 @@
+//! `squall rule list|get|enable|disable`, `squall rule-enforcement list`.
+
+use crate::Failure;
+use crate::client::{Client, query};
+use crate::output::{print_json, print_table, records};
+use clap::Subcommand;
+use http::Method;
+use serde_json::json;
+use squall_core::Ref;
+
+/// `squall rule` subcommands.
+#[derive(Subcommand)]
+pub enum RuleCommand {
+    /// List rules
+    List {
+        /// Only this pack's rules
+        #[arg(long)]
+        pack: Option<String>,
+        /// Only enabled (true) or disabled (false) rules
+        #[arg(long)]
+        enabled: Option<bool>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one rule
+    Get {
+        /// Rule ref
+        reference: Ref,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a rule (kept across restarts)
+    Enable {
+        /// Rule ref
+        reference: Ref,
+    },
+    /// Disable a rule (kept across restarts)
+    Disable {
+        /// Rule ref
+        reference: Ref,
+    },
+}
+
+const RULE_COLUMNS: [(&str, &str); 5] = [
+    ("ref", "/ref"),
+    ("enabled", "/enabled"),
+    ("trigger", "/trigger/type"),
+    ("action", "/action/ref"),
+    ("description", "/description"),
+];
+
+pub async fn run(client: &Client, command: RuleCommand) -> Result<u8, Failure> {
+    match command {
+        RuleCommand::List {
+            pack,
+            enabled,
+            json,
+        } => {
+            let path = format!(
+                "/api/v1/rules{}",
+                query(&[
+                    ("pack", pack),
+                    ("enabled", enabled.map(|e| e.to_string())),
+                    ("limit", Some("1000".into()))
+                ])
+            );
+            let list = client.get(&path).await?.body;
+            if json {
+                print_json(&list);
+            } else {
+                print_table(&records(&list, &RULE_COLUMNS));
+            }
+        }
+        RuleCommand::Get { reference, json } => {
+            let rule = client
+                .get(&format!("/api/v1/rules/{reference}"))
+                .await?
+                .body;
+            if json {
+                print_json(&rule);
+            } else {
+                let rows: Vec<(&str, &str)> = vec![
+                    ("ref", "/ref"),
+                    ("enabled", "/enabled"),
+                    ("type", "/type/ref"),
+                    ("description", "/description"),
+                    ("trigger", "/trigger"),
+                    ("criteria", "/criteria"),
+                    ("action", "/action"),
+                    ("metadata_file", "/metadata_file"),
+                ];
+                let mut t = crate::output::table(&["property", "value"]);
+                for (name, pointer) in rows {
+                    let v = rule.pointer(pointer).cloned().unwrap_or_default();
+                    let shown = match v {
+                        serde_json::Value::String(s) => s,
+                        other => crate::output::json_text(&other),
+                    };
+                    t.add_row(vec![name.to_string(), shown]);
+                }
+                print_table(&t);
+            }
+        }
+        RuleCommand::Enable { reference } => set_enabled(client, &reference, true).await?,
+        RuleCommand::Disable { reference } => set_enabled(client, &reference, false).await?,
+    }
+    Ok(0)
+}
+
+async fn set_enabled(client: &Client, reference: &Ref, enabled: bool) -> Result<(), Failure> {
+    let rule = client
+        .call(
+            Method::PUT,
+            &format!("/api/v1/rules/{reference}"),
+            Some(json!({"enabled": enabled})),
+        )
+        .await?
+        .body;
+    print_table(&records(&json!([rule]), &RULE_COLUMNS));
+    Ok(())
+}
+
+/// `squall rule-enforcement` subcommands.
+#[derive(Subcommand)]
+pub enum EnforcementCommand {
+    /// List rule enforcements, newest first
+    List {
+        /// Only this rule's
+        #[arg(long, value_name = "REF")]
+        rule: Option<Ref>,
+        /// Only those for this trigger instance id
+        #[arg(long, value_name = "ID")]
+        trigger_instance: Option<String>,
+        /// Only the one that requested this execution id
+        #[arg(long, value_name = "ID")]
+        execution: Option<String>,
+        /// How many to show
+        #[arg(short = 'n', long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run_enforcements(client: &Client, command: EnforcementCommand) -> Result<u8, Failure> {
+    let EnforcementCommand::List {
+        rule,
+        trigger_instance,
+        execution,
+        limit,
+        json,
+    } = command;
+    let path = format!(
+        "/api/v1/ruleenforcements{}",
+        query(&[
+            ("rule_ref", rule.map(|r| r.to_string())),
+            ("trigger_instance", trigger_instance),
+            ("execution", execution),
+            ("limit", Some(limit.to_string())),
+        ])
+    );
+    let list = client.get(&path).await?.body;
+    if json {
+        print_json(&list);
+    } else {
+        print_table(&records(
+            &list,
+            &[
+                ("id", "/id"),
+                ("rule.ref", "/rule/ref"),
+                ("trigger_instance_id", "/trigger_instance_id"),
+                ("execution_id", "/execution_id"),
+                ("status", "/status"),
+                ("failure_reason", "/failure_reason"),
+                ("enforced_at", "/enforced_at"),
+            ],
+        ));
+    }
+    Ok(0)
+}

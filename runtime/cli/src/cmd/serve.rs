@@ -1,0 +1,100 @@
+//! `squall serve`: the long-running server.
+
+use crate::Failure;
+use crate::settings::Settings;
+use clap::Args;
+use squall_server::Mode;
+use squall_server::api::{Access, ApiState, app};
+use std::io::Write;
+use std::net::SocketAddr;
+
+/// `squall serve` arguments.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: [server] bind, 127.0.0.1:9101]; port 0 picks a free one.
+    /// Anything but loopback requires an API key on every request (`squall apikey create`).
+    #[arg(long, env = "SQUALL_BIND", value_name = "ADDR")]
+    bind: Option<SocketAddr>,
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+pub async fn run(settings: &Settings, args: ServeArgs) -> Result<u8, Failure> {
+    let bind = match args.bind {
+        Some(b) => b,
+        None => settings
+            .config
+            .server
+            .bind
+            .parse()
+            .map_err(|e| Failure::input(format!("[server] bind: {e}")))?,
+    };
+    let services = settings.services(Mode::Server).await?;
+    let registry = services.registry().clone();
+    // Compile every component now so a broken one is reported at start, not at first use.
+    let prepared = tokio::task::spawn_blocking(move || {
+        let mut broken = 0;
+        for action in registry.packs().actions() {
+            if let Err(e) = registry.prepare(action) {
+                tracing::warn!("{e}");
+                broken += 1;
+            }
+        }
+        broken
+    })
+    .await
+    .map_err(Failure::internal)?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| Failure::input(format!("cannot listen on {bind}: {e}")))?;
+    let addr = listener.local_addr().map_err(Failure::internal)?;
+    let access = Access::for_bind(&addr);
+    let packs = services.registry().packs();
+    tracing::info!(
+        %addr,
+        packs = packs.packs.len(),
+        actions = packs.actions().count(),
+        rules = packs.rules().count(),
+        broken_components = prepared,
+        api_keys_required = access == Access::ApiKeys,
+        "squall serving"
+    );
+    {
+        // The first line on stdout says where to reach us (tests and scripts read it).
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "squall: listening on http://{addr}");
+        let _ = stdout.flush();
+    }
+    let router = app(ApiState {
+        services: services.clone(),
+        access,
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| Failure::internal(format!("server failed: {e}")))?;
+    tracing::info!("shutting down: finishing running executions");
+    services
+        .shutdown(settings.config.server.shutdown_timeout)
+        .await;
+    tracing::info!("stopped");
+    Ok(0)
+}

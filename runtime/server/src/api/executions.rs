@@ -1,0 +1,121 @@
+//! `/api/v1/executions`.
+
+use super::error::{body, json, parse};
+use super::{ApiError, ApiState, Page, listed};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use squall_core::{Execution, ExecutionId, ExecutionStatus, Ref};
+use squall_store::ExecutionFilter;
+
+/// Filters of `GET /api/v1/executions`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExecutionQuery {
+    /// Only this action's executions (a ref).
+    pub action: Option<String>,
+    /// Only executions in this status.
+    pub status: Option<String>,
+}
+
+/// `POST /api/v1/executions` body, as StackStorm's live action create object.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionRequest {
+    /// Action ref, e.g. `core.echo`.
+    pub action: String,
+    /// Parameters (validated against the action's schema; defaults filled in).
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
+    /// Who asks (StackStorm's `user`); default `squall`.
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+fn shown(e: &Execution) -> Value {
+    serde_json::to_value(e.masked()).expect("records serialize")
+}
+
+/// Lists executions, newest first.
+#[utoipa::path(get, path = "/api/v1/executions", tag = "executions", params(ExecutionQuery, Page),
+    responses((status = 200, description = "Executions, newest first, secrets masked; total in X-Total-Count", body = Vec<Value>),
+              (status = 400, body = super::Fault)))]
+pub async fn list_executions(
+    State(state): State<ApiState>,
+    Query(q): Query<ExecutionQuery>,
+    Query(page): Query<Page>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let filter = ExecutionFilter {
+        action: q.action.as_deref().map(parse::<Ref>).transpose()?,
+        status: q
+            .status
+            .as_deref()
+            .map(parse::<ExecutionStatus>)
+            .transpose()?,
+        offset: page.offset(),
+        limit: page.limit(),
+    };
+    let store = state.services.store();
+    let items = store.list(&filter).await?.iter().map(shown).collect();
+    let total = store.count(&filter).await?;
+    Ok(listed(items, total))
+}
+
+/// Requests an execution; it runs in the background. Poll `GET /api/v1/executions/{id}` or
+/// follow the stream for its result.
+#[utoipa::path(post, path = "/api/v1/executions", tag = "executions", request_body = ExecutionRequest,
+    responses((status = 201, description = "Recorded as requested (durable)", body = Value),
+              (status = 400, description = "Bad JSON, parameters or disabled action", body = super::Fault),
+              (status = 404, description = "Unknown action", body = super::Fault),
+              (status = 413, body = super::Fault)))]
+pub async fn create_execution(
+    State(state): State<ApiState>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let limit = state.services.registry().config().server.max_body;
+    let req: ExecutionRequest = json(&body(raw, limit)?)?;
+    let reference: Ref = parse(&req.action)?;
+    let user = req.user.unwrap_or_else(|| crate::SYSTEM_USER.to_string());
+    let e = state
+        .services
+        .request(&reference, &req.parameters, &user)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(shown(&e))))
+}
+
+/// One execution.
+#[utoipa::path(get, path = "/api/v1/executions/{id}", tag = "executions",
+    params(("id" = String, Path, description = "Execution id")),
+    responses((status = 200, body = Value), (status = 404, body = super::Fault)))]
+pub async fn get_execution(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let id: ExecutionId = parse(&id)?;
+    let e = state
+        .services
+        .store()
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("execution {id} not found")))?;
+    Ok(axum::Json(shown(&e)))
+}
+
+/// Cancels an execution (StackStorm's `DELETE`): a queued one never runs, a running one is
+/// stopped.
+#[utoipa::path(delete, path = "/api/v1/executions/{id}", tag = "executions",
+    params(("id" = String, Path, description = "Execution id")),
+    responses((status = 200, description = "The execution, canceled", body = Value),
+              (status = 404, body = super::Fault),
+              (status = 409, description = "Already completed", body = super::Fault)))]
+pub async fn cancel_execution(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let id: ExecutionId = parse(&id)?;
+    let e = state.services.scheduler().cancel(id).await?;
+    Ok(axum::Json(shown(&e)))
+}

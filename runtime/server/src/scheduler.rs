@@ -1,0 +1,184 @@
+//! The scheduler: runs `requested` executions on a bounded pool, in the order requested.
+//!
+//! Work is durable before it reaches the scheduler (the record is `requested` in the store), so
+//! a queue lost in a crash is rebuilt from the store at the next start (see
+//! [`crate::Services::start`]).
+
+use crate::Runner;
+use squall_core::{Execution, ExecutionId, ExecutionStatus};
+use squall_store::StoreError;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Why a cancel was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    /// No such execution.
+    #[error("execution {0} not found")]
+    NotFound(ExecutionId),
+    /// It already ended (StackStorm: "Action cannot be canceled").
+    #[error("execution {id} cannot be canceled: it is already {status}")]
+    Completed {
+        /// The execution.
+        id: ExecutionId,
+        /// Its final status.
+        status: ExecutionStatus,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Handle to the scheduler. Cheap to clone.
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runner: Runner,
+    queue: mpsc::UnboundedSender<Execution>,
+    tokens: Mutex<HashMap<ExecutionId, CancellationToken>>,
+    tasks: TaskTracker,
+    stopping: CancellationToken,
+}
+
+impl Scheduler {
+    /// Starts the dispatcher: at most `concurrency` executions run at once; each finished
+    /// execution is sent to `completed`.
+    pub fn start(
+        runner: Runner,
+        concurrency: usize,
+        completed: mpsc::UnboundedSender<Execution>,
+    ) -> Scheduler {
+        let (queue, mut rx) = mpsc::unbounded_channel::<Execution>();
+        let inner = Arc::new(Inner {
+            runner,
+            queue,
+            tokens: Mutex::new(HashMap::new()),
+            tasks: TaskTracker::new(),
+            stopping: CancellationToken::new(),
+        });
+        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+        let dispatcher = inner.clone();
+        inner.tasks.spawn(async move {
+            loop {
+                let execution = tokio::select! {
+                    next = rx.recv() => match next {
+                        Some(e) => e,
+                        None => break,
+                    },
+                    () = dispatcher.stopping.cancelled() => break,
+                };
+                let permit = tokio::select! {
+                    p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
+                    () = dispatcher.stopping.cancelled() => break,
+                };
+                let token = dispatcher.token(execution.id);
+                let worker = dispatcher.clone();
+                let completed = completed.clone();
+                dispatcher.tasks.spawn(async move {
+                    let id = execution.id;
+                    let result = worker.runner.execute(execution, token).await;
+                    drop(permit);
+                    worker.lock().remove(&id);
+                    match result {
+                        Ok(done) => {
+                            let _ = completed.send(done);
+                        }
+                        Err(e) => tracing::error!(execution.id = %id, error = %e, "cannot record execution"),
+                    }
+                });
+            }
+        });
+        Scheduler { inner }
+    }
+
+    /// Queues a durable `requested` execution.
+    pub fn submit(&self, execution: Execution) {
+        if self.inner.stopping.is_cancelled() {
+            return; // stays requested in the store; the next start runs it
+        }
+        self.inner.token(execution.id);
+        let _ = self.inner.queue.send(execution);
+    }
+
+    /// Cancels an execution: a queued or running one of this scheduler ends `canceled` (a
+    /// running component is stopped); a `requested` one no scheduler holds is marked canceled
+    /// in the store. Returns the record once it is canceled (or after 5 s, as it is then).
+    ///
+    /// # Errors
+    /// [`CancelError`]: unknown id, already completed, store failure.
+    pub async fn cancel(&self, id: ExecutionId) -> Result<Execution, CancelError> {
+        let store = self.inner.runner.store().clone();
+        let current = store.get(id).await?.ok_or(CancelError::NotFound(id))?;
+        if current.status.is_completed() {
+            return Err(CancelError::Completed {
+                id,
+                status: current.status,
+            });
+        }
+        let token = self.inner.lock().get(&id).cloned();
+        match token {
+            Some(token) => {
+                token.cancel();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                loop {
+                    let now = store.get(id).await?.ok_or(CancelError::NotFound(id))?;
+                    if now.status.is_completed() || tokio::time::Instant::now() >= deadline {
+                        return Ok(now);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            None => {
+                let status = if current.status == ExecutionStatus::Requested
+                    || current.status == ExecutionStatus::Delayed
+                {
+                    ExecutionStatus::Canceled
+                } else {
+                    // Running in another process, or orphaned: it cannot be stopped from here.
+                    ExecutionStatus::Abandoned
+                };
+                let result = serde_json::json!({"message": crate::runner::CANCELED_MESSAGE});
+                Ok(self.inner.runner.finish(current, status, result).await?)
+            }
+        }
+    }
+
+    /// Stops taking work and waits up to `timeout` for running executions to finish. Queued
+    /// ones stay `requested` in the store for the next start.
+    pub async fn shutdown(&self, timeout: Duration) {
+        self.inner.stopping.cancel();
+        self.inner.tasks.close();
+        if tokio::time::timeout(timeout, self.inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            let left = self.inner.lock().len();
+            tracing::warn!(
+                running = left,
+                "shutdown timeout: executions still running will be abandoned"
+            );
+        }
+    }
+
+    /// How many executions are queued or running.
+    pub fn in_flight(&self) -> usize {
+        self.inner.lock().len()
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, CancellationToken>> {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn token(&self, id: ExecutionId) -> CancellationToken {
+        self.lock().entry(id).or_default().clone()
+    }
+}

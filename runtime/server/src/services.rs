@@ -1,0 +1,303 @@
+//! [`Services`]: the runner, scheduler, rules engine and timers wired over one store and bus —
+//! what `squall serve` runs, and what a CLI runs in-process when no server is up.
+
+use crate::engine::{Engine, action_trigger_payload};
+use crate::{Bus, Registry, RequestError, Runner, Scheduler};
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+use squall_core::trigger::{ACTION_TRIGGER, TriggerInstanceStatus};
+use squall_core::{Execution, ExecutionStatus, Ref, TriggerInstance};
+use squall_store::{Batch, ExecutionFilter, Store, StoreError, TriggerInstanceFilter};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Trigger instances evaluated against rules at once.
+const RULE_WORKERS: usize = 32;
+
+/// Why a trigger instance was refused (the API's 400/404).
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// No such trigger type.
+    #[error("trigger type {0} not found")]
+    UnknownTrigger(Ref),
+    /// The payload does not fit the trigger type's `payload_schema`.
+    #[error("payload does not match the payload_schema of {trigger}: {message}")]
+    InvalidPayload {
+        /// The trigger type.
+        trigger: Ref,
+        /// The schema problems.
+        message: String,
+    },
+    /// The instance could not be stored.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Whether the background work of a server runs: recovery of unfinished work at start, timers.
+/// A CLI running in-process uses [`Mode::Embedded`] so it never picks up a server's work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `squall serve`: recover, run timers.
+    Server,
+    /// A one-off process: only what it asks for itself.
+    Embedded,
+}
+
+/// Everything running. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runner: Runner,
+    scheduler: Scheduler,
+    engine: Engine,
+    tasks: TaskTracker,
+    rule_workers: Arc<Semaphore>,
+    stop: CancellationToken,
+}
+
+impl Services {
+    /// Starts the services over `registry` and `store`. In [`Mode::Server`], unfinished work
+    /// is recovered first (see [`Services::recover`]) and timers start.
+    ///
+    /// # Errors
+    /// Store failures while loading rule state or recovering.
+    pub async fn start(
+        registry: Arc<Registry>,
+        store: Arc<dyn Store>,
+        mode: Mode,
+    ) -> Result<Services, StoreError> {
+        let overrides = store.rule_overrides().await?;
+        registry.set_rule_overrides(
+            overrides
+                .into_iter()
+                .filter_map(|(r, on)| Some((r.parse().ok()?, on))),
+        );
+        let bus = Bus::new();
+        let runner = Runner::new(registry.clone(), store, bus);
+        let (completed_tx, mut completed_rx) = mpsc::unbounded_channel();
+        let scheduler = Scheduler::start(
+            runner.clone(),
+            registry.config().server.concurrency,
+            completed_tx,
+        );
+        let engine = Engine::new(runner.clone(), scheduler.clone());
+        let services = Services {
+            inner: Arc::new(Inner {
+                runner,
+                scheduler,
+                engine,
+                tasks: TaskTracker::new(),
+                rule_workers: Arc::new(Semaphore::new(RULE_WORKERS)),
+                stop: CancellationToken::new(),
+            }),
+        };
+        let completions = services.clone();
+        services.inner.tasks.spawn(async move {
+            while let Some(done) = completed_rx.recv().await {
+                completions.completed(&done).await;
+            }
+        });
+        if mode == Mode::Server {
+            services.recover().await?;
+            crate::timers::start(&services, &services.inner.stop);
+        }
+        Ok(services)
+    }
+
+    /// The runner.
+    pub fn runner(&self) -> &Runner {
+        &self.inner.runner
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        self.inner.runner.registry()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.inner.runner.store()
+    }
+
+    /// The bus.
+    pub fn bus(&self) -> &Bus {
+        self.inner.runner.bus()
+    }
+
+    /// The scheduler.
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.inner.scheduler
+    }
+
+    /// Records a `requested` execution and queues it. Returns once it is durable.
+    ///
+    /// # Errors
+    /// [`RequestError`].
+    pub async fn request(
+        &self,
+        reference: &Ref,
+        params: &Map<String, Value>,
+        user: &str,
+    ) -> Result<Execution, RequestError> {
+        let execution = self.runner().request(reference, params, user).await?;
+        self.inner.scheduler.submit(execution.clone());
+        Ok(execution)
+    }
+
+    /// Records a trigger instance (durable before this returns) and evaluates the rules
+    /// listening to it in the background.
+    ///
+    /// # Errors
+    /// [`DispatchError`]: unknown trigger type, payload refused by its schema, store failure.
+    pub async fn dispatch(
+        &self,
+        trigger: &Ref,
+        parameters: &Map<String, Value>,
+        payload: Value,
+    ) -> Result<TriggerInstance, DispatchError> {
+        let kind = self
+            .registry()
+            .trigger_type(trigger)
+            .ok_or_else(|| DispatchError::UnknownTrigger(trigger.clone()))?;
+        kind.validate_payload(&payload)
+            .map_err(|message| DispatchError::InvalidPayload {
+                trigger: trigger.clone(),
+                message,
+            })?;
+        let instance = TriggerInstance::new(trigger.clone(), parameters.clone(), payload);
+        let mut batch = Batch::new();
+        batch.create_trigger_instance(&instance);
+        self.store().commit(batch).await?;
+        self.bus()
+            .publish("st2.trigger_instance__create", &instance);
+        self.process_later(instance.clone());
+        Ok(instance)
+    }
+
+    fn process_later(&self, instance: TriggerInstance) {
+        let engine = self.inner.engine.clone();
+        let workers = self.inner.rule_workers.clone();
+        self.inner.tasks.spawn(async move {
+            let _permit = workers.acquire_owned().await.expect("never closed");
+            let id = instance.id;
+            if let Err(e) = engine.process(instance).await {
+                tracing::error!(trigger_instance.id = %id, error = %e, "rule processing failed; retried at next start");
+            }
+        });
+    }
+
+    /// After an execution completes: fires `core.st2.generic.actiontrigger` when an enabled rule
+    /// listens to it (StackStorm fires it always; with no listener it would only fill the store).
+    async fn completed(&self, execution: &Execution) {
+        let trigger: Ref = ACTION_TRIGGER.parse().expect("built-in ref");
+        if self
+            .registry()
+            .rules_for(&trigger, &Map::new())
+            .next()
+            .is_none()
+        {
+            return;
+        }
+        if let Err(e) = self
+            .dispatch(&trigger, &Map::new(), action_trigger_payload(execution))
+            .await
+        {
+            tracing::error!(execution.id = %execution.id, error = %e, "cannot fire actiontrigger");
+        }
+    }
+
+    /// Picks up what a previous run left: `requested` executions are queued (oldest first);
+    /// `scheduled`/`running` ones are queued again if their action is `idempotent`, else marked
+    /// `abandoned` with the reason; pending trigger instances are evaluated again.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn recover(&self) -> Result<(), StoreError> {
+        let all = |status| ExecutionFilter {
+            status: Some(status),
+            limit: usize::MAX,
+            ..Default::default()
+        };
+        let mut requeued = 0;
+        let mut abandoned = 0;
+        for status in [ExecutionStatus::Scheduled, ExecutionStatus::Running] {
+            for mut e in self.store().list(&all(status)).await?.into_iter().rev() {
+                let idempotent = self
+                    .registry()
+                    .packs()
+                    .action(&e.action.reference)
+                    .is_some_and(|a| a.idempotent);
+                if idempotent {
+                    e.transition(ExecutionStatus::Requested, Timestamp::now())
+                        .expect("scheduled/running can be re-queued");
+                    self.store().update(&e).await?;
+                    requeued += 1;
+                } else {
+                    let reason = format!(
+                        "abandoned: Squall stopped while this execution was {status}; its action is not \
+                         declared idempotent, so it was not run again"
+                    );
+                    let done = self
+                        .runner()
+                        .finish(e, ExecutionStatus::Abandoned, json!({"error": reason}))
+                        .await?;
+                    self.completed(&done).await;
+                    abandoned += 1;
+                }
+            }
+        }
+        let requested = self.store().list(&all(ExecutionStatus::Requested)).await?;
+        let queued = requested.len();
+        for e in requested.into_iter().rev() {
+            self.inner.scheduler.submit(e);
+        }
+        let mut instances = 0;
+        for status in [
+            TriggerInstanceStatus::Processing,
+            TriggerInstanceStatus::Pending,
+        ] {
+            let filter = TriggerInstanceFilter {
+                status: Some(status),
+                limit: usize::MAX,
+                ..Default::default()
+            };
+            for t in self
+                .store()
+                .trigger_instances(&filter)
+                .await?
+                .into_iter()
+                .rev()
+            {
+                self.process_later(t);
+                instances += 1;
+            }
+        }
+        if queued + abandoned + requeued + instances > 0 {
+            tracing::info!(
+                queued,
+                requeued,
+                abandoned,
+                trigger_instances = instances,
+                "recovered unfinished work"
+            );
+        }
+        Ok(())
+    }
+
+    /// Graceful stop: timers stop, no new work starts, rule processing in progress finishes,
+    /// running executions get `timeout` to finish. Queued work stays durable for the next start.
+    pub async fn shutdown(&self, timeout: Duration) {
+        self.inner.stop.cancel();
+        self.inner.scheduler.shutdown(timeout).await;
+        // With the scheduler stopped the completion channel closes, so this ends once rule
+        // processing in progress is committed.
+        self.inner.tasks.close();
+        let _ = tokio::time::timeout(timeout, self.inner.tasks.wait()).await;
+    }
+}
