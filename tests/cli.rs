@@ -153,6 +153,13 @@ fn echo_server() -> u16 {
             }
             let mut body = vec![0; length];
             reader.read_exact(&mut body).unwrap();
+            if let Some(target) = path.strip_prefix("/redirect/") {
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 302 Found\r\nlocation: http://{target}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                continue;
+            }
             let status: u16 = path
                 .strip_prefix("/status/")
                 .and_then(|s| s.parse().ok())
@@ -270,6 +277,42 @@ fn core_http_reaches_a_granted_local_server() {
             .unwrap()
             .contains("returned status 503")
     );
+}
+
+#[test]
+fn core_http_redirects_keep_credentials_only_on_the_same_origin() {
+    let first = echo_server();
+    let second = echo_server();
+    let env = Env::shipped("[packs.core]\nhttp_allow = [\"127.0.0.1:*\"]\n");
+    let run = |target: String| {
+        let url = format!("url=http://127.0.0.1:{first}/redirect/{target}");
+        let (code, record) = env.run(&[
+            "core.http",
+            &url,
+            "allow_redirects=true",
+            "username=bob",
+            "password=hunter2",
+            "method=POST",
+            "body=x",
+        ]);
+        assert_eq!(code, 0, "{record:#}");
+        record["result"]["body"].clone()
+    };
+    let same = run(format!("127.0.0.1:{first}/landed"));
+    assert_eq!(same["path"], "/landed");
+    assert!(
+        same["headers"]["authorization"]
+            .as_str()
+            .unwrap()
+            .starts_with("Basic ")
+    );
+    assert_eq!(
+        same["method"], "GET",
+        "a 302 turns a POST into a GET, as Python requests"
+    );
+    let other = run(format!("127.0.0.1:{second}/landed"));
+    assert_eq!(other["path"], "/landed");
+    assert!(other["headers"].get("authorization").is_none(), "{other:#}");
 }
 
 #[test]

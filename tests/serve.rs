@@ -579,6 +579,43 @@ fn running_work_of_a_killed_server_is_abandoned_with_a_reason() {
 }
 
 #[test]
+fn a_starting_server_leaves_work_of_a_live_cli_alone() {
+    let site = Site::new("", &[], false);
+    // No server: the CLI runs the execution in-process and waits for it.
+    let mut cli = Command::new(SQUALL)
+        .current_dir(site.dir.path())
+        .env("SQUALL_API_URL", "http://127.0.0.1:9")
+        .args(["run", "tests.hostile", "mode=sleep", "ms=2500", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    // A server starting now must not abandon or re-run the CLI's execution.
+    let server = site.serve("127.0.0.1:0");
+    let list = server.wait_for("/api/v1/executions", 20, |v| {
+        v.as_array().is_some_and(|a| a.len() == 1)
+    });
+    assert_ne!(list[0]["status"], "abandoned", "{list:#}");
+    let status = cli.wait().unwrap();
+    let mut out = String::new();
+    cli.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(status.success(), "{out}");
+    let record: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(record["status"], "succeeded");
+    let after = server.get(&format!(
+        "/api/v1/executions/{}",
+        record["id"].as_str().unwrap()
+    ));
+    assert_eq!(after["status"], "succeeded");
+    assert_eq!(
+        server.get("/api/v1/executions").as_array().unwrap().len(),
+        1,
+        "it ran once"
+    );
+}
+
+#[test]
 fn sigterm_finishes_running_work_and_exits_cleanly() {
     let site = Site::new("", &[], false);
     let server = site.serve("127.0.0.1:0");

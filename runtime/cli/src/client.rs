@@ -69,6 +69,11 @@ impl Client {
         }
     }
 
+    /// Whether requests run in this process (no server answered).
+    pub fn is_local(&self) -> bool {
+        matches!(self, Client::Local { .. })
+    }
+
     /// Sends a request; non-2xx answers become a [`Failure`] carrying the `faultstring` (exit
     /// code 2 for 4xx, 3 for 5xx).
     pub async fn call(

@@ -21,6 +21,20 @@ pub fn print_table(t: &Table) {
     out(&format!("{t}\n"));
 }
 
+/// Text a component produced, made safe for a terminal: control characters other than newline
+/// and tab (escape sequences could rewrite the screen or the clipboard) become `\u{..}` escapes.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Writes to stdout, ignoring a closed pipe (`squall ... | head`).
 pub fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
@@ -121,6 +135,14 @@ mod tests {
         assert_eq!(
             one_line(&json!({"a": [1, {"b": null}]})),
             r#"{"a": [1, {"b": null}]}"#
+        );
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            printable("ok\n\x1b]52;c;SGVsbG8=\x07done"),
+            "ok\n\\u{1b}]52;c;SGVsbG8=\\u{7}done"
         );
     }
 

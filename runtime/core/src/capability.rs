@@ -155,12 +155,34 @@ fn in_net(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
     }
 }
 
-/// An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) counts as the IPv4 address it carries.
+/// An IPv6 address that carries an IPv4 address counts as that IPv4 address: IPv4-mapped
+/// (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`
+/// with the address in the last 32 bits) and 6to4 (`2002:AABB:CCDD::/48`).
 fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
+    let IpAddr::V6(v6) = ip else { return ip };
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return IpAddr::V4(v4);
     }
+    let seg = v6.segments();
+    let low32 = std::net::Ipv4Addr::from(u128::from(v6) as u32);
+    let tail = |from: usize| {
+        std::net::Ipv4Addr::new(
+            (seg[from] >> 8) as u8,
+            seg[from] as u8,
+            (seg[from + 1] >> 8) as u8,
+            seg[from + 1] as u8,
+        )
+    };
+    if seg[..6].iter().all(|s| *s == 0) && !v6.is_loopback() && !v6.is_unspecified() {
+        return IpAddr::V4(low32); // IPv4-compatible (deprecated)
+    }
+    if seg[0] == 0x64 && seg[1] == 0xff9b && (seg[2..6].iter().all(|s| *s == 0) || seg[2] == 1) {
+        return IpAddr::V4(tail(6)); // NAT64 well-known / local-use prefix
+    }
+    if seg[0] == 0x2002 {
+        return IpAddr::V4(tail(1)); // 6to4
+    }
+    ip
 }
 
 impl HostPattern {
@@ -242,6 +264,10 @@ pub fn special_address_kind(ip: IpAddr) -> Option<&'static str> {
                 Some("unspecified")
             } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
                 Some("shared (CGNAT)")
+            } else if o[0] == 192 && o[1] == 0 && o[2] == 0 {
+                Some("IETF protocol assignments")
+            } else if o[0] == 198 && (o[1] & 0xfe) == 18 {
+                Some("benchmarking")
             } else if v4.is_multicast() || v4.is_broadcast() {
                 Some("multicast/broadcast")
             } else if o[0] == 0 || o[0] >= 240 {
@@ -260,6 +286,8 @@ pub fn special_address_kind(ip: IpAddr) -> Option<&'static str> {
                 Some("private (unique local)")
             } else if first & 0xffc0 == 0xfe80 {
                 Some("link-local")
+            } else if first & 0xffc0 == 0xfec0 {
+                Some("site-local")
             } else if v6.is_multicast() {
                 Some("multicast")
             } else {
@@ -401,6 +429,14 @@ mod tests {
             ("::1", Some("loopback")),
             ("::ffff:127.0.0.1", Some("loopback")),
             ("fe80::1", Some("link-local")),
+            ("fec0::1", Some("site-local")),
+            ("64:ff9b::a00:5", Some("private")),
+            ("64:ff9b:1::7f00:1", Some("loopback")),
+            ("2002:a9fe:a9fe::1", Some("link-local")),
+            ("::a00:1", Some("private")),
+            ("192.0.0.8", Some("IETF protocol assignments")),
+            ("198.18.0.1", Some("benchmarking")),
+            ("64:ff9b::5db8:d822", None),
             ("93.184.216.34", None),
             ("2606:2800:220:1::", None),
         ] {

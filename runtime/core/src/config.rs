@@ -10,11 +10,11 @@
 //! memory = "1GiB"
 //!
 //! [host]
-//! max_instances = 64      # executions running at once in one process
+//! max_instances = 64      # pooled instance slots per process (>= [server] concurrency)
 //!
 //! [server]                # `squall serve`
 //! bind = "127.0.0.1:9101" # API + stream; anything but loopback requires API keys
-//! concurrency = 16        # executions running at once
+//! concurrency = 16        # executions running at once (the scheduler's pool)
 //! max_body = "1MiB"       # largest request body (webhooks, API); larger gets 413
 //! shutdown_timeout = "30s"
 //!
@@ -138,7 +138,8 @@ fn default_signature_header() -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostSettings {
-    /// Executions that may hold an instance at once in one process (pool slots). Default 64.
+    /// Instance slots preallocated by the pooling allocator, per process: at most this many
+    /// components are instantiated at once. Default 64; must be at least `[server] concurrency`.
     #[serde(default = "default_max_instances")]
     pub max_instances: u32,
     /// Preallocate instance slots with wasmtime's pooling allocator (fast instantiation).
@@ -254,6 +255,13 @@ impl Config {
         if config.server.concurrency == 0 {
             return Err(invalid("[server] concurrency must be at least 1".into()));
         }
+        if config.host.pooling && config.server.concurrency > config.host.max_instances as usize {
+            return Err(invalid(format!(
+                "[server] concurrency ({}) is above [host] max_instances ({}), the instance slots \
+                 executions run in; raise max_instances or lower concurrency",
+                config.server.concurrency, config.host.max_instances
+            )));
+        }
         if let Err(e) = config.server.bind.parse::<std::net::SocketAddr>() {
             return Err(invalid(format!(
                 "[server] bind {:?} is not an address:port ({e})",
@@ -352,6 +360,10 @@ mod tests {
                 "fuel is above",
             ),
             ("[host]\nmax_instances = 0\n", "max_instances"),
+            (
+                "[host]\nmax_instances = 4\n[server]\nconcurrency = 8\n",
+                "concurrency (8) is above",
+            ),
             (
                 "[server]\nbind = \"localhost\"\n",
                 "[server] bind \"localhost\"",

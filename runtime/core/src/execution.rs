@@ -271,6 +271,10 @@ pub struct Execution {
     /// What the component wrote.
     #[serde(default)]
     pub output: Output,
+    /// The process that runs it (set when requested): another live process's unfinished
+    /// executions are left alone by a starting server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// An illegal status change.
@@ -315,6 +319,7 @@ impl Execution {
             limits: None,
             usage: None,
             output: Output::default(),
+            owner: None,
         }
     }
 

@@ -208,13 +208,60 @@ impl Parameters {
     }
 
     /// Checks `given` and returns the parameters the action runs with: given values plus
-    /// defaults (immutable parameters always take their default).
+    /// defaults (immutable parameters always take their default). Defaults that are Jinja
+    /// templates are rendered, as StackStorm does, against the other parameters' values and
+    /// the datastore (`st2kv.system`, when `keys` is given), then converted to the parameter's
+    /// type.
     ///
     /// # Errors
     /// [`ParamError::Immutable`] when an immutable parameter is given, [`ParamError::Invalid`]
-    /// with every schema problem (missing required, wrong type, unknown parameter, ...). Values
-    /// of secret parameters never appear in messages.
+    /// with every schema problem (missing required, wrong type, unknown parameter, a default
+    /// that does not render, ...). Values of secret parameters never appear in messages.
+    pub fn resolve_with(
+        &self,
+        given: &Map<String, Value>,
+        keys: Option<crate::template::KeyLookup>,
+    ) -> Result<Map<String, Value>, ParamError> {
+        let mut params = self.with_defaults(given)?;
+        let templated: Vec<String> = self
+            .specs
+            .values()
+            .filter(|s| !given.contains_key(&s.name) && s.default.as_ref().is_some_and(is_template))
+            .map(|s| s.name.clone())
+            .collect();
+        if !templated.is_empty() {
+            let mut ctx = crate::template::Context::trigger(&Value::Null);
+            for (name, value) in &params {
+                if !templated.contains(name) {
+                    ctx = ctx.with(name, value.clone());
+                }
+            }
+            if let Some(keys) = keys {
+                ctx = ctx.with_keys(keys);
+            }
+            for name in templated {
+                let text = params[&name].as_str().unwrap_or_default().to_string();
+                let rendered = crate::template::render_typed(&text, &ctx).map_err(|e| {
+                    ParamError::Invalid(vec![format!(
+                        "parameter {name:?}: its default does not render: {e}"
+                    )])
+                })?;
+                let coerced = self.coerce(&name, rendered);
+                params.insert(name, coerced);
+            }
+        }
+        self.validate(params)
+    }
+
+    /// [`Parameters::resolve_with`] without the datastore.
+    ///
+    /// # Errors
+    /// As [`Parameters::resolve_with`].
     pub fn resolve(&self, given: &Map<String, Value>) -> Result<Map<String, Value>, ParamError> {
+        self.resolve_with(given, None)
+    }
+
+    fn with_defaults(&self, given: &Map<String, Value>) -> Result<Map<String, Value>, ParamError> {
         let overridden: Vec<&str> = given
             .keys()
             .filter(|k| self.specs.get(*k).is_some_and(|s| s.immutable))
@@ -232,6 +279,10 @@ impl Parameters {
                 params.insert(spec.name.clone(), default.clone());
             }
         }
+        Ok(params)
+    }
+
+    fn validate(&self, params: Map<String, Value>) -> Result<Map<String, Value>, ParamError> {
         let instance = Value::Object(params);
         let errors: Vec<String> = self
             .validator
@@ -533,8 +584,27 @@ tags: {type: array, items: {type: integer}}
     }
 
     #[test]
-    fn templated_defaults_are_not_checked_at_load() {
-        params("a: {type: integer, default: \"{{ st2kv.system.n }}\"}");
+    fn templated_defaults_are_not_checked_at_load_and_render_at_run() {
+        let p = params(
+            "host: {type: string, default: web-01}\n\
+             url: {type: string, default: \"http://{{ host }}:{{ port }}/\"}\n\
+             port: {type: integer, default: 8080}\n\
+             retries: {type: integer, default: \"{{ st2kv.system.retries }}\"}",
+        );
+        let keys: crate::template::KeyLookup =
+            std::sync::Arc::new(|k: &str| (k == "retries").then(|| "3".into()));
+        let out = p.resolve_with(&Map::new(), Some(keys.clone())).unwrap();
+        assert_eq!(out["url"], json!("http://web-01:8080/"));
+        assert_eq!(out["retries"], json!(3));
+        let given = obj(json!({"host": "db-01", "url": "{{ not rendered }}"}));
+        let out = p.resolve_with(&given, Some(keys)).unwrap();
+        assert_eq!(
+            out["url"],
+            json!("{{ not rendered }}"),
+            "given values are taken as they are"
+        );
+        let err = p.resolve(&Map::new()).unwrap_err().to_string();
+        assert!(err.contains("\"retries\""), "{err}");
     }
 
     #[test]

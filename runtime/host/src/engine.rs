@@ -120,6 +120,8 @@ pub(crate) struct Inner {
     linker: Linker<RunState>,
     cache: ComponentCache,
     prepared: Mutex<HashMap<String, Arc<PreparedComponent>>>,
+    /// One lock per component digest being prepared, so concurrent first uses compile once.
+    preparing: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     pub(crate) settings: HostSettings,
 }
 
@@ -196,13 +198,15 @@ impl Host {
                 linker,
                 cache,
                 prepared: Mutex::new(HashMap::new()),
+                preparing: Mutex::new(HashMap::new()),
                 settings,
             }),
         })
     }
 
     /// Reads, compiles (or loads from the cache) and links the component at `path`. The same
-    /// bytes are prepared once per host, whatever their path.
+    /// bytes are prepared once per host, whatever their path: concurrent first calls wait for
+    /// one compilation.
     ///
     /// This blocks (file I/O, maybe compilation): from async code call it through
     /// `tokio::task::spawn_blocking`.
@@ -216,6 +220,19 @@ impl Host {
             message: e.to_string(),
         })?;
         let sha = sha256_hex(&bytes);
+        if let Some(p) = self.lock_prepared().get(&sha) {
+            return Ok(p.clone());
+        }
+        let gate = self
+            .inner
+            .preparing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(sha.clone())
+            .or_default()
+            .clone();
+        let _only_one = gate.lock().unwrap_or_else(|e| e.into_inner());
+        // Someone else may have finished while we waited.
         if let Some(p) = self.lock_prepared().get(&sha) {
             return Ok(p.clone());
         }

@@ -25,10 +25,21 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 /// Used when the guest sets no timeout; the execution's own timeout bounds the call anyway.
 const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Denials kept (and logged) per execution; later ones are only counted, so a guest looping on
+/// refused requests cannot fill the record or the log.
+pub(crate) const MAX_DENIALS: usize = 20;
+
+/// Refused capability uses of one execution: the first [`MAX_DENIALS`] messages and a count.
+#[derive(Default)]
+pub(crate) struct Denials {
+    pub(crate) kept: Vec<String>,
+    pub(crate) more: u64,
+}
+
 /// The hooks of one execution's HTTP context.
 pub(crate) struct OutboundHttp {
     pub(crate) policy: Arc<HttpPolicy>,
-    pub(crate) denials: Arc<Mutex<Vec<String>>>,
+    pub(crate) denials: Arc<Mutex<Denials>>,
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
@@ -45,12 +56,14 @@ impl WasiHttpHooks for OutboundHttp {
         let denials = self.denials.clone();
         Box::new(async move {
             let deny = |message: String| {
-                // Logged once here for the audit trail; the execution record keeps it too.
-                tracing::info!(pack.ref = %policy.pack, "capability denied: {message}");
-                denials
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(message);
+                let mut d = denials.lock().unwrap_or_else(|e| e.into_inner());
+                if d.kept.len() < MAX_DENIALS {
+                    // Logged here for the audit trail; the execution record keeps it too.
+                    tracing::info!(pack.ref = %policy.pack, "capability denied: {message}");
+                    d.kept.push(message);
+                } else {
+                    d.more += 1;
+                }
             };
             let uri = request.uri();
             let tls = uri.scheme() == Some(&Scheme::HTTPS);

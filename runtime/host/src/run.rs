@@ -3,7 +3,7 @@
 use crate::bindings::squall::plugin::types::Context;
 use crate::capture::CapturePipe;
 use crate::engine::{Host, PreparedComponent};
-use crate::outbound::OutboundHttp;
+use crate::outbound::{Denials, OutboundHttp};
 use crate::state::{LogBuffer, MAX_RESOURCES, MemoryLimiter, RunState};
 use serde_json::{Value, json};
 use squall_core::capability::HttpPolicy;
@@ -100,7 +100,7 @@ impl Host {
         let max_output = usize::try_from(limits.max_output).unwrap_or(usize::MAX);
         let stdout = CapturePipe::new(max_output);
         let stderr = CapturePipe::new(max_output);
-        let denials = Arc::new(Mutex::new(Vec::new()));
+        let denials = Arc::new(Mutex::new(Denials::default()));
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -173,7 +173,14 @@ impl Host {
             stdout_dropped_bytes,
             stderr_dropped_bytes,
             log_dropped_lines,
-            denials: std::mem::take(&mut *denials.lock().unwrap_or_else(|e| e.into_inner())),
+            denials: {
+                let mut d = std::mem::take(&mut *denials.lock().unwrap_or_else(|e| e.into_inner()));
+                if d.more > 0 {
+                    d.kept
+                        .push(format!("... and {} more denials like these", d.more));
+                }
+                d.kept
+            },
         };
         let settings_stack = self.inner.settings.max_wasm_stack;
         let (status, result) = match ended {
@@ -192,6 +199,20 @@ impl Host {
                     json!({"error": format!("result is not valid JSON: {e}")}),
                 ),
             },
+            Ended::Returned(Err(action_error))
+                if action_error.message.len()
+                    + action_error.result_json.as_ref().map_or(0, String::len)
+                    > max_output =>
+            {
+                (
+                    ExecutionStatus::Failed,
+                    json!({"error": format!(
+                        "the component's error and its result are {} bytes, over the max_output limit of {} bytes",
+                        action_error.message.len() + action_error.result_json.as_ref().map_or(0, String::len),
+                        limits.max_output
+                    )}),
+                )
+            }
             Ended::Returned(Err(action_error)) => {
                 let result = action_error
                     .result_json

@@ -51,7 +51,11 @@ impl log::Host for RunState {
 
 impl crate::bindings::squall::plugin::types::Host for RunState {}
 
-/// Log lines of one execution, at most `capacity` bytes of message text.
+/// What one kept log line costs beyond its text, in bytes (the record's level, framing), so a
+/// flood of empty lines is bounded too.
+const LINE_OVERHEAD: usize = 32;
+
+/// Log lines of one execution, at most `capacity` bytes counting [`LINE_OVERHEAD`] per line.
 pub(crate) struct LogBuffer {
     lines: Vec<LogLine>,
     bytes: usize,
@@ -70,11 +74,12 @@ impl LogBuffer {
     }
 
     fn push(&mut self, level: Level, message: String) {
-        if self.bytes + message.len() > self.capacity {
+        let cost = message.len() + LINE_OVERHEAD;
+        if self.bytes + cost > self.capacity {
             self.dropped += 1;
             return;
         }
-        self.bytes += message.len();
+        self.bytes += cost;
         let level = match level {
             Level::Trace => "trace",
             Level::Debug => "debug",

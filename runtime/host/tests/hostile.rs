@@ -235,6 +235,47 @@ fn log_flood_is_bounded() {
 }
 
 #[test]
+fn empty_log_lines_are_bounded_too() {
+    let out = run(json!({"mode": "empty-log-flood", "lines": 200000}));
+    assert_eq!(out.status, ExecutionStatus::Succeeded, "{:?}", out.result);
+    assert!(
+        out.output.log.len() <= 64 * 1024 / 32,
+        "{} lines kept",
+        out.output.log.len()
+    );
+    assert_eq!(
+        out.output.log.len() as u64 + out.output.log_dropped_lines,
+        200000
+    );
+}
+
+#[test]
+fn repeated_denials_are_counted_not_kept() {
+    let out = run(json!({"mode": "deny-flood", "times": 500}));
+    assert_eq!(out.status, ExecutionStatus::Succeeded, "{:?}", out.result);
+    assert_eq!(out.result["refused"], 500);
+    assert_eq!(out.output.denials.len(), 21, "20 kept + 1 summary line");
+    assert_eq!(
+        out.output.denials[20],
+        "... and 480 more denials like these"
+    );
+    host_still_serves();
+}
+
+#[test]
+fn an_oversized_action_error_is_refused_like_an_oversized_result() {
+    let out = run(json!({"mode": "big-fail", "bytes": 100000}));
+    assert_eq!(out.status, ExecutionStatus::Failed);
+    assert!(
+        out.error()
+            .unwrap()
+            .contains("over the max_output limit of 65536 bytes"),
+        "{:?}",
+        out.result
+    );
+}
+
+#[test]
 fn panic_fails_with_the_panic_message() {
     let out = run(json!({"mode": "panic"}));
     assert_eq!(out.status, ExecutionStatus::Failed);
@@ -354,4 +395,39 @@ fn many_runs_in_parallel_stay_isolated() {
             }
         }
     });
+}
+
+#[test]
+fn concurrent_first_uses_compile_once_and_all_succeed() {
+    let cache = tempfile::tempdir().unwrap();
+    let host = Host::new(&HostConfig {
+        settings: HostSettings::default(),
+        ceiling: Limits::CEILING,
+        cache_dir: cache.path().to_path_buf(),
+    })
+    .unwrap();
+    let shas: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    host.prepare(squall_test_components::TEST_HOSTILE.as_ref())
+                        .map(|p| p.sha256().to_string())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .collect()
+    });
+    assert!(shas.windows(2).all(|w| w[0] == w[1]));
+    let artifacts: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        artifacts.len(),
+        1,
+        "one artifact, no temporary files left: {artifacts:?}"
+    );
 }

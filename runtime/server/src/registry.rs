@@ -92,8 +92,9 @@ impl Registry {
         })
     }
 
-    /// The action's component, compiled (or loaded from the cache) and linked, once per
-    /// registry. Blocking: call from `spawn_blocking` in async code.
+    /// The action's component, compiled (or loaded from the cache) and linked; the host compiles
+    /// each component once even when first uses race. Blocking: call from `spawn_blocking` in
+    /// async code.
     ///
     /// # Errors
     /// [`LoadError`] naming the component file.

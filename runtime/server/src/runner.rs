@@ -87,9 +87,13 @@ impl Runner {
         if !action.enabled {
             return Err(RequestError::Disabled(reference.clone()));
         }
-        let parameters = action.parameters.resolve(given)?;
+        let store = self.store.clone();
+        let keys: squall_core::template::KeyLookup =
+            Arc::new(move |name: &str| store.key_blocking(name).ok().flatten().map(|kv| kv.value));
+        let parameters = action.parameters.resolve_with(given, Some(keys))?;
         let mut execution = Execution::new(action, parameters, user, Timestamp::now());
         execution.context.extend(context);
+        execution.owner = Some(self.store.process().to_string());
         Ok(execution)
     }
 
@@ -125,8 +129,9 @@ impl Runner {
         Ok(())
     }
 
-    /// Runs a `requested` execution to completion: `scheduled` and `running` (with its limits)
-    /// are recorded before the component starts, the result after it ends. If `cancel` fires
+    /// Runs a `requested` execution to completion: the `scheduled` and `running` changes (with
+    /// its limits) are recorded in one write before the component starts, the result after it
+    /// ends. If `cancel` fires
     /// first, the execution ends `canceled` (the component is stopped where it is).
     ///
     /// # Errors

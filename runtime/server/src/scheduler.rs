@@ -28,6 +28,16 @@ pub enum CancelError {
         /// Its final status.
         status: ExecutionStatus,
     },
+    /// Another live process runs it (a CLI running it in-process); cancel it there.
+    #[error(
+        "execution {id} is run by another live process ({owner}); it cannot be canceled from here"
+    )]
+    Elsewhere {
+        /// The execution.
+        id: ExecutionId,
+        /// The process that owns it.
+        owner: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -136,6 +146,12 @@ impl Scheduler {
                 }
             }
             None => {
+                if let Some(owner) = current.owner.clone()
+                    && owner != store.process()
+                    && store.is_alive(&owner)
+                {
+                    return Err(CancelError::Elsewhere { id, owner });
+                }
                 let status = if current.status == ExecutionStatus::Requested
                     || current.status == ExecutionStatus::Delayed
                 {

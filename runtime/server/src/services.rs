@@ -214,7 +214,8 @@ impl Services {
 
     /// Picks up what a previous run left: `requested` executions are queued (oldest first);
     /// `scheduled`/`running` ones are queued again if their action is `idempotent`, else marked
-    /// `abandoned` with the reason; pending trigger instances are evaluated again.
+    /// `abandoned` with the reason; pending trigger instances are evaluated again. Executions
+    /// owned by another live process (a CLI running one in-process) are left to it.
     ///
     /// # Errors
     /// Store failures.
@@ -224,10 +225,24 @@ impl Services {
             limit: usize::MAX,
             ..Default::default()
         };
+        let store = self.store().clone();
+        let orphaned = |e: &Execution| {
+            e.owner
+                .as_deref()
+                .is_none_or(|o| o == store.process() || !store.is_alive(o))
+        };
         let mut requeued = 0;
         let mut abandoned = 0;
         for status in [ExecutionStatus::Scheduled, ExecutionStatus::Running] {
-            for mut e in self.store().list(&all(status)).await?.into_iter().rev() {
+            for mut e in self
+                .store()
+                .list(&all(status))
+                .await?
+                .into_iter()
+                .rev()
+                .filter(|e| orphaned(e))
+            {
+                e.owner = Some(store.process().to_string());
                 let idempotent = self
                     .registry()
                     .packs()
@@ -252,9 +267,19 @@ impl Services {
                 }
             }
         }
-        let requested = self.store().list(&all(ExecutionStatus::Requested)).await?;
+        let requested: Vec<Execution> = self
+            .store()
+            .list(&all(ExecutionStatus::Requested))
+            .await?
+            .into_iter()
+            .filter(|e| orphaned(e))
+            .collect();
         let queued = requested.len();
-        for e in requested.into_iter().rev() {
+        for mut e in requested.into_iter().rev() {
+            if e.owner.as_deref() != Some(store.process()) {
+                e.owner = Some(store.process().to_string());
+                self.store().update(&e).await?;
+            }
             self.inner.scheduler.submit(e);
         }
         let mut instances = 0;

@@ -14,6 +14,7 @@
 
 mod batch;
 mod error;
+mod process;
 mod redb_store;
 mod traits;
 
@@ -22,5 +23,5 @@ pub use error::StoreError;
 pub use redb_store::{FILE_NAME, RedbStore};
 pub use traits::{
     ApiKeyStore, BatchStore, EnforcementFilter, EnforcementStore, ExecutionFilter, ExecutionStore,
-    KeyValueStore, RuleStateStore, Store, TriggerInstanceFilter, TriggerInstanceStore,
+    KeyValueStore, Liveness, RuleStateStore, Store, TriggerInstanceFilter, TriggerInstanceStore,
 };

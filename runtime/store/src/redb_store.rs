@@ -16,6 +16,7 @@
 //! | `keys` | key name | record (JSON) |
 //! | `api_keys` | SHA-256 hex of the key | record (JSON) |
 //! | `rule_state` | rule ref | 1 enabled / 0 disabled |
+//! | `counts` | `executions`, `executions/status/<s>`, `executions/action/<ref>`, ... | record count |
 
 use crate::batch::Write;
 use crate::traits::*;
@@ -51,6 +52,10 @@ const ENFORCEMENTS_BY_RULE: Index = TableDefinition::new("rule_enforcements_by_r
 const KEYS: Named = TableDefinition::new("keys");
 const API_KEYS: Named = TableDefinition::new("api_keys");
 const RULE_STATE: TableDefinition<'static, &'static str, u8> = TableDefinition::new("rule_state");
+/// Record counts per list filter with one field (`executions`, `executions/status/running`,
+/// `executions/action/core.echo`, ...), kept in the same transactions as the records so
+/// `X-Total-Count` needs no scan.
+const COUNTS: TableDefinition<'static, &'static str, u64> = TableDefinition::new("counts");
 
 /// Writes waiting when a commit starts are committed with it, up to this many batches.
 const MAX_BATCHES: usize = 1024;
@@ -65,6 +70,7 @@ pub struct RedbStore {
     db: Arc<Database>,
     writes: mpsc::UnboundedSender<Op>,
     path: PathBuf,
+    process: Arc<crate::process::ProcessLock>,
 }
 
 struct Op {
@@ -115,6 +121,7 @@ impl RedbStore {
                 tx(txn.open_table(t))?;
             }
             tx(txn.open_table(RULE_STATE))?;
+            tx(txn.open_table(COUNTS))?;
         }
         tx(txn.commit())?;
         let db = Arc::new(db);
@@ -127,7 +134,17 @@ impl RedbStore {
                 path: data_dir.to_path_buf(),
                 source: Arc::new(e),
             })?;
-        Ok(RedbStore { db, writes, path })
+        let process =
+            crate::process::ProcessLock::acquire(data_dir).map_err(|e| StoreError::DataDir {
+                path: data_dir.join("processes"),
+                source: Arc::new(e),
+            })?;
+        Ok(RedbStore {
+            db,
+            writes,
+            path,
+            process: Arc::new(process),
+        })
     }
 
     /// The store's file.
@@ -221,11 +238,21 @@ fn check(txn: &WriteTransaction, w: &Write) -> Result<(), StoreError> {
     }
 }
 
+/// Adds `delta` to the counter `key`.
+fn bump(txn: &WriteTransaction, key: &str, delta: i64) -> Result<(), StoreError> {
+    let mut t = tx(txn.open_table(COUNTS))?;
+    let now = tx(t.get(key))?.map(|v| v.value()).unwrap_or(0);
+    tx(t.insert(key, now.saturating_add_signed(delta)))?;
+    Ok(())
+}
+
 /// Writes a record with a status and two indexes (executions and trigger instances share this
-/// shape).
+/// shape), keeping the counters `<kind>`, `<kind>/<field name>/<field>` and
+/// `<kind>/status/<status>`.
 #[allow(clippy::too_many_arguments)]
 fn put_indexed(
     txn: &WriteTransaction,
+    kind: (&str, &str),
     records: Records,
     statuses: Statuses,
     by_field: Index,
@@ -238,13 +265,22 @@ fn put_indexed(
     let mut st = tx(txn.open_table(statuses))?;
     let old = tx(st.get(id))?.map(|s| s.value().to_string());
     let mut status_index = tx(txn.open_table(by_status))?;
-    match old {
+    let (name, field_name) = kind;
+    match &old {
         Some(old) => {
             tx(status_index.remove((old.as_str(), id)))?;
+            if old != status {
+                bump(txn, &format!("{name}/status/{old}"), -1)?;
+            }
         }
         None => {
             tx(tx(txn.open_table(by_field))?.insert((field, id), ()))?;
+            bump(txn, name, 1)?;
+            bump(txn, &format!("{name}/{field_name}/{field}"), 1)?;
         }
+    }
+    if old.as_deref() != Some(status) {
+        bump(txn, &format!("{name}/status/{status}"), 1)?;
     }
     tx(status_index.insert((status, id), ()))?;
     tx(st.insert(id, status))?;
@@ -262,6 +298,7 @@ fn apply(txn: &WriteTransaction, w: &Write) -> Result<(), StoreError> {
             ..
         } => put_indexed(
             txn,
+            ("executions", "action"),
             EXECUTIONS,
             EXECUTION_STATUS,
             EXECUTIONS_BY_ACTION,
@@ -279,6 +316,7 @@ fn apply(txn: &WriteTransaction, w: &Write) -> Result<(), StoreError> {
             ..
         } => put_indexed(
             txn,
+            ("trigger_instances", "trigger"),
             TRIGGER_INSTANCES,
             TRIGGER_INSTANCE_STATUS,
             TRIGGER_INSTANCES_BY_TRIGGER,
@@ -290,7 +328,12 @@ fn apply(txn: &WriteTransaction, w: &Write) -> Result<(), StoreError> {
         ),
         Write::Enforcement { id, rule, record } => {
             tx(tx(txn.open_table(ENFORCEMENTS_BY_RULE))?.insert((rule.as_str(), *id), ()))?;
-            tx(tx(txn.open_table(ENFORCEMENTS))?.insert(*id, record.as_slice()))?;
+            let previous =
+                tx(tx(txn.open_table(ENFORCEMENTS))?.insert(*id, record.as_slice()))?.is_some();
+            if !previous {
+                bump(txn, "rule_enforcements", 1)?;
+                bump(txn, &format!("rule_enforcements/rule/{rule}"), 1)?;
+            }
             Ok(())
         }
         Write::PutKey { name, record } => {
@@ -332,137 +375,162 @@ fn get_record<T: DeserializeOwned>(
         .transpose()
 }
 
+/// What a scan is for: one page of ids, or how many match.
+#[derive(Clone, Copy)]
+enum Want {
+    Page { offset: usize, limit: usize },
+    Count,
+}
+
 /// Ids newest first: from one index range when `index` is given, else from the whole table;
-/// `keep` filters; then `offset`/`limit` (a `limit` of `usize::MAX` with `count` just counts).
+/// `keep` filters. A page scan stops as soon as the page is full.
 fn ids(
     txn: &ReadTransaction,
     records: Records,
     index: Option<(Index, &str)>,
     mut keep: impl FnMut(u128) -> Result<bool, StoreError>,
-    offset: usize,
-    limit: usize,
+    want: Want,
 ) -> Result<(Vec<u128>, u64), StoreError> {
+    let (offset, limit) = match want {
+        Want::Page { offset, limit } => (offset, limit),
+        Want::Count => (0, 0),
+    };
     let mut out = Vec::new();
     let mut matched: u64 = 0;
-    let mut visit = |id: u128| -> Result<(), StoreError> {
+    // Returns false when the scan can stop.
+    let mut visit = |id: u128| -> Result<bool, StoreError> {
         if keep(id)? {
             if matched as usize >= offset && out.len() < limit {
                 out.push(id);
             }
             matched += 1;
         }
-        Ok(())
+        Ok(matches!(want, Want::Count) || out.len() < limit)
     };
+    if matches!(want, Want::Page { limit: 0, .. }) {
+        return Ok((out, 0));
+    }
     match index {
         Some((table, key)) => {
             let t = tx(txn.open_table(table))?;
             for entry in tx(t.range((key, 0u128)..=(key, u128::MAX)))?.rev() {
-                visit(tx(entry)?.0.value().1)?;
+                if !visit(tx(entry)?.0.value().1)? {
+                    break;
+                }
             }
         }
         None => {
             let t = tx(txn.open_table(records))?;
             for entry in tx(t.iter())?.rev() {
-                visit(tx(entry)?.0.value())?;
+                if !visit(tx(entry)?.0.value())? {
+                    break;
+                }
             }
         }
     }
     Ok((out, matched))
 }
 
-fn status_is(
+fn counter(txn: &ReadTransaction, key: &str) -> Result<u64, StoreError> {
+    let t = tx(txn.open_table(COUNTS))?;
+    Ok(tx(t.get(key))?.map(|v| v.value()).unwrap_or(0))
+}
+
+/// Ids (or the count) of records of `kind` filtered by an indexed `field` and/or a status.
+/// Single-field counts come from the counters; both filters scan the field's index.
+#[allow(clippy::too_many_arguments)]
+fn indexed_ids(
     txn: &ReadTransaction,
-    table: Statuses,
-    id: u128,
-    want: &str,
-) -> Result<bool, StoreError> {
-    let t = tx(txn.open_table(table))?;
-    Ok(tx(t.get(id))?.is_some_and(|s| s.value() == want))
+    kind: (&str, &str),
+    records: Records,
+    statuses: Statuses,
+    by_field: Index,
+    by_status: Index,
+    field: Option<&str>,
+    status: Option<&str>,
+    want: Want,
+) -> Result<(Vec<u128>, u64), StoreError> {
+    let (name, field_name) = kind;
+    if let Want::Count = want {
+        match (field, status) {
+            (Some(f), None) => {
+                return Ok((
+                    Vec::new(),
+                    counter(txn, &format!("{name}/{field_name}/{f}"))?,
+                ));
+            }
+            (None, Some(s)) => {
+                return Ok((Vec::new(), counter(txn, &format!("{name}/status/{s}"))?));
+            }
+            (None, None) => return Ok((Vec::new(), counter(txn, name)?)),
+            (Some(_), Some(_)) => {}
+        }
+    }
+    match (field, status) {
+        (Some(f), Some(s)) => {
+            let st = tx(txn.open_table(statuses))?;
+            let keep = |id: u128| Ok(tx(st.get(id))?.is_some_and(|v| v.value() == s));
+            ids(txn, records, Some((by_field, f)), keep, want)
+        }
+        (Some(f), None) => ids(txn, records, Some((by_field, f)), |_| Ok(true), want),
+        (None, Some(s)) => ids(txn, records, Some((by_status, s)), |_| Ok(true), want),
+        (None, None) => ids(txn, records, None, |_| Ok(true), want),
+    }
 }
 
 fn execution_ids(
     txn: &ReadTransaction,
     f: &ExecutionFilter,
-    offset: usize,
-    limit: usize,
+    want: Want,
 ) -> Result<(Vec<u128>, u64), StoreError> {
     let action = f.action.as_ref().map(ToString::to_string);
-    let status = f.status.map(|s| s.as_str());
-    match (&action, status) {
-        (Some(a), Some(s)) => ids(
-            txn,
-            EXECUTIONS,
-            Some((EXECUTIONS_BY_ACTION, a)),
-            |id| status_is(txn, EXECUTION_STATUS, id, s),
-            offset,
-            limit,
-        ),
-        (Some(a), None) => ids(
-            txn,
-            EXECUTIONS,
-            Some((EXECUTIONS_BY_ACTION, a)),
-            |_| Ok(true),
-            offset,
-            limit,
-        ),
-        (None, Some(s)) => ids(
-            txn,
-            EXECUTIONS,
-            Some((EXECUTIONS_BY_STATUS, s)),
-            |_| Ok(true),
-            offset,
-            limit,
-        ),
-        (None, None) => ids(txn, EXECUTIONS, None, |_| Ok(true), offset, limit),
-    }
+    indexed_ids(
+        txn,
+        ("executions", "action"),
+        EXECUTIONS,
+        EXECUTION_STATUS,
+        EXECUTIONS_BY_ACTION,
+        EXECUTIONS_BY_STATUS,
+        action.as_deref(),
+        f.status.map(|s| s.as_str()),
+        want,
+    )
 }
 
 fn trigger_instance_ids(
     txn: &ReadTransaction,
     f: &TriggerInstanceFilter,
-    offset: usize,
-    limit: usize,
+    want: Want,
 ) -> Result<(Vec<u128>, u64), StoreError> {
     let trigger = f.trigger.as_ref().map(ToString::to_string);
-    let status = f.status.map(|s| s.as_str());
-    match (&trigger, status) {
-        (Some(t), Some(s)) => ids(
-            txn,
-            TRIGGER_INSTANCES,
-            Some((TRIGGER_INSTANCES_BY_TRIGGER, t)),
-            |id| status_is(txn, TRIGGER_INSTANCE_STATUS, id, s),
-            offset,
-            limit,
-        ),
-        (Some(t), None) => ids(
-            txn,
-            TRIGGER_INSTANCES,
-            Some((TRIGGER_INSTANCES_BY_TRIGGER, t)),
-            |_| Ok(true),
-            offset,
-            limit,
-        ),
-        (None, Some(s)) => ids(
-            txn,
-            TRIGGER_INSTANCES,
-            Some((TRIGGER_INSTANCES_BY_STATUS, s)),
-            |_| Ok(true),
-            offset,
-            limit,
-        ),
-        (None, None) => ids(txn, TRIGGER_INSTANCES, None, |_| Ok(true), offset, limit),
-    }
+    indexed_ids(
+        txn,
+        ("trigger_instances", "trigger"),
+        TRIGGER_INSTANCES,
+        TRIGGER_INSTANCE_STATUS,
+        TRIGGER_INSTANCES_BY_TRIGGER,
+        TRIGGER_INSTANCES_BY_STATUS,
+        trigger.as_deref(),
+        f.status.map(|s| s.as_str()),
+        want,
+    )
 }
 
 fn enforcement_ids(
     txn: &ReadTransaction,
     f: &EnforcementFilter,
-    offset: usize,
-    limit: usize,
+    want: Want,
 ) -> Result<(Vec<u128>, u64), StoreError> {
     let rule = f.rule.as_ref().map(ToString::to_string);
     // Trigger instance and execution filters read the record (enforcements are few per rule).
     let needs_record = f.trigger_instance.is_some() || f.execution.is_some();
+    if let (Want::Count, false) = (want, needs_record) {
+        let key = match &rule {
+            Some(r) => format!("rule_enforcements/rule/{r}"),
+            None => "rule_enforcements".to_string(),
+        };
+        return Ok((Vec::new(), counter(txn, &key)?));
+    }
     let keep = |id: u128| -> Result<bool, StoreError> {
         if !needs_record {
             return Ok(true);
@@ -480,10 +548,9 @@ fn enforcement_ids(
             ENFORCEMENTS,
             Some((ENFORCEMENTS_BY_RULE, r)),
             keep,
-            offset,
-            limit,
+            want,
         ),
-        None => ids(txn, ENFORCEMENTS, None, keep, offset, limit),
+        None => ids(txn, ENFORCEMENTS, None, keep, want),
     }
 }
 
@@ -496,6 +563,16 @@ fn records<T: DeserializeOwned>(
     ids.into_iter()
         .filter_map(|id| get_record(txn, table, what, id).transpose())
         .collect()
+}
+
+impl Liveness for RedbStore {
+    fn process(&self) -> &str {
+        self.process.id()
+    }
+
+    fn is_alive(&self, id: &str) -> bool {
+        self.process.is_alive(id)
+    }
 }
 
 #[async_trait]
@@ -534,7 +611,14 @@ impl ExecutionStore for RedbStore {
     async fn list(&self, filter: &ExecutionFilter) -> Result<Vec<Execution>, StoreError> {
         let f = filter.clone();
         self.read(move |txn| {
-            let (ids, _) = execution_ids(txn, &f, f.offset, f.limit)?;
+            let (ids, _) = execution_ids(
+                txn,
+                &f,
+                Want::Page {
+                    offset: f.offset,
+                    limit: f.limit,
+                },
+            )?;
             records(txn, EXECUTIONS, "execution", ids)
         })
         .await
@@ -542,7 +626,7 @@ impl ExecutionStore for RedbStore {
 
     async fn count(&self, filter: &ExecutionFilter) -> Result<u64, StoreError> {
         let f = filter.clone();
-        self.read(move |txn| Ok(execution_ids(txn, &f, 0, 0)?.1))
+        self.read(move |txn| Ok(execution_ids(txn, &f, Want::Count)?.1))
             .await
     }
 }
@@ -563,7 +647,14 @@ impl TriggerInstanceStore for RedbStore {
     ) -> Result<Vec<TriggerInstance>, StoreError> {
         let f = filter.clone();
         self.read(move |txn| {
-            let (ids, _) = trigger_instance_ids(txn, &f, f.offset, f.limit)?;
+            let (ids, _) = trigger_instance_ids(
+                txn,
+                &f,
+                Want::Page {
+                    offset: f.offset,
+                    limit: f.limit,
+                },
+            )?;
             records(txn, TRIGGER_INSTANCES, "trigger instance", ids)
         })
         .await
@@ -574,7 +665,7 @@ impl TriggerInstanceStore for RedbStore {
         filter: &TriggerInstanceFilter,
     ) -> Result<u64, StoreError> {
         let f = filter.clone();
-        self.read(move |txn| Ok(trigger_instance_ids(txn, &f, 0, 0)?.1))
+        self.read(move |txn| Ok(trigger_instance_ids(txn, &f, Want::Count)?.1))
             .await
     }
 }
@@ -587,7 +678,14 @@ impl EnforcementStore for RedbStore {
     ) -> Result<Vec<RuleEnforcement>, StoreError> {
         let f = filter.clone();
         self.read(move |txn| {
-            let (ids, _) = enforcement_ids(txn, &f, f.offset, f.limit)?;
+            let (ids, _) = enforcement_ids(
+                txn,
+                &f,
+                Want::Page {
+                    offset: f.offset,
+                    limit: f.limit,
+                },
+            )?;
             records(txn, ENFORCEMENTS, "rule enforcement", ids)
         })
         .await
@@ -595,7 +693,7 @@ impl EnforcementStore for RedbStore {
 
     async fn count_enforcements(&self, filter: &EnforcementFilter) -> Result<u64, StoreError> {
         let f = filter.clone();
-        self.read(move |txn| Ok(enforcement_ids(txn, &f, 0, 0)?.1))
+        self.read(move |txn| Ok(enforcement_ids(txn, &f, Want::Count)?.1))
             .await
     }
 }

@@ -220,6 +220,16 @@ pub trait RuleStateStore: Send + Sync {
     async fn rule_overrides(&self) -> Result<Vec<(String, bool)>, StoreError>;
 }
 
+/// Which processes share the store and which are alive, so a starting server only takes over
+/// work whose owner is gone.
+pub trait Liveness: Send + Sync {
+    /// This process's id in the store.
+    fn process(&self) -> &str;
+
+    /// Whether the process `id` is still running (this process is).
+    fn is_alive(&self, id: &str) -> bool;
+}
+
 /// Atomic multi-record writes.
 #[async_trait]
 pub trait BatchStore: Send + Sync {
@@ -240,6 +250,7 @@ pub trait Store:
     + ApiKeyStore
     + RuleStateStore
     + BatchStore
+    + Liveness
 {
 }
 
@@ -251,5 +262,6 @@ impl<T> Store for T where
         + ApiKeyStore
         + RuleStateStore
         + BatchStore
+        + Liveness
 {
 }

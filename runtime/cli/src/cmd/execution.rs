@@ -3,7 +3,9 @@
 use super::run::{execution, summary};
 use crate::Failure;
 use crate::client::{Client, query};
-use crate::output::{bytes, elapsed, json_text, out, print_json, print_table, table, timestamp};
+use crate::output::{
+    bytes, elapsed, json_text, out, print_json, print_table, printable, table, timestamp,
+};
 use clap::Subcommand;
 use squall_core::{Execution, ExecutionId, ExecutionStatus, Ref};
 
@@ -18,7 +20,7 @@ pub enum ExecutionCommand {
         /// Only executions in this status (requested, running, succeeded, failed, timeout, ...)
         #[arg(long)]
         status: Option<ExecutionStatus>,
-        /// How many to show
+        /// How many to show (a server returns at most 1000 per call)
         #[arg(short = 'n', long, default_value_t = 50)]
         limit: usize,
         /// How many to skip
@@ -123,7 +125,7 @@ pub async fn run(client: &Client, command: ExecutionCommand) -> Result<u8, Failu
                     for (name, text) in [("stdout", &e.output.stdout), ("stderr", &e.output.stderr)]
                     {
                         if !text.is_empty() {
-                            out(&format!("{name}:\n{}\n", text.trim_end()));
+                            out(&format!("{name}:\n{}\n", printable(text.trim_end())));
                         }
                     }
                     out(&summary(&e));
@@ -199,20 +201,20 @@ fn details(e: &Execution) -> comfy_table::Table {
     if !o.stdout.is_empty() || o.stdout_dropped_bytes > 0 {
         row(
             "stdout",
-            with_dropped(&o.stdout, o.stdout_dropped_bytes, "bytes"),
+            with_dropped(&printable(&o.stdout), o.stdout_dropped_bytes, "bytes"),
         );
     }
     if !o.stderr.is_empty() || o.stderr_dropped_bytes > 0 {
         row(
             "stderr",
-            with_dropped(&o.stderr, o.stderr_dropped_bytes, "bytes"),
+            with_dropped(&printable(&o.stderr), o.stderr_dropped_bytes, "bytes"),
         );
     }
     if !o.log.is_empty() || o.log_dropped_lines > 0 {
         let lines: Vec<String> = o
             .log
             .iter()
-            .map(|l| format!("{:5} {}", l.level, l.message))
+            .map(|l| format!("{:5} {}", l.level, printable(&l.message)))
             .collect();
         row(
             "output.log",

@@ -120,6 +120,12 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<u8, Failure> {
         .map_err(Failure::internal)?
         .unwrap_or(Parameters::from_yaml(&Map::new()).map_err(Failure::internal)?);
     let given = parse_parameters(&declared, &args.parameters)?;
+    if args.detach && client.is_local() {
+        return Err(Failure::input(
+            "--async needs a running `squall serve` to finish the work (no server answered); \
+             run without --async to wait here",
+        ));
+    }
     let progress = Progress::start(format!("running {reference}"));
     let body = json!({"action": reference.to_string(), "parameters": given, "user": user()});
     let requested = execution(

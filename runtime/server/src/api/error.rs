@@ -100,7 +100,9 @@ impl From<CancelError> for ApiError {
     fn from(e: CancelError) -> Self {
         match e {
             CancelError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            CancelError::Completed { .. } => ApiError::Conflict(e.to_string()),
+            CancelError::Completed { .. } | CancelError::Elsewhere { .. } => {
+                ApiError::Conflict(e.to_string())
+            }
             CancelError::Store(s) => s.into(),
         }
     }

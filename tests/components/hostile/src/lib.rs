@@ -12,6 +12,9 @@
 //! | `output` | writes `bytes` bytes to stdout (default 64 MiB) |
 //! | `big-result` | returns a result of `bytes` bytes |
 //! | `log-flood` | logs `lines` lines (default 1,000,000) |
+//! | `empty-log-flood` | logs `lines` empty lines |
+//! | `deny-flood` | GETs `url` (a refused destination) `times` times |
+//! | `big-fail` | fails with a result of `bytes` bytes |
 //! | `panic` | panics with "boom" |
 //! | `exit` | calls `std::process::exit(3)` |
 //! | `read-file` | reads `path` (default `/etc/passwd`) and returns it |
@@ -105,6 +108,32 @@ fn run(ctx: &Context, params: Value) -> Result<Value, Error> {
                 log::info(format!("line {i}"));
             }
             Ok(json!({"flooded": true}))
+        }
+        "empty-log-flood" => {
+            for _ in 0..number(&params, "lines", 1_000_000) {
+                log::info("");
+            }
+            Ok(json!({"flooded": true}))
+        }
+        "deny-flood" => {
+            let url = params
+                .get("url")
+                .and_then(Value::as_str)
+                .unwrap_or("http://example.com/");
+            let mut refused = 0;
+            for _ in 0..number(&params, "times", 1000) {
+                if http::Request::new("GET", url).send().is_err() {
+                    refused += 1;
+                }
+            }
+            Ok(json!({"refused": refused}))
+        }
+        "big-fail" => {
+            let n = number(&params, "bytes", 100_000) as usize;
+            Err(Error::with_result(
+                "big failure",
+                json!({"blob": "z".repeat(n)}),
+            ))
         }
         "panic" => panic!("boom"),
         "exit" => std::process::exit(3),

@@ -120,14 +120,26 @@ fn http(ctx: &Context, p: Params) -> Result<Value, Error> {
         match (p.allow_redirects, response.status, location) {
             (true, 301 | 302 | 303 | 307 | 308, Some(location)) if redirects < MAX_REDIRECTS => {
                 redirects += 1;
-                url = url
+                let next = url
                     .join(&location)
                     .map_err(|e| format!("bad redirect location {location:?}: {e}"))?;
-                // As Python requests: 303 always, and 301/302 after a POST, become a GET
-                // without a body; 307/308 repeat the request as it was.
-                if response.status == 303
-                    || (response.status != 307 && response.status != 308 && method == "POST")
-                {
+                // As Python requests: credentials do not follow a redirect to another origin
+                // (scheme, host or port).
+                if next.origin() != url.origin() {
+                    headers.retain(|(k, _)| {
+                        !k.eq_ignore_ascii_case("authorization")
+                            && !k.eq_ignore_ascii_case("cookie")
+                    });
+                }
+                url = next;
+                // As Python requests' rebuild_method: 303 (except HEAD), 302 (except HEAD) and
+                // 301 after a POST become a GET without a body; 307/308 repeat the request.
+                let to_get = match response.status {
+                    303 | 302 => method != "HEAD",
+                    301 => method == "POST",
+                    _ => false,
+                };
+                if to_get {
                     method = "GET".into();
                     body.clear();
                     headers.retain(|(k, _)| {
