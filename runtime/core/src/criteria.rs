@@ -169,9 +169,14 @@ enum Pattern {
 #[derive(Debug, Clone)]
 struct Criterion {
     key: String,
+    /// The key's first segment (`trigger`, or `item` inside `search`).
+    root: String,
+    /// The rest of the key, as a JSONPath from that root.
     path: JsonPath,
     operator: Operator,
     pattern: Pattern,
+    /// The regex of a regex or wildcard operator with a literal pattern, compiled once.
+    regex: Option<regex::Regex>,
 }
 
 /// A rule's criteria, compiled.
@@ -192,11 +197,14 @@ pub struct CriteriaError {
     pub message: String,
 }
 
-/// Converts a StackStorm criteria key (jsonpath-rw syntax: `a.b[0].c`, `a.'x-y'`, `a.*`) to an
-/// RFC 9535 JSONPath.
-fn to_json_path(key: &str) -> Result<JsonPath, String> {
+/// Splits a StackStorm criteria key (jsonpath-rw syntax: `a.b[0].c`, `a.'x-y'`, `a.*`) into its
+/// first segment and an RFC 9535 JSONPath for the rest.
+fn to_json_path(key: &str) -> Result<(String, JsonPath), String> {
+    let split = key.find(['.', '[']).unwrap_or(key.len());
+    let (root, rest) = key.split_at(split);
+    let rest = rest.strip_prefix('.').unwrap_or(rest);
     let mut out = String::from("$");
-    let mut chars = key.chars().peekable();
+    let mut chars = rest.chars().peekable();
     let mut segment = String::new();
     let flush = |segment: &mut String, out: &mut String| {
         if segment.is_empty() {
@@ -249,7 +257,8 @@ fn to_json_path(key: &str) -> Result<JsonPath, String> {
         }
     }
     flush(&mut segment, &mut out);
-    JsonPath::parse(&out).map_err(|e| format!("is not a valid path ({e})"))
+    let path = JsonPath::parse(&out).map_err(|e| format!("is not a valid path ({e})"))?;
+    Ok((root.to_string(), path))
 }
 
 impl Criteria {
@@ -260,6 +269,11 @@ impl Criteria {
     /// suggestion), a bad path, a template that does not parse, a regex pattern that does not
     /// compile, or a bad `search` condition/pattern.
     pub fn parse(map: &Map<String, Value>) -> Result<Criteria, String> {
+        Criteria::parse_under(map, "trigger")
+    }
+
+    /// Parses criteria whose keys start with `root` (`trigger`, or `item` inside `search`).
+    fn parse_under(map: &Map<String, Value>, expected_root: &str) -> Result<Criteria, String> {
         let mut items = Vec::new();
         for (key, spec) in map {
             let fail = |m: String| format!("criteria {key:?}: {m}");
@@ -279,8 +293,18 @@ impl Criteria {
                 }
             }
             let path_text = key.split('#').next().unwrap_or_default();
-            let path =
+            let (root, path) =
                 to_json_path(path_text).map_err(|e| fail(format!("key {path_text:?} {e}")))?;
+            if root != expected_root {
+                return Err(fail(format!(
+                    "keys start with \"{expected_root}.\" (the {}), e.g. \"{expected_root}.{path_text}\"",
+                    if expected_root == "trigger" {
+                        "trigger payload"
+                    } else {
+                        "list item"
+                    }
+                )));
+            }
             let raw = spec.get("pattern").cloned().unwrap_or(Value::Null);
             let pattern = if operator == Operator::Search {
                 let condition = match spec.get("condition").and_then(Value::as_str) {
@@ -300,7 +324,7 @@ impl Criteria {
                     ));
                 };
                 Pattern::Children(
-                    Box::new(Criteria::parse(children).map_err(fail)?),
+                    Box::new(Criteria::parse_under(children, "item").map_err(fail)?),
                     condition,
                 )
             } else {
@@ -314,19 +338,17 @@ impl Criteria {
                     other => Pattern::Literal(other),
                 }
             };
-            if let (
-                Operator::Regex | Operator::IRegex | Operator::MatchRegex,
-                Pattern::Literal(Value::String(p)),
-            ) = (operator, &pattern)
-            {
-                regex::Regex::new(p)
-                    .map_err(|e| fail(format!("pattern is not a valid regex: {e}")))?;
-            }
+            let regex = regex_source(operator, &pattern)
+                .map(|source| regex::Regex::new(&source))
+                .transpose()
+                .map_err(|e| fail(format!("pattern is not a valid regex: {e}")))?;
             items.push(Criterion {
                 key: key.clone(),
+                root,
                 path,
                 operator,
                 pattern,
+                regex,
             });
         }
         Ok(Criteria { items })
@@ -342,13 +364,8 @@ impl Criteria {
     /// # Errors
     /// [`CriteriaError`] when an operator cannot apply (a non-match with a reason).
     pub fn matches(&self, payload: &Value, ctx: &Context) -> Result<bool, CriteriaError> {
-        let root = serde_json::json!({ "trigger": payload });
-        self.matches_root(&root, ctx)
-    }
-
-    fn matches_root(&self, root: &Value, ctx: &Context) -> Result<bool, CriteriaError> {
         for c in &self.items {
-            if !c.check(root, ctx)? {
+            if !c.check("trigger", payload, ctx)? {
                 return Ok(false);
             }
         }
@@ -356,10 +373,9 @@ impl Criteria {
     }
 
     fn match_item(&self, item: &Value, ctx: &Context, all: bool) -> Result<bool, CriteriaError> {
-        let root = serde_json::json!({ "item": item });
         let mut results = Vec::with_capacity(self.items.len());
         for c in &self.items {
-            results.push(c.check(&root, ctx)?);
+            results.push(c.check("item", item, ctx)?);
         }
         Ok(if all {
             results.iter().all(|r| *r)
@@ -375,14 +391,32 @@ fn decode(text: String) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::String(text))
 }
 
+/// The regex an operator runs, for a literal pattern (compiled once at load).
+fn regex_source(op: Operator, pattern: &Pattern) -> Option<String> {
+    let Pattern::Literal(Value::String(p)) = pattern else {
+        return None;
+    };
+    match op {
+        Operator::MatchWildcard => Some(wildcard_regex(p)),
+        Operator::MatchRegex => Some(format!("(?s)^(?:{p})")),
+        Operator::Regex => Some(p.clone()),
+        Operator::IRegex => Some(format!("(?i){p}")),
+        _ => None,
+    }
+}
+
 impl Criterion {
-    fn check(&self, root: &Value, ctx: &Context) -> Result<bool, CriteriaError> {
-        let value = self
-            .path
-            .query(root)
-            .first()
-            .cloned()
-            .unwrap_or(Value::Null);
+    /// Checks this criterion with `value` bound to the name `root` (`trigger` or `item`).
+    fn check(&self, root: &str, value: &Value, ctx: &Context) -> Result<bool, CriteriaError> {
+        let value = if self.root == root {
+            self.path
+                .query(value)
+                .first()
+                .cloned()
+                .unwrap_or(Value::Null)
+        } else {
+            Value::Null
+        };
         let fail = |message: String| CriteriaError {
             key: self.key.clone(),
             operator: operator_name(self.operator).to_string(),
@@ -412,6 +446,9 @@ impl Criterion {
                 }
             }
         };
+        if let (Some(re), Value::String(text)) = (&self.regex, &value) {
+            return Ok(re.is_match(text));
+        }
         apply(self.operator, &value, &pattern).map_err(fail)
     }
 }
@@ -847,6 +884,11 @@ mod tests {
                 "unknown field \"patern\"",
             ),
             ("trigger.x: 5", "must be a mapping"),
+            ("body.x: {type: exists}", "keys start with \"trigger.\""),
+            (
+                "trigger.x: {type: search, condition: any, pattern: {trigger.y: {type: exists}}}",
+                "keys start with \"item.\"",
+            ),
         ] {
             let map: Map<String, Value> = serde_saphyr::from_str(yaml).unwrap();
             let err = Criteria::parse(&map).unwrap_err();
