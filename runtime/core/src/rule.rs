@@ -206,7 +206,8 @@ impl Rule {
             return Err(at("trigger.parameters", e));
         }
 
-        let compiled = Criteria::parse(&raw.criteria).map_err(|e| at("criteria", e))?;
+        let compiled = Criteria::parse(&raw.criteria)
+            .map_err(|e| at("criteria", e.strip_prefix("criteria ").unwrap_or(&e)))?;
 
         let action_ref: Ref = raw
             .action
