@@ -456,7 +456,7 @@ fn bad_webhooks_are_refused_and_nothing_is_stored() {
 
 #[test]
 fn timers_fire_on_schedule_and_dates_once() {
-    let date = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(2))
+    let date = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(4))
         .strftime("%Y-%m-%d %H:%M:%S")
         .to_string();
     let timer = |name: &str, trigger: &str, params: &str| {

@@ -149,7 +149,7 @@ pub struct ContentError {
 }
 
 impl ContentError {
-    fn at(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn at(field: &str, message: impl Into<String>) -> Self {
         ContentError {
             field: field.to_string(),
             message: message.into(),
@@ -175,15 +175,7 @@ impl Action {
     ) -> Result<Action, ContentError> {
         let raw: RawAction = serde_saphyr::from_str(text)
             .map_err(|e| ContentError::at("", yaml_message(&e, file)))?;
-        validate_name(&raw.name).map_err(|e| ContentError::at("name", e.to_string()))?;
-        if let Some(p) = &raw.pack
-            && p != pack
-        {
-            return Err(ContentError::at(
-                "pack",
-                format!("{p:?} does not match the pack it is in ({pack:?})"),
-            ));
-        }
+        let reference = resource_ref(pack, &raw.name, raw.pack.as_deref())?;
         let runner_type =
             RunnerType::parse(&raw.runner_type).map_err(|m| ContentError::at("runner_type", m))?;
         let entry_path = resolve_entry_point(&raw.entry_point, actions_dir)
@@ -195,8 +187,6 @@ impl Action {
                 }
                 _ => ContentError::at("parameters", m),
             })?;
-        let reference =
-            Ref::new(pack, raw.name).map_err(|e| ContentError::at("name", e.to_string()))?;
         Ok(Action {
             reference,
             description: raw.description,
@@ -212,6 +202,28 @@ impl Action {
             metadata_file: file.to_path_buf(),
         })
     }
+}
+
+/// The ref of a resource named `name` in a file of `pack`, checking the name and the file's
+/// optional `pack` field (which must be the pack it is in).
+///
+/// # Errors
+/// [`ContentError`] on `name` or `pack`.
+pub(crate) fn resource_ref(
+    pack: &str,
+    name: &str,
+    declared_pack: Option<&str>,
+) -> Result<Ref, ContentError> {
+    validate_name(name).map_err(|e| ContentError::at("name", e.to_string()))?;
+    if let Some(p) = declared_pack
+        && p != pack
+    {
+        return Err(ContentError::at(
+            "pack",
+            format!("{p:?} does not match the pack it is in ({pack:?})"),
+        ));
+    }
+    Ref::new(pack, name).map_err(|e| ContentError::at("name", e.to_string()))
 }
 
 /// A YAML error as one message that names `file` (the parser calls it `<input>`).
@@ -243,6 +255,14 @@ fn resolve_entry_point(entry: &str, actions_dir: &Path) -> Result<PathBuf, Strin
         ));
     }
     Ok(path)
+}
+
+/// An action of pack `ops` from `yaml`, its component a stub in a temporary directory.
+#[cfg(test)]
+pub(crate) fn test_action(yaml: &str) -> Action {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.wasm"), b"\0asm").unwrap();
+    Action::parse(yaml, "ops", dir.path(), &dir.path().join("a.yaml")).unwrap()
 }
 
 #[cfg(test)]

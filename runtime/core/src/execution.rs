@@ -380,15 +380,7 @@ mod tests {
     use ExecutionStatus::*;
 
     fn action() -> Action {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.wasm"), b"\0asm").unwrap();
-        Action::parse(
-            "name: a\nrunner_type: wasm\nentry_point: a.wasm\n",
-            "ops",
-            dir.path(),
-            &dir.path().join("a.yaml"),
-        )
-        .unwrap()
+        crate::action::test_action("name: a\nrunner_type: wasm\nentry_point: a.wasm\n")
     }
 
     #[test]
@@ -430,15 +422,9 @@ mod tests {
 
     #[test]
     fn masked_hides_secret_parameters_only() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.wasm"), b"\0asm").unwrap();
-        let a = Action::parse(
+        let a = crate::action::test_action(
             "name: a\nrunner_type: wasm\nentry_point: a.wasm\nparameters:\n  token: {type: string, secret: true}\n  user: {type: string}\n",
-            "ops",
-            dir.path(),
-            &dir.path().join("a.yaml"),
-        )
-        .unwrap();
+        );
         let params = a
             .parameters
             .resolve(

@@ -25,7 +25,7 @@
 
 use crate::action::{Action, ContentError, yaml_message};
 use crate::criteria::Criteria;
-use crate::reference::{Ref, validate_name};
+use crate::reference::Ref;
 use crate::template;
 use crate::trigger::TriggerType;
 use serde::{Deserialize, Serialize};
@@ -169,16 +169,7 @@ impl Rule {
     ) -> Result<Rule, ContentError> {
         let raw: RawRule =
             serde_saphyr::from_str(text).map_err(|e| at("", yaml_message(&e, file)))?;
-        validate_name(&raw.name).map_err(|e| at("name", e.to_string()))?;
-        if let Some(p) = &raw.pack
-            && p != pack
-        {
-            return Err(at(
-                "pack",
-                format!("{p:?} does not match the pack it is in ({pack:?})"),
-            ));
-        }
-        let reference = Ref::new(pack, raw.name).map_err(|e| at("name", e.to_string()))?;
+        let reference = crate::action::resource_ref(pack, &raw.name, raw.pack.as_deref())?;
         let kind = match raw.kind.as_ref().map(|k| k.get("ref").unwrap_or(k)) {
             None => RuleType::Standard,
             Some(Value::String(s)) if s == "standard" => RuleType::Standard,
@@ -263,15 +254,9 @@ mod tests {
     use crate::trigger::builtins;
 
     fn action() -> Action {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.wasm"), b"\0asm").unwrap();
-        Action::parse(
+        crate::action::test_action(
             "name: restart\nrunner_type: wasm\nentry_point: a.wasm\nparameters:\n  service: {type: string}\n",
-            "ops",
-            dir.path(),
-            &dir.path().join("a.yaml"),
         )
-        .unwrap()
     }
 
     fn parse(yaml: &str) -> Result<Rule, ContentError> {

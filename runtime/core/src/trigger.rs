@@ -16,7 +16,7 @@
 //! style `required: true` inside a property is accepted and converted.
 
 use crate::action::{ContentError, yaml_message};
-use crate::reference::{Ref, validate_name};
+use crate::reference::Ref;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -216,16 +216,7 @@ impl TriggerType {
             message,
         };
         let raw: Raw = serde_saphyr::from_str(text).map_err(|e| at("", yaml_message(&e, file)))?;
-        validate_name(&raw.name).map_err(|e| at("name", e.to_string()))?;
-        if let Some(p) = &raw.pack
-            && p != pack
-        {
-            return Err(at(
-                "pack",
-                format!("{p:?} does not match the pack it is in ({pack:?})"),
-            ));
-        }
-        let reference = Ref::new(pack, raw.name).map_err(|e| at("name", e.to_string()))?;
+        let reference = crate::action::resource_ref(pack, &raw.name, raw.pack.as_deref())?;
         TriggerType::new(
             reference,
             raw.description,

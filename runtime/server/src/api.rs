@@ -66,6 +66,22 @@ fn listed(items: Vec<Value>, total: u64) -> (HeaderMap, axum::Json<Vec<Value>>) 
     (headers, axum::Json(items))
 }
 
+/// One page of an in-memory list (actions, rules, trigger types), as [`listed`].
+fn paged<T>(
+    all: Vec<T>,
+    page: Page,
+    to_json: impl Fn(T) -> Value,
+) -> (HeaderMap, axum::Json<Vec<Value>>) {
+    let total = all.len() as u64;
+    let items = all
+        .into_iter()
+        .skip(page.offset())
+        .take(page.limit())
+        .map(to_json)
+        .collect();
+    listed(items, total)
+}
+
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(

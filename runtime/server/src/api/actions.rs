@@ -1,7 +1,7 @@
 //! `/api/v1/actions`, `/api/v1/packs`.
 
 use super::error::parse;
-use super::{ApiError, ApiState, Page, listed};
+use super::{ApiError, ApiState, Page, listed, paged};
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -74,14 +74,7 @@ pub async fn list_actions(
         .actions()
         .filter(|a| q.pack.as_deref().is_none_or(|p| a.reference.pack() == p))
         .collect();
-    let total = all.len() as u64;
-    let items = all
-        .into_iter()
-        .skip(page.offset())
-        .take(page.limit())
-        .map(|a| action_json(&state, a))
-        .collect();
-    listed(items, total)
+    paged(all, page, |a| action_json(&state, a))
 }
 
 /// One action, with whether its component loads and its pack's capabilities.

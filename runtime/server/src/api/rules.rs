@@ -1,7 +1,7 @@
 //! `/api/v1/rules`, `/api/v1/ruleenforcements`.
 
 use super::error::{body, json, parse};
-use super::{ApiError, ApiState, Page, listed};
+use super::{ApiError, ApiState, Page, listed, paged};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
@@ -71,14 +71,7 @@ pub async fn list_rules(
         .filter(|r| q.pack.as_deref().is_none_or(|p| r.reference.pack() == p))
         .filter(|r| q.enabled.is_none_or(|on| registry.rule_enabled(r) == on))
         .collect();
-    let total = all.len() as u64;
-    let items = all
-        .into_iter()
-        .skip(page.offset())
-        .take(page.limit())
-        .map(|r| rule_json(&state, r))
-        .collect();
-    listed(items, total)
+    paged(all, page, |r| rule_json(&state, r))
 }
 
 /// One rule.

@@ -1,7 +1,7 @@
 //! `/api/v1/triggertypes`, `/api/v1/triggerinstances`.
 
 use super::error::parse;
-use super::{ApiError, ApiState, Page, listed};
+use super::{ApiError, ApiState, Page, listed, paged};
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::Value;
@@ -16,21 +16,11 @@ pub async fn list_trigger_types(
     State(state): State<ApiState>,
     Query(page): Query<Page>,
 ) -> impl axum::response::IntoResponse {
-    let all: Vec<Value> = state
-        .services
-        .registry()
-        .packs()
-        .trigger_types()
-        .map(|t| serde_json::to_value(t).expect("trigger types serialize"))
-        .collect();
-    let total = all.len() as u64;
-    listed(
-        all.into_iter()
-            .skip(page.offset())
-            .take(page.limit())
-            .collect(),
-        total,
-    )
+    let registry = state.services.registry();
+    let all: Vec<_> = registry.packs().trigger_types().collect();
+    paged(all, page, |t| {
+        serde_json::to_value(t).expect("trigger types serialize")
+    })
 }
 
 /// One trigger type.
