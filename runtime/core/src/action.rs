@@ -3,8 +3,8 @@
 //! ```yaml
 //! name: http
 //! pack: core                 # optional; must match the pack
-//! runner_type: wasm          # the only runner so far: a WebAssembly component
-//! entry_point: http.wasm     # component path, relative to the pack's actions/ directory
+//! runner_type: wasm          # wasm (a component), orquesta (a workflow) or inquirer
+//! entry_point: http.wasm     # component or workflow path, relative to the pack's actions/
 //! description: Run an HTTP request.
 //! enabled: true              # default true
 //! parameters:                # see crate::param
@@ -32,16 +32,28 @@ use std::path::{Component, Path, PathBuf};
 pub enum RunnerType {
     /// A WebAssembly component of the `squall:plugin/action` world (`entry_point` = its path).
     Wasm,
+    /// An Orquesta workflow (`entry_point` = its YAML, e.g. `workflows/canary.yaml`), conducted
+    /// by Squall, as StackStorm's `orquesta` runner.
+    Orquesta,
+    /// Waits for a human response, as StackStorm's `inquirer` runner (`core.ask`); no entry
+    /// point.
+    Inquirer,
 }
 
 impl RunnerType {
     /// Every runner Squall knows, by the name used in `runner_type`.
-    pub const ALL: [(&'static str, RunnerType); 1] = [("wasm", RunnerType::Wasm)];
+    pub const ALL: [(&'static str, RunnerType); 3] = [
+        ("wasm", RunnerType::Wasm),
+        ("orquesta", RunnerType::Orquesta),
+        ("inquirer", RunnerType::Inquirer),
+    ];
 
     /// The runner's name as written in `runner_type`.
     pub fn name(self) -> &'static str {
         match self {
             RunnerType::Wasm => "wasm",
+            RunnerType::Orquesta => "orquesta",
+            RunnerType::Inquirer => "inquirer",
         }
     }
 
@@ -58,7 +70,9 @@ impl RunnerType {
                     }
                     _ => "",
                 };
-                format!("unknown runner {name:?}; known runners: \"wasm\"{hint}")
+                format!(
+                    "unknown runner {name:?}; known runners: \"wasm\", \"orquesta\", \"inquirer\"{hint}"
+                )
             })
     }
 }
@@ -82,8 +96,12 @@ pub struct Action {
     pub runner_type: RunnerType,
     /// The entry point as written.
     pub entry_point: String,
-    /// The entry point resolved to a file inside the pack (for `wasm`: the component).
+    /// The entry point resolved to a file inside the pack (`wasm`: the component; `orquesta`:
+    /// the workflow YAML; `inquirer`: empty).
     pub entry_path: PathBuf,
+    /// The workflow of an `orquesta` action, parsed and inspected when its pack loads
+    /// (`None` for other runners, and until [`crate::PackSet`] has inspected it).
+    pub workflow: Option<std::sync::Arc<crate::workflow::WorkflowSpec>>,
     /// The declared parameters.
     pub parameters: Parameters,
     /// The `limits:` block.
@@ -178,8 +196,11 @@ impl Action {
         let reference = resource_ref(pack, &raw.name, raw.pack.as_deref())?;
         let runner_type =
             RunnerType::parse(&raw.runner_type).map_err(|m| ContentError::at("runner_type", m))?;
-        let entry_path = resolve_entry_point(&raw.entry_point, actions_dir)
-            .map_err(|m| ContentError::at("entry_point", m))?;
+        let entry_path = match runner_type {
+            RunnerType::Inquirer => PathBuf::new(),
+            _ => resolve_entry_point(&raw.entry_point, actions_dir, runner_type)
+                .map_err(|m| ContentError::at("entry_point", m))?,
+        };
         let parameters =
             Parameters::from_yaml(&raw.parameters).map_err(|m| match m.split_once(": ") {
                 Some((field, msg)) if field.starts_with("parameters") => {
@@ -194,6 +215,7 @@ impl Action {
             runner_type,
             entry_point: raw.entry_point,
             entry_path,
+            workflow: None,
             parameters,
             limits: raw.limits,
             idempotent: raw.idempotent,
@@ -234,9 +256,19 @@ pub(crate) fn yaml_message(e: &serde_saphyr::Error, file: &Path) -> String {
         .replace("<input>", &file.display().to_string())
 }
 
-fn resolve_entry_point(entry: &str, actions_dir: &Path) -> Result<PathBuf, String> {
+fn resolve_entry_point(
+    entry: &str,
+    actions_dir: &Path,
+    runner: RunnerType,
+) -> Result<PathBuf, String> {
+    let what = match runner {
+        RunnerType::Orquesta => "workflow",
+        _ => "component",
+    };
     if entry.trim().is_empty() {
-        return Err("missing: a wasm action needs the path of its component".into());
+        return Err(format!(
+            "missing: a {runner} action needs the path of its {what}"
+        ));
     }
     let rel = Path::new(entry);
     if rel
@@ -249,10 +281,7 @@ fn resolve_entry_point(entry: &str, actions_dir: &Path) -> Result<PathBuf, Strin
     }
     let path = actions_dir.join(rel);
     if !path.is_file() {
-        return Err(format!(
-            "component {entry:?} not found at {}",
-            path.display()
-        ));
+        return Err(format!("{what} {entry:?} not found at {}", path.display()));
     }
     Ok(path)
 }

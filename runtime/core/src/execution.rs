@@ -124,7 +124,11 @@ impl ExecutionStatus {
                 to,
                 Running | Succeeded | Failed | Timeout | Canceling | Canceled | Abandoned
             ),
-            Pausing => matches!(to, Paused | Canceling | Canceled | Failed | Abandoned),
+            // Back to running: a workflow resumed (or its waiting task answered) before it paused.
+            Pausing => matches!(
+                to,
+                Paused | Running | Canceling | Canceled | Failed | Abandoned
+            ),
             Paused => matches!(to, Resuming | Canceling | Canceled | Abandoned),
             Resuming => matches!(to, Running | Failed | Canceled | Abandoned),
             Canceling => matches!(to, Canceled | Abandoned),
@@ -275,6 +279,17 @@ pub struct Execution {
     /// executions are left alone by a starting server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// The workflow execution this one is a task of (StackStorm's `parent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ExecutionId>,
+    /// The task executions of a workflow, in the order they were requested (StackStorm's
+    /// `children`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<ExecutionId>,
+    /// Milliseconds to wait after `start_timestamp` before running (StackStorm's `delay`; a
+    /// workflow task's `delay` or retry delay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<u64>,
 }
 
 /// An illegal status change.
@@ -320,7 +335,18 @@ impl Execution {
             usage: None,
             output: Output::default(),
             owner: None,
+            parent: None,
+            children: Vec::new(),
+            delay: None,
         }
+    }
+
+    /// When a delayed execution may start: `start_timestamp + delay`, or `None` without a delay.
+    pub fn not_before(&self) -> Option<Timestamp> {
+        let ms = self.delay?;
+        self.start_timestamp
+            .checked_add(jiff::SignedDuration::from_millis(ms as i64))
+            .ok()
     }
 
     /// A copy fit for display: every secret parameter's value replaced by

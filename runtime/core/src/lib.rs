@@ -15,6 +15,8 @@
 //! - [`execution::Execution`]: the execution record and its status lifecycle.
 //! - [`units`]: durations (`"30s"`) and sizes (`"64MiB"`) as operators write them.
 //! - [`trigger`]: trigger types (StackStorm's built-ins and packs' own) and trigger instances.
+//! - [`workflow`]: Orquesta workflows — spec, expressions (Jinja and YAQL), inspection, and the
+//!   conductor state machine; [`inquiry`]: `core.ask` questions and their responses.
 //! - [`rule::Rule`]: rules, with [`criteria`] (StackStorm's operators) and [`template`]s (Jinja
 //!   with StackStorm's filters); [`enforcement::RuleEnforcement`]: what a match launched.
 
@@ -27,6 +29,7 @@ pub mod datastore;
 pub mod enforcement;
 pub mod execution;
 mod id;
+pub mod inquiry;
 pub mod limits;
 pub mod pack;
 pub mod param;
@@ -36,6 +39,7 @@ pub mod schedule;
 pub mod template;
 pub mod trigger;
 pub mod units;
+pub mod workflow;
 
 pub use action::{Action, RunnerType};
 pub use config::Config;

@@ -228,8 +228,10 @@ impl PackSet {
             .values()
             .map(|p| (p.meta.reference.clone(), p.path.clone()))
             .collect();
-        // Rules may name actions and trigger types of any pack, so they load against a snapshot
-        // of everything else.
+        // Workflows and rules may name actions and trigger types of any pack, so they load
+        // against a snapshot of everything else.
+        let snapshot = set.clone();
+        set.load_workflows(&snapshot);
         let snapshot = set.clone();
         for (pack, dir) in packs {
             set.load_rules(&snapshot, &pack, &dir);
@@ -268,6 +270,46 @@ impl PackSet {
             }
         }
         items
+    }
+
+    /// Parses and inspects the workflow of every `orquesta` action; an action whose workflow
+    /// has problems is reported (every problem, naming the workflow file, task and field) and
+    /// not loaded.
+    fn load_workflows(&mut self, snapshot: &PackSet) {
+        let lookup =
+            |r: &str| -> Option<Action> { snapshot.action(&r.parse::<Ref>().ok()?).cloned() };
+        for pack in self.packs.values_mut() {
+            let mut broken = Vec::new();
+            for (name, action) in pack.actions.iter_mut() {
+                if action.runner_type != crate::RunnerType::Orquesta {
+                    continue;
+                }
+                let file = action.entry_path.clone();
+                let problems = match std::fs::read_to_string(&file) {
+                    Err(e) => vec![PackError::new(&file, "", format!("cannot read: {e}"))],
+                    Ok(text) => match crate::workflow::WorkflowSpec::parse(&text) {
+                        Err(e) => vec![PackError::new(&file, &e.field, e.message)],
+                        Ok(spec) => {
+                            let found = crate::workflow::inspect(&spec, Some(&lookup));
+                            if found.is_empty() {
+                                action.workflow = Some(std::sync::Arc::new(spec));
+                            }
+                            found
+                                .into_iter()
+                                .map(|e| PackError::new(&file, &e.field, e.message))
+                                .collect()
+                        }
+                    },
+                };
+                if !problems.is_empty() {
+                    self.errors.extend(problems);
+                    broken.push(name.clone());
+                }
+            }
+            for name in broken {
+                pack.actions.remove(&name);
+            }
+        }
     }
 
     fn load_rules(&mut self, snapshot: &PackSet, pack: &str, dir: &Path) {

@@ -61,6 +61,7 @@ pub fn check(text: &str) -> Result<(), String> {
 pub struct Context {
     values: serde_json::Map<String, Value>,
     keys: Option<KeyLookup>,
+    functions: Vec<(String, Jinja)>,
 }
 
 impl Context {
@@ -68,7 +69,27 @@ impl Context {
     pub fn trigger(payload: &Value) -> Context {
         let mut values = serde_json::Map::new();
         values.insert("trigger".into(), payload.clone());
-        Context { values, keys: None }
+        Context {
+            values,
+            keys: None,
+            functions: Vec::new(),
+        }
+    }
+
+    /// An empty context.
+    pub fn empty() -> Context {
+        Context {
+            values: serde_json::Map::new(),
+            keys: None,
+            functions: Vec::new(),
+        }
+    }
+
+    /// Adds a function callable from templates (Orquesta's `ctx()`, `result()`, ...), made
+    /// with [`minijinja::Value::from_function`].
+    pub fn with_function(mut self, name: &str, function: Jinja) -> Context {
+        self.functions.push((name.to_string(), function));
+        self
     }
 
     /// Adds (or replaces) a top-level name.
@@ -96,6 +117,9 @@ impl Context {
             let mut st2kv = std::collections::BTreeMap::new();
             st2kv.insert("system".to_string(), system);
             map.insert("st2kv".into(), Jinja::from(st2kv));
+        }
+        for (name, f) in &self.functions {
+            map.insert(name.clone(), f.clone());
         }
         Jinja::from(map)
     }

@@ -33,6 +33,8 @@ pub const CRON_TIMER: &str = "core.st2.CronTimer";
 pub const DATE_TIMER: &str = "core.st2.DateTimer";
 /// `core.st2.generic.actiontrigger`: fired when an execution completes.
 pub const ACTION_TRIGGER: &str = "core.st2.generic.actiontrigger";
+/// Fired when an inquiry (`core.ask`) starts waiting for a response.
+pub const INQUIRY_TRIGGER: &str = "core.st2.generic.inquiry";
 
 crate::id::uuid_id!(
     /// A trigger instance id (UUIDv7, time-sortable).
@@ -318,6 +320,19 @@ pub fn builtins() -> Vec<TriggerType> {
                     "parameters": {"type": "object"},
                     "result": {}
                 }
+            })),
+            None,
+        ),
+        (
+            INQUIRY_TRIGGER,
+            "Trigger indicating a new \"inquiry\" has entered \"pending\" status",
+            Some(json!({
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string", "description": "ID of the new inquiry."},
+                    "route": {"type": "string", "description": "An arbitrary value for allowing rules to route to proper notification channel."}
+                },
+                "additionalProperties": false
             })),
             None,
         ),

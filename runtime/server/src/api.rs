@@ -10,6 +10,7 @@ mod actions;
 mod auth;
 mod error;
 mod executions;
+mod inquiries;
 mod keys;
 mod rules;
 mod stream;
@@ -85,17 +86,19 @@ fn paged<T>(
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Squall API", description = "StackStorm-compatible v1 API of Squall: actions, executions, rules, rule enforcements, trigger types, trigger instances, webhooks, packs, keys."),
+    info(title = "Squall API", description = "StackStorm-compatible v1 API of Squall: actions, executions (workflows: pause, resume, re-run), inquiries, rules, rule enforcements, trigger types, trigger instances, webhooks, packs, keys."),
     paths(
         actions::list_actions, actions::get_action, actions::list_packs,
         executions::list_executions, executions::create_execution, executions::get_execution, executions::cancel_execution,
+        executions::update_execution, executions::rerun_execution,
+        inquiries::list_inquiries, inquiries::get_inquiry, inquiries::respond,
         rules::list_rules, rules::get_rule, rules::update_rule, rules::list_enforcements,
         triggers::list_trigger_types, triggers::get_trigger_type, triggers::list_trigger_instances, triggers::get_trigger_instance,
         webhooks::list_webhooks, webhooks::post_webhook,
         keys::list_keys, keys::get_key, keys::put_key, keys::delete_key,
         stream::stream,
     ),
-    components(schemas(Fault, executions::ExecutionRequest, rules::RuleUpdate, keys::KeyBody, webhooks::GenericTrigger)),
+    components(schemas(Fault, executions::ExecutionRequest, executions::ExecutionUpdate, executions::ReRun, inquiries::InquiryResponse, rules::RuleUpdate, keys::KeyBody, webhooks::GenericTrigger)),
     modifiers(&ApiKeyScheme),
 )]
 pub struct ApiDoc;
@@ -128,7 +131,18 @@ pub fn app(state: ApiState) -> Router {
         )
         .route(
             "/api/v1/executions/{id}",
-            get(executions::get_execution).delete(executions::cancel_execution),
+            get(executions::get_execution)
+                .put(executions::update_execution)
+                .delete(executions::cancel_execution),
+        )
+        .route(
+            "/api/v1/executions/{id}/re_run",
+            post(executions::rerun_execution),
+        )
+        .route("/api/v1/inquiries", get(inquiries::list_inquiries))
+        .route(
+            "/api/v1/inquiries/{id}",
+            get(inquiries::get_inquiry).put(inquiries::respond),
         )
         .route("/api/v1/rules", get(rules::list_rules))
         .route(

@@ -6,6 +6,8 @@
 //! - [`Scheduler`]: runs `requested` executions on a bounded pool; cancel.
 //! - [`Engine`]: matches trigger instances against rules and records enforcements and the
 //!   executions they request, atomically.
+//! - [`Workflows`]: the `orquesta` runner, conducting workflow executions durably; inquiries
+//!   (`core.ask`) wait in `pending` for [`Services::respond`].
 //! - [`Services`]: all of the above plus timers and crash recovery; [`Bus`] carries every
 //!   change to the event stream.
 
@@ -17,10 +19,12 @@ mod runner;
 mod scheduler;
 mod services;
 mod timers;
+mod workflows;
 
 pub use bus::{Bus, Event};
 pub use engine::{Engine, SYSTEM_USER, action_trigger_payload};
 pub use registry::{Registry, ResolvedAction};
 pub use runner::{CANCELED_MESSAGE, RequestError, Runner};
 pub use scheduler::{CancelError, Scheduler};
-pub use services::{DispatchError, Mode, Services};
+pub use services::{DispatchError, Mode, RespondError, Services};
+pub use workflows::{ControlError, Workflows};

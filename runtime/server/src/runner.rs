@@ -8,7 +8,7 @@ use squall_core::param::ParamError;
 use squall_core::{Execution, ExecutionStatus, Ref};
 use squall_host::{RunContext, RunRequest};
 use squall_store::{Store, StoreError};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -39,6 +39,8 @@ pub struct Runner {
     registry: Arc<Registry>,
     store: Arc<dyn Store>,
     bus: Bus,
+    /// The `orquesta` runner, set once the services are wired.
+    workflows: Arc<OnceLock<crate::Workflows>>,
 }
 
 impl Runner {
@@ -48,7 +50,13 @@ impl Runner {
             registry,
             store,
             bus,
+            workflows: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// Wires the workflow engine that runs `orquesta` actions.
+    pub(crate) fn set_workflows(&self, workflows: crate::Workflows) {
+        let _ = self.workflows.set(workflows);
     }
 
     /// The registry.
@@ -129,10 +137,12 @@ impl Runner {
         Ok(())
     }
 
-    /// Runs a `requested` execution to completion: the `scheduled` and `running` changes (with
-    /// its limits) are recorded in one write before the component starts, the result after it
-    /// ends. If `cancel` fires
-    /// first, the execution ends `canceled` (the component is stopped where it is).
+    /// Runs a `requested` execution: a `wasm` action to completion (the `scheduled` and
+    /// `running` changes, with its limits, are recorded in one write before the component
+    /// starts, the result after it ends; if `cancel` fires first, the execution ends `canceled`
+    /// with the component stopped where it is); an `orquesta` workflow is started and returns
+    /// `running` (see [`crate::Workflows`]); an `inquirer` action (`core.ask`) ends `pending`
+    /// with the inquiry as its result, until answered.
     ///
     /// # Errors
     /// Only store failures; every way the run itself can end is recorded in the execution.
@@ -149,6 +159,28 @@ impl Runner {
         async move {
             if cancel.is_cancelled() {
                 return self.finish(execution, ExecutionStatus::Canceled, json!({"message": CANCELED_MESSAGE})).await;
+            }
+            match execution.action.runner_type {
+                squall_core::RunnerType::Wasm => {}
+                squall_core::RunnerType::Orquesta => {
+                    return match self.workflows.get() {
+                        Some(w) => w.start(execution).await,
+                        None => {
+                            let message = "workflows run only under squall serve or the CLI's services";
+                            self.finish(execution, ExecutionStatus::Failed, json!({"error": message})).await
+                        }
+                    };
+                }
+                squall_core::RunnerType::Inquirer => {
+                    let now = Timestamp::now();
+                    for s in [ExecutionStatus::Scheduled, ExecutionStatus::Running, ExecutionStatus::Pending] {
+                        execution.transition(s, now).expect("requested → scheduled → running → pending");
+                    }
+                    execution.result = squall_core::inquiry::Inquiry::of(&execution).result(None);
+                    self.save(&execution).await?;
+                    tracing::info!("inquiry pending");
+                    return Ok(execution);
+                }
             }
             execution
                 .transition(ExecutionStatus::Scheduled, Timestamp::now())

@@ -38,6 +38,9 @@ pub enum CancelError {
         /// The process that owns it.
         owner: String,
     },
+    /// Not possible for this execution now (a workflow refused it).
+    #[error("{0}")]
+    Refused(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -108,13 +111,34 @@ impl Scheduler {
         Scheduler { inner }
     }
 
-    /// Queues a durable `requested` execution.
+    /// Queues a durable `requested` execution; one with a `delay` is queued once it is due
+    /// (or at once when canceled, so it ends `canceled`).
     pub fn submit(&self, execution: Execution) {
         if self.inner.stopping.is_cancelled() {
             return; // stays requested in the store; the next start runs it
         }
-        self.inner.token(execution.id);
-        let _ = self.inner.queue.send(execution);
+        let token = self.inner.token(execution.id);
+        let wait = execution
+            .not_before()
+            .map(|due| due.duration_since(jiff::Timestamp::now()))
+            .filter(|d| d.is_positive())
+            .map(|d| d.unsigned_abs());
+        match wait {
+            None => {
+                let _ = self.inner.queue.send(execution);
+            }
+            Some(wait) => {
+                let inner = self.inner.clone();
+                self.inner.tasks.spawn(async move {
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = token.cancelled() => {}
+                        () = inner.stopping.cancelled() => return,
+                    }
+                    let _ = inner.queue.send(execution);
+                });
+            }
+        }
     }
 
     /// Cancels an execution: a queued or running one of this scheduler ends `canceled` (a

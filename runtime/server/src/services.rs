@@ -2,11 +2,12 @@
 //! what `squall serve` runs, and what a CLI runs in-process when no server is up.
 
 use crate::engine::{Engine, action_trigger_payload};
-use crate::{Bus, Registry, RequestError, Runner, Scheduler};
+use crate::{Bus, CancelError, ControlError, Registry, RequestError, Runner, Scheduler, Workflows};
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
-use squall_core::trigger::{ACTION_TRIGGER, TriggerInstanceStatus};
-use squall_core::{Execution, ExecutionStatus, Ref, TriggerInstance};
+use squall_core::inquiry::Inquiry;
+use squall_core::trigger::{ACTION_TRIGGER, INQUIRY_TRIGGER, TriggerInstanceStatus};
+use squall_core::{Execution, ExecutionId, ExecutionStatus, Ref, RunnerType, TriggerInstance};
 use squall_store::{Batch, ExecutionFilter, Store, StoreError, TriggerInstanceFilter};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,31 @@ pub enum DispatchError {
     Store(#[from] StoreError),
 }
 
+/// Why an inquiry response was refused (the API's 400/404/409).
+#[derive(Debug, thiserror::Error)]
+pub enum RespondError {
+    /// No such execution.
+    #[error("inquiry {0} not found")]
+    NotFound(ExecutionId),
+    /// The execution is not an inquiry.
+    #[error("execution {0} is not an inquiry")]
+    NotInquiry(ExecutionId),
+    /// It was answered, timed out or canceled.
+    #[error("inquiry {id} is {status}; it no longer takes a response")]
+    Closed {
+        /// The inquiry.
+        id: ExecutionId,
+        /// Its status.
+        status: ExecutionStatus,
+    },
+    /// The response does not match the inquiry's schema.
+    #[error("the response does not match the inquiry's schema: {0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Whether the background work of a server runs: recovery of unfinished work at start, timers.
 /// A CLI running in-process uses [`Mode::Embedded`] so it never picks up a server's work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,9 +82,12 @@ struct Inner {
     runner: Runner,
     scheduler: Scheduler,
     engine: Engine,
+    workflows: Workflows,
     tasks: TaskTracker,
     rule_workers: Arc<Semaphore>,
     stop: CancellationToken,
+    /// Cancelled once the scheduler has stopped: the completion loop then drains and ends.
+    drained: CancellationToken,
 }
 
 impl Services {
@@ -84,28 +113,51 @@ impl Services {
         let scheduler = Scheduler::start(
             runner.clone(),
             registry.config().server.concurrency,
-            completed_tx,
+            completed_tx.clone(),
         );
         let engine = Engine::new(runner.clone(), scheduler.clone());
+        let tasks = TaskTracker::new();
+        let workflows = Workflows::new(
+            runner.clone(),
+            scheduler.clone(),
+            completed_tx,
+            tasks.clone(),
+        );
+        runner.set_workflows(workflows.clone());
         let services = Services {
             inner: Arc::new(Inner {
                 runner,
                 scheduler,
                 engine,
-                tasks: TaskTracker::new(),
+                workflows,
+                tasks,
                 rule_workers: Arc::new(Semaphore::new(RULE_WORKERS)),
                 stop: CancellationToken::new(),
+                drained: CancellationToken::new(),
             }),
         };
         let completions = services.clone();
+        let drained = services.inner.drained.clone();
         services.inner.tasks.spawn(async move {
-            while let Some(done) = completed_rx.recv().await {
-                completions.completed(&done).await;
+            loop {
+                tokio::select! {
+                    next = completed_rx.recv() => match next {
+                        Some(done) => completions.completed(&done).await,
+                        None => break,
+                    },
+                    () = drained.cancelled() => {
+                        while let Ok(done) = completed_rx.try_recv() {
+                            completions.completed(&done).await;
+                        }
+                        break;
+                    }
+                }
             }
         });
         if mode == Mode::Server {
             services.recover().await?;
             crate::timers::start(&services, &services.inner.stop);
+            services.expire_inquiries();
         }
         Ok(services)
     }
@@ -133,6 +185,128 @@ impl Services {
     /// The scheduler.
     pub fn scheduler(&self) -> &Scheduler {
         &self.inner.scheduler
+    }
+
+    /// The workflow engine.
+    pub fn workflows(&self) -> &Workflows {
+        &self.inner.workflows
+    }
+
+    /// Cancels an execution, whatever runs it: a workflow cancels its task executions too, a
+    /// pending inquiry ends `canceled`, anything else goes through the scheduler.
+    ///
+    /// # Errors
+    /// [`CancelError`].
+    pub async fn cancel(&self, id: ExecutionId) -> Result<Execution, CancelError> {
+        let e = self
+            .store()
+            .get(id)
+            .await?
+            .ok_or(CancelError::NotFound(id))?;
+        if e.status.is_completed() {
+            return Err(CancelError::Completed {
+                id,
+                status: e.status,
+            });
+        }
+        match e.action.runner_type {
+            RunnerType::Orquesta if e.status != ExecutionStatus::Requested => self
+                .inner
+                .workflows
+                .cancel(id)
+                .await
+                .map_err(|err| match err {
+                    ControlError::NotFound(id) => CancelError::NotFound(id),
+                    ControlError::Store(s) => CancelError::Store(s),
+                    other => CancelError::Refused(other.to_string()),
+                }),
+            RunnerType::Inquirer if e.status == ExecutionStatus::Pending => {
+                let result = json!({"message": crate::CANCELED_MESSAGE});
+                let done = self
+                    .runner()
+                    .finish(e, ExecutionStatus::Canceled, result)
+                    .await?;
+                self.completed(&done).await;
+                Ok(done)
+            }
+            _ => self.inner.scheduler.cancel(id).await,
+        }
+    }
+
+    /// Answers a pending inquiry (`core.ask`), as StackStorm's `PUT /api/v1/inquiries/{id}`:
+    /// the response is validated against the inquiry's schema, the inquiry succeeds with it,
+    /// and a workflow paused on it goes on.
+    ///
+    /// # Errors
+    /// [`RespondError`].
+    pub async fn respond(
+        &self,
+        id: ExecutionId,
+        response: Value,
+    ) -> Result<Execution, RespondError> {
+        let e = self
+            .store()
+            .get(id)
+            .await?
+            .ok_or(RespondError::NotFound(id))?;
+        if e.action.runner_type != RunnerType::Inquirer {
+            return Err(RespondError::NotInquiry(id));
+        }
+        if e.status != ExecutionStatus::Pending {
+            return Err(RespondError::Closed {
+                id,
+                status: e.status,
+            });
+        }
+        let inquiry = Inquiry::of(&e);
+        inquiry.validate(&response).map_err(RespondError::Invalid)?;
+        let result = inquiry.result(Some(&response));
+        let done = self
+            .runner()
+            .finish(e, ExecutionStatus::Succeeded, result)
+            .await?;
+        tracing::info!(execution.id = %id, "inquiry answered");
+        self.completed(&done).await;
+        Ok(done)
+    }
+
+    /// Times out pending inquiries past their `ttl`, checking every second until stopped.
+    fn expire_inquiries(&self) {
+        let services = self.clone();
+        let stop = self.inner.stop.clone();
+        self.inner.tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = stop.cancelled() => return,
+                }
+                let filter = ExecutionFilter {
+                    status: Some(ExecutionStatus::Pending),
+                    limit: usize::MAX,
+                    ..Default::default()
+                };
+                let Ok(pending) = services.store().list(&filter).await else { continue };
+                let now = Timestamp::now();
+                for e in pending {
+                    if e.action.runner_type != RunnerType::Inquirer {
+                        continue;
+                    }
+                    let inquiry = Inquiry::of(&e);
+                    if inquiry.expires_at(e.start_timestamp) > now {
+                        continue;
+                    }
+                    let id = e.id;
+                    match services.runner().finish(e, ExecutionStatus::Timeout, inquiry.result(None)).await {
+                        Ok(done) => {
+                            tracing::info!(execution.id = %id, ttl = inquiry.ttl, "inquiry timed out");
+                            services.completed(&done).await;
+                        }
+                        Err(err) => tracing::error!(execution.id = %id, error = %err, "cannot time out inquiry"),
+                    }
+                }
+            }
+        });
     }
 
     /// Records a `requested` execution and queues it. Returns once it is durable.
@@ -192,9 +366,27 @@ impl Services {
         });
     }
 
-    /// After an execution completes: fires `core.st2.generic.actiontrigger` when an enabled rule
-    /// listens to it (StackStorm fires it always; with no listener it would only fill the store).
+    /// After an execution changed status outside the request path: a task execution is passed
+    /// to its workflow; a new pending inquiry fires `core.st2.generic.inquiry`; a completed one
+    /// fires `core.st2.generic.actiontrigger` when an enabled rule listens to it (StackStorm
+    /// fires it always; with no listener it would only fill the store).
     async fn completed(&self, execution: &Execution) {
+        if execution.parent.is_some() {
+            self.inner.workflows.notify(execution);
+        }
+        if execution.action.runner_type == RunnerType::Inquirer
+            && execution.status == ExecutionStatus::Pending
+        {
+            let trigger: Ref = INQUIRY_TRIGGER.parse().expect("built-in ref");
+            let inquiry = Inquiry::of(execution);
+            let payload = json!({"id": inquiry.id, "route": inquiry.route});
+            if let Err(e) = self.dispatch(&trigger, &Map::new(), payload).await {
+                tracing::error!(execution.id = %execution.id, error = %e, "cannot fire the inquiry trigger");
+            }
+        }
+        if !execution.status.is_completed() {
+            return;
+        }
         let trigger: Ref = ACTION_TRIGGER.parse().expect("built-in ref");
         if self
             .registry()
@@ -233,7 +425,15 @@ impl Services {
         };
         let mut requeued = 0;
         let mut abandoned = 0;
-        for status in [ExecutionStatus::Scheduled, ExecutionStatus::Running] {
+        let mut workflows = Vec::new();
+        for status in [
+            ExecutionStatus::Scheduled,
+            ExecutionStatus::Running,
+            ExecutionStatus::Pausing,
+            ExecutionStatus::Paused,
+            ExecutionStatus::Resuming,
+            ExecutionStatus::Canceling,
+        ] {
             for mut e in self
                 .store()
                 .list(&all(status))
@@ -243,11 +443,26 @@ impl Services {
                 .filter(|e| orphaned(e))
             {
                 e.owner = Some(store.process().to_string());
-                let idempotent = self
-                    .registry()
-                    .packs()
-                    .action(&e.action.reference)
-                    .is_some_and(|a| a.idempotent);
+                if e.action.runner_type == RunnerType::Orquesta
+                    && status != ExecutionStatus::Scheduled
+                {
+                    // Its state is durable: it goes on once its task executions are looked at.
+                    self.store().update(&e).await?;
+                    workflows.push(e.id);
+                    continue;
+                }
+                if !matches!(
+                    status,
+                    ExecutionStatus::Scheduled | ExecutionStatus::Running
+                ) {
+                    continue;
+                }
+                let idempotent = e.action.runner_type == RunnerType::Orquesta
+                    || self
+                        .registry()
+                        .packs()
+                        .action(&e.action.reference)
+                        .is_some_and(|a| a.idempotent);
                 if idempotent {
                     e.transition(ExecutionStatus::Requested, Timestamp::now())
                         .expect("scheduled/running can be re-queued");
@@ -282,6 +497,12 @@ impl Services {
             }
             self.inner.scheduler.submit(e);
         }
+        let resumed = workflows.len();
+        for id in workflows {
+            if let Err(e) = self.inner.workflows.reconcile(id).await {
+                tracing::error!(execution.id = %id, error = %e, "workflow not resumed");
+            }
+        }
         let mut instances = 0;
         for status in [
             TriggerInstanceStatus::Processing,
@@ -303,11 +524,12 @@ impl Services {
                 instances += 1;
             }
         }
-        if queued + abandoned + requeued + instances > 0 {
+        if queued + abandoned + requeued + instances + resumed > 0 {
             tracing::info!(
                 queued,
                 requeued,
                 abandoned,
+                workflows = resumed,
                 trigger_instances = instances,
                 "recovered unfinished work"
             );
@@ -320,6 +542,7 @@ impl Services {
     pub async fn shutdown(&self, timeout: Duration) {
         self.inner.stop.cancel();
         self.inner.scheduler.shutdown(timeout).await;
+        self.inner.drained.cancel();
         // With the scheduler stopped the completion channel closes, so this ends once rule
         // processing in progress is committed.
         self.inner.tasks.close();

@@ -7,7 +7,8 @@
 use squall_core::apikey::ApiKey;
 use squall_core::datastore::KeyValuePair;
 use squall_core::enforcement::RuleEnforcement;
-use squall_core::{Execution, TriggerInstance};
+use squall_core::workflow::WorkflowState;
+use squall_core::{Execution, ExecutionId, TriggerInstance};
 
 /// One record write; fields are what the indexes need plus the record as JSON.
 #[derive(Debug, Clone)]
@@ -16,7 +17,12 @@ pub(crate) enum Write {
         create: bool,
         id: u128,
         action: String,
+        parent: Option<String>,
         status: &'static str,
+        record: Vec<u8>,
+    },
+    Workflow {
+        id: u128,
         record: Vec<u8>,
     },
     TriggerInstance {
@@ -84,8 +90,18 @@ impl Batch {
             create,
             id: e.id.as_u128(),
             action: e.action.reference.to_string(),
+            parent: e.parent.map(|p| p.to_string()),
             status: e.status.as_str(),
             record: json(e),
+        });
+        self
+    }
+
+    /// Stores (or replaces) the conductor state of the workflow execution `id`.
+    pub fn put_workflow(&mut self, id: ExecutionId, state: &WorkflowState) -> &mut Self {
+        self.writes.push(Write::Workflow {
+            id: id.as_u128(),
+            record: json(state),
         });
         self
     }

@@ -1,6 +1,6 @@
 //! `squall-store`: where Squall keeps what it must not lose.
 //!
-//! One trait per aggregate — [`ExecutionStore`], [`TriggerInstanceStore`],
+//! One trait per aggregate — [`ExecutionStore`], [`WorkflowStore`], [`TriggerInstanceStore`],
 //! [`EnforcementStore`], [`KeyValueStore`], [`ApiKeyStore`], [`RuleStateStore`] — plus
 //! [`BatchStore`] for writes that must land together ([`Batch`]); [`Store`] is all of them, so
 //! services run on the embedded store or, later, a distributed one. [`RedbStore`] implements
@@ -24,4 +24,5 @@ pub use redb_store::{FILE_NAME, RedbStore};
 pub use traits::{
     ApiKeyStore, BatchStore, EnforcementFilter, EnforcementStore, ExecutionFilter, ExecutionStore,
     KeyValueStore, Liveness, RuleStateStore, Store, TriggerInstanceFilter, TriggerInstanceStore,
+    WorkflowStore,
 };

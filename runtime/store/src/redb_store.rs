@@ -8,6 +8,8 @@
 //! | `executions` | id | record (JSON) |
 //! | `execution_status` | id | status name |
 //! | `executions_by_action` / `executions_by_status` | (ref / status, id) | () |
+//! | `executions_by_parent` | (workflow execution id, id) | () |
+//! | `workflows` | workflow execution id | conductor state (JSON) |
 //! | `trigger_instances` | id | record (JSON) |
 //! | `trigger_instance_status` | id | status name |
 //! | `trigger_instances_by_trigger` / `_by_status` | (ref / status, id) | () |
@@ -29,6 +31,7 @@ use serde::de::DeserializeOwned;
 use squall_core::apikey::ApiKey;
 use squall_core::datastore::KeyValuePair;
 use squall_core::enforcement::RuleEnforcement;
+use squall_core::workflow::WorkflowState;
 use squall_core::{Execution, ExecutionId, TriggerInstance, TriggerInstanceId};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +46,8 @@ const EXECUTIONS: Records = TableDefinition::new("executions");
 const EXECUTION_STATUS: Statuses = TableDefinition::new("execution_status");
 const EXECUTIONS_BY_ACTION: Index = TableDefinition::new("executions_by_action");
 const EXECUTIONS_BY_STATUS: Index = TableDefinition::new("executions_by_status");
+const EXECUTIONS_BY_PARENT: Index = TableDefinition::new("executions_by_parent");
+const WORKFLOWS: Records = TableDefinition::new("workflows");
 const TRIGGER_INSTANCES: Records = TableDefinition::new("trigger_instances");
 const TRIGGER_INSTANCE_STATUS: Statuses = TableDefinition::new("trigger_instance_status");
 const TRIGGER_INSTANCES_BY_TRIGGER: Index = TableDefinition::new("trigger_instances_by_trigger");
@@ -102,7 +107,7 @@ impl RedbStore {
             })?;
         let txn = tx(db.begin_write())?;
         {
-            for t in [EXECUTIONS, TRIGGER_INSTANCES, ENFORCEMENTS] {
+            for t in [EXECUTIONS, TRIGGER_INSTANCES, ENFORCEMENTS, WORKFLOWS] {
                 tx(txn.open_table(t))?;
             }
             for t in [EXECUTION_STATUS, TRIGGER_INSTANCE_STATUS] {
@@ -111,6 +116,7 @@ impl RedbStore {
             for t in [
                 EXECUTIONS_BY_ACTION,
                 EXECUTIONS_BY_STATUS,
+                EXECUTIONS_BY_PARENT,
                 TRIGGER_INSTANCES_BY_TRIGGER,
                 TRIGGER_INSTANCES_BY_STATUS,
                 ENFORCEMENTS_BY_RULE,
@@ -291,23 +297,34 @@ fn put_indexed(
 fn apply(txn: &WriteTransaction, w: &Write) -> Result<(), StoreError> {
     match w {
         Write::Execution {
+            create,
             id,
             action,
+            parent,
             status,
             record,
-            ..
-        } => put_indexed(
-            txn,
-            ("executions", "action"),
-            EXECUTIONS,
-            EXECUTION_STATUS,
-            EXECUTIONS_BY_ACTION,
-            EXECUTIONS_BY_STATUS,
-            *id,
-            action,
-            status,
-            record,
-        ),
+        } => {
+            if let (true, Some(parent)) = (*create, parent) {
+                tx(tx(txn.open_table(EXECUTIONS_BY_PARENT))?.insert((parent.as_str(), *id), ()))?;
+                bump(txn, &format!("executions/parent/{parent}"), 1)?;
+            }
+            put_indexed(
+                txn,
+                ("executions", "action"),
+                EXECUTIONS,
+                EXECUTION_STATUS,
+                EXECUTIONS_BY_ACTION,
+                EXECUTIONS_BY_STATUS,
+                *id,
+                action,
+                status,
+                record,
+            )
+        }
+        Write::Workflow { id, record } => {
+            tx(tx(txn.open_table(WORKFLOWS))?.insert(*id, record.as_slice()))?;
+            Ok(())
+        }
         Write::TriggerInstance {
             id,
             trigger,
@@ -483,6 +500,33 @@ fn execution_ids(
     f: &ExecutionFilter,
     want: Want,
 ) -> Result<(Vec<u128>, u64), StoreError> {
+    if let Some(parent) = f.parent {
+        // A workflow's task executions are few: filter them by reading their records.
+        let parent = parent.to_string();
+        if let (Want::Count, None, None) = (want, &f.action, f.status) {
+            return Ok((
+                Vec::new(),
+                counter(txn, &format!("executions/parent/{parent}"))?,
+            ));
+        }
+        let keep = |id: u128| -> Result<bool, StoreError> {
+            if f.action.is_none() && f.status.is_none() {
+                return Ok(true);
+            }
+            let e: Option<Execution> = get_record(txn, EXECUTIONS, "execution", id)?;
+            Ok(e.is_some_and(|e| {
+                f.action.as_ref().is_none_or(|a| &e.action.reference == a)
+                    && f.status.is_none_or(|s| e.status == s)
+            }))
+        };
+        return ids(
+            txn,
+            EXECUTIONS,
+            Some((EXECUTIONS_BY_PARENT, &parent)),
+            keep,
+            want,
+        );
+    }
     let action = f.action.as_ref().map(ToString::to_string);
     indexed_ids(
         txn,
@@ -627,6 +671,14 @@ impl ExecutionStore for RedbStore {
     async fn count(&self, filter: &ExecutionFilter) -> Result<u64, StoreError> {
         let f = filter.clone();
         self.read(move |txn| Ok(execution_ids(txn, &f, Want::Count)?.1))
+            .await
+    }
+}
+
+#[async_trait]
+impl WorkflowStore for RedbStore {
+    async fn workflow(&self, id: ExecutionId) -> Result<Option<WorkflowState>, StoreError> {
+        self.read(move |txn| get_record(txn, WORKFLOWS, "workflow", id.as_u128()))
             .await
     }
 }

@@ -7,16 +7,20 @@ use squall_core::apikey::ApiKey;
 use squall_core::datastore::KeyValuePair;
 use squall_core::enforcement::RuleEnforcement;
 use squall_core::trigger::TriggerInstanceStatus;
+use squall_core::workflow::WorkflowState;
 use squall_core::{
     Execution, ExecutionId, ExecutionStatus, Ref, TriggerInstance, TriggerInstanceId,
 };
 
-/// Which executions to list: newest first, optionally only one action's and/or one status,
-/// skipping `offset` and returning at most `limit` (StackStorm's `limit`/`offset`).
+/// Which executions to list: newest first, optionally only one action's, one status's and/or
+/// one workflow's task executions, skipping `offset` and returning at most `limit`
+/// (StackStorm's `limit`/`offset`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionFilter {
     /// Only this action's executions.
     pub action: Option<Ref>,
+    /// Only the task executions of this workflow execution (StackStorm's `parent`).
+    pub parent: Option<ExecutionId>,
     /// Only executions in this status.
     pub status: Option<ExecutionStatus>,
     /// How many to skip (after filtering).
@@ -29,6 +33,7 @@ impl Default for ExecutionFilter {
     fn default() -> Self {
         ExecutionFilter {
             action: None,
+            parent: None,
             status: None,
             offset: 0,
             limit: 50,
@@ -68,6 +73,17 @@ pub trait ExecutionStore: Send + Sync {
     /// # Errors
     /// Transaction errors.
     async fn count(&self, filter: &ExecutionFilter) -> Result<u64, StoreError>;
+}
+
+/// Conductor states of workflow executions (written through [`Batch`], together with the
+/// executions they request).
+#[async_trait]
+pub trait WorkflowStore: Send + Sync {
+    /// The state of the workflow execution `id`.
+    ///
+    /// # Errors
+    /// Transaction errors; [`StoreError::Corrupt`].
+    async fn workflow(&self, id: ExecutionId) -> Result<Option<WorkflowState>, StoreError>;
 }
 
 /// Which trigger instances to list: newest first.
@@ -244,6 +260,7 @@ pub trait BatchStore: Send + Sync {
 /// Everything Squall stores.
 pub trait Store:
     ExecutionStore
+    + WorkflowStore
     + TriggerInstanceStore
     + EnforcementStore
     + KeyValueStore
@@ -256,6 +273,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: ExecutionStore
+        + WorkflowStore
         + TriggerInstanceStore
         + EnforcementStore
         + KeyValueStore

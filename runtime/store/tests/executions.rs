@@ -167,22 +167,25 @@ fn concurrent_writers_share_commits_and_all_land() {
 
 #[derive(Debug, Clone)]
 enum Step {
-    Create(usize),
+    /// Create an execution of action `.0`, a task of the `.1 % len`th stored one when given.
+    Create(usize, Option<usize>),
     Advance(usize),
-    List(Option<usize>, Option<usize>, usize, usize),
+    /// List by action, status, parent (`% len`th stored), offset, limit.
+    List(Option<usize>, Option<usize>, Option<usize>, usize, usize),
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (0..3usize).prop_map(Step::Create),
+        (0..3usize, proptest::option::of(0..64usize)).prop_map(|(a, p)| Step::Create(a, p)),
         (0..64usize).prop_map(Step::Advance),
         (
             proptest::option::of(0..3usize),
             proptest::option::of(0..4usize),
+            proptest::option::of(0..64usize),
             0..5usize,
             0..8usize
         )
-            .prop_map(|(a, s, o, l)| Step::List(a, s, o, l)),
+            .prop_map(|(a, s, p, o, l)| Step::List(a, s, p, o, l)),
     ]
 }
 
@@ -207,8 +210,11 @@ proptest! {
         rt.block_on(async {
             for s in steps {
                 match s {
-                    Step::Create(a) => {
-                        let e = Execution::new(&actions[a], Map::new(), "p", Timestamp::now());
+                    Step::Create(a, parent) => {
+                        let mut e = Execution::new(&actions[a], Map::new(), "p", Timestamp::now());
+                        if let Some(p) = parent.filter(|_| !model.is_empty()) {
+                            e.parent = model.keys().nth(p % model.len()).copied();
+                        }
                         store.create(&e).await.unwrap();
                         model.insert(e.id, e);
                     }
@@ -222,9 +228,10 @@ proptest! {
                             store.update(e).await.unwrap();
                         }
                     }
-                    Step::List(a, s, offset, limit) => {
+                    Step::List(a, s, p, offset, limit) => {
                         let filter = ExecutionFilter {
                             action: a.map(|a| format!("ops.{}", NAMES[a]).parse().unwrap()),
+                            parent: p.filter(|_| !model.is_empty()).and_then(|p| model.keys().nth(p % model.len()).copied()),
                             status: s.map(|s| FLOW[s]),
                             offset,
                             limit,
@@ -234,6 +241,7 @@ proptest! {
                             .rev()
                             .filter(|e| filter.action.as_ref().is_none_or(|r| &e.action.reference == r))
                             .filter(|e| filter.status.is_none_or(|s| e.status == s))
+                            .filter(|e| filter.parent.is_none_or(|p| e.parent == Some(p)))
                             .skip(offset)
                             .take(limit)
                             .cloned()
@@ -244,6 +252,7 @@ proptest! {
                             .values()
                             .filter(|e| filter.action.as_ref().is_none_or(|r| &e.action.reference == r))
                             .filter(|e| filter.status.is_none_or(|s| e.status == s))
+                            .filter(|e| filter.parent.is_none_or(|p| e.parent == Some(p)))
                             .count() as u64;
                         assert_eq!(store.count(&filter).await.unwrap(), total);
                     }

@@ -1,7 +1,7 @@
 //! One error type for every handler, mapped to a status and StackStorm's
 //! `{"faultstring": "..."}` body in one place.
 
-use crate::{CancelError, DispatchError, RequestError};
+use crate::{CancelError, ControlError, DispatchError, RequestError, RespondError};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
@@ -100,10 +100,36 @@ impl From<CancelError> for ApiError {
     fn from(e: CancelError) -> Self {
         match e {
             CancelError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            CancelError::Completed { .. } | CancelError::Elsewhere { .. } => {
+            CancelError::Completed { .. }
+            | CancelError::Elsewhere { .. }
+            | CancelError::Refused(_) => ApiError::Conflict(e.to_string()),
+            CancelError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            ControlError::WrongRunner { .. } => ApiError::BadRequest(e.to_string()),
+            ControlError::Refused { .. } | ControlError::Unloaded { .. } => {
                 ApiError::Conflict(e.to_string())
             }
-            CancelError::Store(s) => s.into(),
+            ControlError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<RespondError> for ApiError {
+    fn from(e: RespondError) -> Self {
+        match e {
+            RespondError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            RespondError::NotInquiry(_) | RespondError::Invalid(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            RespondError::Closed { .. } => ApiError::Conflict(e.to_string()),
+            RespondError::Store(s) => s.into(),
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct ExecutionQuery {
     pub action: Option<String>,
     /// Only executions in this status.
     pub status: Option<String>,
+    /// Only the task executions of this workflow execution.
+    pub parent: Option<String>,
 }
 
 /// `POST /api/v1/executions` body, as StackStorm's live action create object.
@@ -50,6 +52,7 @@ pub async fn list_executions(
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     let filter = ExecutionFilter {
         action: q.action.as_deref().map(parse::<Ref>).transpose()?,
+        parent: q.parent.as_deref().map(parse::<ExecutionId>).transpose()?,
         status: q
             .status
             .as_deref()
@@ -116,6 +119,109 @@ pub async fn cancel_execution(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let id: ExecutionId = parse(&id)?;
-    let e = state.services.scheduler().cancel(id).await?;
+    let e = state.services.cancel(id).await?;
     Ok(axum::Json(shown(&e)))
+}
+
+/// `PUT /api/v1/executions/{id}` body: StackStorm's way to pause and resume a workflow.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ExecutionUpdate {
+    /// `pausing` (pause), `resuming` (resume) or `canceling` (cancel).
+    pub status: String,
+}
+
+/// Pauses, resumes or cancels an execution (workflows; cancel works for any).
+#[utoipa::path(put, path = "/api/v1/executions/{id}", tag = "executions",
+    params(("id" = String, Path, description = "Execution id")), request_body = ExecutionUpdate,
+    responses((status = 200, description = "The execution after the request", body = Value),
+              (status = 400, description = "Bad status, or not a workflow", body = super::Fault),
+              (status = 404, body = super::Fault),
+              (status = 409, description = "Not possible in its current status", body = super::Fault)))]
+pub async fn update_execution(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let id: ExecutionId = parse(&id)?;
+    let limit = state.services.registry().config().server.max_body;
+    let req: ExecutionUpdate = json(&body(raw, limit)?)?;
+    let w = state.services.workflows();
+    let e = match req.status.as_str() {
+        "pausing" | "paused" => w.pause(id).await?,
+        "resuming" | "running" => w.resume(id).await?,
+        "canceling" | "canceled" => state.services.cancel(id).await?,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "status {other:?} cannot be requested; use \"pausing\", \"resuming\" or \"canceling\""
+            )));
+        }
+    };
+    Ok(axum::Json(shown(&e)))
+}
+
+/// `POST /api/v1/executions/{id}/re_run` body, as StackStorm's.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReRun {
+    /// Workflow tasks to run again (a workflow's failed tasks when empty); the tasks that
+    /// completed keep their results.
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    /// Parameters overriding the original ones (not for a workflow re-run from tasks).
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
+    /// Who asks; default `squall`.
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+/// Runs an execution again: a workflow from named (or failed) tasks, anything else as a new
+/// execution with the same parameters (overridden by those given).
+#[utoipa::path(post, path = "/api/v1/executions/{id}/re_run", tag = "executions",
+    params(("id" = String, Path, description = "Execution id")), request_body = ReRun,
+    responses((status = 201, description = "The new execution", body = Value),
+              (status = 400, body = super::Fault), (status = 404, body = super::Fault),
+              (status = 409, description = "The workflow is still running", body = super::Fault)))]
+pub async fn rerun_execution(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let id: ExecutionId = parse(&id)?;
+    let limit = state.services.registry().config().server.max_body;
+    let bytes = body(raw, limit)?;
+    let req: ReRun = if bytes.is_empty() {
+        ReRun::default()
+    } else {
+        json(&bytes)?
+    };
+    let user = req.user.unwrap_or_else(|| crate::SYSTEM_USER.to_string());
+    let old = state
+        .services
+        .store()
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("execution {id} not found")))?;
+    let e = if old.action.runner_type == squall_core::RunnerType::Orquesta
+        && req.parameters.is_empty()
+    {
+        state
+            .services
+            .workflows()
+            .rerun(id, &req.tasks, &user)
+            .await?
+    } else {
+        if !req.tasks.is_empty() {
+            return Err(ApiError::BadRequest(format!(
+                "execution {id} is not a workflow; --tasks applies to workflows"
+            )));
+        }
+        let mut params = old.parameters.clone();
+        params.extend(req.parameters);
+        state
+            .services
+            .request(&old.action.reference, &params, &user)
+            .await?
+    };
+    Ok((StatusCode::CREATED, axum::Json(shown(&e))))
 }

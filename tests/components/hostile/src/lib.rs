@@ -74,7 +74,7 @@ fn run(ctx: &Context, params: Value) -> Result<Value, Error> {
             std::thread::sleep(std::time::Duration::from_millis(number(
                 &params, "ms", 60_000,
             )));
-            Ok(json!({"slept": true}))
+            Ok(json!({"slept": true, "tag": params.get("tag")}))
         }
         "memory" => {
             let mut hoard: Vec<Vec<u8>> = Vec::new();

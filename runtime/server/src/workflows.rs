@@ -1,0 +1,651 @@
+//! The `orquesta` runner: conducts workflow executions durably.
+//!
+//! A workflow execution's [`WorkflowState`] lives in the store beside it. Every change — the
+//! start, a task execution's progress, pause, resume, cancel — is applied to the pure
+//! [`Conductor`], and the new state, the workflow execution's record and the task executions
+//! the conductor asked for are committed in **one** transaction before anything is queued. So
+//! after a crash at any point the store holds either the state before an event (the event is
+//! seen again: task executions keep their completed status, and recovery feeds them back) or
+//! the state after it with its task executions durable as `requested` (recovery queues them).
+//! No completed task runs again and none is lost.
+//!
+//! Events of one workflow are applied by one worker at a time, which takes every event waiting
+//! for that workflow and commits them together (so a thousand items do not cost a thousand
+//! serial commits). Task executions are children of their workflow execution: `parent`,
+//! `children` and `context.orquesta` / `context.parent` as StackStorm records them.
+
+use crate::{Runner, Scheduler};
+use jiff::Timestamp;
+use serde_json::{Map, json};
+use squall_core::workflow::{Conductor, Dispatch, WorkflowSpec, WorkflowState};
+use squall_core::{Execution, ExecutionId, ExecutionStatus, Ref, RunnerType};
+use squall_store::{Batch, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
+
+/// Why a workflow request (pause, resume, cancel, re-run) was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// No such execution.
+    #[error("execution {0} not found")]
+    NotFound(ExecutionId),
+    /// The execution does not run the runner the request needs.
+    #[error("execution {id} is a {runner} execution; {what}")]
+    WrongRunner {
+        /// The execution.
+        id: ExecutionId,
+        /// Its runner.
+        runner: RunnerType,
+        /// What was asked.
+        what: &'static str,
+    },
+    /// Not possible in its current state (StackStorm answers 400/409).
+    #[error("execution {id}: {message}")]
+    Refused {
+        /// The execution.
+        id: ExecutionId,
+        /// Why.
+        message: String,
+    },
+    /// The workflow's action is no longer loaded.
+    #[error("execution {id}: action {action} is no longer loaded")]
+    Unloaded {
+        /// The execution.
+        id: ExecutionId,
+        /// Its action.
+        action: Ref,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The workflow engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Workflows {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runner: Runner,
+    scheduler: Scheduler,
+    /// Status changes of workflow executions go here, as completions of actions do (so parents
+    /// hear of their sub-workflows and `core.st2.generic.actiontrigger` fires).
+    events: mpsc::UnboundedSender<Execution>,
+    tasks: TaskTracker,
+    /// Events waiting per workflow; an entry exists while a worker is active for it.
+    queues: Mutex<HashMap<ExecutionId, Vec<Execution>>>,
+    /// One lock per workflow: every change to it holds it.
+    locks: Mutex<HashMap<ExecutionId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Workflow executions and their states as last committed.
+    cache: Mutex<HashMap<ExecutionId, (Execution, WorkflowState)>>,
+}
+
+/// What [`Workflows::control`] is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl Request {
+    fn needs(self) -> &'static str {
+        match self {
+            Request::Pause => "only workflow executions can be paused",
+            Request::Resume => "only workflow executions can be resumed",
+            Request::Cancel => "only workflow executions are canceled here",
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Moves an execution to `to` through legal changes (a workflow may go from `running` to
+/// `paused` in one step of its conductor; the record shows `pausing` in between).
+fn move_to(e: &mut Execution, to: ExecutionStatus, at: Timestamp) {
+    if e.status == to {
+        return;
+    }
+    if e.transition(to, at).is_ok() {
+        return;
+    }
+    for via in ExecutionStatus::ALL {
+        if e.status.can_become(via) && via.can_become(to) {
+            let _ = e.transition(via, at);
+            let _ = e.transition(to, at);
+            return;
+        }
+    }
+    for via in [ExecutionStatus::Resuming, ExecutionStatus::Running] {
+        if e.status.can_become(via) {
+            let _ = e.transition(via, at);
+        }
+    }
+    if let Err(err) = e.transition(to, at) {
+        tracing::error!(error = %err, "workflow status not recorded");
+    }
+}
+
+impl Workflows {
+    pub(crate) fn new(
+        runner: Runner,
+        scheduler: Scheduler,
+        events: mpsc::UnboundedSender<Execution>,
+        tasks: TaskTracker,
+    ) -> Workflows {
+        Workflows {
+            inner: Arc::new(Inner {
+                runner,
+                scheduler,
+                events,
+                tasks,
+                queues: Mutex::new(HashMap::new()),
+                locks: Mutex::new(HashMap::new()),
+                cache: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    fn keys(&self) -> squall_core::template::KeyLookup {
+        let store = self.inner.runner.store().clone();
+        Arc::new(move |name: &str| store.key_blocking(name).ok().flatten().map(|kv| kv.value))
+    }
+
+    async fn lock(&self, id: ExecutionId) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = lock(&self.inner.locks).entry(id).or_default().clone();
+        m.lock_owned().await
+    }
+
+    fn spec(&self, e: &Execution) -> Result<Arc<WorkflowSpec>, ControlError> {
+        self.inner
+            .runner
+            .registry()
+            .packs()
+            .action(&e.action.reference)
+            .and_then(|a| a.workflow.clone())
+            .ok_or_else(|| ControlError::Unloaded {
+                id: e.id,
+                action: e.action.reference.clone(),
+            })
+    }
+
+    /// The workflow execution and its state: from the cache, else the store.
+    async fn load(
+        &self,
+        id: ExecutionId,
+    ) -> Result<(Execution, Option<WorkflowState>), ControlError> {
+        if let Some((e, s)) = lock(&self.inner.cache).get(&id).cloned() {
+            return Ok((e, Some(s)));
+        }
+        let store = self.inner.runner.store();
+        let e = store.get(id).await?.ok_or(ControlError::NotFound(id))?;
+        let state = store.workflow(id).await?;
+        Ok((e, state))
+    }
+
+    /// Starts a `requested` workflow execution (called by the runner when the scheduler picks
+    /// it up): renders its input, records it `running` with its state and first task
+    /// executions, and queues those.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn start(&self, mut execution: Execution) -> Result<Execution, StoreError> {
+        let _guard = self.lock(execution.id).await;
+        let now = Timestamp::now();
+        let _ = execution.transition(ExecutionStatus::Scheduled, now);
+        let _ = execution.transition(ExecutionStatus::Running, now);
+        let spec = match self.spec(&execution) {
+            Ok(s) => s,
+            Err(e) => {
+                return self
+                    .inner
+                    .runner
+                    .finish(
+                        execution,
+                        ExecutionStatus::Failed,
+                        json!({"error": e.to_string()}),
+                    )
+                    .await;
+            }
+        };
+        let conductor = Conductor::start(&spec, &execution.parameters, Some(self.keys()));
+        tracing::info!(execution.id = %execution.id, action.ref = %execution.action.reference, "workflow started");
+        self.apply(execution, ExecutionStatus::Requested, conductor)
+            .await
+    }
+
+    /// Commits the conductor's state with the workflow execution's record and the task
+    /// executions it asked for, then queues those and announces the change.
+    async fn apply(
+        &self,
+        mut wf: Execution,
+        before: ExecutionStatus,
+        mut c: Conductor<'_>,
+    ) -> Result<Execution, StoreError> {
+        let mut children: Vec<Execution> = Vec::new();
+        loop {
+            let dispatches = c.take_dispatches();
+            if dispatches.is_empty() {
+                break;
+            }
+            for d in dispatches {
+                match self.child(&wf, &d) {
+                    Ok(child) => {
+                        c.bind(d.task, d.run, child.id.to_string());
+                        wf.children.push(child.id);
+                        children.push(child);
+                    }
+                    Err(message) => {
+                        c.update(
+                            d.task,
+                            d.run,
+                            ExecutionStatus::Failed,
+                            json!({"error": message}),
+                        );
+                    }
+                }
+            }
+        }
+        let now = Timestamp::now();
+        let status = c.status();
+        move_to(&mut wf, status, now);
+        if status.is_completed() {
+            wf.result = c.result();
+        }
+        let state = c.into_state();
+        let mut batch = Batch::new();
+        if before == ExecutionStatus::Requested && wf.context.contains_key("re-run") {
+            batch.create_execution(&wf);
+        } else {
+            batch.update_execution(&wf);
+        }
+        batch.put_workflow(wf.id, &state);
+        for child in &children {
+            batch.create_execution(child);
+        }
+        let store = self.inner.runner.store();
+        if let Err(e) = store.commit(batch).await {
+            lock(&self.inner.cache).remove(&wf.id);
+            return Err(e);
+        }
+        {
+            let mut cache = lock(&self.inner.cache);
+            if status.is_completed() {
+                cache.remove(&wf.id);
+            } else {
+                cache.insert(wf.id, (wf.clone(), state));
+            }
+        }
+        if status.is_completed() {
+            lock(&self.inner.locks).remove(&wf.id);
+            tracing::info!(execution.id = %wf.id, %status, "workflow completed");
+        }
+        let bus = self.inner.runner.bus();
+        if before == ExecutionStatus::Requested && wf.context.contains_key("re-run") {
+            bus.publish("st2.execution__create", &wf.masked());
+        } else {
+            bus.publish("st2.execution__update", &wf.masked());
+        }
+        for child in children {
+            self.inner.runner.announce_created(&child);
+            self.inner.scheduler.submit(child);
+        }
+        if wf.status != before {
+            let _ = self.inner.events.send(wf.clone());
+        }
+        Ok(wf)
+    }
+
+    /// A task execution for a dispatch, validated (not stored).
+    fn child(&self, wf: &Execution, d: &Dispatch) -> Result<Execution, String> {
+        let reference: Ref = d
+            .action
+            .parse()
+            .map_err(|e| format!("action {:?}: {e}", d.action))?;
+        let mut context = Map::new();
+        context.insert(
+            "parent".into(),
+            json!({"execution_id": wf.id.to_string(), "user": wf.user(), "pack": wf.action.pack}),
+        );
+        let mut orquesta = json!({
+            "workflow_execution_id": wf.id.to_string(),
+            "task_execution_id": format!("{}:{}:{}", wf.id, d.task_name, d.route),
+            "task_name": d.task_name,
+            "task_id": d.task_name,
+            "task_route": d.route,
+        });
+        if let Some(i) = d.item {
+            orquesta["item_id"] = json!(i);
+        }
+        context.insert("orquesta".into(), orquesta);
+        let mut child = self
+            .inner
+            .runner
+            .new_execution(&reference, &d.input, wf.user(), context)
+            .map_err(|e| e.to_string())?;
+        child.parent = Some(wf.id);
+        child.delay = d.delay_ms;
+        Ok(child)
+    }
+
+    /// Hears of a change of a task execution (called for every status change of an execution
+    /// with a parent): queued for its workflow's worker.
+    pub fn notify(&self, child: &Execution) {
+        let Some(parent) = child.parent else { return };
+        let start = {
+            let mut queues = lock(&self.inner.queues);
+            match queues.get_mut(&parent) {
+                Some(q) => {
+                    q.push(child.clone());
+                    false
+                }
+                None => {
+                    queues.insert(parent, vec![child.clone()]);
+                    true
+                }
+            }
+        };
+        if start {
+            let me = self.clone();
+            self.inner
+                .tasks
+                .spawn(async move { me.worker(parent).await });
+        }
+    }
+
+    async fn worker(&self, id: ExecutionId) {
+        loop {
+            let _guard = self.lock(id).await;
+            let events = {
+                let mut queues = lock(&self.inner.queues);
+                match queues.get_mut(&id) {
+                    Some(q) if !q.is_empty() => std::mem::take(q),
+                    _ => {
+                        queues.remove(&id);
+                        return;
+                    }
+                }
+            };
+            if let Err(e) = self.feed(id, events).await {
+                tracing::error!(execution.id = %id, error = %e, "workflow not advanced; recovered at the next start");
+            }
+        }
+    }
+
+    /// Applies task execution changes to a workflow (its lock held).
+    async fn feed(&self, id: ExecutionId, events: Vec<Execution>) -> Result<(), ControlError> {
+        let (wf, state) = self.load(id).await?;
+        let Some(state) = state else { return Ok(()) };
+        if wf.status.is_completed() {
+            return Ok(());
+        }
+        let spec = self.spec(&wf)?;
+        let mut c = Conductor::resume_from(&spec, state, Some(self.keys()));
+        let mut changed = false;
+        for child in events {
+            let Some((task, run)) = c.find(&child.id.to_string()) else {
+                continue;
+            };
+            let known = c.state().tasks[task].runs[run].status;
+            if known == child.status || known.is_completed() {
+                continue;
+            }
+            if !child.status.is_completed()
+                && !matches!(
+                    child.status,
+                    ExecutionStatus::Pending | ExecutionStatus::Paused
+                )
+                && !matches!(known, ExecutionStatus::Pending | ExecutionStatus::Paused)
+            {
+                continue; // requested → scheduled → running: nothing for the conductor
+            }
+            c.update(task, run, child.status, child.result.clone());
+            changed = true;
+        }
+        if changed {
+            let before = wf.status;
+            self.apply(wf, before, c).await?;
+        }
+        Ok(())
+    }
+
+    /// Pauses a running workflow (and its running sub-workflows): no new task starts.
+    ///
+    /// # Errors
+    /// [`ControlError`].
+    pub async fn pause(&self, id: ExecutionId) -> Result<Execution, ControlError> {
+        self.control(id, Request::Pause).await
+    }
+
+    /// Resumes a paused workflow (and its paused sub-workflows).
+    ///
+    /// # Errors
+    /// [`ControlError`].
+    pub async fn resume(&self, id: ExecutionId) -> Result<Execution, ControlError> {
+        self.control(id, Request::Resume).await
+    }
+
+    /// Cancels a workflow: `canceling` until its running task executions (canceled in turn,
+    /// sub-workflows included) have ended, then `canceled`. Returns the record after at most
+    /// 5 s.
+    ///
+    /// # Errors
+    /// [`ControlError`].
+    pub async fn cancel(&self, id: ExecutionId) -> Result<Execution, ControlError> {
+        self.control(id, Request::Cancel).await?;
+        let store = self.inner.runner.store().clone();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let now = store.get(id).await?.ok_or(ControlError::NotFound(id))?;
+            if now.status.is_completed() || tokio::time::Instant::now() >= deadline {
+                return Ok(now);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Applies a request under the workflow's lock, then passes it on: cancel to every task
+    /// execution still running, pause and resume to sub-workflows.
+    async fn control(&self, id: ExecutionId, request: Request) -> Result<Execution, ControlError> {
+        let (wf, active) = {
+            let _guard = self.lock(id).await;
+            let (wf, state) = self.load(id).await?;
+            if wf.action.runner_type != RunnerType::Orquesta {
+                return Err(ControlError::WrongRunner {
+                    id,
+                    runner: wf.action.runner_type,
+                    what: request.needs(),
+                });
+            }
+            let Some(state) = state else {
+                return Err(ControlError::Refused {
+                    id,
+                    message: format!("the workflow is {} and has not started", wf.status),
+                });
+            };
+            let spec = self.spec(&wf)?;
+            let mut c = Conductor::resume_from(&spec, state, Some(self.keys()));
+            let refused = |e: squall_core::workflow::ConductorError| ControlError::Refused {
+                id,
+                message: e.0,
+            };
+            match request {
+                Request::Pause => c.pause().map_err(refused)?,
+                Request::Resume => c.resume().map_err(refused)?,
+                Request::Cancel => {
+                    c.cancel().map_err(refused)?;
+                }
+            }
+            let active = c.active_executions();
+            let before = wf.status;
+            (self.apply(wf, before, c).await?, active)
+        };
+        // Outside the lock: the children report back to this workflow.
+        let store = self.inner.runner.store();
+        for child in active {
+            let Ok(child_id) = child.parse::<ExecutionId>() else {
+                continue;
+            };
+            let Some(e) = store.get(child_id).await? else {
+                continue;
+            };
+            let sub = e.action.runner_type == RunnerType::Orquesta;
+            if !sub && request != Request::Cancel {
+                continue;
+            }
+            let me = self.clone();
+            self.inner.tasks.spawn(async move {
+                let outcome = match request {
+                    Request::Cancel => me.cancel_task(e).await,
+                    _ => me.boxed(child_id, request).await.map(drop).map_err(|e| e.to_string()),
+                };
+                if let Err(message) = outcome {
+                    tracing::debug!(execution.id = %child_id, error = %message, "request not passed on");
+                }
+            });
+        }
+        Ok(wf)
+    }
+
+    /// A request to a sub-workflow, boxed: requests recurse down the workflow tree.
+    fn boxed(
+        &self,
+        id: ExecutionId,
+        request: Request,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Execution, ControlError>> + Send>> {
+        let me = self.clone();
+        Box::pin(async move {
+            match request {
+                Request::Cancel => me.cancel(id).await,
+                _ => me.control(id, request).await,
+            }
+        })
+    }
+
+    /// Cancels one task execution of a canceled workflow, whatever runs it.
+    async fn cancel_task(&self, e: Execution) -> Result<(), String> {
+        let id = e.id;
+        if e.action.runner_type == RunnerType::Orquesta {
+            return self
+                .boxed(id, Request::Cancel)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string());
+        }
+        if e.status == ExecutionStatus::Pending {
+            let done = self
+                .inner
+                .runner
+                .finish(
+                    e,
+                    ExecutionStatus::Canceled,
+                    json!({"message": crate::CANCELED_MESSAGE}),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = self.inner.events.send(done);
+            return Ok(());
+        }
+        self.inner
+            .scheduler
+            .cancel(id)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Re-runs a completed workflow from `tasks` (its failed tasks when empty) as a new
+    /// workflow execution, as `st2 execution re-run <id> --tasks ...`: tasks that completed keep
+    /// their results and are not run again.
+    ///
+    /// # Errors
+    /// [`ControlError`]: unknown id, not a workflow, still running, a task that never ran.
+    pub async fn rerun(
+        &self,
+        id: ExecutionId,
+        tasks: &[String],
+        user: &str,
+    ) -> Result<Execution, ControlError> {
+        let store = self.inner.runner.store();
+        let old = store.get(id).await?.ok_or(ControlError::NotFound(id))?;
+        if old.action.runner_type != RunnerType::Orquesta {
+            return Err(ControlError::WrongRunner {
+                id,
+                runner: old.action.runner_type,
+                what: "re-run with --tasks needs a workflow execution",
+            });
+        }
+        let state = store
+            .workflow(id)
+            .await?
+            .ok_or_else(|| ControlError::Refused {
+                id,
+                message: "the workflow never started".into(),
+            })?;
+        let spec = self.spec(&old)?;
+        let c = Conductor::rerun(&spec, &state, tasks, Some(self.keys()))
+            .map_err(|e| ControlError::Refused { id, message: e.0 })?;
+        let action = self
+            .inner
+            .runner
+            .registry()
+            .packs()
+            .action(&old.action.reference)
+            .cloned()
+            .ok_or_else(|| ControlError::Unloaded {
+                id,
+                action: old.action.reference.clone(),
+            })?;
+        let now = Timestamp::now();
+        let mut wf = Execution::new(&action, old.parameters.clone(), user, now);
+        wf.context.insert(
+            "re-run".into(),
+            json!({"ref": id.to_string(), "tasks": tasks}),
+        );
+        wf.owner = Some(store.process().to_string());
+        let _ = wf.transition(ExecutionStatus::Scheduled, now);
+        let _ = wf.transition(ExecutionStatus::Running, now);
+        let _guard = self.lock(wf.id).await;
+        Ok(self.apply(wf, ExecutionStatus::Requested, c).await?)
+    }
+
+    /// After a restart: feeds every task execution that changed while nobody listened (it
+    /// completed, or started waiting) to the workflow `id`, which then goes on.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn reconcile(&self, id: ExecutionId) -> Result<(), ControlError> {
+        let Some(state) = self.inner.runner.store().workflow(id).await? else {
+            return Ok(());
+        };
+        let store = self.inner.runner.store();
+        let mut seen = Vec::new();
+        for t in &state.tasks {
+            for r in &t.runs {
+                if r.status.is_completed() {
+                    continue;
+                }
+                let Some(child) = r
+                    .execution
+                    .as_deref()
+                    .and_then(|x| x.parse::<ExecutionId>().ok())
+                else {
+                    continue;
+                };
+                if let Some(e) = store.get(child).await?
+                    && e.status != r.status
+                {
+                    seen.push(e);
+                }
+            }
+        }
+        let _guard = self.lock(id).await;
+        self.feed(id, seen).await
+    }
+}
