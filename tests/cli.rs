@@ -594,3 +594,473 @@ fn unknown_action_is_an_input_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("action core.nope not found"));
 }
+
+// ---- Workflows and inquiries through the CLI ----
+
+/// `squall serve` over an [`Env`]'s data directory and packs, on a random loopback port;
+/// killed when dropped.
+struct Served {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Env {
+    /// The shipped packs plus a pack `flows` made of `files` (path under the pack, content).
+    fn flows(files: &[(&str, &str)]) -> Env {
+        let env = Env::shipped("");
+        let pack = env.dir.path().join("packs/flows");
+        std::fs::create_dir_all(pack.join("actions/workflows")).unwrap();
+        std::fs::write(pack.join("pack.yaml"), "name: flows\n").unwrap();
+        for (path, content) in files {
+            std::fs::write(pack.join(path), content).unwrap();
+        }
+        let packs = std::env::join_paths([env.packs.clone(), env.dir.path().join("packs")])
+            .unwrap()
+            .into();
+        Env { packs, ..env }
+    }
+
+    /// Writes `content` to `name` in the scratch directory.
+    fn write(&self, name: &str, content: &str) {
+        std::fs::write(self.dir.path().join(name), content).unwrap();
+    }
+
+    /// Starts `squall serve` and waits until it listens.
+    fn serve(&self) -> Served {
+        let mut child = Command::new(SQUALL)
+            .current_dir(self.dir.path())
+            .env_remove("SQUALL_CONFIG")
+            .env_remove("SQUALL_API_URL")
+            .env("SQUALL_LOG", "warn")
+            .env("SQUALL_DATA_DIR", self.dir.path().join("data"))
+            .env("SQUALL_PACKS", &self.packs)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("squall: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Served { child, url }
+    }
+
+    /// `squall <args>` against the server `served`.
+    fn squall_at(&self, served: &Served, args: &[&str]) -> Output {
+        Command::new(SQUALL)
+            .current_dir(self.dir.path())
+            .env_remove("SQUALL_CONFIG")
+            .env_remove("SQUALL_LOG")
+            .env("SQUALL_API_URL", &served.url)
+            .env("SQUALL_DATA_DIR", self.dir.path().join("data"))
+            .env("SQUALL_PACKS", &self.packs)
+            .env("USER", "tester")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `squall <args> --json` (against `served` when given): exit code 0 asserted, stdout
+    /// parsed.
+    fn json(&self, served: Option<&Served>, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = match served {
+            Some(s) => self.squall_at(s, &all),
+            None => self.squall(&all),
+        };
+        assert_eq!(out.status.code(), Some(0), "{all:?}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{all:?}: not JSON ({e}): {}", text(&out.stdout)))
+    }
+}
+
+/// Calls `probe` until it gives a value, or panics naming `what` after `secs` seconds.
+fn poll<T>(secs: u64, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The values at `pointer` of each record of a JSON list.
+fn column<'a>(list: &'a Value, pointer: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.pointer(pointer).and_then(Value::as_str).unwrap_or(""))
+        .collect()
+}
+
+/// The line of a table that mentions `needle`.
+fn row<'a>(table: &'a str, needle: &str) -> &'a str {
+    table
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no row with {needle} in:\n{table}"))
+}
+
+const GREET_ACTION: &str = "name: greet\nrunner_type: orquesta\nentry_point: workflows/greet.yaml\n\
+parameters:\n  name: {type: string, required: true}\n";
+
+const GREET_WORKFLOW: &str = r#"version: 1.0
+input:
+  - name
+tasks:
+  hello:
+    action: core.echo
+    input:
+      message: "hello {{ ctx('name') }}"
+    next:
+      - when: <% succeeded() %>
+        publish:
+          - greeting: "{{ result().stdout }}"
+        do: shout
+  shout:
+    action: core.echo
+    input:
+      message: "{{ ctx('greeting') }}!"
+    next:
+      # `do: noop`: the conductor drops what a `next` without `do` publishes (reported).
+      - when: <% succeeded() %>
+        publish:
+          - shouted: "{{ result().stdout }}"
+        do: noop
+output:
+  - greeting: <% ctx(greeting) %>
+  - shouted: "{{ ctx('shouted') }}"
+"#;
+
+#[test]
+fn workflow_inspect_names_file_and_field_of_every_problem() {
+    let env = Env::shipped("");
+    env.write("good.yaml", GREET_WORKFLOW);
+    env.write(
+        "bad.yaml",
+        r#"version: 1.0
+tasks:
+  first:
+    action: core.echo
+    input:
+      message: <% ctx(nope) %>
+    next:
+      - when: <% succeeded() %>
+        do: [second, missing]
+  second:
+    action: core.nothing
+  third:
+    action: core.echo
+    input:
+      message: "{{ ctx('later') }}"
+"#,
+    );
+    env.write("broken.yaml", "version: 1.0\ntasks: [1, 2]\n");
+
+    let out = env.squall(&["workflow", "inspect", "good.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "good.yaml: ok\n");
+    assert_eq!(text(&out.stderr), "");
+
+    let out = env.squall(&["workflow", "inspect", "good.yaml", "bad.yaml", "gone.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stdout),
+        "good.yaml: ok\n\
+         bad.yaml: tasks.first.input.message: variable \"nope\" is referenced before assignment\n\
+         bad.yaml: tasks.first.next[0].do: task \"missing\" is not defined\n\
+         bad.yaml: tasks.second.action: action \"core.nothing\" not found\n\
+         bad.yaml: tasks.third.input.message: variable \"later\" is referenced before assignment\n\
+         gone.yaml: cannot read: No such file or directory (os error 2)\n"
+    );
+    assert_eq!(text(&out.stderr), "5 problems in 2 of 3 files\n");
+
+    // A YAML error keeps its excerpt, pointing at the file.
+    let out = env.squall(&["workflow", "inspect", "broken.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(
+            "broken.yaml: line 2 column 8: expected mapping start\n --> broken.yaml:2:8\n"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(": ok"), "{stdout}");
+}
+
+#[test]
+fn a_workflow_runs_end_to_end_and_shows_its_tasks() {
+    let env = Env::flows(&[
+        ("actions/greet.yaml", GREET_ACTION),
+        ("actions/workflows/greet.yaml", GREET_WORKFLOW),
+    ]);
+    let (code, wf) = env.run(&["flows.greet", "name=world"]);
+    assert_eq!(code, 0, "{wf:#}");
+    assert_eq!(wf["status"], "succeeded");
+    assert_eq!(wf["action"]["runner_type"], "orquesta");
+    assert_eq!(
+        wf["result"],
+        json!({"output": {"greeting": "hello world", "shouted": "hello world!"}})
+    );
+    let id = wf["id"].as_str().unwrap();
+
+    let tasks = env.json(None, &["execution", "list", "--parent", id]);
+    assert_eq!(
+        column(&tasks, "/context/orquesta/task_name"),
+        ["shout", "hello"]
+    );
+    assert_eq!(column(&tasks, "/action/ref"), ["core.echo", "core.echo"]);
+    assert_eq!(column(&tasks, "/status"), ["succeeded", "succeeded"]);
+    assert_eq!(column(&tasks, "/parent"), [id, id]);
+    assert_eq!(tasks[0]["result"], json!({"stdout": "hello world!"}));
+    assert_eq!(tasks[1]["parameters"], json!({"message": "hello world"}));
+    let (shout, hello) = (
+        tasks[0]["id"].as_str().unwrap(),
+        tasks[1]["id"].as_str().unwrap(),
+    );
+    let children: Vec<&str> = wf["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(children, [hello, shout]);
+
+    let listed = text(&env.squall(&["execution", "list", "--parent", id]).stdout);
+    assert!(row(&listed, "action.ref").contains(" task "), "{listed}");
+    assert!(row(&listed, hello).contains(" hello "), "{listed}");
+    assert!(!listed.contains(id), "only the tasks are listed: {listed}");
+
+    // `get` prints the task table after the details, oldest first.
+    let shown = text(&env.squall(&["execution", "get", id]).stdout);
+    let header = shown
+        .lines()
+        .position(|l| l.contains(" task ") && l.contains("start_timestamp"))
+        .unwrap_or_else(|| panic!("no task table in:\n{shown}"));
+    let after: Vec<&str> = shown.lines().skip(header).collect();
+    let at = |needle: &str| after.iter().position(|l| l.contains(needle)).unwrap();
+    assert!(at(hello) < at(shout), "{shown}");
+    for (task_id, task) in [(hello, " hello "), (shout, " shout ")] {
+        let line = after[at(task_id)];
+        assert!(
+            line.contains(task) && line.contains("core.echo") && line.contains("succeeded"),
+            "{line}"
+        );
+    }
+    // A task execution names its workflow and task.
+    let child = text(&env.squall(&["execution", "get", shout]).stdout);
+    assert!(row(&child, "parent").contains(id), "{child}");
+    assert!(row(&child, "│ task").contains("shout"), "{child}");
+    // --json stays the record.
+    assert_eq!(env.json(None, &["execution", "get", id])["id"], id);
+
+    // Re-run from a task: a new workflow execution; the task before it is not run again.
+    let again = env.squall(&["execution", "re-run", id, "--tasks", "shout", "--json"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_ne!(again["id"], id);
+    assert_eq!(again["status"], "succeeded");
+    assert_eq!(again["result"], wf["result"]);
+    let rerun = env.json(
+        None,
+        &[
+            "execution",
+            "list",
+            "--parent",
+            again["id"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(column(&rerun, "/context/orquesta/task_name"), ["shout"]);
+
+    // Tasks and new parameters do not mix; pausing or resuming a finished workflow is refused.
+    let mixed = env.squall(&["execution", "re-run", id, "--tasks", "shout", "name=x"]);
+    assert_eq!(mixed.status.code(), Some(2));
+    assert!(text(&mixed.stderr).contains("--tasks and KEY=VALUE parameters cannot be combined"));
+    for verb in ["pause", "resume"] {
+        let out = env.squall(&["execution", verb, id]);
+        assert_eq!(out.status.code(), Some(2), "{verb}");
+        assert!(
+            text(&out.stderr)
+                .starts_with(&format!("error: execution {id}: the workflow is succeeded")),
+            "{verb}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn re_run_of_an_action_takes_new_parameters_and_pause_needs_a_workflow() {
+    let env = Env::shipped("");
+    let (code, first) = env.run(&["core.echo", "message=once"]);
+    assert_eq!(code, 0);
+    let id = first["id"].as_str().unwrap();
+    let out = env.squall(&["execution", "re-run", id, "message=twice"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("status: succeeded ("), "{stdout}");
+    assert!(
+        stdout.contains("result: {\"stdout\": \"twice\"}"),
+        "{stdout}"
+    );
+    let same = env.squall(&["execution", "re-run", id, "--json"]);
+    let same: Value = serde_json::from_slice(&same.stdout).unwrap();
+    assert_eq!(same["parameters"], json!({"message": "once"}));
+    assert_ne!(same["id"], id);
+
+    let out = env.squall(&["execution", "pause", id]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: execution {id} is a wasm execution; only workflow executions can be paused\n"
+        )
+    );
+}
+
+const APPROVAL_ACTION: &str =
+    "name: approval\nrunner_type: orquesta\nentry_point: workflows/approval.yaml\n";
+
+const APPROVAL_WORKFLOW: &str = r#"version: 1.0
+tasks:
+  approve:
+    action: core.ask
+    next:
+      - when: <% succeeded() %>
+        do: report
+  report:
+    action: core.echo
+    input:
+      message: approved
+    next:
+      - when: <% succeeded() %>
+        publish:
+          - said: "{{ result().stdout }}"
+        do: noop
+output:
+  - said: "{{ ctx('said') }}"
+"#;
+
+#[test]
+fn an_inquiry_is_answered_through_the_cli_and_the_workflow_goes_on() {
+    let env = Env::flows(&[
+        ("actions/approval.yaml", APPROVAL_ACTION),
+        ("actions/workflows/approval.yaml", APPROVAL_WORKFLOW),
+    ]);
+    // In-process, nothing would carry the workflow on once the command exits.
+    let out = env.squall(&["run", "flows.approval", "--async"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--async needs a running `squall serve`"));
+
+    let server = env.serve();
+    let s = Some(&server);
+    let requested = env.json(s, &["run", "flows.approval", "--async"]);
+    let wf = requested["id"].as_str().unwrap().to_string();
+    let pending = poll(60, "the inquiry", || {
+        let list = env.json(s, &["inquiry", "list"]);
+        (!list.as_array().unwrap().is_empty()).then_some(list)
+    });
+    assert_eq!(pending.as_array().unwrap().len(), 1, "{pending:#}");
+    let inquiry = &pending[0];
+    let iq = inquiry["id"].as_str().unwrap().to_string();
+    assert_eq!(inquiry["parent"], wf.as_str());
+    assert_eq!(inquiry["status"], "pending");
+    assert_eq!(
+        inquiry["schema"]["properties"]["continue"]["type"],
+        "boolean"
+    );
+    assert_eq!(
+        (
+            &inquiry["roles"],
+            &inquiry["users"],
+            &inquiry["route"],
+            &inquiry["ttl"]
+        ),
+        (&json!([]), &json!([]), &json!(""), &json!(1440.0))
+    );
+    let table = text(&env.squall_at(&server, &["inquiry", "list"]).stdout);
+    assert!(row(&table, &iq).contains(&wf), "{table}");
+    poll(30, "the workflow to pause", || {
+        (env.json(s, &["execution", "get", &wf])["status"] == "paused").then_some(())
+    });
+
+    // Bad answers: not JSON, or not what the schema wants; the inquiry stays pending.
+    let out = env.squall_at(&server, &["inquiry", "respond", &iq, "{continue"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with("error: response \"{continue\" is not JSON: "),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = env.squall_at(
+        &server,
+        &["inquiry", "respond", &iq, r#"{"continue": "no"}"#],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: the response does not match the inquiry's schema: continue: \"no\" is not of type \"boolean\"\n"
+    );
+    assert_eq!(env.json(s, &["inquiry", "get", &iq])["status"], "pending");
+
+    // Paused by request too: the answer alone does not carry it on; resume does.
+    let out = env.squall_at(&server, &["execution", "pause", &wf]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with(&format!("id: {wf}  status: paused\n")),
+        "{}",
+        text(&out.stdout)
+    );
+    let answered = env.json(s, &["inquiry", "respond", &iq, r#"{"continue": true}"#]);
+    assert_eq!(answered, json!({"id": iq, "response": {"continue": true}}));
+    let again = env.squall_at(
+        &server,
+        &["inquiry", "respond", &iq, r#"{"continue": true}"#],
+    );
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(env.json(s, &["inquiry", "list"]), json!([]));
+    let got = env.json(s, &["inquiry", "get", &iq]);
+    assert_eq!(
+        (&got["status"], &got["response"]),
+        (&json!("succeeded"), &json!({"continue": true}))
+    );
+    assert_eq!(env.json(s, &["execution", "get", &wf])["status"], "paused");
+    let out = env.squall_at(&server, &["execution", "resume", &wf]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with(&format!("id: {wf}  status: ")),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let done = poll(60, "the workflow to complete", || {
+        let e = env.json(s, &["execution", "get", &wf]);
+        (e["status"] != "paused" && e["status"] != "running").then_some(e)
+    });
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(done["result"], json!({"output": {"said": "approved"}}));
+    let tasks = env.json(s, &["execution", "list", "--parent", &wf]);
+    assert_eq!(
+        column(&tasks, "/context/orquesta/task_name"),
+        ["report", "approve"]
+    );
+    assert_eq!(column(&tasks, "/status"), ["succeeded", "succeeded"]);
+}

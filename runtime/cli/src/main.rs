@@ -2,8 +2,13 @@
 //!
 //! ```text
 //! squall serve                              # the server: API, stream, rules, timers, scheduler
-//! squall run core.echo message=hello        # run an action and wait for its result
+//! squall run core.echo message=hello        # run an action (or workflow) and wait for its result
 //! squall execution list|get|tail|cancel ; squall action list|get
+//! squall execution list --parent <id>       # the task executions of a workflow
+//! squall execution pause|resume <id>        # workflows
+//! squall execution re-run <id> [--tasks a,b] [k=v ...]
+//! squall inquiry list|get|respond           # answer core.ask: respond <id> '{"continue": true}'
+//! squall workflow inspect <file>...         # check workflows locally, against the packs
 //! squall rule list|get|enable|disable ; squall rule-enforcement list
 //! squall trigger list ; squall trigger-instance list|get ; squall webhook list
 //! squall key set|get|list|delete ; squall apikey create|list
@@ -11,6 +16,7 @@
 //!
 //! Commands talk to the server's REST API at `--api-url` (default `http://127.0.0.1:9101`);
 //! when nothing answers there they run the same API in-process over the local data directory.
+//! `serve`, `apikey` and `workflow inspect` work on local files only.
 //! Data goes to stdout (tables, or JSON with `--json`); progress and errors go to stderr.
 
 mod client;
@@ -26,7 +32,7 @@ use std::process::ExitCode;
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success (for `run`: the execution succeeded)
-  1  the execution ran but did not succeed (failed, timeout, ...)
+  1  the execution ran but did not succeed (failed, timeout, ...), or waits (paused, pending)
   2  bad input: unknown action or execution, invalid parameters, bad config or arguments
   3  Squall itself failed (store, host)";
 
@@ -75,11 +81,18 @@ struct GlobalArgs {
 enum Command {
     /// Run the server: REST API and event stream, rules engine, timers, scheduler
     Serve(cmd::serve::ServeArgs),
-    /// Run an action and wait for its result, like `st2 run`
+    /// Run an action and wait for its result, like `st2 run` (a workflow paused or an inquiry
+    /// pending stops the wait too)
     Run(cmd::run::RunArgs),
     /// Recorded executions
     #[command(subcommand)]
     Execution(cmd::execution::ExecutionCommand),
+    /// Inquiries: questions `core.ask` waits on, and answering them
+    #[command(subcommand)]
+    Inquiry(cmd::inquiry::InquiryCommand),
+    /// Orquesta workflows: inspect files before they run
+    #[command(subcommand)]
+    Workflow(cmd::workflow::WorkflowCommand),
     /// Actions of the loaded packs
     #[command(subcommand)]
     Action(cmd::action::ActionCommand),
@@ -169,12 +182,14 @@ fn main() -> ExitCode {
         let command = match cli.command {
             Command::Serve(args) => return cmd::serve::run(&settings, args).await,
             Command::Apikey(c) => return cmd::apikey::run(&settings, c).await,
+            Command::Workflow(c) => return cmd::workflow::run(&settings, c),
             other => other,
         };
         let client = client::Client::connect(&settings).await?;
         let outcome = match command {
             Command::Run(args) => cmd::run::run(&client, args).await,
             Command::Execution(c) => cmd::execution::run(&client, c).await,
+            Command::Inquiry(c) => cmd::inquiry::run(&client, c).await,
             Command::Action(c) => cmd::action::run(&client, c).await,
             Command::Rule(c) => cmd::rule::run(&client, c).await,
             Command::RuleEnforcement(c) => cmd::rule::run_enforcements(&client, c).await,
@@ -182,7 +197,9 @@ fn main() -> ExitCode {
             Command::TriggerInstance(c) => cmd::trigger::run_instances(&client, c).await,
             Command::Webhook(c) => cmd::trigger::run_webhooks(&client, c).await,
             Command::Key(c) => cmd::key::run(&client, c).await,
-            Command::Serve(_) | Command::Apikey(_) => unreachable!("handled above"),
+            Command::Serve(_) | Command::Apikey(_) | Command::Workflow(_) => {
+                unreachable!("handled above")
+            }
         };
         client.close().await;
         outcome

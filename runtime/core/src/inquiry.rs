@@ -110,7 +110,13 @@ impl Inquiry {
             .map_err(|e| format!("the inquiry's schema is invalid: {e}"))?;
         let problems: Vec<String> = validator
             .iter_errors(response)
-            .map(|e| e.to_string())
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                match at.trim_start_matches('/') {
+                    "" => e.to_string(),
+                    field => format!("{}: {e}", field.replace('/', ".")),
+                }
+            })
             .collect();
         if problems.is_empty() {
             Ok(())
@@ -180,6 +186,10 @@ mod tests {
             assert_eq!(q.validate(&response).is_ok(), ok, "{response}");
         }
         assert!(q.validate(&json!({})).unwrap_err().contains("continue"));
+        assert_eq!(
+            q.validate(&json!({"continue": "no"})).unwrap_err(),
+            "continue: \"no\" is not of type \"boolean\""
+        );
         let q = inquiry(
             json!({"schema": {"type": "object", "properties": {"approver": {"type": "string"}}, "required": ["approver"]}, "ttl": 0.5, "route": "ops"}),
         );

@@ -130,6 +130,20 @@ impl Runner {
             .publish("st2.execution__create", &execution.masked());
     }
 
+    /// Records that a `requested` execution waits for its `delay` (status `delayed`).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn delay(&self, mut execution: Execution) -> Result<Execution, StoreError> {
+        if execution
+            .transition(ExecutionStatus::Delayed, Timestamp::now())
+            .is_ok()
+        {
+            self.save(&execution).await?;
+        }
+        Ok(execution)
+    }
+
     async fn save(&self, execution: &Execution) -> Result<(), StoreError> {
         self.store.update(execution).await?;
         self.bus

@@ -111,8 +111,8 @@ impl Scheduler {
         Scheduler { inner }
     }
 
-    /// Queues a durable `requested` execution; one with a `delay` is queued once it is due
-    /// (or at once when canceled, so it ends `canceled`).
+    /// Queues a durable `requested` execution; one with a `delay` is recorded `delayed` and
+    /// queued once it is due (or at once when canceled, so it ends `canceled`).
     pub fn submit(&self, execution: Execution) {
         if self.inner.stopping.is_cancelled() {
             return; // stays requested in the store; the next start runs it
@@ -130,6 +130,13 @@ impl Scheduler {
             Some(wait) => {
                 let inner = self.inner.clone();
                 self.inner.tasks.spawn(async move {
+                    let mut execution = execution;
+                    if execution.status != ExecutionStatus::Delayed {
+                        match inner.runner.delay(execution.clone()).await {
+                            Ok(delayed) => execution = delayed,
+                            Err(e) => tracing::warn!(execution.id = %execution.id, error = %e, "delay not recorded"),
+                        }
+                    }
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
                         () = token.cancelled() => {}

@@ -47,7 +47,7 @@ pub enum RespondError {
     #[error("execution {0} is not an inquiry")]
     NotInquiry(ExecutionId),
     /// It was answered, timed out or canceled.
-    #[error("inquiry {id} is {status}; it no longer takes a response")]
+    #[error("inquiry {id} no longer takes a response: it is {status}")]
     Closed {
         /// The inquiry.
         id: ExecutionId,
@@ -482,13 +482,17 @@ impl Services {
                 }
             }
         }
-        let requested: Vec<Execution> = self
-            .store()
-            .list(&all(ExecutionStatus::Requested))
-            .await?
-            .into_iter()
-            .filter(|e| orphaned(e))
-            .collect();
+        let mut requested: Vec<Execution> = Vec::new();
+        for status in [ExecutionStatus::Delayed, ExecutionStatus::Requested] {
+            requested.extend(
+                self.store()
+                    .list(&all(status))
+                    .await?
+                    .into_iter()
+                    .filter(|e| orphaned(e)),
+            );
+        }
+        requested.sort_by_key(|e| std::cmp::Reverse(e.id));
         let queued = requested.len();
         for mut e in requested.into_iter().rev() {
             if e.owner.as_deref() != Some(store.process()) {

@@ -578,7 +578,7 @@ impl Workflows {
             return Err(ControlError::WrongRunner {
                 id,
                 runner: old.action.runner_type,
-                what: "re-run with --tasks needs a workflow execution",
+                what: "only a workflow execution re-runs from tasks",
             });
         }
         let state = store

@@ -1,13 +1,20 @@
-//! `squall execution list|get|tail|cancel`.
+//! `squall execution list|get|tail|cancel|pause|resume|re-run`.
 
-use super::run::{execution, summary};
+use super::run::{FollowArgs, declared, execution, follow, parse_parameters, summary, user};
 use crate::Failure;
 use crate::client::{Client, query};
 use crate::output::{
-    bytes, elapsed, json_text, out, print_json, print_table, printable, table, timestamp,
+    bytes, elapsed, json_text, one_line, out, print_json, print_table, printable, table, timestamp,
 };
+use crate::progress::Progress;
 use clap::Subcommand;
-use squall_core::{Execution, ExecutionId, ExecutionStatus, Ref};
+use http::Method;
+use serde_json::{Map, Value, json};
+use squall_core::{Execution, ExecutionId, ExecutionStatus, Ref, RunnerType};
+use std::collections::HashMap;
+
+/// Most records one list request returns (the API's ceiling).
+const PAGE: usize = 1000;
 
 /// `squall execution` subcommands.
 #[derive(Subcommand)]
@@ -20,6 +27,9 @@ pub enum ExecutionCommand {
         /// Only executions in this status (requested, running, succeeded, failed, timeout, ...)
         #[arg(long)]
         status: Option<ExecutionStatus>,
+        /// Only the task executions of this workflow execution (adds a `task` column)
+        #[arg(long, value_name = "ID")]
+        parent: Option<ExecutionId>,
         /// How many to show (a server returns at most 1000 per call)
         #[arg(short = 'n', long, default_value_t = 50)]
         limit: usize,
@@ -30,11 +40,12 @@ pub enum ExecutionCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show one execution: parameters, status, result, output, log, timings, limits
+    /// Show one execution: parameters, status, result, output, log, timings, limits; for a
+    /// workflow, then its task executions, oldest first
     Get {
         /// The execution id
         id: ExecutionId,
-        /// Print the whole record as JSON
+        /// Print the whole record as JSON (without the task executions)
         #[arg(long)]
         json: bool,
     },
@@ -48,13 +59,46 @@ pub enum ExecutionCommand {
         /// The execution id
         id: ExecutionId,
     },
+    /// Pause a running workflow: no new task starts; `paused` once its running tasks end
+    Pause {
+        /// The workflow execution id
+        id: ExecutionId,
+    },
+    /// Resume a paused workflow
+    Resume {
+        /// The workflow execution id
+        id: ExecutionId,
+    },
+    /// Run an execution again as a new one, then wait for it as `squall run` does: a workflow
+    /// from the given tasks (default: its failed tasks; tasks that completed keep their
+    /// results), anything else with the same parameters, overridden by those given
+    #[command(name = "re-run")]
+    ReRun {
+        /// The execution id
+        id: ExecutionId,
+        /// Workflow tasks to run again, comma-separated or repeated
+        #[arg(long, value_name = "TASK", value_delimiter = ',')]
+        tasks: Vec<String>,
+        /// Parameters overriding the original ones, as KEY=VALUE (as `squall run` takes them);
+        /// not with --tasks
+        #[arg(value_name = "KEY=VALUE")]
+        parameters: Vec<String>,
+        #[command(flatten)]
+        follow: FollowArgs,
+    },
 }
 
+/// Runs a `squall execution` subcommand.
+///
+/// # Errors
+/// Exit code 2 for an unknown execution, a request its status does not allow (HTTP 4xx) or
+/// bad parameters; 3 when Squall fails.
 pub async fn run(client: &Client, command: ExecutionCommand) -> Result<u8, Failure> {
     match command {
         ExecutionCommand::List {
             action,
             status,
+            parent,
             limit,
             offset,
             json,
@@ -64,6 +108,7 @@ pub async fn run(client: &Client, command: ExecutionCommand) -> Result<u8, Failu
                 query(&[
                     ("action", action.map(|a| a.to_string())),
                     ("status", status.map(|s| s.to_string())),
+                    ("parent", parent.map(|p| p.to_string())),
                     ("limit", Some(limit.to_string())),
                     ("offset", Some(offset.to_string())),
                 ])
@@ -74,21 +119,25 @@ pub async fn run(client: &Client, command: ExecutionCommand) -> Result<u8, Failu
             if json {
                 print_json(&found);
             } else {
-                let mut t = table(&[
-                    "id",
-                    "action.ref",
-                    "context.user",
-                    "status",
-                    "start_timestamp",
-                ]);
+                let tasks = parent.is_some();
+                let mut header = vec!["id"];
+                if tasks {
+                    header.push("task");
+                }
+                header.extend(["action.ref", "context.user", "status", "start_timestamp"]);
+                let mut t = table(&header);
                 for e in &found {
-                    t.add_row(vec![
-                        e.id.to_string(),
+                    let mut row = vec![e.id.to_string()];
+                    if tasks {
+                        row.push(task_name(e));
+                    }
+                    row.extend([
                         e.action.reference.to_string(),
                         e.user().to_string(),
                         status_text(e),
                         timestamp(&e.start_timestamp),
                     ]);
+                    t.add_row(row);
                 }
                 print_table(&t);
                 if let Some(total) = reply.total.filter(|t| *t as usize > found.len()) {
@@ -106,6 +155,13 @@ pub async fn run(client: &Client, command: ExecutionCommand) -> Result<u8, Failu
                 print_json(&e);
             } else {
                 print_table(&details(&e));
+                if e.action.runner_type == RunnerType::Orquesta {
+                    let tasks = tasks_of(client, &e).await?;
+                    if !tasks.is_empty() {
+                        out("\n");
+                        print_table(&task_table(&tasks));
+                    }
+                }
             }
             Ok(0)
         }
@@ -152,7 +208,123 @@ pub async fn run(client: &Client, command: ExecutionCommand) -> Result<u8, Failu
             out(&summary(&e));
             Ok(0)
         }
+        ExecutionCommand::Pause { id } => control(client, id, "pausing").await,
+        ExecutionCommand::Resume { id } => control(client, id, "resuming").await,
+        ExecutionCommand::ReRun {
+            id,
+            tasks,
+            parameters,
+            follow: how,
+        } => {
+            if !tasks.is_empty() && !parameters.is_empty() {
+                return Err(Failure::input(
+                    "--tasks and KEY=VALUE parameters cannot be combined: a workflow re-run \
+                     from tasks keeps the original parameters",
+                ));
+            }
+            let old = execution(client.get(&format!("/api/v1/executions/{id}")).await?.body)?;
+            let overrides = if parameters.is_empty() {
+                Map::new()
+            } else {
+                parse_parameters(&declared(client, &old.action.reference).await?, &parameters)?
+            };
+            how.check(client)?;
+            let progress = Progress::start(format!("re-running {}", old.action.reference));
+            let body = json!({"tasks": tasks, "parameters": overrides, "user": user()});
+            let requested = execution(
+                client
+                    .call(
+                        Method::POST,
+                        &format!("/api/v1/executions/{id}/re_run"),
+                        Some(body),
+                    )
+                    .await?
+                    .body,
+            )?;
+            follow(client, &how, requested, progress).await
+        }
     }
+}
+
+/// Asks for a status change (`pausing`, `resuming`) and prints the summary after it.
+async fn control(client: &Client, id: ExecutionId, status: &str) -> Result<u8, Failure> {
+    let e = execution(
+        client
+            .call(
+                Method::PUT,
+                &format!("/api/v1/executions/{id}"),
+                Some(json!({"status": status})),
+            )
+            .await?
+            .body,
+    )?;
+    out(&summary(&e));
+    Ok(0)
+}
+
+/// The task a workflow's task execution runs (`context.orquesta.task_name`), with `[i]` for
+/// the i-th item of a with-items task; empty for other executions.
+fn task_name(e: &Execution) -> String {
+    let orquesta = e.context.get("orquesta");
+    let name = orquesta
+        .and_then(|o| o.get("task_name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match orquesta.and_then(|o| o.get("item_id")) {
+        None | Some(Value::Null) => name.to_string(),
+        Some(item) => format!("{name}[{}]", one_line(item)),
+    }
+}
+
+/// Every task execution of workflow `wf`, oldest first (in the order they were requested).
+async fn tasks_of(client: &Client, wf: &Execution) -> Result<Vec<Execution>, Failure> {
+    let mut found: Vec<Execution> = Vec::new();
+    loop {
+        let path = format!(
+            "/api/v1/executions{}",
+            query(&[
+                ("parent", Some(wf.id.to_string())),
+                ("limit", Some(PAGE.to_string())),
+                ("offset", Some(found.len().to_string())),
+            ])
+        );
+        let reply = client.get(&path).await?;
+        let page: Vec<Execution> = serde_json::from_value(reply.body).map_err(|e| {
+            Failure::internal(format!("unexpected task executions of {}: {e}", wf.id))
+        })?;
+        let short = page.len() < PAGE;
+        found.extend(page);
+        if short || reply.total.is_some_and(|t| found.len() as u64 >= t) {
+            break;
+        }
+    }
+    // `children` is the request order; ids are time-sortable for any not listed there.
+    let requested: HashMap<ExecutionId, usize> = wf
+        .children
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (*c, i))
+        .collect();
+    found.sort_by_key(|e| {
+        let at = requested.get(&e.id).copied().unwrap_or(usize::MAX);
+        (at, e.start_timestamp, e.id)
+    });
+    Ok(found)
+}
+
+/// The task table `execution get` prints after a workflow's details.
+fn task_table(tasks: &[Execution]) -> comfy_table::Table {
+    let mut t = table(&["id", "task", "action.ref", "status", "start_timestamp"]);
+    for e in tasks {
+        t.add_row(vec![
+            e.id.to_string(),
+            task_name(e),
+            e.action.reference.to_string(),
+            status_text(e),
+            timestamp(&e.start_timestamp),
+        ]);
+    }
+    t
 }
 
 fn status_text(e: &Execution) -> String {
@@ -169,6 +341,10 @@ fn details(e: &Execution) -> comfy_table::Table {
         t.add_row(vec![k.to_string(), v]);
     };
     row("id", e.id.to_string());
+    if let Some(parent) = &e.parent {
+        row("parent", parent.to_string());
+        row("task", task_name(e));
+    }
     row("action.ref", e.action.reference.to_string());
     row("context.user", e.user().to_string());
     row(

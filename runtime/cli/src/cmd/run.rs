@@ -21,12 +21,35 @@ pub struct RunArgs {
     /// parameter that has a `position`.
     #[arg(value_name = "KEY=VALUE")]
     parameters: Vec<String>,
+    #[command(flatten)]
+    follow: FollowArgs,
+}
+
+/// What to do with an execution once requested (`squall run`, `squall execution re-run`).
+#[derive(Args)]
+pub struct FollowArgs {
     /// Print the whole execution record as JSON
     #[arg(long)]
-    json: bool,
-    /// Do not wait: print the execution id and return
+    pub json: bool,
+    /// Do not wait: print the execution id and return (needs a running `squall serve`)
     #[arg(long = "async", short = 'a')]
-    detach: bool,
+    pub detach: bool,
+}
+
+impl FollowArgs {
+    /// Refuses `--async` when nothing would finish the work once this process exits.
+    ///
+    /// # Errors
+    /// Exit code 2 when `--async` is given and the client runs in-process.
+    pub fn check(&self, client: &Client) -> Result<(), Failure> {
+        if self.detach && client.is_local() {
+            return Err(Failure::input(
+                "--async needs a running `squall serve` to finish the work (no server answered); \
+                 run without --async to wait here",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Who runs it: `$USER`, else `squall`.
@@ -72,11 +95,15 @@ pub fn parse_parameters(
     Ok(given)
 }
 
-/// The summary `squall run` prints.
+/// The summary `squall run` prints: `id: <id>  status: <status> (<elapsed>)`, then the result
+/// (and any denials). The elapsed time is left out until the execution completes.
 pub fn summary(e: &Execution) -> String {
-    let took = e.elapsed_seconds.map(elapsed).unwrap_or_default();
+    let took = e
+        .elapsed_seconds
+        .map(|s| format!(" ({})", elapsed(s)))
+        .unwrap_or_default();
     let mut text = format!(
-        "id: {}  status: {} ({took})\nresult: {}\n",
+        "id: {}  status: {}{took}\nresult: {}\n",
         e.id,
         e.status,
         json_text(&e.result)
@@ -93,12 +120,18 @@ pub fn execution(body: Value) -> Result<Execution, Failure> {
         .map_err(|e| Failure::internal(format!("unexpected execution record: {e}")))
 }
 
-/// Polls until the execution completes.
+/// Whether `run` stops waiting: the execution completed, or it waits for someone (`pending`
+/// on an inquiry, or a workflow `paused`), as `st2 run` stops waiting.
+pub fn is_settled(status: ExecutionStatus) -> bool {
+    status.is_completed() || matches!(status, ExecutionStatus::Pending | ExecutionStatus::Paused)
+}
+
+/// Polls until the execution completes or waits for someone (see [`is_settled`]).
 pub async fn wait(client: &Client, id: &str) -> Result<Execution, Failure> {
     let mut pause = Duration::from_millis(10);
     loop {
         let e = execution(client.get(&format!("/api/v1/executions/{id}")).await?.body)?;
-        if e.status.is_completed() {
+        if is_settled(e.status) {
             return Ok(e);
         }
         tokio::time::sleep(pause).await;
@@ -106,26 +139,31 @@ pub async fn wait(client: &Client, id: &str) -> Result<Execution, Failure> {
     }
 }
 
-pub async fn run(client: &Client, args: RunArgs) -> Result<u8, Failure> {
-    let reference: Ref = args.reference.parse().map_err(Failure::input)?;
+/// The declared parameters of the action `reference`, read from the API.
+///
+/// # Errors
+/// Exit code 2 when the action is unknown; 3 when its schema cannot be read.
+pub async fn declared(client: &Client, reference: &Ref) -> Result<Parameters, Failure> {
     let action = client
         .get(&format!("/api/v1/actions/{reference}"))
         .await?
         .body;
-    let declared = action
+    let empty = Map::new();
+    let schema = action
         .get("parameters")
         .and_then(Value::as_object)
-        .map(Parameters::from_yaml)
-        .transpose()
-        .map_err(Failure::internal)?
-        .unwrap_or(Parameters::from_yaml(&Map::new()).map_err(Failure::internal)?);
-    let given = parse_parameters(&declared, &args.parameters)?;
-    if args.detach && client.is_local() {
-        return Err(Failure::input(
-            "--async needs a running `squall serve` to finish the work (no server answered); \
-             run without --async to wait here",
-        ));
-    }
+        .unwrap_or(&empty);
+    Parameters::from_yaml(schema).map_err(Failure::internal)
+}
+
+/// Runs `squall run`.
+///
+/// # Errors
+/// Exit code 2 for a bad ref, bad parameters or an unknown action; 3 when Squall fails.
+pub async fn run(client: &Client, args: RunArgs) -> Result<u8, Failure> {
+    let reference: Ref = args.reference.parse().map_err(Failure::input)?;
+    let given = parse_parameters(&declared(client, &reference).await?, &args.parameters)?;
+    args.follow.check(client)?;
     let progress = Progress::start(format!("running {reference}"));
     let body = json!({"action": reference.to_string(), "parameters": given, "user": user()});
     let requested = execution(
@@ -134,6 +172,21 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<u8, Failure> {
             .await?
             .body,
     )?;
+    follow(client, &args.follow, requested, progress).await
+}
+
+/// What `run` does once the execution is requested: with `--async` print its id (or record)
+/// and return 0; else wait for it (see [`wait`]), print the summary (or the record with
+/// `--json`) and return 0 if it succeeded, 1 if not. `progress` is cleared before printing.
+///
+/// # Errors
+/// API failures while polling.
+pub async fn follow(
+    client: &Client,
+    args: &FollowArgs,
+    requested: Execution,
+    progress: Progress,
+) -> Result<u8, Failure> {
     if args.detach {
         drop(progress);
         if args.json {
@@ -153,9 +206,58 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<u8, Failure> {
     } else {
         out(&summary(&done));
     }
+    if let Some(note) = waiting_note(client, &done) {
+        eprintln!("note: {note}");
+    }
     Ok(if done.status == ExecutionStatus::Succeeded {
         0
     } else {
         1
     })
+}
+
+/// Why `run` returned before the execution completed, and what goes on from here.
+fn waiting_note(client: &Client, e: &Execution) -> Option<String> {
+    let id = e.id;
+    match e.status {
+        ExecutionStatus::Pending => Some(format!(
+            "execution {id} is pending: it waits for a response \
+             (squall inquiry respond {id} '<json>')"
+        )),
+        ExecutionStatus::Paused => {
+            let later = if client.is_local() {
+                "; a `squall serve` then carries it on (nothing runs it once this process exits)"
+            } else {
+                ""
+            };
+            Some(format!(
+                "execution {id} is paused: it goes on once its inquiries are answered \
+                 (squall inquiry list) or it is resumed (squall execution resume {id}){later}"
+            ))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_stops_waiting_when_completed_or_waiting_for_someone() {
+        for (status, settled) in [
+            (ExecutionStatus::Requested, false),
+            (ExecutionStatus::Running, false),
+            (ExecutionStatus::Pausing, false),
+            (ExecutionStatus::Resuming, false),
+            (ExecutionStatus::Canceling, false),
+            (ExecutionStatus::Pending, true),
+            (ExecutionStatus::Paused, true),
+            (ExecutionStatus::Succeeded, true),
+            (ExecutionStatus::Failed, true),
+            (ExecutionStatus::Canceled, true),
+        ] {
+            assert_eq!(is_settled(status), settled, "{status}");
+        }
+    }
 }

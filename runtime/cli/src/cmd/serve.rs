@@ -52,7 +52,11 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<u8, Failure> {
     // Compile every component now so a broken one is reported at start, not at first use.
     let prepared = tokio::task::spawn_blocking(move || {
         let mut broken = 0;
-        for action in registry.packs().actions() {
+        let components = registry
+            .packs()
+            .actions()
+            .filter(|a| a.runner_type == squall_core::RunnerType::Wasm);
+        for action in components {
             if let Err(e) = registry.prepare(action) {
                 tracing::warn!("{e}");
                 broken += 1;

@@ -412,14 +412,15 @@ impl<'a> Conductor<'a> {
     }
 
     /// The workflow execution's result, as StackStorm's orquesta runner gives it:
-    /// `{"output": ...}` plus `"errors": [...]` when there are any.
+    /// `{"output": ...}`, plus `"errors": [...]` unless it succeeded (errors of remediated
+    /// tasks stay in the state).
     pub fn result(&self) -> Value {
         let mut out = Map::new();
         out.insert(
             "output".into(),
             self.state.output.clone().unwrap_or(Value::Null),
         );
-        if !self.state.errors.is_empty() {
+        if self.state.status != ExecutionStatus::Succeeded && !self.state.errors.is_empty() {
             out.insert("errors".into(), Value::Array(self.state.errors.clone()));
         }
         Value::Object(out)
@@ -1077,6 +1078,14 @@ impl<'a> Conductor<'a> {
             self.state.failing = true;
         }
         if manual_fail {
+            self.log_error(
+                format!(
+                    "Execution failed by the \"fail\" command in a transition of task \"{name}\"."
+                ),
+                Some((&name, route)),
+                None,
+                None,
+            );
             self.state.failing = true;
             for s in self.state.staged.iter_mut() {
                 if ready_targets

@@ -105,7 +105,8 @@ pub struct Transition {
     pub when: Option<String>,
     /// Variables published into the context, evaluated in order.
     pub publish: Vec<(String, Value)>,
-    /// Tasks or engine commands to go to.
+    /// Tasks or engine commands to go to; `continue` when `do` is not given (Orquesta's
+    /// default).
     pub targets: Vec<String>,
 }
 
@@ -692,7 +693,7 @@ fn parse_transition(item: &Value, at: &str) -> Result<Transition, WorkflowError>
         }
         Some(v) => named_values(v, &format!("{at}.publish"))?,
     };
-    let targets: Vec<String> = match m.get("do") {
+    let mut targets: Vec<String> = match m.get("do") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) => s
             .split(|c: char| c == ',' || c.is_whitespace())
@@ -715,6 +716,10 @@ fn parse_transition(item: &Value, at: &str) -> Result<Transition, WorkflowError>
             ));
         }
     };
+    if targets.is_empty() {
+        // Orquesta: "continue" is the default when `do` is not given.
+        targets.push("continue".to_string());
+    }
     Ok(Transition {
         when,
         publish,

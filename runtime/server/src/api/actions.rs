@@ -5,6 +5,7 @@ use super::{ApiError, ApiState, Page, listed, paged};
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use squall_core::RunnerType;
 use squall_core::{Action, Ref};
 
 /// Filters of `GET /api/v1/actions`.
@@ -94,13 +95,26 @@ pub async fn get_action(
         .clone();
     let mut shown = action_json(&state, &action);
     let resolved = registry.resolve(&r);
-    let prepared = tokio::task::spawn_blocking(move || registry.prepare(&action))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    shown["component"] = match prepared {
-        Ok(c) => json!({"path": c.path(), "sha256": c.sha256(), "loads": true}),
-        Err(e) => json!({"loads": false, "error": e.to_string()}),
-    };
+    match action.runner_type {
+        RunnerType::Wasm => {
+            let prepared = tokio::task::spawn_blocking(move || registry.prepare(&action))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            shown["component"] = match prepared {
+                Ok(c) => json!({"path": c.path(), "sha256": c.sha256(), "loads": true}),
+                Err(e) => json!({"loads": false, "error": e.to_string()}),
+            };
+        }
+        RunnerType::Orquesta => {
+            let tasks: Vec<&str> = action
+                .workflow
+                .iter()
+                .flat_map(|w| w.tasks.iter().map(|t| t.name.as_str()))
+                .collect();
+            shown["workflow"] = json!({"path": action.entry_path, "tasks": tasks});
+        }
+        RunnerType::Inquirer => {}
+    }
     if let Some(r) = resolved {
         shown["limits_capped_by_operator"] = json!(r.capped);
         shown["capabilities"] =

@@ -175,8 +175,10 @@ pub struct ReRun {
     pub user: Option<String>,
 }
 
-/// Runs an execution again: a workflow from named (or failed) tasks, anything else as a new
-/// execution with the same parameters (overridden by those given).
+/// Runs an execution again, as `st2 execution re-run`: a workflow from named tasks (or from its
+/// failed tasks when none are named and no parameters are given), keeping the results of the
+/// tasks that completed; anything else — or a workflow given new parameters — as a new
+/// execution with the same parameters, overridden by those given.
 #[utoipa::path(post, path = "/api/v1/executions/{id}/re_run", tag = "executions",
     params(("id" = String, Path, description = "Execution id")), request_body = ReRun,
     responses((status = 201, description = "The new execution", body = Value),
@@ -202,20 +204,26 @@ pub async fn rerun_execution(
         .get(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("execution {id} not found")))?;
-    let e = if old.action.runner_type == squall_core::RunnerType::Orquesta
-        && req.parameters.is_empty()
-    {
+    let workflow = old.action.runner_type == squall_core::RunnerType::Orquesta;
+    if !req.tasks.is_empty() && !workflow {
+        return Err(ApiError::BadRequest(format!(
+            "execution {id} is not a workflow execution; tasks apply only to workflows"
+        )));
+    }
+    if !req.tasks.is_empty() && !req.parameters.is_empty() {
+        return Err(ApiError::BadRequest(
+            "a workflow re-run from tasks keeps its parameters; give new parameters without \
+             tasks to run the whole workflow again"
+                .into(),
+        ));
+    }
+    let e = if workflow && req.parameters.is_empty() {
         state
             .services
             .workflows()
             .rerun(id, &req.tasks, &user)
             .await?
     } else {
-        if !req.tasks.is_empty() {
-            return Err(ApiError::BadRequest(format!(
-                "execution {id} is not a workflow; --tasks applies to workflows"
-            )));
-        }
         let mut params = old.parameters.clone();
         params.extend(req.parameters);
         state

@@ -679,3 +679,13 @@ fn the_state_survives_serialization_mid_run() {
     c.update(d.task, d.run, Succeeded, Value::Object(d.input.clone()));
     assert_eq!(c.status(), Succeeded, "a repeated report is ignored");
 }
+
+#[test]
+fn publish_without_do_reaches_the_output() {
+    let s = spec(
+        "version: 1.0\ntasks:\n  t:\n    action: core.noop\n    next:\n      - when: <% succeeded() %>\n        publish: \"code=<% result().code %>\"\noutput: [{code: <% ctx(code) %>}]\n",
+    );
+    let ok = |_: &Dispatch, _: u32| (Succeeded, json!({"code": 7}));
+    let sim = Sim::new(&s, json!({})).run(&ok);
+    assert_eq!(sim.c.result(), json!({"output": {"code": 7}}));
+}
