@@ -2,17 +2,12 @@
 //! real redb data directory, one process per command (so every read is from another process
 //! than the write).
 
+mod support;
+
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
-
-const SQUALL: &str = env!("CARGO_BIN_EXE_squall");
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use support::{HttpStub, Response, SQUALL, Server, copy_dir, repo};
 
 /// A scratch directory with a data dir and a config file; commands run with it as cwd.
 struct Env {
@@ -39,6 +34,10 @@ impl Env {
             &repo().join("tests/fixtures").join(fixture).join("packs"),
             &env.dir.path().join("packs"),
         );
+        let good = env.dir.path().join("packs/good/actions");
+        if good.is_dir() {
+            std::fs::copy(squall_test_components::TEST_HOSTILE, good.join("ok.wasm")).unwrap();
+        }
         // Relative to the working directory, so messages name `packs/...` as a user would see.
         Env {
             packs: PathBuf::from("packs"),
@@ -98,83 +97,30 @@ impl Env {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-    if to.ends_with("good/actions") {
-        std::fs::copy(squall_test_components::TEST_HOSTILE, to.join("ok.wasm")).unwrap();
-    }
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A one-thread HTTP/1.1 server on a random loopback port that answers every request with a
-/// JSON echo of it (`{"method", "path", "headers", "body"}`), status taken from a
-/// `/status/<code>` path (default 200). Serves until the test process ends.
+/// An HTTP server on a random loopback port that answers every request with a JSON echo of
+/// it (`{"method", "path", "headers", "body"}`), status taken from a `/status/<code>` path
+/// (default 200); `/redirect/<host:port/path>` is a 302 there. Serves until the test process
+/// ends.
 fn echo_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let mut parts = line.split_whitespace();
-            let method = parts.next().unwrap_or_default().to_string();
-            let path = parts.next().unwrap_or_default().to_string();
-            let mut headers = serde_json::Map::new();
-            let mut length = 0;
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                let (k, v) = h.split_once(':').unwrap();
-                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
-                if k == "content-length" {
-                    length = v.parse().unwrap();
-                }
-                headers.insert(k, Value::String(v));
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            if let Some(target) = path.strip_prefix("/redirect/") {
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 302 Found\r\nlocation: http://{target}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                );
-                continue;
-            }
-            let status: u16 = path
-                .strip_prefix("/status/")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(200);
-            let reply =
-                json!({"method": method, "path": path, "headers": headers, "body": text(&body)})
-                    .to_string();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
-                reply.len()
-            );
+    let stub = HttpStub::start(|r| {
+        if let Some(target) = r.path.strip_prefix("/redirect/") {
+            return Response::redirect(&format!("http://{target}"));
         }
+        let status: u16 = r
+            .path
+            .strip_prefix("/status/")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(200);
+        Response::json(
+            status,
+            &json!({"method": r.method, "path": r.path, "headers": r.headers, "body": r.text()}),
+        )
     });
-    port
+    stub.port
 }
 
 #[test]
@@ -597,20 +543,6 @@ fn unknown_action_is_an_input_error() {
 
 // ---- Workflows and inquiries through the CLI ----
 
-/// `squall serve` over an [`Env`]'s data directory and packs, on a random loopback port;
-/// killed when dropped.
-struct Served {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Env {
     /// The shipped packs plus a pack `flows` made of `files` (path under the pack, content).
     fn flows(files: &[(&str, &str)]) -> Env {
@@ -632,34 +564,21 @@ impl Env {
         std::fs::write(self.dir.path().join(name), content).unwrap();
     }
 
-    /// Starts `squall serve` and waits until it listens.
-    fn serve(&self) -> Served {
-        let mut child = Command::new(SQUALL)
-            .current_dir(self.dir.path())
-            .env_remove("SQUALL_CONFIG")
-            .env_remove("SQUALL_API_URL")
-            .env("SQUALL_LOG", "warn")
-            .env("SQUALL_DATA_DIR", self.dir.path().join("data"))
-            .env("SQUALL_PACKS", &self.packs)
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("squall: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Served { child, url }
+    /// Starts `squall serve` over this data directory and packs, on a random loopback port.
+    fn serve(&self) -> Server {
+        let data = self.dir.path().join("data");
+        Server::start_with(
+            self.dir.path(),
+            "127.0.0.1:0",
+            &[
+                ("SQUALL_DATA_DIR", data.as_os_str()),
+                ("SQUALL_PACKS", self.packs.as_os_str()),
+            ],
+        )
     }
 
     /// `squall <args>` against the server `served`.
-    fn squall_at(&self, served: &Served, args: &[&str]) -> Output {
+    fn squall_at(&self, served: &Server, args: &[&str]) -> Output {
         Command::new(SQUALL)
             .current_dir(self.dir.path())
             .env_remove("SQUALL_CONFIG")
@@ -675,7 +594,7 @@ impl Env {
 
     /// `squall <args> --json` (against `served` when given): exit code 0 asserted, stdout
     /// parsed.
-    fn json(&self, served: Option<&Served>, args: &[&str]) -> Value {
+    fn json(&self, served: Option<&Server>, args: &[&str]) -> Value {
         let mut all = args.to_vec();
         all.push("--json");
         let out = match served {

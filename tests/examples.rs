@@ -6,20 +6,14 @@
 //!   `core.ask` approval → production, or → rollback when the approver says no; a commit whose
 //!   CI failed stops there; a push to another branch runs nothing.
 
+mod support;
+
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-const SQUALL: &str = env!("CARGO_BIN_EXE_squall");
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use support::{HttpStub, Response, Server, copy_dir, repo};
 
 fn example(path: &str) -> PathBuf {
     repo().join("examples").join(path)
@@ -47,86 +41,23 @@ impl Site {
     }
 
     fn serve(&self) -> Server {
-        let mut child = Command::new(SQUALL)
-            .current_dir(self.dir.path())
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .env_remove("SQUALL_API_URL")
-            .env_remove("SQUALL_DATA_DIR")
-            .env_remove("SQUALL_PACKS")
-            .env_remove("SQUALL_CONFIG")
-            .env("SQUALL_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("squall: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        // reqwest is built without a default TLS provider (the binary installs ring itself).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        Server {
-            child,
-            url,
-            http: reqwest::blocking::Client::new(),
-        }
+        Server::start_with(
+            self.dir.path(),
+            "127.0.0.1:0",
+            &[("SQUALL_LOG", OsStr::new("error"))],
+        )
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            // A component's Rust sources are not needed at run time.
-            if entry.path().join("Cargo.toml").exists() {
-                continue;
-            }
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-struct Server {
-    child: Child,
-    url: String,
-    http: reqwest::blocking::Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.url))
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let resp = self.request(reqwest::Method::GET, path).send().unwrap();
-        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
-        resp.json().unwrap()
-    }
-
-    fn put(&self, path: &str, body: &Value) -> reqwest::blocking::Response {
-        self.request(reqwest::Method::PUT, path)
-            .json(body)
-            .send()
-            .unwrap()
-    }
-
+/// What these tests ask of the API beyond [`Server`]'s requests.
+trait ExampleApi {
     /// Posts a GitHub push event to the `git` webhook, as GitHub sends it.
+    fn push(&self, payload: &Value);
+    /// The example's webhook rule reads the deployment API's URL from the datastore.
+    fn set_endpoint(&self, port: u16);
+}
+
+impl ExampleApi for Server {
     fn push(&self, payload: &Value) {
         let resp = self
             .request(reqwest::Method::POST, "/api/v1/webhooks/git")
@@ -137,29 +68,13 @@ impl Server {
         assert_eq!(resp.status(), 202);
     }
 
-    /// Polls `path` until `done` holds for its JSON, or panics after `secs`.
-    fn wait_for(&self, path: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let v = self.get(path);
-            if done(&v) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting on {path}: {v:#}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The example's webhook rule reads the deployment API's URL from the datastore.
     fn set_endpoint(&self, port: u16) {
-        let resp = self.put(
+        let (status, v) = self.send(
+            reqwest::Method::PUT,
             "/api/v1/keys/deploy_endpoint",
-            &json!({"value": format!("http://127.0.0.1:{port}")}),
+            Some(json!({"value": format!("http://127.0.0.1:{port}")})),
         );
-        assert!(resp.status().is_success(), "{}", resp.status());
+        assert!((200..300).contains(&status), "{status}: {v}");
     }
 }
 
@@ -172,60 +87,46 @@ struct Call {
     status: u16,
 }
 
-type Calls = Arc<Mutex<Vec<Call>>>;
+/// The deployment API of `examples/cicd-canary/fake_api.py`, recording every request in the
+/// order received.
+struct FakeApi {
+    stub: HttpStub,
+}
 
-/// The deployment API of `examples/cicd-canary/fake_api.py`, in a thread, recording every
-/// request in the order received.
-fn fake_api() -> (u16, Calls) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let calls: Calls = Arc::new(Mutex::new(Vec::new()));
-    let log = calls.clone();
-    std::thread::spawn(move || {
-        let mut checked = HashSet::new();
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut first = String::new();
-            if reader.read_line(&mut first).is_err() {
-                continue;
-            }
-            let mut words = first.split_whitespace();
-            let method = words.next().unwrap_or_default().to_string();
-            let path = words.next().unwrap_or_default().to_string();
-            let mut length = 0;
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                if h.trim().is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':')
-                    && k.eq_ignore_ascii_case("content-length")
-                {
-                    length = v.trim().parse().unwrap();
-                }
-            }
-            let mut raw = vec![0; length];
-            reader.read_exact(&mut raw).unwrap();
-            let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-            let (status, reply) = answer(&method, &path, &body, &mut checked, port);
-            // Recorded before answering: the test reads the log once the workflow is done.
-            log.lock().unwrap().push(Call {
-                method,
-                path,
-                body,
-                status,
-            });
-            let reply = reply.to_string();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
-                reply.len()
+impl FakeApi {
+    /// Starts it on a random port, which it returns too.
+    fn start() -> (u16, FakeApi) {
+        let own_port = Arc::new(OnceLock::new());
+        let checked = Mutex::new(HashSet::new());
+        let port = own_port.clone();
+        let stub = HttpStub::start(move |request| {
+            let port = *port.get().expect("port known before any request");
+            let (status, reply) = answer(
+                &request.method,
+                &request.path,
+                &request.json(),
+                &mut checked.lock().unwrap(),
+                port,
             );
-        }
-    });
-    (port, calls)
+            Response::json(status, &reply)
+        });
+        own_port.set(stub.port).unwrap();
+        (stub.port, FakeApi { stub })
+    }
+
+    /// The requests so far with the status each was answered.
+    fn calls(&self) -> Vec<Call> {
+        self.stub
+            .exchanges()
+            .into_iter()
+            .map(|(r, status)| Call {
+                body: r.json(),
+                method: r.method,
+                path: r.path,
+                status,
+            })
+            .collect()
+    }
 }
 
 /// The fake API's answer: CI says `passed` (`failed` for a SHA starting with `bad`), packages
@@ -304,7 +205,7 @@ fn deploys_to<'a>(calls: &'a [Call], prefix: &str) -> Vec<&'a str> {
 
 /// Pushes to main, waits for the approval question, checks it and answers it with `response`;
 /// returns the workflow execution's id and how many calls the API had before the answer.
-fn push_and_answer(server: &Server, calls: &Calls, response: Value) -> (String, usize) {
+fn push_and_answer(server: &Server, api: &FakeApi, response: Value) -> (String, usize) {
     server.push(&push_payload());
     let workflow = server.wait_for("/api/v1/executions?action=deploy.canary", 30, |v| {
         v.as_array().is_some_and(|a| a.len() == 1)
@@ -332,29 +233,34 @@ fn push_and_answer(server: &Server, calls: &Calls, response: Value) -> (String, 
     server.wait_for(&format!("/api/v1/executions/{id}"), 30, |v| {
         v["status"] == "paused"
     });
-    let before = calls.lock().unwrap().len();
-    assert!(deploys_to(&calls.lock().unwrap(), "web").is_empty());
+    let before = api.calls().len();
+    assert!(deploys_to(&api.calls(), "web").is_empty());
     let path = format!("/api/v1/inquiries/{}", inquiry["id"].as_str().unwrap());
     // The schema requires "approved".
-    let bad = server.put(&path, &json!({"response": {"approver": "ann"}}));
-    assert_eq!(bad.status(), 400);
-    let answered = server.put(&path, &json!({"response": response}));
-    assert_eq!(answered.status(), 200);
+    let (bad, _) = server.send(
+        reqwest::Method::PUT,
+        &path,
+        Some(json!({"response": {"approver": "ann"}})),
+    );
+    assert_eq!(bad, 400);
+    let (answered, _) = server.send(
+        reqwest::Method::PUT,
+        &path,
+        Some(json!({"response": response})),
+    );
+    assert_eq!(answered, 200);
     (id, before)
 }
 
 #[test]
 fn a_push_to_main_goes_through_canaries_and_approval_to_production() {
-    let (port, calls) = fake_api();
+    let (port, api) = FakeApi::start();
     let site = Site::of("cicd-canary");
     let server = site.serve();
     server.set_endpoint(port);
 
-    let (id, answered) = push_and_answer(
-        &server,
-        &calls,
-        json!({"approved": true, "approver": "ann"}),
-    );
+    let (id, answered) =
+        push_and_answer(&server, &api, json!({"approved": true, "approver": "ann"}));
     let done = server.wait_for(&format!("/api/v1/executions/{id}"), 60, |v| {
         v["status"] != "paused" && v["status"] != "running"
     });
@@ -370,7 +276,7 @@ fn a_push_to_main_goes_through_canaries_and_approval_to_production() {
         })
     );
 
-    let calls = calls.lock().unwrap().clone();
+    let calls = api.calls();
     let ci = first(&calls, |c| c.method == "GET" && c.path.starts_with("/ci/"));
     assert_eq!(
         calls[ci].path,
@@ -478,16 +384,13 @@ fn a_push_to_main_goes_through_canaries_and_approval_to_production() {
 
 #[test]
 fn a_rejected_canary_is_rolled_back_and_production_is_untouched() {
-    let (port, calls) = fake_api();
+    let (port, api) = FakeApi::start();
     let site = Site::of("cicd-canary");
     let server = site.serve();
     server.set_endpoint(port);
 
-    let (id, answered) = push_and_answer(
-        &server,
-        &calls,
-        json!({"approved": false, "approver": "bob"}),
-    );
+    let (id, answered) =
+        push_and_answer(&server, &api, json!({"approved": false, "approver": "bob"}));
     let done = server.wait_for(&format!("/api/v1/executions/{id}"), 60, |v| {
         v["status"] != "paused" && v["status"] != "running"
     });
@@ -501,7 +404,7 @@ fn a_rejected_canary_is_rolled_back_and_production_is_untouched() {
         "pkg-billing-0d1a26e rejected by bob; canaries rolled back"
     );
 
-    let calls = calls.lock().unwrap().clone();
+    let calls = api.calls();
     assert!(deploys_to(&calls, "web").is_empty(), "{calls:#?}");
     let mut rolled_back: Vec<&str> = calls
         .iter()
@@ -531,7 +434,7 @@ fn a_rejected_canary_is_rolled_back_and_production_is_untouched() {
 
 #[test]
 fn a_push_to_another_branch_runs_nothing() {
-    let (port, calls) = fake_api();
+    let (port, api) = FakeApi::start();
     let site = Site::of("cicd-canary");
     let server = site.serve();
     server.set_endpoint(port);
@@ -553,12 +456,12 @@ fn a_push_to_another_branch_runs_nothing() {
     );
     assert_eq!(server.get("/api/v1/ruleenforcements"), json!([]));
     assert_eq!(server.get("/api/v1/executions"), json!([]));
-    assert!(calls.lock().unwrap().is_empty());
+    assert!(api.calls().is_empty());
 }
 
 #[test]
 fn a_commit_that_failed_ci_is_not_deployed() {
-    let (port, calls) = fake_api();
+    let (port, api) = FakeApi::start();
     let site = Site::of("cicd-canary");
     let server = site.serve();
     server.set_endpoint(port);
@@ -575,7 +478,7 @@ fn a_commit_that_failed_ci_is_not_deployed() {
     assert_eq!(done[0]["result"]["output"]["failure"], failure);
     assert_eq!(done[0]["result"]["output"]["package"], Value::Null);
 
-    let calls = calls.lock().unwrap().clone();
+    let calls = api.calls();
     let paths: Vec<&str> = calls.iter().map(|c| c.path.as_str()).collect();
     assert_eq!(
         paths,

@@ -2,21 +2,15 @@
 //! assertions through the REST API and the event stream; timers; kill -9 and restart; bad
 //! input; API keys.
 
+mod support;
+
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const SQUALL: &str = env!("CARGO_BIN_EXE_squall");
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use support::{HttpStub, Response, SQUALL, Server, copy_dir, repo};
 
 /// A scratch directory with a `tests` pack (the hostile component as `tests.hostile`, which
 /// echoes, sleeps, ...) plus `rules`, and `squall.toml`.
@@ -64,108 +58,7 @@ impl Site {
     }
 
     fn serve(&self, bind: &str) -> Server {
-        let mut child = Command::new(SQUALL)
-            .current_dir(self.dir.path())
-            .args(["serve", "--bind", bind])
-            .env_remove("SQUALL_API_URL")
-            .env_remove("SQUALL_DATA_DIR")
-            .env_remove("SQUALL_PACKS")
-            .env("SQUALL_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("squall: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .replace("0.0.0.0", "127.0.0.1");
-        // reqwest is built without a default TLS provider (the binary installs ring itself).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        Server {
-            child,
-            url,
-            http: reqwest::blocking::Client::new(),
-            key: None,
-        }
-    }
-}
-
-struct Server {
-    child: Child,
-    url: String,
-    http: reqwest::blocking::Client,
-    key: Option<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
-        let r = self.http.request(method, format!("{}{path}", self.url));
-        match &self.key {
-            Some(k) => r.header("St2-Api-Key", k),
-            None => r,
-        }
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let resp = self.request(reqwest::Method::GET, path).send().unwrap();
-        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
-        resp.json().unwrap()
-    }
-
-    fn post(&self, path: &str, body: &str) -> reqwest::blocking::Response {
-        self.request(reqwest::Method::POST, path)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .unwrap()
-    }
-
-    /// Polls `path` until `done` holds for its JSON, or panics after `secs`.
-    fn wait_for(&self, path: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let v = self.get(path);
-            if done(&v) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting on {path}: {v:#}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        Server::start_with(self.dir.path(), bind, &[])
     }
 }
 
@@ -175,55 +68,6 @@ fn count(list: &Value, status: &str) -> usize {
         .iter()
         .filter(|e| e["status"] == status)
         .count()
-}
-
-/// Requests a [`recorder`] received: (path, body).
-type Seen = Arc<Mutex<Vec<(String, String)>>>;
-
-/// A one-thread HTTP server recording every request body and answering `{"ok": true}`.
-fn recorder() -> (u16, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut first = String::new();
-            reader.read_line(&mut first).unwrap();
-            let path = first
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or_default()
-                .to_string();
-            let mut length = 0;
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                if h.trim().is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':')
-                    && k.eq_ignore_ascii_case("content-length")
-                {
-                    length = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            log.lock()
-                .unwrap()
-                .push((path, String::from_utf8_lossy(&body).into_owned()));
-            let reply = r#"{"ok": true}"#;
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
-                reply.len()
-            );
-        }
-    });
-    (port, seen)
 }
 
 const GITHUB_RULE: &str = "name: on_push\nenabled: true\ntrigger: {type: core.st2.webhook, parameters: {url: github}}\n\
@@ -242,7 +86,8 @@ fn hex(bytes: &[u8]) -> String {
 
 #[test]
 fn alertmanager_and_github_webhooks_run_rules_end_to_end() {
-    let (port, seen) = recorder();
+    let api = HttpStub::start(|_| Response::json(200, &json!({"ok": true})));
+    let port = api.port;
     let example = repo().join("examples/auto-remediation/packs");
     let site = Site::new(
         "[packs.remediation]\nhttp_allow = [\"127.0.0.1:*\"]\n[packs.core]\nhttp_allow = [\"127.0.0.1:*\"]\n\
@@ -303,7 +148,11 @@ fn alertmanager_and_github_webhooks_run_rules_end_to_end() {
         "remediation.restart_on_critical"
     );
     assert_eq!(restart["result"]["restarted"], true);
-    let seen = seen.lock().unwrap().clone();
+    let seen: Vec<(String, String)> = api
+        .requests()
+        .into_iter()
+        .map(|r| (r.path.clone(), r.text()))
+        .collect();
     assert_eq!(seen.len(), 2, "{seen:?}");
     let restart_call: Value =
         serde_json::from_str(&seen.iter().find(|(p, _)| p == "/restart").unwrap().1).unwrap();
@@ -384,23 +233,6 @@ fn alertmanager_and_github_webhooks_run_rules_end_to_end() {
     assert_eq!(total.headers()["X-Total-Count"], "3");
     let openapi = server.get("/api/v1/openapi.json");
     assert!(openapi["paths"]["/api/v1/webhooks/{url}"]["post"].is_object());
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            // The component's Rust sources are not needed at run time.
-            if entry.path().join("Cargo.toml").exists() {
-                continue;
-            }
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]

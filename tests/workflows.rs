@@ -3,21 +3,14 @@
 //! concurrency, retry, remediation, join, sub-workflows, pause/resume/cancel, inquiries,
 //! re-run, and kill -9 at random points of running workflows.
 
+mod support;
+
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-const SQUALL: &str = env!("CARGO_BIN_EXE_squall");
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use std::time::Duration;
+use support::{HttpStub, Response, Server, repo};
 
 /// The test pack `wf`: workflows (`actions/workflows/<name>.yaml`, each an action `wf.<name>`
 /// taking `base`, the test API's URL, plus what it declares) and `wf.sleep`, an idempotent
@@ -172,6 +165,18 @@ output: [{count: <% ctx(count) %>}]
 "#,
     ),
     (
+        "outer",
+        "count: {type: integer, default: 6}",
+        r#"
+version: 1.0
+input: [base, count]
+tasks:
+  inner:
+    action: wf.slow base=<% ctx(base) %> count=<% ctx(count) %>
+output: [{inner: <% ctx(count) %>}]
+"#,
+    ),
+    (
         "fragile",
         "",
         r#"
@@ -257,66 +262,21 @@ impl Site {
     }
 
     fn serve(&self) -> Server {
-        let mut child = Command::new(SQUALL)
-            .current_dir(self.dir.path())
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .env_remove("SQUALL_API_URL")
-            .env_remove("SQUALL_DATA_DIR")
-            .env_remove("SQUALL_PACKS")
-            .env("SQUALL_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("squall: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        Server {
-            child,
-            url,
-            http: reqwest::blocking::Client::new(),
-        }
+        Server::start(self.dir.path())
     }
 }
 
-struct Server {
-    child: Child,
-    url: String,
-    http: reqwest::blocking::Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut r = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().unwrap_or(Value::Null))
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, v) = self.send(reqwest::Method::GET, path, None);
-        assert_eq!(status, 200, "GET {path}: {v}");
-        v
-    }
-
+/// What these tests ask of the API beyond [`Server`]'s requests.
+trait WorkflowApi {
     /// Requests `action` with `params` and returns the execution id.
+    fn run(&self, action: &str, params: Value) -> String;
+    /// Waits until the execution has completed and returns it.
+    fn finished(&self, id: &str, secs: u64) -> Value;
+    /// Task executions of a workflow, oldest first: (task name, item, status).
+    fn tasks(&self, id: &str) -> Vec<(String, Option<u64>, String)>;
+}
+
+impl WorkflowApi for Server {
     fn run(&self, action: &str, params: Value) -> String {
         let (status, v) = self.send(
             reqwest::Method::POST,
@@ -327,23 +287,6 @@ impl Server {
         v["id"].as_str().unwrap().to_string()
     }
 
-    /// Polls `path` until `done` holds for its JSON, or panics after `secs`.
-    fn wait_for(&self, path: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let v = self.get(path);
-            if done(&v) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting on {path}: {v:#}"
-            );
-            std::thread::sleep(Duration::from_millis(40));
-        }
-    }
-
-    /// Waits until the execution has completed and returns it.
     fn finished(&self, id: &str, secs: u64) -> Value {
         self.wait_for(&format!("/api/v1/executions/{id}"), secs, |e| {
             ["succeeded", "failed", "timeout", "canceled", "abandoned"]
@@ -351,7 +294,6 @@ impl Server {
         })
     }
 
-    /// Task executions of a workflow, oldest first: (task name, item, status).
     fn tasks(&self, id: &str) -> Vec<(String, Option<u64>, String)> {
         let children = self.get(&format!("/api/v1/executions?parent={id}&limit=1000"));
         let out: Vec<(String, Option<u64>, String)> = children
@@ -372,19 +314,11 @@ impl Server {
             .collect();
         out
     }
-
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
 }
 
-/// What the test API saw: (method, path, body), and the most requests it served at once.
-#[derive(Clone, Default)]
+/// The test API: what it saw, and the most requests it served at once.
 struct Api {
-    seen: Arc<Mutex<Vec<(String, String, String)>>>,
-    calls: Arc<Mutex<HashMap<String, u64>>>,
-    in_flight: Arc<AtomicUsize>,
+    stub: HttpStub,
     max_in_flight: Arc<AtomicUsize>,
 }
 
@@ -393,83 +327,51 @@ impl Api {
     /// twice per key then answers 200, `/fail` always 500, anything else 200; every 200 body is
     /// `{"path": <path>, "calls": <calls of that path so far>}`.
     fn start() -> (String, Api) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let api = Api::default();
-        let state = api.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let state = state.clone();
-                std::thread::spawn(move || state.answer(stream));
+        let calls = Mutex::new(HashMap::<String, u64>::new());
+        let in_flight = AtomicUsize::new(0);
+        let max_in_flight = Arc::new(AtomicUsize::new(0));
+        let max = max_in_flight.clone();
+        let stub = HttpStub::start(move |request| {
+            let path = &request.path;
+            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            max.fetch_max(now, Ordering::SeqCst);
+            let calls = {
+                let mut c = calls.lock().unwrap();
+                let n = c.entry(path.clone()).or_default();
+                *n += 1;
+                *n
+            };
+            if path.starts_with("/slow/") {
+                std::thread::sleep(Duration::from_millis(150));
+            }
+            let ok = !(path == "/fail" || path.starts_with("/flaky/") && calls <= 2);
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            if ok {
+                Response::json(200, &json!({"path": path, "calls": calls}))
+            } else {
+                Response::json(500, &json!({"error": "down"}))
             }
         });
-        (base, api)
+        (
+            stub.url(),
+            Api {
+                stub,
+                max_in_flight,
+            },
+        )
     }
 
-    fn answer(&self, mut stream: std::net::TcpStream) {
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut first = String::new();
-        if reader.read_line(&mut first).is_err() {
-            return;
-        }
-        let mut parts = first.split_whitespace();
-        let method = parts.next().unwrap_or_default().to_string();
-        let path = parts.next().unwrap_or_default().to_string();
-        let mut length = 0;
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; length];
-        let _ = reader.read_exact(&mut body);
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        self.seen.lock().unwrap().push((
-            method,
-            path.clone(),
-            String::from_utf8_lossy(&body).into_owned(),
-        ));
-        let calls = {
-            let mut c = self.calls.lock().unwrap();
-            let n = c.entry(path.clone()).or_default();
-            *n += 1;
-            *n
-        };
-        if path.starts_with("/slow/") {
-            std::thread::sleep(Duration::from_millis(150));
-        }
-        let ok = !(path == "/fail" || path.starts_with("/flaky/") && calls <= 2);
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let (status, reply) = if ok {
-            ("200 OK", json!({"path": path, "calls": calls}).to_string())
-        } else {
-            (
-                "500 Internal Server Error",
-                r#"{"error": "down"}"#.to_string(),
-            )
-        };
-        let _ = write!(
-            stream,
-            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
-            reply.len()
-        );
+    /// What it saw: (method, path, body).
+    fn seen(&self) -> Vec<(String, String, String)> {
+        self.stub
+            .requests()
+            .into_iter()
+            .map(|r| (r.method.clone(), r.path.clone(), r.text()))
+            .collect()
     }
 
     fn paths(&self) -> Vec<String> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, p, _)| p.clone())
-            .collect()
+        self.stub.paths()
     }
 }
 
@@ -486,7 +388,7 @@ fn a_workflow_of_real_actions_publishes_and_records_its_tasks() {
         json!({"output": {"greeting": "hello ops", "code": 200}})
     );
     assert_eq!(
-        api.seen.lock().unwrap().as_slice(),
+        api.seen(),
         [(
             "POST".to_string(),
             "/record/chain".to_string(),
@@ -645,6 +547,85 @@ fn a_sub_workflow_is_a_task_whose_output_the_parent_publishes() {
     assert_eq!(sub["action"]["ref"], "wf.chain");
     assert_eq!(sub["parent"], id.as_str());
     assert_eq!(server.tasks(inner).len(), 2);
+    let openapi = server.get("/api/v1/openapi.json");
+    for (path, method) in [
+        ("/api/v1/executions/{id}", "put"),
+        ("/api/v1/executions/{id}/re_run", "post"),
+        ("/api/v1/inquiries", "get"),
+        ("/api/v1/inquiries/{id}", "put"),
+    ] {
+        assert!(
+            openapi["paths"][path][method].is_object(),
+            "{method} {path} in the OpenAPI document"
+        );
+    }
+}
+
+#[test]
+fn pause_and_cancel_cascade_to_a_sub_workflow() {
+    let (base, api) = Api::start();
+    let site = Site::new();
+    let server = site.serve();
+    let status = |id: &str| server.get(&format!("/api/v1/executions/{id}"))["status"].clone();
+    let id = server.run("wf.outer", json!({"base": base, "count": 6}));
+    let children = server.wait_for(&format!("/api/v1/executions?parent={id}"), 30, |v| {
+        v.as_array().unwrap().len() == 1
+    });
+    let inner = children[0]["id"].as_str().unwrap().to_string();
+    server.wait_for(&format!("/api/v1/executions?parent={inner}"), 30, |v| {
+        !v.as_array().unwrap().is_empty()
+    });
+    let (code, v) = server.send(
+        reqwest::Method::PUT,
+        &format!("/api/v1/executions/{id}"),
+        Some(json!({"status": "pausing"})),
+    );
+    assert_eq!(code, 200, "{v}");
+    server.wait_for(&format!("/api/v1/executions/{id}"), 30, |e| {
+        e["status"] == "paused"
+    });
+    assert_eq!(status(&inner), "paused", "the sub-workflow paused too");
+    let ran = api.paths().len();
+    assert!(ran < 6, "{ran}");
+    let (code, _) = server.send(
+        reqwest::Method::PUT,
+        &format!("/api/v1/executions/{id}"),
+        Some(json!({"status": "resuming"})),
+    );
+    assert_eq!(code, 200);
+    let e = server.finished(&id, 60);
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(status(&inner), "succeeded");
+    assert_eq!(api.paths().len(), 6, "every item ran once");
+
+    let id = server.run("wf.outer", json!({"base": base, "count": 20}));
+    let children = server.wait_for(&format!("/api/v1/executions?parent={id}"), 30, |v| {
+        v.as_array().unwrap().len() == 1
+    });
+    let inner = children[0]["id"].as_str().unwrap().to_string();
+    server.wait_for(&format!("/api/v1/executions?parent={inner}"), 30, |v| {
+        !v.as_array().unwrap().is_empty()
+    });
+    let (code, v) = server.send(
+        reqwest::Method::DELETE,
+        &format!("/api/v1/executions/{id}"),
+        None,
+    );
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(server.finished(&id, 30)["status"], "canceled");
+    assert_eq!(
+        server.finished(&inner, 30)["status"],
+        "canceled",
+        "the sub-workflow was canceled"
+    );
+    let items = server.tasks(&inner);
+    assert!(items.len() < 20, "{items:?}");
+    assert!(
+        items
+            .iter()
+            .all(|(_, _, s)| s == "succeeded" || s == "canceled"),
+        "{items:?}"
+    );
 }
 
 #[test]

@@ -86,7 +86,10 @@ fn write_pack(root: &Path, items: usize) {
 async fn run(services: &Services, action: &Ref) -> Duration {
     let mut events = services.bus().subscribe();
     let started = Instant::now();
-    let e = services.request(action, &Map::new(), "bench").await.unwrap();
+    let e = services
+        .request(action, &Map::new(), "bench")
+        .await
+        .unwrap();
     let id = e.id.to_string();
     loop {
         let event = events.recv().await.unwrap();
@@ -94,7 +97,12 @@ async fn run(services: &Services, action: &Ref) -> Duration {
             let status: ExecutionStatus =
                 serde_json::from_value(event.data["status"].clone()).unwrap();
             if status.is_completed() {
-                assert_eq!(status, ExecutionStatus::Succeeded, "{:#}", event.data["result"]);
+                assert_eq!(
+                    status,
+                    ExecutionStatus::Succeeded,
+                    "{:#}",
+                    event.data["result"]
+                );
                 return started.elapsed();
             }
         }

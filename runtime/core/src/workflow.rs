@@ -1,5 +1,5 @@
 //! Orquesta workflows: the language ([`spec`]), its expressions ([`expr`], [`yaql`]),
-//! inspection before anything runs ([`inspect`]) and the conductor that runs them
+//! inspection before anything runs ([`mod@inspect`]) and the conductor that runs them
 //! ([`conductor`]), all pure: the server persists [`conductor::WorkflowState`] and runs the
 //! actions the conductor asks for.
 

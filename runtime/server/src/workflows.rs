@@ -203,6 +203,7 @@ impl Workflows {
         let spec = match self.spec(&execution) {
             Ok(s) => s,
             Err(e) => {
+                lock(&self.inner.locks).remove(&execution.id);
                 return self
                     .inner
                     .runner

@@ -236,19 +236,11 @@ fn jinja_context(scope: &Arc<Scope>) -> template::Context {
     if let Some(keys) = &scope.keys {
         ctx = ctx.with_keys(keys.clone());
     }
-    for name in [
-        "ctx",
-        "result",
-        "item",
-        "succeeded",
-        "failed",
-        "completed",
-        "task_status",
-        "task",
-        "st2kv",
-        "json",
-        "zip",
-    ] {
+    // YAQL has json() and zip() built in; Jinja gets them here.
+    for &name in super::yaql::WORKFLOW_FUNCTIONS
+        .iter()
+        .chain(&["json", "zip"])
+    {
         let scope = scope.clone();
         let f = minijinja::Value::from_function(
             move |args: minijinja::value::Rest<minijinja::Value>| -> Result<minijinja::Value, minijinja::Error> {
@@ -356,17 +348,8 @@ pub fn evaluate(value: &Value, scope: &Arc<Scope>) -> Result<Value, ExprError> {
 }
 
 /// Whether a value is true for a `when`: YAQL/Python truthiness (null, false, 0, "", [] and
-/// {} are false).
-pub fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
-}
+/// {} are false), for YAQL and Jinja alike.
+pub use super::yaql::truthy;
 
 /// Checks that every expression inside `value` parses.
 ///

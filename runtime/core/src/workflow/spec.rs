@@ -27,7 +27,7 @@
 //!
 //! Parsing checks the shape of every field and reports the first problem as a
 //! [`WorkflowError`] naming the field (`tasks.deploy.next[0].do`); the deeper checks (targets,
-//! expressions, variables) are [`super::inspect`]'s.
+//! expressions, variables) are [`mod@super::inspect`]'s.
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};

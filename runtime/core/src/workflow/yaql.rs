@@ -53,6 +53,8 @@ mod eval;
 mod functions;
 mod lexer;
 mod ops;
+
+pub use ops::truthy;
 mod parser;
 mod strings;
 #[cfg(test)]

@@ -40,7 +40,7 @@ pub(super) fn preview(v: &Value) -> String {
 }
 
 /// YAQL (Python) truthiness: null, false, 0, "", [] and {} are false.
-pub(super) fn truthy(v: &Value) -> bool {
+pub fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
         Value::Bool(b) => *b,
