@@ -561,13 +561,10 @@ fn a_sub_workflow_is_a_task_whose_output_the_parent_publishes() {
     }
 }
 
-#[test]
-fn pause_and_cancel_cascade_to_a_sub_workflow() {
-    let (base, api) = Api::start();
-    let site = Site::new();
-    let server = site.serve();
-    let status = |id: &str| server.get(&format!("/api/v1/executions/{id}"))["status"].clone();
-    let id = server.run("wf.outer", json!({"base": base, "count": 6}));
+/// Starts `wf.outer` over `count` slow items and waits until its sub-workflow has started an
+/// item; returns (outer id, inner id).
+fn start_outer(server: &Server, base: &str, count: u64) -> (String, String) {
+    let id = server.run("wf.outer", json!({"base": base, "count": count}));
     let children = server.wait_for(&format!("/api/v1/executions?parent={id}"), 30, |v| {
         v.as_array().unwrap().len() == 1
     });
@@ -575,6 +572,16 @@ fn pause_and_cancel_cascade_to_a_sub_workflow() {
     server.wait_for(&format!("/api/v1/executions?parent={inner}"), 30, |v| {
         !v.as_array().unwrap().is_empty()
     });
+    (id, inner)
+}
+
+#[test]
+fn pause_and_cancel_cascade_to_a_sub_workflow() {
+    let (base, api) = Api::start();
+    let site = Site::new();
+    let server = site.serve();
+    let status = |id: &str| server.get(&format!("/api/v1/executions/{id}"))["status"].clone();
+    let (id, inner) = start_outer(&server, &base, 6);
     let (code, v) = server.send(
         reqwest::Method::PUT,
         &format!("/api/v1/executions/{id}"),
@@ -598,14 +605,7 @@ fn pause_and_cancel_cascade_to_a_sub_workflow() {
     assert_eq!(status(&inner), "succeeded");
     assert_eq!(api.paths().len(), 6, "every item ran once");
 
-    let id = server.run("wf.outer", json!({"base": base, "count": 20}));
-    let children = server.wait_for(&format!("/api/v1/executions?parent={id}"), 30, |v| {
-        v.as_array().unwrap().len() == 1
-    });
-    let inner = children[0]["id"].as_str().unwrap().to_string();
-    server.wait_for(&format!("/api/v1/executions?parent={inner}"), 30, |v| {
-        !v.as_array().unwrap().is_empty()
-    });
+    let (id, inner) = start_outer(&server, &base, 20);
     let (code, v) = server.send(
         reqwest::Method::DELETE,
         &format!("/api/v1/executions/{id}"),
