@@ -39,6 +39,30 @@ pub struct ApiState {
     pub access: Access,
 }
 
+impl ApiState {
+    /// A request body, refused over `[server] max_body`.
+    ///
+    /// # Errors
+    /// [`ApiError::TooLarge`]; [`ApiError::BadRequest`] if unreadable.
+    fn body(
+        &self,
+        raw: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    ) -> Result<axum::body::Bytes, ApiError> {
+        error::body(raw, self.services.registry().config().server.max_body)
+    }
+
+    /// A request body as JSON of type `T` (see [`ApiState::body`]).
+    ///
+    /// # Errors
+    /// As [`ApiState::body`]; [`ApiError::BadRequest`] naming the JSON error.
+    fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        raw: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    ) -> Result<T, ApiError> {
+        error::json(&self.body(raw)?)
+    }
+}
+
 /// `limit` and `offset` of list endpoints (StackStorm's names). Defaults: 50 and 0; `limit`
 /// is capped at 1000.
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::IntoParams)]

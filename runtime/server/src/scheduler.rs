@@ -55,6 +55,8 @@ pub struct Scheduler {
 struct Inner {
     runner: Runner,
     queue: mpsc::UnboundedSender<Execution>,
+    /// Where every execution this scheduler ends goes (its parent workflow, actiontrigger).
+    completed: mpsc::UnboundedSender<Execution>,
     tokens: Mutex<HashMap<ExecutionId, CancellationToken>>,
     tasks: TaskTracker,
     stopping: CancellationToken,
@@ -72,6 +74,7 @@ impl Scheduler {
         let inner = Arc::new(Inner {
             runner,
             queue,
+            completed: completed.clone(),
             tokens: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
@@ -149,8 +152,10 @@ impl Scheduler {
     }
 
     /// Cancels an execution: a queued or running one of this scheduler ends `canceled` (a
-    /// running component is stopped); a `requested` one no scheduler holds is marked canceled
-    /// in the store. Returns the record once it is canceled (or after 5 s, as it is then).
+    /// running component is stopped); a `requested`, `delayed` or `pending` (an inquiry
+    /// waiting for its answer) one no scheduler holds is marked canceled in the store, and
+    /// reported like any execution that ends. Returns the record once it is canceled (or after
+    /// 5 s, as it is then).
     ///
     /// # Errors
     /// [`CancelError`]: unknown id, already completed, store failure.
@@ -167,14 +172,9 @@ impl Scheduler {
         match token {
             Some(token) => {
                 token.cancel();
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-                loop {
-                    let now = store.get(id).await?.ok_or(CancelError::NotFound(id))?;
-                    if now.status.is_completed() || tokio::time::Instant::now() >= deadline {
-                        return Ok(now);
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
+                settled(store.as_ref(), id)
+                    .await?
+                    .ok_or(CancelError::NotFound(id))
             }
             None => {
                 if let Some(owner) = current.owner.clone()
@@ -183,16 +183,17 @@ impl Scheduler {
                 {
                     return Err(CancelError::Elsewhere { id, owner });
                 }
-                let status = if current.status == ExecutionStatus::Requested
-                    || current.status == ExecutionStatus::Delayed
-                {
-                    ExecutionStatus::Canceled
-                } else {
+                let status = match current.status {
+                    ExecutionStatus::Requested
+                    | ExecutionStatus::Delayed
+                    | ExecutionStatus::Pending => ExecutionStatus::Canceled,
                     // Running in another process, or orphaned: it cannot be stopped from here.
-                    ExecutionStatus::Abandoned
+                    _ => ExecutionStatus::Abandoned,
                 };
                 let result = serde_json::json!({"message": crate::runner::CANCELED_MESSAGE});
-                Ok(self.inner.runner.finish(current, status, result).await?)
+                let done = self.inner.runner.finish(current, status, result).await?;
+                let _ = self.inner.completed.send(done.clone());
+                Ok(done)
             }
         }
     }
@@ -217,6 +218,25 @@ impl Scheduler {
     /// How many executions are queued or running.
     pub fn in_flight(&self) -> usize {
         self.inner.lock().len()
+    }
+}
+
+/// The execution `id` once it has completed, or as it is after 5 s (a cancel's answer).
+///
+/// # Errors
+/// Store failures.
+pub(crate) async fn settled(
+    store: &dyn squall_store::Store,
+    id: ExecutionId,
+) -> Result<Option<Execution>, StoreError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = store.get(id).await?;
+        let done = now.as_ref().is_none_or(|e| e.status.is_completed());
+        if done || tokio::time::Instant::now() >= deadline {
+            return Ok(now);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

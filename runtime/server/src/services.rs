@@ -192,8 +192,8 @@ impl Services {
         &self.inner.workflows
     }
 
-    /// Cancels an execution, whatever runs it: a workflow cancels its task executions too, a
-    /// pending inquiry ends `canceled`, anything else goes through the scheduler.
+    /// Cancels an execution, whatever runs it: a started workflow cancels its task executions
+    /// too; anything else (a pending inquiry included) goes through the scheduler.
     ///
     /// # Errors
     /// [`CancelError`].
@@ -220,15 +220,6 @@ impl Services {
                     ControlError::Store(s) => CancelError::Store(s),
                     other => CancelError::Refused(other.to_string()),
                 }),
-            RunnerType::Inquirer if e.status == ExecutionStatus::Pending => {
-                let result = json!({"message": crate::CANCELED_MESSAGE});
-                let done = self
-                    .runner()
-                    .finish(e, ExecutionStatus::Canceled, result)
-                    .await?;
-                self.completed(&done).await;
-                Ok(done)
-            }
             _ => self.inner.scheduler.cancel(id).await,
         }
     }

@@ -22,7 +22,6 @@ use squall_core::{Execution, ExecutionId, ExecutionStatus, Ref, RunnerType};
 use squall_store::{Batch, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
@@ -82,6 +81,15 @@ struct Inner {
     locks: Mutex<HashMap<ExecutionId, Arc<tokio::sync::Mutex<()>>>>,
     /// Workflow executions and their states as last committed.
     cache: Mutex<HashMap<ExecutionId, (Execution, WorkflowState)>>,
+}
+
+/// Whether [`Workflows::apply`] creates the workflow execution's record or updates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Record {
+    /// A new execution (a re-run).
+    New,
+    /// Already stored.
+    Stored,
 }
 
 /// What [`Workflows::control`] is asked.
@@ -217,16 +225,23 @@ impl Workflows {
         };
         let conductor = Conductor::start(&spec, &execution.parameters, Some(self.keys()));
         tracing::info!(execution.id = %execution.id, action.ref = %execution.action.reference, "workflow started");
-        self.apply(execution, ExecutionStatus::Requested, conductor)
-            .await
+        self.apply(
+            execution,
+            ExecutionStatus::Requested,
+            Record::Stored,
+            conductor,
+        )
+        .await
     }
 
-    /// Commits the conductor's state with the workflow execution's record and the task
-    /// executions it asked for, then queues those and announces the change.
+    /// Commits the conductor's state with the workflow execution's record (created when
+    /// `record` is [`Record::New`], a re-run) and the task executions it asked for, then queues
+    /// those and announces the change. `before` is the status last announced.
     async fn apply(
         &self,
         mut wf: Execution,
         before: ExecutionStatus,
+        record: Record,
         mut c: Conductor<'_>,
     ) -> Result<Execution, StoreError> {
         let mut children: Vec<Execution> = Vec::new();
@@ -261,11 +276,10 @@ impl Workflows {
         }
         let state = c.into_state();
         let mut batch = Batch::new();
-        if before == ExecutionStatus::Requested && wf.context.contains_key("re-run") {
-            batch.create_execution(&wf);
-        } else {
-            batch.update_execution(&wf);
-        }
+        match record {
+            Record::New => batch.create_execution(&wf),
+            Record::Stored => batch.update_execution(&wf),
+        };
         batch.put_workflow(wf.id, &state);
         for child in &children {
             batch.create_execution(child);
@@ -287,11 +301,13 @@ impl Workflows {
             lock(&self.inner.locks).remove(&wf.id);
             tracing::info!(execution.id = %wf.id, %status, "workflow completed");
         }
-        let bus = self.inner.runner.bus();
-        if before == ExecutionStatus::Requested && wf.context.contains_key("re-run") {
-            bus.publish("st2.execution__create", &wf.masked());
-        } else {
-            bus.publish("st2.execution__update", &wf.masked());
+        match record {
+            Record::New => self.inner.runner.announce_created(&wf),
+            Record::Stored => self
+                .inner
+                .runner
+                .bus()
+                .publish("st2.execution__update", &wf.masked()),
         }
         for child in children {
             self.inner.runner.announce_created(&child);
@@ -411,7 +427,7 @@ impl Workflows {
         }
         if changed {
             let before = wf.status;
-            self.apply(wf, before, c).await?;
+            self.apply(wf, before, Record::Stored, c).await?;
         }
         Ok(())
     }
@@ -440,15 +456,9 @@ impl Workflows {
     /// [`ControlError`].
     pub async fn cancel(&self, id: ExecutionId) -> Result<Execution, ControlError> {
         self.control(id, Request::Cancel).await?;
-        let store = self.inner.runner.store().clone();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            let now = store.get(id).await?.ok_or(ControlError::NotFound(id))?;
-            if now.status.is_completed() || tokio::time::Instant::now() >= deadline {
-                return Ok(now);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::scheduler::settled(self.inner.runner.store().as_ref(), id)
+            .await?
+            .ok_or(ControlError::NotFound(id))
     }
 
     /// Applies a request under the workflow's lock, then passes it on: cancel to every task
@@ -485,7 +495,7 @@ impl Workflows {
             }
             let active = c.active_executions();
             let before = wf.status;
-            (self.apply(wf, before, c).await?, active)
+            (self.apply(wf, before, Record::Stored, c).await?, active)
         };
         // Outside the lock: the children report back to this workflow.
         let store = self.inner.runner.store();
@@ -529,36 +539,23 @@ impl Workflows {
         })
     }
 
-    /// Cancels one task execution of a canceled workflow, whatever runs it.
+    /// Cancels one task execution of a canceled workflow: a sub-workflow here, anything else
+    /// (a component, a pending inquiry) through the scheduler.
     async fn cancel_task(&self, e: Execution) -> Result<(), String> {
         let id = e.id;
         if e.action.runner_type == RunnerType::Orquesta {
-            return self
-                .boxed(id, Request::Cancel)
+            self.boxed(id, Request::Cancel)
                 .await
                 .map(drop)
-                .map_err(|e| e.to_string());
-        }
-        if e.status == ExecutionStatus::Pending {
-            let done = self
-                .inner
-                .runner
-                .finish(
-                    e,
-                    ExecutionStatus::Canceled,
-                    json!({"message": crate::CANCELED_MESSAGE}),
-                )
+                .map_err(|e| e.to_string())
+        } else {
+            self.inner
+                .scheduler
+                .cancel(id)
                 .await
-                .map_err(|e| e.to_string())?;
-            let _ = self.inner.events.send(done);
-            return Ok(());
+                .map(drop)
+                .map_err(|e| e.to_string())
         }
-        self.inner
-            .scheduler
-            .cancel(id)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
     }
 
     /// Re-runs a completed workflow from `tasks` (its failed tasks when empty) as a new
@@ -613,7 +610,9 @@ impl Workflows {
         let _ = wf.transition(ExecutionStatus::Scheduled, now);
         let _ = wf.transition(ExecutionStatus::Running, now);
         let _guard = self.lock(wf.id).await;
-        Ok(self.apply(wf, ExecutionStatus::Requested, c).await?)
+        Ok(self
+            .apply(wf, ExecutionStatus::Requested, Record::New, c)
+            .await?)
     }
 
     /// After a restart: feeds every task execution that changed while nobody listened (it

@@ -1,6 +1,6 @@
 //! `/api/v1/executions`.
 
-use super::error::{body, json, parse};
+use super::error::{json, parse};
 use super::{ApiError, ApiState, Page, listed};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -78,8 +78,7 @@ pub async fn create_execution(
     State(state): State<ApiState>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
-    let limit = state.services.registry().config().server.max_body;
-    let req: ExecutionRequest = json(&body(raw, limit)?)?;
+    let req: ExecutionRequest = state.read(raw)?;
     let reference: Ref = parse(&req.action)?;
     let user = req.user.unwrap_or_else(|| crate::SYSTEM_USER.to_string());
     let e = state
@@ -143,8 +142,7 @@ pub async fn update_execution(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let id: ExecutionId = parse(&id)?;
-    let limit = state.services.registry().config().server.max_body;
-    let req: ExecutionUpdate = json(&body(raw, limit)?)?;
+    let req: ExecutionUpdate = state.read(raw)?;
     let w = state.services.workflows();
     let e = match req.status.as_str() {
         "pausing" | "paused" => w.pause(id).await?,
@@ -190,8 +188,7 @@ pub async fn rerun_execution(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
     let id: ExecutionId = parse(&id)?;
-    let limit = state.services.registry().config().server.max_body;
-    let bytes = body(raw, limit)?;
+    let bytes = state.body(raw)?;
     let req: ReRun = if bytes.is_empty() {
         ReRun::default()
     } else {

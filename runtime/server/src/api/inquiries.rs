@@ -1,7 +1,7 @@
 //! `/api/v1/inquiries`: executions of `inquirer` actions (`core.ask`) waiting for a response,
 //! as StackStorm's inquiries API.
 
-use super::error::{body, json, parse};
+use super::error::parse;
 use super::{ApiError, ApiState, Page, listed};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -101,8 +101,7 @@ pub async fn respond(
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let limit = state.services.registry().config().server.max_body;
-    let req: InquiryResponse = json(&body(raw, limit)?)?;
+    let req: InquiryResponse = state.read(raw)?;
     let e = find(&state, &id).await?;
     if let Some(given) = req.id.as_deref().filter(|g| *g != e.id.to_string()) {
         return Err(ApiError::BadRequest(format!(

@@ -1,6 +1,5 @@
 //! `/api/v1/keys`: the datastore's system scope, as StackStorm's key-value API.
 
-use super::error::{body, json};
 use super::{ApiError, ApiState, listed};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -79,8 +78,7 @@ pub async fn put_key(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>, ApiError> {
     validate_key_name(&name).map_err(ApiError::BadRequest)?;
-    let limit = state.services.registry().config().server.max_body;
-    let req: KeyBody = json(&body(raw, limit)?)?;
+    let req: KeyBody = state.read(raw)?;
     if let Some(n) = req.name.as_deref()
         && n != name
     {

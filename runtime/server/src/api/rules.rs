@@ -1,6 +1,6 @@
 //! `/api/v1/rules`, `/api/v1/ruleenforcements`.
 
-use super::error::{body, json, parse};
+use super::error::parse;
 use super::{ApiError, ApiState, Page, listed, paged};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -95,8 +95,7 @@ pub async fn update_rule(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let rule = find(&state, &reference)?.clone();
-    let limit = state.services.registry().config().server.max_body;
-    let update: RuleUpdate = json(&body(raw, limit)?)?;
+    let update: RuleUpdate = state.read(raw)?;
     let mut batch = Batch::new();
     batch.set_rule_enabled(&rule.reference.to_string(), update.enabled);
     state.services.store().commit(batch).await?;

@@ -8,7 +8,7 @@
 //! A webhook with `[webhooks.<url>] hmac_secret` needs `sha256=<hex HMAC-SHA256 of the body>`
 //! in its signature header (GitHub's `X-Hub-Signature-256`), else `401`.
 
-use super::error::{body, json};
+use super::error::json;
 use super::{ApiError, ApiState, listed};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -135,7 +135,7 @@ pub async fn post_webhook(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
     let registry = state.services.registry().clone();
-    let bytes = body(raw, registry.config().server.max_body)?;
+    let bytes = state.body(raw)?;
     if url == "st2" {
         let req: GenericTrigger = json(&bytes)?;
         let trigger: Ref = super::error::parse(&req.trigger)?;
