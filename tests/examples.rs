@@ -262,7 +262,8 @@ fn a_push_to_main_goes_through_canaries_and_approval_to_production() {
     let (id, answered) =
         push_and_answer(&server, &api, json!({"approved": true, "approver": "ann"}));
     let done = server.wait_for(&format!("/api/v1/executions/{id}"), 60, |v| {
-        v["status"] != "paused" && v["status"] != "running"
+        ["succeeded", "failed", "timeout", "canceled", "abandoned"]
+            .contains(&v["status"].as_str().unwrap_or_default())
     });
     assert_eq!(done["status"], "succeeded", "{done:#}");
     assert_eq!(
@@ -392,7 +393,8 @@ fn a_rejected_canary_is_rolled_back_and_production_is_untouched() {
     let (id, answered) =
         push_and_answer(&server, &api, json!({"approved": false, "approver": "bob"}));
     let done = server.wait_for(&format!("/api/v1/executions/{id}"), 60, |v| {
-        v["status"] != "paused" && v["status"] != "running"
+        ["succeeded", "failed", "timeout", "canceled", "abandoned"]
+            .contains(&v["status"].as_str().unwrap_or_default())
     });
     assert_eq!(done["status"], "failed", "{done:#}");
     let output = &done["result"]["output"];
@@ -470,8 +472,11 @@ fn a_commit_that_failed_ci_is_not_deployed() {
     payload["after"] = json!("bad5eed7c0ffee42b1a177c8d03f9e96e0adf246");
     server.push(&payload);
     let done = server.wait_for("/api/v1/executions?action=deploy.canary", 30, |v| {
-        v.as_array()
-            .is_some_and(|a| a.len() == 1 && a[0]["status"] != "running")
+        v.as_array().is_some_and(|a| {
+            a.len() == 1
+                && ["succeeded", "failed", "timeout", "canceled", "abandoned"]
+                    .contains(&a[0]["status"].as_str().unwrap_or_default())
+        })
     });
     assert_eq!(done[0]["status"], "failed", "{done:#}");
     let failure = "CI is failed for acme/billing@bad5eed: not deployed";

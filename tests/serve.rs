@@ -70,7 +70,7 @@ fn count(list: &Value, status: &str) -> usize {
         .count()
 }
 
-const GITHUB_RULE: &str = "name: on_push\nenabled: true\ntrigger: {type: core.st2.webhook, parameters: {url: github}}\n\
+const GITHUB_RULE: &str = "name: on_push\nenabled: true\ntrigger: {type: core.st2.webhook, parameters: {url: github-rule}}\n\
 criteria:\n  trigger.headers['X-Github-Event']: {type: equals, pattern: push}\n  trigger.body.ref: {type: equals, pattern: refs/heads/main}\n\
 action:\n  ref: tests.hostile\n  parameters:\n    tag: \"{{ trigger.body.repository.full_name }}@{{ trigger.body.after[:7] }}\"\n    commits: \"{{ trigger.body.commits }}\"\n";
 
@@ -91,7 +91,7 @@ fn alertmanager_and_github_webhooks_run_rules_end_to_end() {
     let example = repo().join("examples/auto-remediation/packs");
     let site = Site::new(
         "[packs.remediation]\nhttp_allow = [\"127.0.0.1:*\"]\n[packs.core]\nhttp_allow = [\"127.0.0.1:*\"]\n\
-         [webhooks.github]\nhmac_secret = \"gh-secret\"\n",
+         [webhooks.github-rule]\nhmac_secret = \"gh-secret\"\n",
         &[("on_push", GITHUB_RULE)],
         false,
     );
@@ -184,8 +184,11 @@ fn alertmanager_and_github_webhooks_run_rules_end_to_end() {
     );
     // Both executions completed, so both fired the action trigger (the chat rule's criteria
     // only matched the restart's).
-    let actiontriggers =
-        server.get("/api/v1/triggerinstances?trigger=core.st2.generic.actiontrigger");
+    let actiontriggers = server.wait_for(
+        "/api/v1/triggerinstances?trigger=core.st2.generic.actiontrigger",
+        30,
+        |v| v.as_array().is_some_and(|a| a.len() == 2),
+    );
     let mut fired: Vec<&str> = actiontriggers
         .as_array()
         .unwrap()
@@ -200,10 +203,11 @@ fn alertmanager_and_github_webhooks_run_rules_end_to_end() {
     assert_eq!(enforcements[0]["execution_id"], restart["id"]);
 
     // GitHub: signed push to main runs tests.on_push with the commits; a bad signature is 401.
+    // (Url `github-rule`: the shipped github pack's sensor takes `/api/v1/webhooks/github`.)
     let push = std::fs::read(repo().join("tests/fixtures/webhooks/github-push.json")).unwrap();
     let signed = |sig: &str| {
         server
-            .request(reqwest::Method::POST, "/api/v1/webhooks/github")
+            .request(reqwest::Method::POST, "/api/v1/webhooks/github-rule")
             .header("content-type", "application/json")
             .header("X-GitHub-Event", "push")
             .header("X-Hub-Signature-256", sig)
@@ -223,7 +227,7 @@ fn alertmanager_and_github_webhooks_run_rules_end_to_end() {
         "Fix rounding in invoice totals"
     );
     let github = server.get("/api/v1/triggerinstances?trigger=core.st2.webhook&limit=1");
-    assert_eq!(github[0]["trigger_parameters"]["url"], "github");
+    assert_eq!(github[0]["trigger_parameters"]["url"], "github-rule");
     assert_eq!(github[0]["payload"]["headers"]["X-Github-Event"], "push");
 
     let total = server

@@ -30,6 +30,7 @@
 
 pub mod http;
 pub mod log;
+pub mod sensor;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -1,10 +1,10 @@
 //! Builds the components of the shipped packs and of the examples' packs from source.
 //!
-//! Every `packs/<pack>/actions/<name>/` (and `examples/<example>/packs/<pack>/actions/<name>/`)
-//! directory holding a Cargo crate is compiled to a `wasm32-wasip2` component (see
-//! `squall-plugin-build`) and copied to `.../actions/<name>.wasm`, the path its action YAML
-//! names as `entry_point`. A file is rewritten only when its bytes change, so unchanged packs
-//! keep their timestamps.
+//! Every `packs/<pack>/{actions,sensors}/<name>/` (and the same under
+//! `examples/<example>/packs/`) directory holding a Cargo crate is compiled to a `wasm32-wasip2`
+//! component (see `squall-plugin-build`) and copied to `.../<name>.wasm` beside it, the path its
+//! action or sensor YAML names as `entry_point`. A file is rewritten only when its bytes
+//! change, so unchanged packs keep their timestamps.
 
 use squall_plugin_build::{Guest, build_components, rerun_if_changed};
 use std::path::{Path, PathBuf};
@@ -47,9 +47,12 @@ fn main() {
         .collect();
     pack_dirs.sort();
     for pack in pack_dirs {
-        let mut crates: Vec<PathBuf> = std::fs::read_dir(pack.join("actions"))
-            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-            .unwrap_or_default();
+        let mut crates: Vec<PathBuf> = ["actions", "sensors"]
+            .iter()
+            .flat_map(|kind| std::fs::read_dir(pack.join(kind)).into_iter().flatten())
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
         crates.sort();
         for dir in crates {
             let manifest = dir.join("Cargo.toml");

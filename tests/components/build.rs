@@ -9,12 +9,18 @@ fn main() {
     let root = manifest.join("../..");
     rerun_if_changed([
         manifest.join("hostile"),
+        manifest.join("sensor"),
         root.join("plugin-sdk/src"),
         root.join("wit"),
     ]);
-    let guests = [Guest {
-        package: "test-hostile".into(),
-    }];
+    let guests = [
+        Guest {
+            package: "test-hostile".into(),
+        },
+        Guest {
+            package: "test-sensor".into(),
+        },
+    ];
     let built = build_components(&root, &guests).unwrap_or_else(|e| panic!("{e}"));
     let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
     let mut consts = String::new();

@@ -5,8 +5,9 @@
 //! Each target includes it with `mod support;`; the targets live in the top-level `tests/`
 //! folder, so this resolves to `tests/support/mod.rs`.
 
-// Each target uses only part of this module; the rest would warn as dead code there.
-#![allow(dead_code)]
+// Each target uses only part of this module; the rest would warn as dead code (or an unused
+// re-export) there.
+#![allow(dead_code, unused_imports)]
 
 mod server;
 mod stub;

@@ -44,6 +44,17 @@ impl Server {
     /// If the binary does not start or its first line on stdout is not
     /// `squall: listening on <url>`.
     pub fn start_with(dir: &Path, bind: &str, env: &[(&str, &OsStr)]) -> Server {
+        Server::start_with_stderr(dir, bind, env, Stdio::inherit())
+    }
+
+    /// [`Server::start_with`] with the server's stderr (its log) going to `stderr`, e.g. a
+    /// file a test reads afterwards.
+    pub fn start_with_stderr(
+        dir: &Path,
+        bind: &str,
+        env: &[(&str, &OsStr)],
+        stderr: Stdio,
+    ) -> Server {
         let mut child = Command::new(SQUALL)
             .current_dir(dir)
             .args(["serve", "--bind", bind])
@@ -54,7 +65,7 @@ impl Server {
             .env("SQUALL_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut line = String::new();

@@ -10,8 +10,10 @@
 //! squall inquiry list|get|respond           # answer core.ask: respond <id> '{"continue": true}'
 //! squall workflow inspect <file>...         # check workflows locally, against the packs
 //! squall rule list|get|enable|disable ; squall rule-enforcement list
+//! squall policy list|get                   # concurrency and retry policies of actions
 //! squall trigger list ; squall trigger-instance list|get ; squall webhook list
 //! squall key set|get|list|delete ; squall apikey create|list
+//! squall pack config <pack> [--show-secrets]  # a pack's config (configs/<pack>.yaml)
 //! ```
 //!
 //! Commands talk to the server's REST API at `--api-url` (default `http://127.0.0.1:9101`);
@@ -102,6 +104,12 @@ enum Command {
     /// What rules launched (or why not)
     #[command(subcommand, name = "rule-enforcement")]
     RuleEnforcement(cmd::rule::EnforcementCommand),
+    /// Policies of the loaded packs (concurrency, retry)
+    #[command(subcommand)]
+    Policy(cmd::policy::PolicyCommand),
+    /// Sensors of the loaded packs: status, enable, disable
+    #[command(subcommand)]
+    Sensor(cmd::sensor::SensorCommand),
     /// Trigger types
     #[command(subcommand)]
     Trigger(cmd::trigger::TriggerCommand),
@@ -111,6 +119,9 @@ enum Command {
     /// Webhooks rules listen to
     #[command(subcommand)]
     Webhook(cmd::trigger::WebhookCommand),
+    /// Packs: their configs (config.schema.yaml + configs/<pack>.yaml)
+    #[command(subcommand)]
+    Pack(cmd::pack::PackCommand),
     /// The datastore (st2kv.system)
     #[command(subcommand)]
     Key(cmd::key::KeyCommand),
@@ -147,9 +158,11 @@ impl Failure {
 }
 
 fn init_tracing(verbose: u8) {
+    // wasmtime-wasi-http warns on every failed outbound connect without naming the component;
+    // the component sees the error itself (a monitor sensor polling a down host expects it).
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,wasmtime_wasi_http=error",
+        1 => "info,wasmtime_wasi_http=error",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SQUALL_LOG")
@@ -193,10 +206,13 @@ fn main() -> ExitCode {
             Command::Action(c) => cmd::action::run(&client, c).await,
             Command::Rule(c) => cmd::rule::run(&client, c).await,
             Command::RuleEnforcement(c) => cmd::rule::run_enforcements(&client, c).await,
+            Command::Policy(c) => cmd::policy::run(&client, c).await,
+            Command::Sensor(c) => cmd::sensor::run(&client, c).await,
             Command::Trigger(c) => cmd::trigger::run(&client, c).await,
             Command::TriggerInstance(c) => cmd::trigger::run_instances(&client, c).await,
             Command::Webhook(c) => cmd::trigger::run_webhooks(&client, c).await,
             Command::Key(c) => cmd::key::run(&client, c).await,
+            Command::Pack(c) => cmd::pack::run(&client, c).await,
             Command::Serve(_) | Command::Apikey(_) | Command::Workflow(_) => {
                 unreachable!("handled above")
             }

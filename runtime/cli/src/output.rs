@@ -121,6 +121,21 @@ pub fn records(list: &Value, columns: &[(&str, &str)]) -> Table {
     t
 }
 
+/// Prints a two-column `property | value` table of `value`'s fields at the JSON `pointer`s of
+/// `rows` (`(label, pointer)`); strings print bare, other values as compact JSON.
+pub fn print_properties(value: &Value, rows: &[(&str, &str)]) {
+    let mut t = table(&["property", "value"]);
+    for (name, pointer) in rows {
+        let v = value.pointer(pointer).cloned().unwrap_or_default();
+        let shown = match v {
+            Value::String(s) => s,
+            other => json_text(&other),
+        };
+        t.add_row(vec![(*name).to_string(), shown]);
+    }
+    print_table(&t);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

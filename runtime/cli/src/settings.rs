@@ -22,7 +22,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn resolve(args: &GlobalArgs) -> Result<Settings, Failure> {
-        let config = match &args.config {
+        let mut config = match &args.config {
             Some(path) => Config::load(path).map_err(Failure::input)?,
             None if Path::new(DEFAULT_CONFIG).is_file() => {
                 Config::load(Path::new(DEFAULT_CONFIG)).map_err(Failure::input)?
@@ -34,6 +34,10 @@ impl Settings {
             .clone()
             .or_else(|| config.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from(".squall"));
+        // The datastore's key file defaults to the data directory the flags resolved.
+        if config.datastore.key_file.is_none() {
+            config.datastore.key_file = Some(data_dir.join("keys").join("datastore.key"));
+        }
         let packs_dirs = args
             .packs
             .as_ref()
@@ -59,7 +63,7 @@ impl Settings {
     }
 
     pub fn load_packs(&self) -> PackSet {
-        PackSet::load_all(&self.packs_dirs)
+        PackSet::load_all_with_configs(&self.packs_dirs, self.config.configs_dir.as_deref())
     }
 
     pub fn host(&self) -> Result<Host, Failure> {

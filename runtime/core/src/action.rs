@@ -270,16 +270,31 @@ fn resolve_entry_point(
             "missing: a {runner} action needs the path of its {what}"
         ));
     }
+    resolve_in_pack(entry, actions_dir, "actions", what)
+}
+
+/// `entry`, a path relative to the pack's `dir` (named `dir_name` in messages), checked to stay
+/// inside it and to name an existing file (a `what`).
+///
+/// # Errors
+/// A message naming the entry.
+pub(crate) fn resolve_in_pack(
+    entry: &str,
+    dir: &Path,
+    dir_name: &str,
+    what: &str,
+) -> Result<PathBuf, String> {
     let rel = Path::new(entry);
-    if rel
-        .components()
-        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    if entry.trim().is_empty()
+        || rel
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
     {
         return Err(format!(
-            "{entry:?} must be a relative path inside the pack's actions/ directory"
+            "{entry:?} must be a relative path inside the pack's {dir_name}/ directory"
         ));
     }
-    let path = actions_dir.join(rel);
+    let path = dir.join(rel);
     if !path.is_file() {
         return Err(format!("{what} {entry:?} not found at {}", path.display()));
     }

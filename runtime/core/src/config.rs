@@ -3,6 +3,7 @@
 //! ```toml
 //! data_dir = ".squall"    # redb store and component cache (relative to this file)
 //! packs_dirs = ["packs"]  # directories of packs to load (relative to this file)
+//! configs_dir = "configs" # packs' configs, <pack>.yaml (default: `configs` beside each packs dir)
 //!
 //! [limits.default]        # what an action gets when its YAML says nothing (Limits::DEFAULT)
 //! timeout = "60s"
@@ -24,6 +25,10 @@
 //!
 //! [packs.core]            # grants for one pack; packs never grant themselves anything
 //! http_allow = ["127.0.0.1:*", "api.example.com"]
+//! secret_keys = ["github_webhook_secret"]   # system-scope secrets its components may read
+//!
+//! [datastore]
+//! key_file = "keys/datastore.key"   # AES-256 key of secret values (default <data_dir>/keys/datastore.key)
 //! ```
 //!
 //! Every table is optional; unknown keys are errors. Precedence (highest last): built-in
@@ -50,6 +55,11 @@ pub struct Config {
     /// paths are relative to the config file's directory. Default `["./packs"]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packs_dirs: Option<Vec<PathBuf>>,
+    /// Directory of packs' configs, `<pack>.yaml` each (StackStorm's `/opt/stackstorm/configs`;
+    /// see [`crate::pack_config`]). Relative paths are relative to the config file's directory.
+    /// Default: the directory `configs` beside each packs directory (`<packs_dir>/../configs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configs_dir: Option<PathBuf>,
     /// Default and maximum per-execution limits.
     #[serde(default)]
     pub limits: LimitPolicy,
@@ -69,6 +79,21 @@ pub struct Config {
     /// `http://<server.bind>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_url: Option<String>,
+    /// The datastore (key file of encrypted secrets).
+    #[serde(default)]
+    pub datastore: DatastoreSettings,
+}
+
+/// `[datastore]`: the key-value store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatastoreSettings {
+    /// The file holding the 256-bit AES-GCM key that encrypts `secret` values: 64 hex digits
+    /// (StackStorm's `[keyvalue] encryption_key_path`). Created with mode 0600 at the first start
+    /// when missing and no secret is stored yet; never inside the store file. Relative paths are
+    /// relative to the config file's directory. Default `<data_dir>/keys/datastore.key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
 }
 
 /// `[server]`: the long-running server.
@@ -181,6 +206,18 @@ pub struct PackGrants {
     /// Destinations its components may reach over HTTP (see [`crate::capability`]).
     #[serde(default)]
     pub http_allow: Vec<HostPattern>,
+    /// System-scope `secret` datastore keys its components may read decrypted (by name, e.g.
+    /// `["github_webhook_secret"]`); a component reading any other secret key is refused.
+    /// Default: none.
+    #[serde(default)]
+    pub secret_keys: Vec<String>,
+}
+
+impl PackGrants {
+    /// Whether the pack's components may read the system-scope secret key `name` decrypted.
+    pub fn may_read_secret(&self, name: &str) -> bool {
+        self.secret_keys.iter().any(|k| k == name)
+    }
 }
 
 /// Why `squall.toml` was rejected.
@@ -221,14 +258,20 @@ impl Config {
         let dirs = config
             .data_dir
             .iter_mut()
-            .chain(config.packs_dirs.iter_mut().flatten());
+            .chain(config.packs_dirs.iter_mut().flatten())
+            .chain(config.configs_dir.iter_mut())
+            .chain(config.datastore.key_file.iter_mut());
         for dir in dirs {
             if dir.is_relative() {
                 *dir = base.join(&*dir);
             }
         }
-        for pack in config.packs.keys() {
+        for (pack, grants) in &config.packs {
             validate_pack_name(pack).map_err(|e| invalid(format!("[packs.{pack}]: {e}")))?;
+            for key in &grants.secret_keys {
+                crate::datastore::validate_key_name(key)
+                    .map_err(|e| invalid(format!("[packs.{pack}] secret_keys: {e}")))?;
+            }
         }
         let Limits {
             fuel,
@@ -313,11 +356,24 @@ mod tests {
     #[test]
     fn directories_are_relative_to_the_file() {
         let c = Config::parse(
-            "data_dir = \"state\"\npacks_dirs = [\"/opt/packs\", \"more\"]\n",
+            "data_dir = \"state\"\npacks_dirs = [\"/opt/packs\", \"more\"]\n\
+             [datastore]\nkey_file = \"secret/ds.key\"\n",
             Path::new("/etc/squall/squall.toml"),
         )
         .unwrap();
+        assert_eq!(
+            c.datastore.key_file.as_deref(),
+            Some(Path::new("/etc/squall/secret/ds.key"))
+        );
         assert_eq!(c.data_dir.unwrap(), Path::new("/etc/squall/state"));
+        let c2 = Config::parse(
+            "configs_dir = \"cfg\"\n",
+            Path::new("/etc/squall/squall.toml"),
+        );
+        assert_eq!(
+            c2.unwrap().configs_dir.as_deref(),
+            Some(Path::new("/etc/squall/cfg"))
+        );
         assert_eq!(
             c.packs_dirs.unwrap(),
             [Path::new("/opt/packs"), Path::new("/etc/squall/more")]
@@ -336,6 +392,9 @@ mod tests {
             pooling = false
             [packs.core]
             http_allow = ["127.0.0.1:*", "api.example.com"]
+            secret_keys = ["gh_token"]
+            [datastore]
+            key_file = "/etc/squall.key"
             "#,
         )
         .unwrap();
@@ -347,6 +406,13 @@ mod tests {
         assert!(!c.host.pooling);
         assert_eq!(c.grants("core").http_allow.len(), 2);
         assert!(c.grants("other").http_allow.is_empty());
+        assert!(c.grants("core").may_read_secret("gh_token"));
+        assert!(!c.grants("core").may_read_secret("other"));
+        assert!(!c.grants("other").may_read_secret("gh_token"));
+        assert_eq!(
+            c.datastore.key_file.as_deref(),
+            Some(Path::new("/etc/squall.key"))
+        );
     }
 
     #[test]
@@ -373,6 +439,11 @@ mod tests {
                 "[webhooks.github] hmac_secret",
             ),
             ("bogus = 1\n", "bogus"),
+            (
+                "[packs.core]\nsecret_keys = [\"bad key\"]\n",
+                "[packs.core] secret_keys: key name \"bad key\"",
+            ),
+            ("[datastore]\nkeyfile = \"k\"\n", "keyfile"),
         ] {
             let err = parse(text).unwrap_err();
             assert!(err.starts_with("squall.toml: "), "{err}");

@@ -6,6 +6,8 @@
 //! - [`reference::Ref`]: `<pack>.<name>` names.
 //! - [`pack::PackSet`]: packs loaded from a directory, with every problem as a
 //!   [`pack::PackError`] naming file and field.
+//! - [`pack_config::PackConfig`]: a pack's `config.schema.yaml` and `configs/<pack>.yaml`,
+//!   validated, with secrets known for masking and templates rendered on use.
 //! - [`action::Action`]: validated action metadata; [`param::Parameters`]: its parameter schema
 //!   (validation, defaults, CLI casting, secret masking).
 //! - [`limits::Limits`]: fuel, timeout, memory and output bounds, resolved from defaults,
@@ -17,6 +19,7 @@
 //! - [`trigger`]: trigger types (StackStorm's built-ins and packs' own) and trigger instances.
 //! - [`workflow`]: Orquesta workflows — spec, expressions (Jinja and YAQL), inspection, and the
 //!   conductor state machine; [`inquiry`]: `core.ask` questions and their responses.
+//! - [`policy::Policy`]: concurrency and retry policies attached to actions.
 //! - [`rule::Rule`]: rules, with [`criteria`] (StackStorm's operators) and [`template`]s (Jinja
 //!   with StackStorm's filters); [`enforcement::RuleEnforcement`]: what a match launched.
 
@@ -32,10 +35,13 @@ mod id;
 pub mod inquiry;
 pub mod limits;
 pub mod pack;
+pub mod pack_config;
 pub mod param;
+pub mod policy;
 pub mod reference;
 pub mod rule;
 pub mod schedule;
+pub mod sensor;
 pub mod template;
 pub mod trigger;
 pub mod units;

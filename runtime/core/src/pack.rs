@@ -8,6 +8,8 @@
 //!     actions/*.wasm       components named by `entry_point`
 //!     triggers/*.yaml      trigger types (see crate::trigger)
 //!     rules/*.yaml         rules (see crate::rule)
+//!     sensors/*.yaml       sensors (see crate::sensor), their components beside them
+//!     policies/*.yaml      policies (see crate::policy)
 //! ```
 //!
 //! `pack.yaml` takes StackStorm's fields (`ref`, `name`, `description`, `version`, `author`,
@@ -118,6 +120,13 @@ pub struct Pack {
     pub trigger_types: BTreeMap<String, TriggerType>,
     /// Its valid rules, by name.
     pub rules: BTreeMap<String, Rule>,
+    /// Its config (`config.schema.yaml` + `configs/<pack>.yaml`, see crate::pack_config);
+    /// `None` when it has neither file.
+    pub config: Option<crate::pack_config::PackConfig>,
+    /// Its valid policies, by name (see crate::policy).
+    pub policies: BTreeMap<String, crate::policy::Policy>,
+    /// Its valid sensors, by class name (see crate::sensor).
+    pub sensors: BTreeMap<String, crate::sensor::Sensor>,
 }
 
 /// A problem found while loading packs: the file, the field (when known) and the reason.
@@ -196,6 +205,13 @@ impl PackSet {
     /// Loads the packs of several directories, in order (StackStorm's `packs_base_paths`); a
     /// pack whose ref was already loaded from an earlier directory is reported and skipped.
     pub fn load_all(bases: &[PathBuf]) -> PackSet {
+        PackSet::load_all_with_configs(bases, None)
+    }
+
+    /// [`PackSet::load_all`], taking packs' configs (`<pack>.yaml`) from `configs_dir` (the
+    /// operator's `configs_dir`); `None`: from `configs` beside each packs directory (see
+    /// crate::pack_config).
+    pub fn load_all_with_configs(bases: &[PathBuf], configs_dir: Option<&Path>) -> PackSet {
         let mut set = PackSet::default();
         for base in bases {
             let entries = match std::fs::read_dir(base) {
@@ -223,6 +239,7 @@ impl PackSet {
                 set.load_pack(pack_dir);
             }
         }
+        set.load_configs(configs_dir);
         let packs: Vec<(String, PathBuf)> = set
             .packs
             .values()
@@ -235,13 +252,14 @@ impl PackSet {
         let snapshot = set.clone();
         for (pack, dir) in packs {
             set.load_rules(&snapshot, &pack, &dir);
+            set.load_policies(&snapshot, &pack, &dir);
         }
         set
     }
 
     /// Loads `<dir>/<sub>/*.yaml` with `parse`, recording failures; returns what parsed, by the
     /// name `name_of` gives, rejecting duplicates.
-    fn load_items<T>(
+    pub(crate) fn load_items<T>(
         &mut self,
         dir: &Path,
         sub: &str,
@@ -367,12 +385,13 @@ impl PackSet {
             |text, file| Action::parse(text, &pack, &actions_dir, file),
             |a: &Action| a.reference.name().to_string(),
         );
-        let trigger_types = self.load_items(
+        let mut trigger_types = self.load_items(
             dir,
             "triggers",
             |text, file| TriggerType::parse(text, &pack, file),
             |t: &TriggerType| t.reference.name().to_string(),
         );
+        let sensors = self.load_sensors(dir, &pack, &mut trigger_types);
         self.packs.insert(
             meta.reference.clone(),
             Pack {
@@ -384,8 +403,67 @@ impl PackSet {
                     .map(|(k, (t, _))| (k, t))
                     .collect(),
                 rules: BTreeMap::new(),
+                config: None,
+                policies: BTreeMap::new(),
+                sensors,
             },
         );
+    }
+
+    /// Loads `sensors/*.yaml`; trigger types a sensor declares inline join `trigger_types`
+    /// (a name already defined there is an error on the sensor's file).
+    fn load_sensors(
+        &mut self,
+        dir: &Path,
+        pack: &str,
+        trigger_types: &mut BTreeMap<String, (TriggerType, PathBuf)>,
+    ) -> BTreeMap<String, crate::sensor::Sensor> {
+        let sensors_dir = dir.join("sensors");
+        let loaded = self.load_items(
+            dir,
+            "sensors",
+            |text, file| crate::sensor::Sensor::parse(text, pack, &sensors_dir, file),
+            |(s, _): &(crate::sensor::Sensor, Vec<TriggerType>)| s.reference.name().to_string(),
+        );
+        let mut sensors = BTreeMap::new();
+        for (name, ((sensor, declared), file)) in loaded {
+            let mut clash = None;
+            for t in &declared {
+                if let Some((_, first)) = trigger_types.get(t.reference.name()) {
+                    clash = Some(PackError::new(
+                        &file,
+                        "trigger_types",
+                        format!(
+                            "trigger type {:?} is already defined in {}",
+                            t.reference.name(),
+                            first.display()
+                        ),
+                    ));
+                }
+            }
+            if let Some(e) = clash {
+                self.errors.push(e);
+                continue;
+            }
+            for t in declared {
+                trigger_types.insert(t.reference.name().to_string(), (t, file.clone()));
+            }
+            sensors.insert(name, sensor);
+        }
+        sensors
+    }
+
+    /// Every loaded sensor, ordered by ref.
+    pub fn sensors(&self) -> impl Iterator<Item = &crate::sensor::Sensor> {
+        self.packs.values().flat_map(|p| p.sensors.values())
+    }
+
+    /// The sensor with this ref, if loaded.
+    pub fn sensor(&self, reference: &Ref) -> Option<&crate::sensor::Sensor> {
+        self.packs
+            .get(reference.pack())?
+            .sensors
+            .get(reference.name())
     }
 
     /// The action with this ref, if loaded.
@@ -537,6 +615,51 @@ mod tests {
         );
         assert!(
             messages[2].contains("nometa/pack.yaml: cannot read"),
+            "{messages:#?}"
+        );
+    }
+
+    #[test]
+    fn sensors_load_and_register_their_inline_trigger_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "gh/pack.yaml", "name: gh\n");
+        write(root, "gh/sensors/push.wasm", "\0asm");
+        write(
+            root,
+            "gh/sensors/push.yaml",
+            "class_name: PushSensor\nentry_point: push.wasm\npoll_interval: 0\nwebhooks: [gh]\n\
+             trigger_types:\n  - name: push\n    payload_schema: {type: object}\n",
+        );
+        write(root, "gh/triggers/ping.yaml", "name: ping\n");
+        // Declares a trigger type already defined in triggers/: refused, naming the file.
+        write(
+            root,
+            "gh/sensors/clash.yaml",
+            "class_name: Clash\nentry_point: push.wasm\ntrigger_types:\n  - name: ping\n",
+        );
+        write(
+            root,
+            "gh/sensors/broken.yaml",
+            "class_name: Broken\nentry_point: missing.wasm\ntrigger_types: [gh.push]\n",
+        );
+        let set = PackSet::load(root);
+        let sensors: Vec<String> = set.sensors().map(|s| s.reference.to_string()).collect();
+        assert_eq!(sensors, ["gh.PushSensor"]);
+        assert!(set.trigger_type(&"gh.push".parse().unwrap()).is_some());
+        assert!(set.sensor(&"gh.PushSensor".parse().unwrap()).is_some());
+        let messages: Vec<String> = set.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages.len(), 2, "{messages:#?}");
+        assert!(
+            messages[0].contains(
+                "gh/sensors/broken.yaml: entry_point: component \"missing.wasm\" not found"
+            ),
+            "{messages:#?}"
+        );
+        assert!(
+            messages[1].contains(
+                "gh/sensors/clash.yaml: trigger_types: trigger type \"ping\" is already defined"
+            ),
             "{messages:#?}"
         );
     }

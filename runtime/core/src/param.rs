@@ -222,6 +222,24 @@ impl Parameters {
         given: &Map<String, Value>,
         keys: Option<crate::template::KeyLookup>,
     ) -> Result<Map<String, Value>, ParamError> {
+        let mut ctx = crate::template::Context::trigger(&Value::Null);
+        if let Some(keys) = keys {
+            ctx = ctx.with_keys(keys);
+        }
+        self.resolve_in(given, ctx)
+    }
+
+    /// [`Parameters::resolve_with`] rendering templated defaults against `base` (which carries
+    /// the datastore and, for the runner, StackStorm's `config_context`: the pack's config) plus
+    /// the other parameters' values.
+    ///
+    /// # Errors
+    /// As [`Parameters::resolve_with`].
+    pub fn resolve_in(
+        &self,
+        given: &Map<String, Value>,
+        base: crate::template::Context,
+    ) -> Result<Map<String, Value>, ParamError> {
         let mut params = self.with_defaults(given)?;
         let templated: Vec<String> = self
             .specs
@@ -230,14 +248,11 @@ impl Parameters {
             .map(|s| s.name.clone())
             .collect();
         if !templated.is_empty() {
-            let mut ctx = crate::template::Context::trigger(&Value::Null);
+            let mut ctx = base;
             for (name, value) in &params {
                 if !templated.contains(name) {
                     ctx = ctx.with(name, value.clone());
                 }
-            }
-            if let Some(keys) = keys {
-                ctx = ctx.with_keys(keys);
             }
             for name in templated {
                 let text = params[&name].as_str().unwrap_or_default().to_string();
@@ -251,6 +266,19 @@ impl Parameters {
             }
         }
         self.validate(params)
+    }
+
+    /// Whether a templated default that resolving `given` renders (of a parameter not in
+    /// `given`) mentions `name` (e.g. `config_context`), so a caller builds that part of the
+    /// context only when it may be used.
+    pub fn defaults_mention(&self, name: &str, given: &Map<String, Value>) -> bool {
+        self.specs.values().any(|s| {
+            !given.contains_key(&s.name)
+                && s.default
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| crate::template::is_template(d) && d.contains(name))
+        })
     }
 
     /// [`Parameters::resolve_with`] without the datastore.
@@ -605,6 +633,29 @@ tags: {type: array, items: {type: integer}}
         );
         let err = p.resolve(&Map::new()).unwrap_err().to_string();
         assert!(err.contains("\"retries\""), "{err}");
+    }
+
+    #[test]
+    fn templated_defaults_render_against_a_base_context_such_as_config_context() {
+        let p = params(
+            "greeting: {type: string, default: \"{{ config_context.greeting }}\"}\n\
+             port: {type: integer, default: \"{{ config_context.port }}\"}\n\
+             plain: {type: string, default: config_context}",
+        );
+        assert!(p.defaults_mention("config_context", &Map::new()));
+        let given = obj(json!({"greeting": "x", "port": 1}));
+        assert!(!p.defaults_mention("config_context", &given));
+        assert!(
+            !params("a: {type: string, default: config_context}")
+                .defaults_mention("config_context", &Map::new())
+        );
+        let base = crate::template::Context::empty()
+            .with("config_context", json!({"greeting": "hi", "port": "8080"}));
+        let out = p.resolve_in(&Map::new(), base).unwrap();
+        assert_eq!(
+            Value::Object(out),
+            json!({"greeting": "hi", "port": 8080, "plain": "config_context"})
+        );
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! `st2common/jinja/filters`): `to_json_string`, `to_yaml_string`, `from_json_string`,
 //! `from_yaml_string`, `to_complex`, `json_escape`, `regex_match`, `regex_search`,
 //! `regex_replace`, `regex_substring`, `to_human_time_from_seconds`, `use_none`, `basename`,
-//! `dirname`. The context is JSON: `trigger` (the trigger instance payload) and `st2kv.system`
-//! (the datastore's system scope, looked up on use).
+//! `dirname`, and `decrypt_kv`. The context is JSON: `trigger` (the trigger instance payload)
+//! and the datastore, looked up on use ([`KeySource`]): `st2kv.system.<name>` (shared keys) and
+//! `st2kv.user.<name>` (the keys of the user the template is rendered for). As in StackStorm, a
+//! `secret` key reads as its ciphertext; `{{ st2kv.system.token | decrypt_kv }}` decrypts it.
 //!
 //! A value is a template when it contains `{{` or `{%`; anything else is returned unchanged.
 
@@ -14,8 +16,42 @@ use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value as Jinja
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
 
-/// Looks up a datastore key (`st2kv.system.<key>`); `None` when the key does not exist.
-pub type KeyLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+/// The datastore as templates see it. Core does no I/O: the server implements this over its
+/// store and cipher. Any `Fn(&str) -> Option<String>` is a source of system-scope keys only.
+pub trait KeySource: Send + Sync {
+    /// The stored value of the system-scope key `name` (`st2kv.system.<name>`): the ciphertext
+    /// for a secret; `None` when it does not exist or has expired.
+    fn system(&self, name: &str) -> Option<String>;
+
+    /// The stored value of the key `name` of the user templates are rendered for
+    /// (`st2kv.user.<name>`). Default: none.
+    fn user(&self, name: &str) -> Option<String> {
+        let _ = name;
+        None
+    }
+
+    /// Decrypts the ciphertext of a secret value (`decrypt_kv`).
+    ///
+    /// # Errors
+    /// A message saying why (not a ciphertext, wrong key file, no cipher here). Default: no
+    /// decryption available.
+    fn decrypt(&self, ciphertext: &str) -> Result<String, String> {
+        let _ = ciphertext;
+        Err("decrypt_kv: secrets cannot be decrypted here".into())
+    }
+}
+
+impl<F> KeySource for F
+where
+    F: Fn(&str) -> Option<String> + Send + Sync,
+{
+    fn system(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
+/// A shared [`KeySource`] (`st2kv` in templates, `st2kv()` in workflow expressions).
+pub type KeyLookup = Arc<dyn KeySource>;
 
 /// Whether `text` contains template syntax.
 pub fn is_template(text: &str) -> bool {
@@ -41,6 +77,7 @@ fn environment() -> &'static Environment<'static> {
         env.add_filter("use_none", use_none);
         env.add_filter("basename", basename);
         env.add_filter("dirname", dirname);
+        env.add_filter("decrypt_kv", decrypt_kv);
         env
     })
 }
@@ -98,7 +135,8 @@ impl Context {
         self
     }
 
-    /// Exposes the datastore as `st2kv.system`.
+    /// Exposes the datastore as `st2kv.system` and `st2kv.user`, and lets `decrypt_kv` decrypt
+    /// with it.
     pub fn with_keys(mut self, keys: KeyLookup) -> Context {
         self.keys = Some(keys);
         self
@@ -111,12 +149,13 @@ impl Context {
             .map(|(k, v)| (k.clone(), Jinja::from(Serde(v))))
             .collect();
         if let Some(keys) = &self.keys {
-            let system = Jinja::from_object(KeyScope {
+            let datastore = Jinja::from_object(Datastore {
                 lookup: keys.clone(),
             });
-            let mut st2kv = std::collections::BTreeMap::new();
-            st2kv.insert("system".to_string(), system);
-            map.insert("st2kv".into(), Jinja::from(st2kv));
+            // `decrypt_kv` finds the cipher under a name no template uses, since workflow
+            // expressions replace `st2kv` with Orquesta's `st2kv()` function.
+            map.insert(DATASTORE_VAR.into(), datastore.clone());
+            map.insert("st2kv".into(), datastore);
         }
         for (name, f) in &self.functions {
             map.insert(name.clone(), f.clone());
@@ -125,21 +164,77 @@ impl Context {
     }
 }
 
-/// `st2kv.system`: attribute access looks the key up.
+/// Where `decrypt_kv` finds the datastore in the context.
+const DATASTORE_VAR: &str = "__squall_datastore";
+
+/// `st2kv`: `system` and `user` are its scopes; `decrypt_kv` finds the cipher here.
+struct Datastore {
+    lookup: KeyLookup,
+}
+
+impl std::fmt::Debug for Datastore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("st2kv")
+    }
+}
+
+impl Object for Datastore {
+    fn get_value(self: &Arc<Self>, key: &Jinja) -> Option<Jinja> {
+        let user = match key.as_str()? {
+            "system" => false,
+            "user" => true,
+            _ => return None,
+        };
+        Some(Jinja::from_object(KeyScope {
+            lookup: self.lookup.clone(),
+            user,
+        }))
+    }
+}
+
+/// `st2kv.system` or `st2kv.user`: attribute access looks the key up.
 struct KeyScope {
     lookup: KeyLookup,
+    user: bool,
 }
 
 impl std::fmt::Debug for KeyScope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("st2kv.system")
+        f.write_str(if self.user {
+            "st2kv.user"
+        } else {
+            "st2kv.system"
+        })
     }
 }
 
 impl Object for KeyScope {
     fn get_value(self: &Arc<Self>, key: &Jinja) -> Option<Jinja> {
-        key.as_str().and_then(|k| (self.lookup)(k)).map(Jinja::from)
+        let name = key.as_str()?;
+        let value = if self.user {
+            self.lookup.user(name)
+        } else {
+            self.lookup.system(name)
+        };
+        value.map(Jinja::from)
     }
+}
+
+/// StackStorm's `decrypt_kv`: the plaintext of a secret key's value, read as
+/// `{{ st2kv.system.name | decrypt_kv }}`. A missing key (undefined or empty) is an error, as
+/// in StackStorm, rather than an empty secret.
+fn decrypt_kv(state: &minijinja::State, value: Jinja) -> Result<String, Error> {
+    let text = value.as_str().unwrap_or_default();
+    if value.is_undefined() || value.is_none() || text.is_empty() {
+        return Err(bad(
+            "decrypt_kv: the datastore item does not exist or is empty".into(),
+        ));
+    }
+    let datastore = state
+        .lookup(DATASTORE_VAR)
+        .and_then(|v| v.downcast_object::<Datastore>())
+        .ok_or_else(|| bad("decrypt_kv: the datastore is not available here".into()))?;
+    datastore.lookup.decrypt(text).map_err(bad)
 }
 
 /// Renders `text` to a string.
@@ -440,6 +535,76 @@ mod tests {
         ] {
             assert_eq!(render(template, &ctx()).unwrap(), want, "{template}");
         }
+    }
+
+    /// System keys `threshold` = 3 and the secret `token` (ciphertext `ENC(hunter2)`), the
+    /// user's key `editor` = vim; decrypts `ENC(x)` to `x`.
+    struct Keys;
+
+    impl KeySource for Keys {
+        fn system(&self, name: &str) -> Option<String> {
+            match name {
+                "threshold" => Some("3".into()),
+                "token" => Some("ENC(hunter2)".into()),
+                _ => None,
+            }
+        }
+
+        fn user(&self, name: &str) -> Option<String> {
+            (name == "editor").then(|| "vim".into())
+        }
+
+        fn decrypt(&self, ciphertext: &str) -> Result<String, String> {
+            ciphertext
+                .strip_prefix("ENC(")
+                .and_then(|c| c.strip_suffix(')'))
+                .map(str::to_string)
+                .ok_or_else(|| format!("{ciphertext:?} is not a ciphertext"))
+        }
+    }
+
+    #[test]
+    fn datastore_scopes_and_decrypt_kv() {
+        let ctx = Context::empty().with_keys(Arc::new(Keys));
+        for (template, want) in [
+            ("{{ st2kv.system.threshold }}", Ok("3")),
+            ("{{ st2kv.user.editor }}", Ok("vim")),
+            ("{{ st2kv.user.threshold }}", Ok("")),
+            ("{{ st2kv.system.editor }}", Ok("")),
+            ("{{ st2kv.system.token }}", Ok("ENC(hunter2)")),
+            ("{{ st2kv.system.token | decrypt_kv }}", Ok("hunter2")),
+            ("x{{ st2kv.system.token | decrypt_kv }}x", Ok("xhunter2x")),
+            ("{{ st2kv.pack.token }}", Err("st2kv.pack` is undefined")),
+            (
+                "{{ st2kv.system.threshold | decrypt_kv }}",
+                Err("\"3\" is not a ciphertext"),
+            ),
+            (
+                "{{ st2kv.system.missing | decrypt_kv }}",
+                Err("does not exist or is empty"),
+            ),
+        ] {
+            match (render(template, &ctx), want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{template}"),
+                (Err(got), Err(want)) => assert!(got.contains(want), "{template}: {got}"),
+                (got, want) => panic!("{template}: got {got:?}, want {want:?}"),
+            }
+        }
+        assert_eq!(
+            render_typed("{{ st2kv.system.token | decrypt_kv }}", &ctx).unwrap(),
+            json!("hunter2")
+        );
+        // A plain lookup function serves the system scope only, and cannot decrypt.
+        let err = render(
+            "{{ st2kv.system.threshold | decrypt_kv }}",
+            &super::tests::ctx(),
+        );
+        assert!(err.unwrap_err().contains("cannot be decrypted here"));
+        assert!(
+            render("{{ 'x' | decrypt_kv }}", &Context::empty())
+                .unwrap_err()
+                .contains("datastore is not available")
+        );
     }
 
     #[test]

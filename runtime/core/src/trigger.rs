@@ -10,6 +10,8 @@
 //! | `core.st2.CronTimer` | `year`, `month`, `day`, `week`, `day_of_week`, `hour`, `minute`, `second`, `timezone` | `{executed_at, schedule}` |
 //! | `core.st2.DateTimer` | `date`, `timezone` | `{executed_at, schedule}` |
 //! | `core.st2.generic.actiontrigger` | — | `{execution_id, status, start_timestamp, action_name, action_ref, runner_ref, parameters, result}` |
+//! | `core.st2.key_value_pair.create` / `.update` / `.delete` | — | `{object}`: the key as the API shows it (a secret's value is its ciphertext) |
+//! | `core.st2.key_value_pair.value_change` | — | `{old_object, new_object}` |
 //!
 //! Packs add their own in `triggers/*.yaml` (StackStorm's `name`, `pack`, `description`,
 //! `payload_schema`, `parameters_schema`). Schemas are JSON Schema draft 4; StackStorm's draft-3
@@ -35,6 +37,14 @@ pub const DATE_TIMER: &str = "core.st2.DateTimer";
 pub const ACTION_TRIGGER: &str = "core.st2.generic.actiontrigger";
 /// Fired when an inquiry (`core.ask`) starts waiting for a response.
 pub const INQUIRY_TRIGGER: &str = "core.st2.generic.inquiry";
+/// Fired when a datastore key is created: `{object}`.
+pub const KEY_CREATE_TRIGGER: &str = "core.st2.key_value_pair.create";
+/// Fired when a datastore key is set again: `{object}`.
+pub const KEY_UPDATE_TRIGGER: &str = "core.st2.key_value_pair.update";
+/// Fired when a set changes a datastore key's value: `{old_object, new_object}`.
+pub const KEY_VALUE_CHANGE_TRIGGER: &str = "core.st2.key_value_pair.value_change";
+/// Fired when a datastore key is deleted: `{object}`.
+pub const KEY_DELETE_TRIGGER: &str = "core.st2.key_value_pair.delete";
 
 crate::id::uuid_id!(
     /// A trigger instance id (UUIDv7, time-sortable).
@@ -243,6 +253,7 @@ pub fn builtins() -> Vec<TriggerType> {
         }
     });
     let tz = json!({"type": "string"});
+    let kv_object = json!({"type": "object", "properties": {"object": {}}});
     let cron_field = |min: u32, max: u32| json!({"anyOf": [{"type": "string"}, {"type": "integer", "minimum": min, "maximum": max}]});
     let defs = [
         (
@@ -334,6 +345,33 @@ pub fn builtins() -> Vec<TriggerType> {
                 },
                 "additionalProperties": false
             })),
+            None,
+        ),
+        (
+            KEY_CREATE_TRIGGER,
+            "Trigger encapsulating datastore item creation.",
+            Some(kv_object.clone()),
+            None,
+        ),
+        (
+            KEY_UPDATE_TRIGGER,
+            "Trigger encapsulating datastore set action.",
+            Some(kv_object.clone()),
+            None,
+        ),
+        (
+            KEY_VALUE_CHANGE_TRIGGER,
+            "Trigger encapsulating a change of datastore item value.",
+            Some(json!({
+                "type": "object",
+                "properties": {"old_object": {}, "new_object": {}}
+            })),
+            None,
+        ),
+        (
+            KEY_DELETE_TRIGGER,
+            "Trigger encapsulating datastore item deletion.",
+            Some(kv_object),
             None,
         ),
     ];

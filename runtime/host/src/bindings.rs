@@ -1,4 +1,4 @@
-//! Host bindings for the `squall:plugin/action` world, generated from `wit/`.
+//! Host bindings for the `squall:plugin` worlds (`action`, `sensor`), generated from `wit/`.
 
 #![allow(missing_docs)]
 
@@ -13,3 +13,19 @@ wasmtime::component::bindgen!({
     },
     require_store_data_send: true,
 });
+
+/// The `sensor` world: its shared interfaces (`log`, `types`, WASI) are the ones above.
+pub mod sensor {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "squall:plugin/sensor",
+        exports: { default: async },
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            "squall:plugin/log": super::squall::plugin::log,
+        },
+        require_store_data_send: true,
+    });
+}

@@ -1,6 +1,7 @@
 //! The [`Host`]: one wasmtime engine, its linker, the component cache and the epoch ticker.
 
 use crate::bindings::ActionPre;
+use crate::bindings::sensor::SensorPre;
 use crate::cache::{ComponentCache, sha256_hex};
 use crate::state::RunState;
 use squall_core::Limits;
@@ -9,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasSelf, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances; the wall-clock timeout is checked at this granularity.
@@ -70,6 +71,14 @@ pub enum LoadError {
         /// The linker's message.
         message: String,
     },
+    /// It does not export `on-poll` and `on-webhook` of the `squall:plugin/sensor` world.
+    #[error("{path}: not a squall:plugin/sensor component: {message}")]
+    NotASensor {
+        /// The component file.
+        path: PathBuf,
+        /// What is missing or mistyped.
+        message: String,
+    },
     /// It does not export `run` of the `squall:plugin/action` world.
     #[error("{path}: not a squall:plugin/action component: {message}")]
     NotAnAction {
@@ -99,6 +108,34 @@ impl PreparedComponent {
     }
 }
 
+/// A sensor component compiled, linked and ready to instantiate.
+pub struct PreparedSensor {
+    pub(crate) pre: SensorPre<RunState>,
+    sha256: String,
+    path: PathBuf,
+}
+
+impl PreparedSensor {
+    /// Hex SHA-256 of the component file.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The component file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl std::fmt::Debug for PreparedSensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedSensor")
+            .field("path", &self.path)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for PreparedComponent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PreparedComponent")
@@ -120,6 +157,7 @@ pub(crate) struct Inner {
     linker: Linker<RunState>,
     cache: ComponentCache,
     prepared: Mutex<HashMap<String, Arc<PreparedComponent>>>,
+    prepared_sensors: Mutex<HashMap<String, Arc<PreparedSensor>>>,
     /// One lock per component digest being prepared, so concurrent first uses compile once.
     preparing: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     pub(crate) settings: HostSettings,
@@ -172,6 +210,24 @@ impl Host {
                     |s| s,
                 )
             })
+            .and_then(|()| {
+                crate::bindings::sensor::squall::plugin::datastore::add_to_linker::<
+                    _,
+                    HasSelf<RunState>,
+                >(&mut linker, |s| s)
+            })
+            .and_then(|()| {
+                crate::bindings::sensor::squall::plugin::emit::add_to_linker::<_, HasSelf<RunState>>(
+                    &mut linker,
+                    |s| s,
+                )
+            })
+            .and_then(|()| {
+                crate::bindings::sensor::squall::plugin::sensor_types::add_to_linker::<
+                    _,
+                    HasSelf<RunState>,
+                >(&mut linker, |s| s)
+            })
             .map_err(|e| HostError::Engine(format!("{e:#}")))?;
 
         let cache =
@@ -198,6 +254,7 @@ impl Host {
                 linker,
                 cache,
                 prepared: Mutex::new(HashMap::new()),
+                prepared_sensors: Mutex::new(HashMap::new()),
                 preparing: Mutex::new(HashMap::new()),
                 settings,
             }),
@@ -215,12 +272,53 @@ impl Host {
     /// [`LoadError`] naming the file: unreadable, not a valid component, importing something
     /// the host does not provide, or not exporting `run`.
     pub fn prepare(&self, path: &Path) -> Result<Arc<PreparedComponent>, LoadError> {
+        self.prepare_as(path, &self.inner.prepared, |pre, sha256| {
+            let pre = ActionPre::new(pre).map_err(|e| LoadError::NotAnAction {
+                path: path.to_path_buf(),
+                message: format!("{e:#}"),
+            })?;
+            Ok(PreparedComponent {
+                pre,
+                sha256,
+                path: path.to_path_buf(),
+            })
+        })
+    }
+
+    /// As [`Host::prepare`], for a component of the `squall:plugin/sensor` world.
+    ///
+    /// # Errors
+    /// [`LoadError`] naming the file; [`LoadError::NotASensor`] when it does not export `on-poll`
+    /// and `on-webhook`.
+    pub fn prepare_sensor(&self, path: &Path) -> Result<Arc<PreparedSensor>, LoadError> {
+        self.prepare_as(path, &self.inner.prepared_sensors, |pre, sha256| {
+            let pre = SensorPre::new(pre).map_err(|e| LoadError::NotASensor {
+                path: path.to_path_buf(),
+                message: format!("{e:#}"),
+            })?;
+            Ok(PreparedSensor {
+                pre,
+                sha256,
+                path: path.to_path_buf(),
+            })
+        })
+    }
+
+    /// Reads, compiles (or loads from the cache) and links the component at `path`, then lets
+    /// `typed` check its exports; the result is kept in `prepared` by content hash.
+    fn prepare_as<T>(
+        &self,
+        path: &Path,
+        prepared: &Mutex<HashMap<String, Arc<T>>>,
+        typed: impl FnOnce(InstancePre<RunState>, String) -> Result<T, LoadError>,
+    ) -> Result<Arc<T>, LoadError> {
+        let lock = || prepared.lock().unwrap_or_else(|e| e.into_inner());
         let bytes = std::fs::read(path).map_err(|e| LoadError::Read {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
         let sha = sha256_hex(&bytes);
-        if let Some(p) = self.lock_prepared().get(&sha) {
+        if let Some(p) = lock().get(&sha) {
             return Ok(p.clone());
         }
         let gate = self
@@ -233,7 +331,7 @@ impl Host {
             .clone();
         let _only_one = gate.lock().unwrap_or_else(|e| e.into_inner());
         // Someone else may have finished while we waited.
-        if let Some(p) = self.lock_prepared().get(&sha) {
+        if let Some(p) = lock().get(&sha) {
             return Ok(p.clone());
         }
         let started = std::time::Instant::now();
@@ -253,10 +351,7 @@ impl Host {
                     path: path.to_path_buf(),
                     message: format!("{e:#}"),
                 })?;
-        let pre = ActionPre::new(instance_pre).map_err(|e| LoadError::NotAnAction {
-            path: path.to_path_buf(),
-            message: format!("{e:#}"),
-        })?;
+        let ready = Arc::new(typed(instance_pre, sha.clone())?);
         tracing::debug!(
             path = %path.display(),
             sha256 = %sha,
@@ -264,19 +359,7 @@ impl Host {
             ms = started.elapsed().as_millis() as u64,
             "component prepared"
         );
-        let prepared = Arc::new(PreparedComponent {
-            pre,
-            sha256: sha.clone(),
-            path: path.to_path_buf(),
-        });
-        self.lock_prepared().insert(sha, prepared.clone());
-        Ok(prepared)
-    }
-
-    fn lock_prepared(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<PreparedComponent>>> {
-        self.inner
-            .prepared
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        lock().insert(sha, ready.clone());
+        Ok(ready)
     }
 }

@@ -10,6 +10,11 @@
 //!   [`squall_core::capability::HttpPolicy`]. It returns a [`RunOutcome`], never an error: a
 //!   trap is an outcome (`timeout` or `failed`) whose message names the limit and its value.
 //!
+//! - [`Host::call_sensor`]: one `on-poll` or `on-webhook` call of a sensor component
+//!   ([`Host::prepare_sensor`]) under the same limits, with the `datastore` and `emit`
+//!   interfaces buffered: a [`SensorOutcome`] carries the call's trigger instances and key
+//!   writes only when it succeeded, for the caller to commit together.
+//!
 //! Facts this follows are in `shared/WASM-NOTES.md` (wasmtime 48).
 
 mod bindings;
@@ -18,7 +23,14 @@ mod capture;
 mod engine;
 mod outbound;
 mod run;
+mod sensor;
 mod state;
 
-pub use engine::{EPOCH_TICK, Host, HostConfig, HostError, LoadError, PreparedComponent};
+pub use engine::{
+    EPOCH_TICK, Host, HostConfig, HostError, LoadError, PreparedComponent, PreparedSensor,
+};
 pub use run::{RunContext, RunOutcome, RunRequest};
+pub use sensor::{
+    KeyWrite, MAX_KEY_WRITES, MAX_VALUE_BYTES, SensorBackend, SensorEntry, SensorOutcome,
+    SensorRequest, WebhookCall,
+};

@@ -4,6 +4,7 @@ use crate::bindings::squall::plugin::types::Context;
 use crate::capture::CapturePipe;
 use crate::engine::{Host, PreparedComponent};
 use crate::outbound::{Denials, OutboundHttp};
+use crate::sensor::SensorCall;
 use crate::state::{LogBuffer, MAX_RESOURCES, MemoryLimiter, RunState};
 use serde_json::{Value, json};
 use squall_core::capability::HttpPolicy;
@@ -18,7 +19,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 
 /// Extra wall-clock time, past the timeout, before the host abandons a guest blocked in a host
 /// call (the epoch interrupt normally stops a running guest within one tick of the timeout).
-const HOST_CALL_GRACE: Duration = Duration::from_millis(50);
+pub(crate) const HOST_CALL_GRACE: Duration = Duration::from_millis(50);
 
 /// Bytes a guest may hand the host in one call (a log line, an HTTP body chunk, its result):
 /// twice `max_output` plus 64 KiB, so an over-long result is still read and reported as such
@@ -98,50 +99,12 @@ impl Host {
     pub async fn run(&self, component: &PreparedComponent, request: RunRequest) -> RunOutcome {
         let limits = request.limits;
         let max_output = usize::try_from(limits.max_output).unwrap_or(usize::MAX);
-        let stdout = CapturePipe::new(max_output);
-        let stderr = CapturePipe::new(max_output);
-        let denials = Arc::new(Mutex::new(Denials::default()));
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .max_random_size(MAX_RANDOM_BYTES)
-            .build();
-        let mut table = ResourceTable::new();
-        table.set_max_capacity(MAX_RESOURCES);
-        let state = RunState {
-            wasi,
-            table,
-            http: WasiHttpCtx::new(),
-            outbound: OutboundHttp {
-                policy: request.http.clone(),
-                denials: denials.clone(),
-            },
-            memory: MemoryLimiter::new(limits.memory),
-            log: LogBuffer::new(max_output),
-        };
-        let mut store = Store::new(&self.inner.engine, state);
-        store.limiter(|s| &mut s.memory);
-        store.set_hostcall_fuel(hostcall_fuel(max_output));
-        if let Err(e) = store.set_fuel(limits.fuel) {
-            return failed(
-                json!({"error": format!("cannot set fuel: {e:#}")}),
-                Output::default(),
-                0,
-                Duration::ZERO,
-            );
-        }
-        let started = Instant::now();
-        let deadline = started + limits.timeout;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                // Yield to the async runtime every tick so one guest never holds a worker.
-                Ok(UpdateDeadline::Yield(1))
+        let mut sandbox = match self.sandbox(limits, request.http.clone(), None) {
+            Ok(s) => s,
+            Err(e) => {
+                return failed(json!({"error": e}), Output::default(), 0, Duration::ZERO);
             }
-        });
-
+        };
         let ctx = Context {
             execution_id: request.context.execution_id,
             action_ref: request.context.action_ref,
@@ -149,39 +112,22 @@ impl Host {
             user: request.context.user,
         };
         let params = request.params.to_string();
+        let store = &mut sandbox.store;
         let call = async {
-            let instance = component.pre.instantiate_async(&mut store).await?;
-            instance.call_run(&mut store, &ctx, &params).await
+            let instance = component.pre.instantiate_async(&mut *store).await?;
+            instance.call_run(&mut *store, &ctx, &params).await
         };
         let ended = match tokio::time::timeout(limits.timeout + HOST_CALL_GRACE, call).await {
             Ok(Ok(returned)) => Ended::Returned(returned),
             Ok(Err(trap)) => Ended::Trapped(trap),
             Err(_) => Ended::HostCallTimeout,
         };
-        let duration = started.elapsed();
-        let fuel_consumed = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-
-        let state = store.data_mut();
-        let (log, log_dropped_lines) = state.log.take();
-        let memory_exceeded = state.memory.exceeded;
-        let (stdout, stdout_dropped_bytes) = stdout.take();
-        let (stderr, stderr_dropped_bytes) = stderr.take();
-        let output = Output {
-            stdout,
-            stderr,
-            log,
-            stdout_dropped_bytes,
-            stderr_dropped_bytes,
-            log_dropped_lines,
-            denials: {
-                let mut d = std::mem::take(&mut *denials.lock().unwrap_or_else(|e| e.into_inner()));
-                if d.more > 0 {
-                    d.kept
-                        .push(format!("... and {} more denials like these", d.more));
-                }
-                d.kept
-            },
-        };
+        let Finished {
+            output,
+            memory_exceeded,
+            fuel_consumed,
+            duration,
+        } = sandbox.finish();
         let settings_stack = self.inner.settings.max_wasm_stack;
         let (status, result) = match ended {
             Ended::Returned(Ok(text)) if text.len() > max_output => (
@@ -229,13 +175,7 @@ impl Host {
                     .unwrap_or_else(|| json!({"error": action_error.message}));
                 (ExecutionStatus::Failed, result)
             }
-            Ended::HostCallTimeout => (
-                ExecutionStatus::Timeout,
-                json!({"error": format!(
-                    "timeout of {} exceeded (the component was waiting in a host call)",
-                    seconds(limits.timeout)
-                )}),
-            ),
+            Ended::HostCallTimeout => host_call_timeout(&limits),
             Ended::Trapped(e) => classify(&e, &limits, memory_exceeded, settings_stack, &output),
         };
         if status != ExecutionStatus::Succeeded {
@@ -249,6 +189,133 @@ impl Host {
             duration,
         }
     }
+}
+
+/// A fresh store for one call, with its captured streams and the clock started.
+pub(crate) struct Sandbox {
+    pub(crate) store: Store<RunState>,
+    stdout: CapturePipe,
+    stderr: CapturePipe,
+    denials: Arc<Mutex<Denials>>,
+    started: Instant,
+    fuel: u64,
+}
+
+/// What a finished call left in its sandbox.
+pub(crate) struct Finished {
+    pub(crate) output: Output,
+    pub(crate) memory_exceeded: Option<usize>,
+    pub(crate) fuel_consumed: u64,
+    pub(crate) duration: Duration,
+}
+
+impl Host {
+    /// A fresh store under `limits`: no filesystem, environment or sockets, stdin empty,
+    /// stdout/stderr captured (bounded by `max_output`), outbound HTTP as `http` allows, fuel,
+    /// memory and the wall-clock deadline (epoch) set; `sensor` carries a sensor call's
+    /// datastore and emit state.
+    pub(crate) fn sandbox(
+        &self,
+        limits: Limits,
+        http: Arc<HttpPolicy>,
+        sensor: Option<SensorCall>,
+    ) -> Result<Sandbox, String> {
+        let max_output = usize::try_from(limits.max_output).unwrap_or(usize::MAX);
+        let stdout = CapturePipe::new(max_output);
+        let stderr = CapturePipe::new(max_output);
+        let denials = Arc::new(Mutex::new(Denials::default()));
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .max_random_size(MAX_RANDOM_BYTES)
+            .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        let state = RunState {
+            wasi,
+            table,
+            http: WasiHttpCtx::new(),
+            outbound: OutboundHttp {
+                policy: http,
+                denials: denials.clone(),
+            },
+            memory: MemoryLimiter::new(limits.memory),
+            log: LogBuffer::new(max_output),
+            sensor,
+        };
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|s| &mut s.memory);
+        store.set_hostcall_fuel(hostcall_fuel(max_output));
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| format!("cannot set fuel: {e:#}"))?;
+        let started = Instant::now();
+        let deadline = started + limits.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                // Yield to the async runtime every tick so one guest never holds a worker.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        Ok(Sandbox {
+            store,
+            stdout,
+            stderr,
+            denials,
+            started,
+            fuel: limits.fuel,
+        })
+    }
+}
+
+impl Sandbox {
+    /// Stops the clock and collects what the call wrote and what the host refused it.
+    pub(crate) fn finish(&mut self) -> Finished {
+        let duration = self.started.elapsed();
+        let fuel_consumed = self.fuel.saturating_sub(self.store.get_fuel().unwrap_or(0));
+        let state = self.store.data_mut();
+        let (log, log_dropped_lines) = state.log.take();
+        let memory_exceeded = state.memory.exceeded;
+        let (stdout, stdout_dropped_bytes) = self.stdout.take();
+        let (stderr, stderr_dropped_bytes) = self.stderr.take();
+        let output = Output {
+            stdout,
+            stderr,
+            log,
+            stdout_dropped_bytes,
+            stderr_dropped_bytes,
+            log_dropped_lines,
+            denials: {
+                let mut d =
+                    std::mem::take(&mut *self.denials.lock().unwrap_or_else(|e| e.into_inner()));
+                if d.more > 0 {
+                    d.kept
+                        .push(format!("... and {} more denials like these", d.more));
+                }
+                d.kept
+            },
+        };
+        Finished {
+            output,
+            memory_exceeded,
+            fuel_consumed,
+            duration,
+        }
+    }
+}
+
+/// The outcome of a call that overran its timeout while blocked in a host call.
+pub(crate) fn host_call_timeout(limits: &Limits) -> (ExecutionStatus, Value) {
+    (
+        ExecutionStatus::Timeout,
+        json!({"error": format!(
+            "timeout of {} exceeded (the component was waiting in a host call)",
+            seconds(limits.timeout)
+        )}),
+    )
 }
 
 fn failed(result: Value, output: Output, fuel_consumed: u64, duration: Duration) -> RunOutcome {
@@ -271,7 +338,7 @@ fn seconds(d: Duration) -> String {
 }
 
 /// Names the limit or fault that ended a run that did not return.
-fn classify(
+pub(crate) fn classify(
     e: &wasmtime::Error,
     limits: &Limits,
     memory_exceeded: Option<usize>,

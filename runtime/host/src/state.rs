@@ -22,6 +22,8 @@ pub(crate) struct RunState {
     pub(crate) outbound: OutboundHttp,
     pub(crate) memory: MemoryLimiter,
     pub(crate) log: LogBuffer,
+    /// A sensor call's datastore writes and emitted instances; `None` for actions.
+    pub(crate) sensor: Option<crate::sensor::SensorCall>,
 }
 
 impl WasiView for RunState {
@@ -73,7 +75,7 @@ impl LogBuffer {
         }
     }
 
-    fn push(&mut self, level: Level, message: String) {
+    pub(crate) fn push(&mut self, level: Level, message: String) {
         let cost = message.len() + LINE_OVERHEAD;
         if self.bytes + cost > self.capacity {
             self.dropped += 1;

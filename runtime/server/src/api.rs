@@ -8,11 +8,14 @@
 
 mod actions;
 mod auth;
+mod configs;
 mod error;
 mod executions;
 mod inquiries;
 mod keys;
+mod policies;
 mod rules;
+mod sensors;
 mod stream;
 mod triggers;
 mod webhooks;
@@ -110,7 +113,7 @@ fn paged<T>(
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Squall API", description = "StackStorm-compatible v1 API of Squall: actions, executions (workflows: pause, resume, re-run), inquiries, rules, rule enforcements, trigger types, trigger instances, webhooks, packs, keys."),
+    info(title = "Squall API", description = "StackStorm-compatible v1 API of Squall: actions, executions (workflows: pause, resume, re-run), inquiries, rules, rule enforcements, sensors, policies, policy types, trigger types, trigger instances, webhooks, packs, pack configs, keys."),
     paths(
         actions::list_actions, actions::get_action, actions::list_packs,
         executions::list_executions, executions::create_execution, executions::get_execution, executions::cancel_execution,
@@ -120,9 +123,12 @@ fn paged<T>(
         triggers::list_trigger_types, triggers::get_trigger_type, triggers::list_trigger_instances, triggers::get_trigger_instance,
         webhooks::list_webhooks, webhooks::post_webhook,
         keys::list_keys, keys::get_key, keys::put_key, keys::delete_key,
+        configs::list_configs, configs::get_config,
+        sensors::list_sensors, sensors::get_sensor, sensors::update_sensor,
+        policies::list_policies, policies::get_policy, policies::list_policy_types, policies::get_policy_type,
         stream::stream,
     ),
-    components(schemas(Fault, executions::ExecutionRequest, executions::ExecutionUpdate, executions::ReRun, inquiries::InquiryResponse, rules::RuleUpdate, keys::KeyBody, webhooks::GenericTrigger)),
+    components(schemas(Fault, executions::ExecutionRequest, executions::ExecutionUpdate, executions::ReRun, inquiries::InquiryResponse, rules::RuleUpdate, sensors::SensorUpdate, keys::KeyBody, webhooks::GenericTrigger)),
     modifiers(&ApiKeyScheme),
 )]
 pub struct ApiDoc;
@@ -196,6 +202,20 @@ pub fn app(state: ApiState) -> Router {
                 .put(keys::put_key)
                 .delete(keys::delete_key),
         )
+        .route("/api/v1/sensortypes", get(sensors::list_sensors))
+        .route(
+            "/api/v1/sensortypes/{reference}",
+            get(sensors::get_sensor).put(sensors::update_sensor),
+        )
+        .route("/api/v1/policies", get(policies::list_policies))
+        .route("/api/v1/policies/{reference}", get(policies::get_policy))
+        .route("/api/v1/policytypes", get(policies::list_policy_types))
+        .route(
+            "/api/v1/policytypes/{reference}",
+            get(policies::get_policy_type),
+        )
+        .route("/api/v1/configs", get(configs::list_configs))
+        .route("/api/v1/configs/{pack}", get(configs::get_config))
         .route("/stream/v1/stream", get(stream::stream))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) });
     api.layer(axum::middleware::from_fn_with_state(

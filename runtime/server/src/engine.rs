@@ -12,11 +12,10 @@ use crate::{Bus, Runner, Scheduler};
 use serde_json::{Map, Value, json};
 use squall_core::enforcement::RuleEnforcement;
 use squall_core::rule::{Rule, RuleType};
-use squall_core::template::{self, Context, KeyLookup};
+use squall_core::template::{self, Context};
 use squall_core::trigger::TriggerInstanceStatus;
 use squall_core::{Execution, TriggerInstance};
 use squall_store::{Batch, StoreError};
-use std::sync::Arc;
 
 /// The user rule-launched executions run as (StackStorm's system user is `stanley`).
 pub const SYSTEM_USER: &str = "squall";
@@ -81,22 +80,10 @@ impl Engine {
     }
 }
 
-/// A datastore lookup for templates (`st2kv.system.<key>`), reading the store synchronously:
-/// rule evaluation runs on a blocking thread.
-fn key_lookup(runner: &Runner) -> KeyLookup {
-    let store = runner.store().clone();
-    Arc::new(move |name: &str| match store.key_blocking(name) {
-        Ok(found) => found.map(|kv| kv.value),
-        Err(e) => {
-            tracing::warn!(key = name, error = %e, "datastore lookup failed");
-            None
-        }
-    })
-}
-
 fn plan(runner: &Runner, instance: &TriggerInstance) -> Plan {
     let registry = runner.registry().clone();
-    let ctx = Context::trigger(&instance.payload).with_keys(key_lookup(runner));
+    // Rule evaluation runs on a blocking thread: the datastore is read synchronously.
+    let ctx = Context::trigger(&instance.payload).with_keys(runner.key_lookup(SYSTEM_USER));
     let rules: Vec<&Rule> = registry
         .rules_for(&instance.trigger, &instance.trigger_parameters)
         .collect();

@@ -8,23 +8,36 @@
 //!   executions they request, atomically.
 //! - [`Workflows`]: the `orquesta` runner, conducting workflow executions durably; inquiries
 //!   (`core.ask`) wait in `pending` for [`Services::respond`].
+//! - `policies`: action concurrency and retry policies, applied by the scheduler and runner.
+//! - [`Datastore`]: the key-value store (`st2kv.system`, `st2kv.user`), TTLs, secrets
+//!   encrypted at rest, `core.st2.key_value_pair.*` triggers.
+//! - [`Sensors`]: the sensor container: polls sensor components, routes webhooks to them,
+//!   commits their trigger instances with their datastore state, backs off failing ones.
 //! - [`Services`]: all of the above plus timers and crash recovery; [`Bus`] carries every
 //!   change to the event stream.
 
 pub mod api;
 mod bus;
+mod datastore;
 mod engine;
+mod policies;
 mod registry;
 mod runner;
 mod scheduler;
+mod sensors;
 mod services;
 mod timers;
 mod workflows;
 
 pub use bus::{Bus, Event};
+pub use datastore::{Datastore, DatastoreError, KeyFilter, SetKey};
 pub use engine::{Engine, SYSTEM_USER, action_trigger_payload};
 pub use registry::{Registry, ResolvedAction};
 pub use runner::{CANCELED_MESSAGE, RequestError, Runner};
 pub use scheduler::{CancelError, Scheduler};
+pub use sensors::{
+    MAX_BACKOFF, SENSOR_SLOTS, SensorState, SensorStatus, SensorView, SensorWebhookError, Sensors,
+    backoff,
+};
 pub use services::{DispatchError, Mode, RespondError, Services};
 pub use workflows::{ControlError, Workflows};

@@ -2,7 +2,9 @@
 
 use serde_json::{Map, Value};
 use squall_core::capability::HttpPolicy;
+use squall_core::pack_config::PackConfigError;
 use squall_core::rule::Rule;
+use squall_core::template::Context;
 use squall_core::trigger::WEBHOOK;
 use squall_core::{Action, Config, Limits, PackSet, Ref, TriggerType};
 use squall_host::{Host, LoadError, PreparedComponent};
@@ -75,6 +77,11 @@ impl Registry {
         &self.host
     }
 
+    /// The outbound HTTP policy of `pack` (nothing granted for an unknown pack).
+    pub fn http_policy(&self, pack: &str) -> Arc<HttpPolicy> {
+        self.policies.get(pack).cloned().unwrap_or_default()
+    }
+
     /// The action `reference` with its limits and policy, if loaded.
     pub fn resolve(&self, reference: &Ref) -> Option<ResolvedAction> {
         let action = self.packs.action(reference)?.clone();
@@ -110,6 +117,30 @@ impl Registry {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Ref, Arc<PreparedComponent>>> {
         self.prepared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The config of `pack` with its templates rendered against `ctx` (StackStorm's dynamic
+    /// config values; give `ctx` the datastore with [`Context::with_keys`], as the runner does,
+    /// so `{{ st2kv.system.token | decrypt_kv }}` works): what an action sees as
+    /// `config_context` and a sensor as its config. A pack without config gets `{}`.
+    ///
+    /// # Errors
+    /// [`PackConfigError`]: unknown pack, a config that had problems at load (a sensor of that
+    /// pack must not start), a template that does not render or renders to a value the schema
+    /// rejects. Messages name the config file and field, never a secret value.
+    pub fn pack_config(
+        &self,
+        pack: &str,
+        ctx: &Context,
+    ) -> Result<Map<String, Value>, PackConfigError> {
+        let p = self
+            .packs
+            .pack(pack)
+            .ok_or_else(|| PackConfigError::UnknownPack(pack.to_string()))?;
+        match &p.config {
+            None => Ok(Map::new()),
+            Some(config) => config.render(ctx),
+        }
     }
 
     /// The trigger type with this ref.

@@ -41,7 +41,15 @@ pub struct Runner {
     bus: Bus,
     /// The `orquesta` runner, set once the services are wired.
     workflows: Arc<OnceLock<crate::Workflows>>,
+    /// The datastore templates read, set once the services are wired.
+    datastore: Arc<OnceLock<crate::Datastore>>,
+    /// Queues an execution on the scheduler (set by [`crate::Scheduler::start`]): where a
+    /// policy's retry goes once it is durable.
+    submit: Arc<OnceLock<Submit>>,
 }
+
+/// See [`Runner::set_submit`].
+pub(crate) type Submit = Box<dyn Fn(Execution) + Send + Sync>;
 
 impl Runner {
     /// A runner over `registry` recording into `store` and announcing on `bus`.
@@ -51,12 +59,39 @@ impl Runner {
             store,
             bus,
             workflows: Arc::new(OnceLock::new()),
+            datastore: Arc::new(OnceLock::new()),
+            submit: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// Wires the scheduler's queue, where retries requested by policy go.
+    pub(crate) fn set_submit(&self, submit: Submit) {
+        let _ = self.submit.set(submit);
     }
 
     /// Wires the workflow engine that runs `orquesta` actions.
     pub(crate) fn set_workflows(&self, workflows: crate::Workflows) {
         let _ = self.workflows.set(workflows);
+    }
+
+    /// Wires the datastore that templates read ([`Runner::key_lookup`]).
+    pub(crate) fn set_datastore(&self, datastore: crate::Datastore) {
+        let _ = self.datastore.set(datastore);
+    }
+
+    /// The datastore as templates rendered for `user` see it (`st2kv.system`, `st2kv.user`,
+    /// `decrypt_kv`); before the services are wired, the store's system keys only.
+    pub fn key_lookup(&self, user: &str) -> squall_core::template::KeyLookup {
+        match self.datastore.get() {
+            Some(d) => d.lookup(user),
+            None => {
+                let store = self.store.clone();
+                Arc::new(move |name: &str| {
+                    let key = squall_core::datastore::KeyRef::system(name);
+                    store.key_blocking(&key).ok().flatten().map(|kv| kv.value)
+                })
+            }
+        }
     }
 
     /// The registry.
@@ -95,14 +130,37 @@ impl Runner {
         if !action.enabled {
             return Err(RequestError::Disabled(reference.clone()));
         }
-        let store = self.store.clone();
-        let keys: squall_core::template::KeyLookup =
-            Arc::new(move |name: &str| store.key_blocking(name).ok().flatten().map(|kv| kv.value));
-        let parameters = action.parameters.resolve_with(given, Some(keys))?;
+        let keys = self.key_lookup(user);
+        let parameters = self.resolve_parameters(action, given, keys)?;
         let mut execution = Execution::new(action, parameters, user, Timestamp::now());
         execution.context.extend(context);
         execution.owner = Some(self.store.process().to_string());
         Ok(execution)
+    }
+
+    /// The parameters `action` runs with: `given` plus defaults, templated defaults rendered
+    /// with the datastore (`keys`) and, when one mentions it, StackStorm's `config_context` (the
+    /// action's pack config, rendered; see [`Registry::pack_config`]).
+    ///
+    /// # Errors
+    /// [`RequestError::Parameters`]: bad parameters, or a default needing the pack config when
+    /// that config is invalid or does not render.
+    fn resolve_parameters(
+        &self,
+        action: &squall_core::Action,
+        given: &Map<String, Value>,
+        keys: squall_core::template::KeyLookup,
+    ) -> Result<Map<String, Value>, RequestError> {
+        use squall_core::pack_config::CONFIG_CONTEXT;
+        let mut ctx = squall_core::template::Context::trigger(&Value::Null).with_keys(keys);
+        if action.parameters.defaults_mention(CONFIG_CONTEXT, given) {
+            let config = self
+                .registry
+                .pack_config(action.reference.pack(), &ctx)
+                .map_err(|e| ParamError::Invalid(vec![format!("{CONFIG_CONTEXT}: {e}")]))?;
+            ctx = ctx.with(CONFIG_CONTEXT, Value::Object(config));
+        }
+        Ok(action.parameters.resolve_in(given, ctx)?)
     }
 
     /// Validates and records a new execution in status `requested`. Returns once the record is
@@ -144,7 +202,11 @@ impl Runner {
         Ok(execution)
     }
 
-    async fn save(&self, execution: &Execution) -> Result<(), StoreError> {
+    /// Stores a changed record and announces it (`st2.execution__update`).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) async fn save(&self, execution: &Execution) -> Result<(), StoreError> {
         self.store.update(execution).await?;
         self.bus
             .publish("st2.execution__update", &execution.masked());
@@ -271,7 +333,9 @@ impl Runner {
         Ok(self.execute(execution, CancellationToken::new()).await?)
     }
 
-    /// Records a final status and result.
+    /// Records a final status and result. When an `action.retry` policy calls for a retry (the
+    /// execution ended `failed` or `timeout`, has no parent, and has retries left), the retry
+    /// execution is stored in the same commit as this final status, then queued.
     ///
     /// # Errors
     /// Store failures.
@@ -290,7 +354,31 @@ impl Runner {
             tracing::error!(error = %e, "refused status change");
             return Ok(execution);
         }
-        self.save(&execution).await?;
+        let Some(retry) =
+            crate::policies::retry_of(self.registry.packs(), &execution, self.store.process())
+        else {
+            self.save(&execution).await?;
+            return Ok(execution);
+        };
+        let mut batch = squall_store::Batch::new();
+        batch.update_execution(&execution).create_execution(&retry);
+        self.store.commit(batch).await?;
+        self.bus
+            .publish("st2.execution__update", &execution.masked());
+        self.announce_created(&retry);
+        tracing::info!(
+            execution.id = %execution.id,
+            retry.id = %retry.id,
+            policy.ref = %retry.context["policies"]["retry"]["applied_policy"],
+            delay_ms = retry.delay.unwrap_or(0),
+            "retry requested by policy"
+        );
+        match self.submit.get() {
+            Some(submit) => submit(retry),
+            None => {
+                tracing::info!(execution.id = %retry.id, "retry left requested for the next server start")
+            }
+        }
         Ok(execution)
     }
 }

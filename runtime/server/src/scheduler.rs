@@ -3,8 +3,13 @@
 //! Work is durable before it reaches the scheduler (the record is `requested` in the store), so
 //! a queue lost in a crash is rebuilt from the store at the next start (see
 //! [`crate::Services::start`]).
+//!
+//! The dispatcher is the one place concurrency policies are decided (see [`crate::policies`]):
+//! before an execution is handed to a runner it is admitted, parked `delayed` until a slot
+//! frees, or canceled.
 
 use crate::Runner;
+use crate::policies::{Admission, Slots};
 use squall_core::{Execution, ExecutionId, ExecutionStatus};
 use squall_store::StoreError;
 use std::collections::HashMap;
@@ -60,6 +65,8 @@ struct Inner {
     tokens: Mutex<HashMap<ExecutionId, CancellationToken>>,
     tasks: TaskTracker,
     stopping: CancellationToken,
+    /// Concurrency policy slots of the executions this scheduler admitted.
+    slots: Slots,
 }
 
 impl Scheduler {
@@ -78,7 +85,14 @@ impl Scheduler {
             tokens: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
+            slots: Slots::default(),
         });
+        let weak = Arc::downgrade(&inner);
+        inner.runner.set_submit(Box::new(move |e| {
+            if let Some(inner) = weak.upgrade() {
+                Scheduler { inner }.submit(e);
+            }
+        }));
         let permits = Arc::new(Semaphore::new(concurrency.max(1)));
         let dispatcher = inner.clone();
         inner.tasks.spawn(async move {
@@ -89,6 +103,9 @@ impl Scheduler {
                         None => break,
                     },
                     () = dispatcher.stopping.cancelled() => break,
+                };
+                let Some(execution) = dispatcher.admit(execution) else {
+                    continue;
                 };
                 let permit = tokio::select! {
                     p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
@@ -104,9 +121,15 @@ impl Scheduler {
                     worker.lock().remove(&id);
                     match result {
                         Ok(done) => {
+                            if done.status.is_completed() {
+                                worker.slots.release(id);
+                            }
                             let _ = completed.send(done);
                         }
-                        Err(e) => tracing::error!(execution.id = %id, error = %e, "cannot record execution"),
+                        Err(e) => {
+                            worker.slots.release(id);
+                            tracing::error!(execution.id = %id, error = %e, "cannot record execution");
+                        }
                     }
                 });
             }
@@ -219,6 +242,22 @@ impl Scheduler {
     pub fn in_flight(&self) -> usize {
         self.inner.lock().len()
     }
+
+    /// Frees the concurrency policy slots of `execution` once it has completed (a workflow or
+    /// inquiry completes after its runner returned). No effect otherwise, or if it held none.
+    pub(crate) fn released(&self, execution: &Execution) {
+        if execution.status.is_completed() {
+            self.inner.slots.release(execution.id);
+        }
+    }
+
+    /// Counts `execution` against its action's concurrency policies without checking them: a
+    /// workflow found running at recovery was admitted before the restart.
+    pub(crate) fn adopt(&self, execution: &Execution) {
+        self.inner
+            .slots
+            .adopt(self.inner.runner.registry().packs(), execution);
+    }
 }
 
 /// The execution `id` once it has completed, or as it is after 5 s (a cancel's answer).
@@ -241,6 +280,87 @@ pub(crate) async fn settled(
 }
 
 impl Inner {
+    /// Applies the concurrency policies to an execution about to run: returns it when
+    /// admitted; otherwise it is parked `delayed` or ends `canceled` in a task of its own.
+    fn admit(self: &Arc<Self>, execution: Execution) -> Option<Execution> {
+        match self.slots.admit(self.runner.registry().packs(), &execution) {
+            Admission::Admitted => Some(execution),
+            Admission::Cancel { message } => {
+                let inner = self.clone();
+                self.tasks.spawn(async move {
+                    let id = execution.id;
+                    tracing::info!(execution.id = %id, action.ref = %execution.action.reference, %message, "execution canceled by policy");
+                    let result = serde_json::json!({"error": message});
+                    match inner.runner.finish(execution, ExecutionStatus::Canceled, result).await {
+                        Ok(done) => {
+                            let _ = inner.completed.send(done);
+                        }
+                        Err(e) => tracing::error!(execution.id = %id, error = %e, "cancel by policy not recorded"),
+                    }
+                    inner.lock().remove(&id);
+                });
+                None
+            }
+            Admission::Delay { policy, wake } => {
+                let token = self.token(execution.id);
+                let inner = self.clone();
+                self.tasks
+                    .spawn(async move { inner.park(execution, policy, wake, token).await });
+                None
+            }
+        }
+    }
+
+    /// Holds an execution a `delay` policy turned back: recorded `delayed`, then, once a slot
+    /// was reserved for it, `requested` again and queued (StackStorm's delayed → requested). A
+    /// cancel ends it `canceled`; at shutdown it stays `delayed` in the store for recovery.
+    async fn park(
+        self: Arc<Self>,
+        mut execution: Execution,
+        policy: squall_core::Ref,
+        wake: tokio::sync::oneshot::Receiver<()>,
+        token: CancellationToken,
+    ) {
+        let id = execution.id;
+        tracing::info!(execution.id = %id, policy.ref = %policy, "execution delayed by policy");
+        if execution.status != ExecutionStatus::Delayed {
+            match self.runner.delay(execution.clone()).await {
+                Ok(delayed) => execution = delayed,
+                Err(e) => tracing::warn!(execution.id = %id, error = %e, "delay not recorded"),
+            }
+        }
+        tokio::select! {
+            biased;
+            () = self.stopping.cancelled() => {}
+            () = token.cancelled() => {
+                self.slots.release(id);
+                let result = serde_json::json!({"message": crate::runner::CANCELED_MESSAGE});
+                match self.runner.finish(execution, ExecutionStatus::Canceled, result).await {
+                    Ok(done) => {
+                        let _ = self.completed.send(done);
+                    }
+                    Err(e) => tracing::error!(execution.id = %id, error = %e, "cancel not recorded"),
+                }
+                self.lock().remove(&id);
+            }
+            woke = wake => {
+                if woke.is_err() {
+                    return; // withdrawn; the store says delayed, recovery picks it up
+                }
+                if execution
+                    .transition(ExecutionStatus::Requested, jiff::Timestamp::now())
+                    .is_ok()
+                    && let Err(e) = self.runner.save(&execution).await
+                {
+                    tracing::warn!(execution.id = %id, error = %e, "request after delay not recorded");
+                }
+                if self.queue.send(execution).is_err() {
+                    self.slots.release(id);
+                }
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, CancellationToken>> {
         self.tokens.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -1,5 +1,5 @@
-//! [`Services`]: the runner, scheduler, rules engine and timers wired over one store and bus —
-//! what `squall serve` runs, and what a CLI runs in-process when no server is up.
+//! [`Services`]: the runner, scheduler, rules engine, timers and datastore wired over one store
+//! and bus — what `squall serve` runs, and what a CLI runs in-process when no server is up.
 
 use crate::engine::{Engine, action_trigger_payload};
 use crate::{Bus, CancelError, ControlError, Registry, RequestError, Runner, Scheduler, Workflows};
@@ -78,8 +78,22 @@ pub struct Services {
     inner: Arc<Inner>,
 }
 
+/// [`Services`] without keeping them alive: what a service they own holds to call back.
+#[derive(Clone)]
+pub(crate) struct WeakServices(std::sync::Weak<Inner>);
+
+impl WeakServices {
+    /// The services, unless they have been dropped.
+    pub(crate) fn upgrade(&self) -> Option<Services> {
+        self.0.upgrade().map(|inner| Services { inner })
+    }
+}
+
 struct Inner {
+    /// Set once at start (it holds a handle back to these services).
+    sensors: std::sync::OnceLock<crate::Sensors>,
     runner: Runner,
+    datastore: crate::Datastore,
     scheduler: Scheduler,
     engine: Engine,
     workflows: Workflows,
@@ -108,7 +122,9 @@ impl Services {
                 .filter_map(|(r, on)| Some((r.parse().ok()?, on))),
         );
         let bus = Bus::new();
+        let datastore = crate::Datastore::open(store.clone(), registry.clone()).await?;
         let runner = Runner::new(registry.clone(), store, bus);
+        runner.set_datastore(datastore.clone());
         let (completed_tx, mut completed_rx) = mpsc::unbounded_channel();
         let scheduler = Scheduler::start(
             runner.clone(),
@@ -126,7 +142,9 @@ impl Services {
         runner.set_workflows(workflows.clone());
         let services = Services {
             inner: Arc::new(Inner {
+                sensors: std::sync::OnceLock::new(),
                 runner,
+                datastore,
                 scheduler,
                 engine,
                 workflows,
@@ -154,12 +172,46 @@ impl Services {
                 }
             }
         });
+        services.inner.datastore.attach(&services);
+        let sensors = crate::Sensors::new(&services).await?;
+        let _ = services.inner.sensors.set(sensors.clone());
         if mode == Mode::Server {
+            services
+                .inner
+                .datastore
+                .start_sweeper(&services.inner.tasks, services.inner.stop.clone());
             services.recover().await?;
             crate::timers::start(&services, &services.inner.stop);
+            sensors.start(&services.inner.stop);
             services.expire_inquiries();
         }
         Ok(services)
+    }
+
+    /// The datastore (keys, secrets, TTLs; its triggers fire through these services).
+    pub fn datastore(&self) -> &crate::Datastore {
+        &self.inner.datastore
+    }
+
+    /// A handle that does not keep the services alive (the datastore's way back here).
+    pub(crate) fn downgrade(&self) -> WeakServices {
+        WeakServices(Arc::downgrade(&self.inner))
+    }
+
+    /// The sensor container (its sensors poll only in [`Mode::Server`]).
+    pub fn sensors(&self) -> &crate::Sensors {
+        self.inner
+            .sensors
+            .get()
+            .expect("set in Services::start before it returns")
+    }
+
+    /// Runs `task` on the services' task tracker (awaited at shutdown).
+    pub(crate) fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.inner.tasks.spawn(task);
     }
 
     /// The runner.
@@ -345,7 +397,7 @@ impl Services {
         Ok(instance)
     }
 
-    fn process_later(&self, instance: TriggerInstance) {
+    pub(crate) fn process_later(&self, instance: TriggerInstance) {
         let engine = self.inner.engine.clone();
         let workers = self.inner.rule_workers.clone();
         self.inner.tasks.spawn(async move {
@@ -362,6 +414,7 @@ impl Services {
     /// fires `core.st2.generic.actiontrigger` when an enabled rule listens to it (StackStorm
     /// fires it always; with no listener it would only fill the store).
     async fn completed(&self, execution: &Execution) {
+        self.inner.scheduler.released(execution);
         if execution.parent.is_some() {
             self.inner.workflows.notify(execution);
         }
@@ -439,6 +492,7 @@ impl Services {
                 {
                     // Its state is durable: it goes on once its task executions are looked at.
                     self.store().update(&e).await?;
+                    self.inner.scheduler.adopt(&e);
                     workflows.push(e.id);
                     continue;
                 }

@@ -160,9 +160,9 @@ impl Workflows {
         }
     }
 
-    fn keys(&self) -> squall_core::template::KeyLookup {
-        let store = self.inner.runner.store().clone();
-        Arc::new(move |name: &str| store.key_blocking(name).ok().flatten().map(|kv| kv.value))
+    /// The datastore for the expressions of a workflow run by `user`.
+    fn keys(&self, user: &str) -> squall_core::template::KeyLookup {
+        self.inner.runner.key_lookup(user)
     }
 
     async fn lock(&self, id: ExecutionId) -> tokio::sync::OwnedMutexGuard<()> {
@@ -223,7 +223,11 @@ impl Workflows {
                     .await;
             }
         };
-        let conductor = Conductor::start(&spec, &execution.parameters, Some(self.keys()));
+        let conductor = Conductor::start(
+            &spec,
+            &execution.parameters,
+            Some(self.keys(execution.user())),
+        );
         tracing::info!(execution.id = %execution.id, action.ref = %execution.action.reference, "workflow started");
         self.apply(
             execution,
@@ -403,7 +407,7 @@ impl Workflows {
             return Ok(());
         }
         let spec = self.spec(&wf)?;
-        let mut c = Conductor::resume_from(&spec, state, Some(self.keys()));
+        let mut c = Conductor::resume_from(&spec, state, Some(self.keys(wf.user())));
         let mut changed = false;
         for child in events {
             let Some((task, run)) = c.find(&child.id.to_string()) else {
@@ -481,7 +485,7 @@ impl Workflows {
                 });
             };
             let spec = self.spec(&wf)?;
-            let mut c = Conductor::resume_from(&spec, state, Some(self.keys()));
+            let mut c = Conductor::resume_from(&spec, state, Some(self.keys(wf.user())));
             let refused = |e: squall_core::workflow::ConductorError| ControlError::Refused {
                 id,
                 message: e.0,
@@ -587,7 +591,7 @@ impl Workflows {
                 message: "the workflow never started".into(),
             })?;
         let spec = self.spec(&old)?;
-        let c = Conductor::rerun(&spec, &state, tasks, Some(self.keys()))
+        let c = Conductor::rerun(&spec, &state, tasks, Some(self.keys(user)))
             .map_err(|e| ControlError::Refused { id, message: e.0 })?;
         let action = self
             .inner

@@ -5,7 +5,7 @@
 //! execution twice (or never).
 
 use squall_core::apikey::ApiKey;
-use squall_core::datastore::KeyValuePair;
+use squall_core::datastore::{KeyRef, KeyScope, KeyValuePair};
 use squall_core::enforcement::RuleEnforcement;
 use squall_core::workflow::WorkflowState;
 use squall_core::{Execution, ExecutionId, TriggerInstance};
@@ -38,11 +38,18 @@ pub(crate) enum Write {
         record: Vec<u8>,
     },
     PutKey {
-        name: String,
+        scope: KeyScope,
+        reference: String,
+        /// Unix milliseconds, for the expiry index.
+        expires: Option<i64>,
         record: Vec<u8>,
     },
     DeleteKey {
-        name: String,
+        scope: KeyScope,
+        reference: String,
+    },
+    SweepKeys {
+        now: jiff::Timestamp,
     },
     PutApiKey {
         hash: String,
@@ -50,6 +57,10 @@ pub(crate) enum Write {
     },
     RuleEnabled {
         rule: String,
+        enabled: bool,
+    },
+    SensorEnabled {
+        sensor: String,
         enabled: bool,
     },
 }
@@ -137,20 +148,32 @@ impl Batch {
         self
     }
 
-    /// Sets a datastore key.
+    /// Sets a datastore key (creating or replacing it): the key is `kv`'s scope, user and name
+    /// ([`KeyValuePair::key_ref`]); the record is stored as given, so a secret's value must
+    /// already be its ciphertext.
     pub fn put_key(&mut self, kv: &KeyValuePair) -> &mut Self {
         self.writes.push(Write::PutKey {
-            name: kv.name.clone(),
+            scope: kv.scope,
+            reference: kv.key_ref().reference(),
+            expires: kv.expire_timestamp.map(|t| t.as_millisecond()),
             record: json(kv),
         });
         self
     }
 
     /// Deletes a datastore key (no effect if absent).
-    pub fn delete_key(&mut self, name: &str) -> &mut Self {
+    pub fn delete_key(&mut self, key: &KeyRef) -> &mut Self {
         self.writes.push(Write::DeleteKey {
-            name: name.to_string(),
+            scope: key.scope,
+            reference: key.reference(),
         });
+        self
+    }
+
+    /// Deletes every datastore key expired at `now` (those set again meanwhile stay): the TTL
+    /// sweep, race-free against writers since it is decided inside the commit.
+    pub fn delete_expired_keys(&mut self, now: jiff::Timestamp) -> &mut Self {
+        self.writes.push(Write::SweepKeys { now });
         self
     }
 
@@ -159,6 +182,15 @@ impl Batch {
         self.writes.push(Write::PutApiKey {
             hash: key.key_hash.clone(),
             record: json(key),
+        });
+        self
+    }
+
+    /// Records that a sensor is enabled or disabled, overriding its YAML.
+    pub fn set_sensor_enabled(&mut self, sensor: &str, enabled: bool) -> &mut Self {
+        self.writes.push(Write::SensorEnabled {
+            sensor: sensor.to_string(),
+            enabled,
         });
         self
     }

@@ -15,7 +15,9 @@
 //! | `trigger_instances_by_trigger` / `_by_status` | (ref / status, id) | () |
 //! | `rule_enforcements` | id | record (JSON) |
 //! | `rule_enforcements_by_rule` | (rule ref, id) | () |
-//! | `keys` | key name | record (JSON) |
+//! | `keys` | system-scope key name | record (JSON) |
+//! | `user_keys` | `<user>:<name>` (StackStorm's user key reference) | record (JSON) |
+//! | `keys_by_expiry` | (expiry in Unix ms, 0 system / 1 user, reference) | () |
 //! | `api_keys` | SHA-256 hex of the key | record (JSON) |
 //! | `rule_state` | rule ref | 1 enabled / 0 disabled |
 //! | `counts` | `executions`, `executions/status/<s>`, `executions/action/<ref>`, ... | record count |
@@ -29,7 +31,7 @@ use redb::{
 };
 use serde::de::DeserializeOwned;
 use squall_core::apikey::ApiKey;
-use squall_core::datastore::KeyValuePair;
+use squall_core::datastore::{KeyRef, KeyScope, KeyValuePair};
 use squall_core::enforcement::RuleEnforcement;
 use squall_core::workflow::WorkflowState;
 use squall_core::{Execution, ExecutionId, TriggerInstance, TriggerInstanceId};
@@ -55,8 +57,13 @@ const TRIGGER_INSTANCES_BY_STATUS: Index = TableDefinition::new("trigger_instanc
 const ENFORCEMENTS: Records = TableDefinition::new("rule_enforcements");
 const ENFORCEMENTS_BY_RULE: Index = TableDefinition::new("rule_enforcements_by_rule");
 const KEYS: Named = TableDefinition::new("keys");
+const USER_KEYS: Named = TableDefinition::new("user_keys");
+type Expiry = TableDefinition<'static, (i64, u8, &'static str), ()>;
+const KEYS_BY_EXPIRY: Expiry = TableDefinition::new("keys_by_expiry");
 const API_KEYS: Named = TableDefinition::new("api_keys");
 const RULE_STATE: TableDefinition<'static, &'static str, u8> = TableDefinition::new("rule_state");
+const SENSOR_STATE: TableDefinition<'static, &'static str, u8> =
+    TableDefinition::new("sensor_state");
 /// Record counts per list filter with one field (`executions`, `executions/status/running`,
 /// `executions/action/core.echo`, ...), kept in the same transactions as the records so
 /// `X-Total-Count` needs no scan.
@@ -123,10 +130,12 @@ impl RedbStore {
             ] {
                 tx(txn.open_table(t))?;
             }
-            for t in [KEYS, API_KEYS] {
+            for t in [KEYS, USER_KEYS, API_KEYS] {
                 tx(txn.open_table(t))?;
             }
+            tx(txn.open_table(KEYS_BY_EXPIRY))?;
             tx(txn.open_table(RULE_STATE))?;
+            tx(txn.open_table(SENSOR_STATE))?;
             tx(txn.open_table(COUNTS))?;
         }
         tx(txn.commit())?;
@@ -353,14 +362,28 @@ fn apply(txn: &WriteTransaction, w: &Write) -> Result<(), StoreError> {
             }
             Ok(())
         }
-        Write::PutKey { name, record } => {
-            tx(tx(txn.open_table(KEYS))?.insert(name.as_str(), record.as_slice()))?;
+        Write::PutKey {
+            scope,
+            reference,
+            expires,
+            record,
+        } => {
+            let previous = tx(tx(txn.open_table(key_table(*scope)))?
+                .insert(reference.as_str(), record.as_slice()))?
+            .map(|old| old.value().to_vec());
+            unindex_expiry(txn, *scope, reference, previous.as_deref())?;
+            if let Some(at) = expires {
+                tx(tx(txn.open_table(KEYS_BY_EXPIRY))?
+                    .insert((*at, scope_code(*scope), reference.as_str()), ()))?;
+            }
             Ok(())
         }
-        Write::DeleteKey { name } => {
-            tx(tx(txn.open_table(KEYS))?.remove(name.as_str()))?;
-            Ok(())
+        Write::DeleteKey { scope, reference } => {
+            let previous = tx(tx(txn.open_table(key_table(*scope)))?.remove(reference.as_str()))?
+                .map(|old| old.value().to_vec());
+            unindex_expiry(txn, *scope, reference, previous.as_deref())
         }
+        Write::SweepKeys { now } => sweep_keys(txn, *now),
         Write::PutApiKey { hash, record } => {
             tx(tx(txn.open_table(API_KEYS))?.insert(hash.as_str(), record.as_slice()))?;
             Ok(())
@@ -369,7 +392,87 @@ fn apply(txn: &WriteTransaction, w: &Write) -> Result<(), StoreError> {
             tx(tx(txn.open_table(RULE_STATE))?.insert(rule.as_str(), u8::from(*enabled)))?;
             Ok(())
         }
+        Write::SensorEnabled { sensor, enabled } => {
+            tx(tx(txn.open_table(SENSOR_STATE))?.insert(sensor.as_str(), u8::from(*enabled)))?;
+            Ok(())
+        }
     }
+}
+
+fn key_table(scope: KeyScope) -> Named {
+    match scope {
+        KeyScope::System => KEYS,
+        KeyScope::User => USER_KEYS,
+    }
+}
+
+fn scope_code(scope: KeyScope) -> u8 {
+    match scope {
+        KeyScope::System => 0,
+        KeyScope::User => 1,
+    }
+}
+
+/// Removes the expiry index entry of a key's previous record, if it had one.
+fn unindex_expiry(
+    txn: &WriteTransaction,
+    scope: KeyScope,
+    reference: &str,
+    previous: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    let Some(bytes) = previous else {
+        return Ok(());
+    };
+    let old: KeyValuePair = decode("key", reference, bytes)?;
+    if let Some(at) = old.expire_timestamp {
+        tx(tx(txn.open_table(KEYS_BY_EXPIRY))?.remove((
+            at.as_millisecond(),
+            scope_code(scope),
+            reference,
+        )))?;
+    }
+    Ok(())
+}
+
+/// Index entries due at `now` (the index has millisecond precision: the records decide).
+fn due_keys(
+    index: &impl ReadableTable<(i64, u8, &'static str), ()>,
+    now: jiff::Timestamp,
+) -> Result<Vec<(i64, u8, String)>, StoreError> {
+    let end = now.as_millisecond();
+    let mut out = Vec::new();
+    for entry in tx(index.range((i64::MIN, 0u8, "")..(end.saturating_add(1), 0u8, "")))? {
+        let (k, _) = tx(entry)?;
+        let (at, scope, reference) = k.value();
+        out.push((at, scope, reference.to_string()));
+    }
+    Ok(out)
+}
+
+fn scope_of(code: u8) -> KeyScope {
+    if code == 0 {
+        KeyScope::System
+    } else {
+        KeyScope::User
+    }
+}
+
+/// Deletes the keys expired at `now`.
+fn sweep_keys(txn: &WriteTransaction, now: jiff::Timestamp) -> Result<(), StoreError> {
+    let due = due_keys(&tx(txn.open_table(KEYS_BY_EXPIRY))?, now)?;
+    for (at, code, reference) in due {
+        let scope = scope_of(code);
+        let mut records = tx(txn.open_table(key_table(scope)))?;
+        let expired = match tx(records.get(reference.as_str()))? {
+            Some(v) => decode::<KeyValuePair>("key", &reference, v.value())?.is_expired(now),
+            None => true,
+        };
+        if expired {
+            tx(records.remove(reference.as_str()))?;
+            tx(tx(txn.open_table(KEYS_BY_EXPIRY))?.remove((at, code, reference.as_str())))?;
+        }
+    }
+    Ok(())
 }
 
 fn decode<T: DeserializeOwned>(what: &str, key: &str, bytes: &[u8]) -> Result<T, StoreError> {
@@ -761,34 +864,83 @@ fn get_named<T: DeserializeOwned>(
     found.map(|v| decode(what, key, v.value())).transpose()
 }
 
+/// A key's record unless it has expired at `now`.
+fn live_key(
+    txn: &ReadTransaction,
+    key: &KeyRef,
+    now: jiff::Timestamp,
+) -> Result<Option<KeyValuePair>, StoreError> {
+    let found: Option<KeyValuePair> =
+        get_named(txn, key_table(key.scope), "key", &key.reference())?;
+    Ok(found.filter(|kv| !kv.is_expired(now)))
+}
+
 #[async_trait]
 impl KeyValueStore for RedbStore {
-    async fn key(&self, name: &str) -> Result<Option<KeyValuePair>, StoreError> {
-        let name = name.to_string();
-        self.read(move |txn| get_named(txn, KEYS, "key", &name))
+    async fn key(&self, key: &KeyRef) -> Result<Option<KeyValuePair>, StoreError> {
+        let key = key.clone();
+        self.read(move |txn| live_key(txn, &key, jiff::Timestamp::now()))
             .await
     }
 
-    async fn keys(&self, prefix: &str) -> Result<Vec<KeyValuePair>, StoreError> {
-        let prefix = prefix.to_string();
+    async fn keys(
+        &self,
+        scope: KeyScope,
+        user: Option<&str>,
+        prefix: &str,
+    ) -> Result<Vec<KeyValuePair>, StoreError> {
+        // User keys are stored as `<user>:<name>`: one user's keys are one range.
+        let (range, name_prefix) = match (scope, user) {
+            (KeyScope::User, Some(user)) => (format!("{user}:{prefix}"), None),
+            (KeyScope::User, None) => (String::new(), Some(prefix.to_string())),
+            (KeyScope::System, _) => (prefix.to_string(), None),
+        };
         self.read(move |txn| {
-            let t = tx(txn.open_table(KEYS))?;
+            let now = jiff::Timestamp::now();
+            let t = tx(txn.open_table(key_table(scope)))?;
             let mut out = Vec::new();
-            for entry in tx(t.range(prefix.as_str()..))? {
+            for entry in tx(t.range(range.as_str()..))? {
                 let (k, v) = tx(entry)?;
-                if !k.value().starts_with(prefix.as_str()) {
+                if !k.value().starts_with(range.as_str()) {
                     break;
                 }
-                out.push(decode("key", k.value(), v.value())?);
+                let kv: KeyValuePair = decode("key", k.value(), v.value())?;
+                let wanted = name_prefix
+                    .as_deref()
+                    .is_none_or(|p| kv.name.starts_with(p));
+                if wanted && !kv.is_expired(now) {
+                    out.push(kv);
+                }
             }
             Ok(out)
         })
         .await
     }
 
-    fn key_blocking(&self, name: &str) -> Result<Option<KeyValuePair>, StoreError> {
+    fn key_blocking(&self, key: &KeyRef) -> Result<Option<KeyValuePair>, StoreError> {
         let txn = tx(self.db.begin_read())?;
-        get_named(&txn, KEYS, "key", name)
+        live_key(&txn, key, jiff::Timestamp::now())
+    }
+
+    async fn expired_keys(
+        &self,
+        now: jiff::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<KeyValuePair>, StoreError> {
+        self.read(move |txn| {
+            let due = due_keys(&tx(txn.open_table(KEYS_BY_EXPIRY))?, now)?;
+            let mut out = Vec::new();
+            for (_, code, reference) in due {
+                if out.len() >= limit {
+                    break;
+                }
+                let found: Option<KeyValuePair> =
+                    get_named(txn, key_table(scope_of(code)), "key", &reference)?;
+                out.extend(found.filter(|kv| kv.is_expired(now)));
+            }
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -818,8 +970,22 @@ impl ApiKeyStore for RedbStore {
 #[async_trait]
 impl RuleStateStore for RedbStore {
     async fn rule_overrides(&self) -> Result<Vec<(String, bool)>, StoreError> {
-        self.read(|txn| {
-            let t = tx(txn.open_table(RULE_STATE))?;
+        self.overrides(RULE_STATE).await
+    }
+
+    async fn sensor_overrides(&self) -> Result<Vec<(String, bool)>, StoreError> {
+        self.overrides(SENSOR_STATE).await
+    }
+}
+
+impl RedbStore {
+    /// Every entry of an enabled-flag table.
+    async fn overrides(
+        &self,
+        table: TableDefinition<'static, &'static str, u8>,
+    ) -> Result<Vec<(String, bool)>, StoreError> {
+        self.read(move |txn| {
+            let t = tx(txn.open_table(table))?;
             let mut out = Vec::new();
             for entry in tx(t.iter())? {
                 let (k, v) = tx(entry)?;

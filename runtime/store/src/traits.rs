@@ -4,7 +4,7 @@
 use crate::{Batch, StoreError};
 use async_trait::async_trait;
 use squall_core::apikey::ApiKey;
-use squall_core::datastore::KeyValuePair;
+use squall_core::datastore::{KeyRef, KeyScope, KeyValuePair};
 use squall_core::enforcement::RuleEnforcement;
 use squall_core::trigger::TriggerInstanceStatus;
 use squall_core::workflow::WorkflowState;
@@ -187,27 +187,46 @@ pub trait EnforcementStore: Send + Sync {
     async fn count_enforcements(&self, filter: &EnforcementFilter) -> Result<u64, StoreError>;
 }
 
-/// The datastore (written through [`Batch`]).
+/// The datastore (written through [`Batch`]). System and user keys are kept apart; reads never
+/// return a key whose `expire_timestamp` has passed (sweeping them away is
+/// [`Batch::delete_expired_keys`], when [`KeyValueStore::expired_keys`] finds some).
 #[async_trait]
 pub trait KeyValueStore: Send + Sync {
-    /// One key.
+    /// One key, unless expired.
     ///
     /// # Errors
     /// Transaction errors; [`StoreError::Corrupt`].
-    async fn key(&self, name: &str) -> Result<Option<KeyValuePair>, StoreError>;
+    async fn key(&self, key: &KeyRef) -> Result<Option<KeyValuePair>, StoreError>;
 
-    /// Every key whose name starts with `prefix`, by name.
+    /// The unexpired keys of `scope` whose name starts with `prefix`, by name: of `user` only
+    /// when given (in the system scope `user` is ignored), else of every user.
     ///
     /// # Errors
     /// Transaction errors; [`StoreError::Corrupt`].
-    async fn keys(&self, prefix: &str) -> Result<Vec<KeyValuePair>, StoreError>;
+    async fn keys(
+        &self,
+        scope: KeyScope,
+        user: Option<&str>,
+        prefix: &str,
+    ) -> Result<Vec<KeyValuePair>, StoreError>;
 
-    /// One key, without going through the async runtime (for template lookups, which are
-    /// synchronous). Blocks on a read transaction.
+    /// One key, unless expired, without going through the async runtime (for template lookups,
+    /// which are synchronous). Blocks on a read transaction.
     ///
     /// # Errors
     /// Transaction errors; [`StoreError::Corrupt`].
-    fn key_blocking(&self, name: &str) -> Result<Option<KeyValuePair>, StoreError>;
+    fn key_blocking(&self, key: &KeyRef) -> Result<Option<KeyValuePair>, StoreError>;
+
+    /// Keys whose `expire_timestamp` is at or before `now`, soonest first, at most `limit`
+    /// (read from an expiry index, not a scan).
+    ///
+    /// # Errors
+    /// Transaction errors; [`StoreError::Corrupt`].
+    async fn expired_keys(
+        &self,
+        now: jiff::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<KeyValuePair>, StoreError>;
 }
 
 /// API keys (written through [`Batch`]).
@@ -226,7 +245,7 @@ pub trait ApiKeyStore: Send + Sync {
     async fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
 }
 
-/// Rule enable/disable overrides set through the API (written through [`Batch`]).
+/// Rule and sensor enable/disable overrides set through the API (written through [`Batch`]).
 #[async_trait]
 pub trait RuleStateStore: Send + Sync {
     /// Every rule whose enabled flag was set, with the flag.
@@ -234,6 +253,12 @@ pub trait RuleStateStore: Send + Sync {
     /// # Errors
     /// Transaction errors.
     async fn rule_overrides(&self) -> Result<Vec<(String, bool)>, StoreError>;
+
+    /// Every sensor whose enabled flag was set, with the flag.
+    ///
+    /// # Errors
+    /// Transaction errors.
+    async fn sensor_overrides(&self) -> Result<Vec<(String, bool)>, StoreError>;
 }
 
 /// Which processes share the store and which are alive, so a starting server only takes over

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use serde_json::{Map, json};
 use squall_core::apikey::{ApiKey, ApiKeyId};
-use squall_core::datastore::{KeyValuePair, SYSTEM_SCOPE};
+use squall_core::datastore::{KeyRef, KeyScope, KeyValuePair};
 use squall_core::enforcement::RuleEnforcement;
 use squall_core::trigger::TriggerInstanceStatus;
 use squall_core::{Action, Execution, TriggerInstance};
@@ -135,20 +135,18 @@ fn keys_api_keys_and_rule_state_round_trip() {
     rt().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let store = RedbStore::open(dir.path()).unwrap();
-        let kv = |n: &str, v: &str| KeyValuePair {
-            name: n.into(),
-            value: v.into(),
-            scope: SYSTEM_SCOPE.into(),
-        };
+        let kv = KeyValuePair::system;
         let mut b = Batch::new();
         b.put_key(&kv("nginx.threshold", "3"))
             .put_key(&kv("nginx.port", "80"))
             .put_key(&kv("other", "x"));
         store.commit(b).await.unwrap();
-        assert_eq!(store.key("nginx.port").await.unwrap().unwrap().value, "80");
-        assert_eq!(store.key_blocking("other").unwrap().unwrap().value, "x");
+        let port = KeyRef::system("nginx.port");
+        assert_eq!(store.key(&port).await.unwrap().unwrap().value, "80");
+        let other = KeyRef::system("other");
+        assert_eq!(store.key_blocking(&other).unwrap().unwrap().value, "x");
         let names: Vec<String> = store
-            .keys("nginx.")
+            .keys(KeyScope::System, None, "nginx.")
             .await
             .unwrap()
             .into_iter()
@@ -156,9 +154,9 @@ fn keys_api_keys_and_rule_state_round_trip() {
             .collect();
         assert_eq!(names, ["nginx.port", "nginx.threshold"]);
         let mut b = Batch::new();
-        b.delete_key("other");
+        b.delete_key(&other);
         store.commit(b).await.unwrap();
-        assert!(store.key("other").await.unwrap().is_none());
+        assert!(store.key(&other).await.unwrap().is_none());
 
         let key = ApiKey {
             id: ApiKeyId::new(),

@@ -91,16 +91,7 @@ pub async fn run(client: &Client, command: RuleCommand) -> Result<u8, Failure> {
                     ("action", "/action"),
                     ("metadata_file", "/metadata_file"),
                 ];
-                let mut t = crate::output::table(&["property", "value"]);
-                for (name, pointer) in rows {
-                    let v = rule.pointer(pointer).cloned().unwrap_or_default();
-                    let shown = match v {
-                        serde_json::Value::String(s) => s,
-                        other => crate::output::json_text(&other),
-                    };
-                    t.add_row(vec![name.to_string(), shown]);
-                }
-                print_table(&t);
+                crate::output::print_properties(&rule, &rows);
             }
         }
         RuleCommand::Enable { reference } => set_enabled(client, &reference, true).await?,

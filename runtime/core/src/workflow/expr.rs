@@ -7,7 +7,8 @@
 //!   evaluated through.
 //! - Functions, as Orquesta's (`orquesta/expressions/functions/workflow.py`): `ctx()`,
 //!   `ctx(name)`, `result()`, `item()`, `item(name)`, `succeeded()`, `failed()`, `completed()`,
-//!   `task_status(name)`, `st2kv('system.key')`; in Jinja also `json(text)`, `zip(a, b, ...)`
+//!   `task_status(name)`, `st2kv('system.key', decrypt=true)` (also `user.key`: the keys of
+//!   the user the workflow runs as); in Jinja also `json(text)`, `zip(a, b, ...)`
 //!   and `_` for the context. YAQL brings its own `json`, `zip`, `len`, ... (see [`super::yaql`]).
 //! - Errors read like Orquesta's: `YaqlEvaluationException: Unable to evaluate expression
 //!   '<% ctx(foo) %>'. VariableUndefinedError: The variable "foo" is undefined.`
@@ -118,15 +119,32 @@ impl Scope {
                 Ok(serde_json::json!({"id": task, "status": status}))
             }
             "st2kv" => {
+                // Orquesta's st2kv(key, decrypt=false): `system.<name>`, `user.<name>` (the keys
+                // of the user the workflow runs as) or a bare system name. YAQL passes
+                // `decrypt => true` positionally; Jinja passes `decrypt=true` as a map.
                 let key = arg(0).ok_or("st2kv() takes a key such as 'system.name'")?;
-                let name = key.strip_prefix("system.").unwrap_or(key);
+                let decrypt = match args.get(1) {
+                    Some(Value::Bool(b)) => *b,
+                    Some(Value::Object(kw)) => kw.get("decrypt").is_some_and(truthy),
+                    Some(other) => truthy(other),
+                    None => false,
+                };
                 let lookup = self
                     .keys
                     .as_ref()
                     .ok_or("the datastore is not available here")?;
-                lookup(name).map(Value::String).ok_or_else(|| {
+                let found = match key.strip_prefix("user.") {
+                    Some(name) => lookup.user(name),
+                    None => lookup.system(key.strip_prefix("system.").unwrap_or(key)),
+                };
+                let value = found.ok_or_else(|| {
                     format!("The key \"{key}\" does not exist in the StackStorm datastore.")
-                })
+                })?;
+                if decrypt {
+                    lookup.decrypt(&value).map(Value::String)
+                } else {
+                    Ok(Value::String(value))
+                }
             }
             "json" => {
                 let text = arg(0).ok_or("json() takes a JSON string")?;
@@ -243,11 +261,25 @@ fn jinja_context(scope: &Arc<Scope>) -> template::Context {
     {
         let scope = scope.clone();
         let f = minijinja::Value::from_function(
-            move |args: minijinja::value::Rest<minijinja::Value>| -> Result<minijinja::Value, minijinja::Error> {
-                let args: Vec<Value> = args
+            move |args: minijinja::value::Rest<minijinja::Value>,
+                  kwargs: minijinja::value::Kwargs|
+                  -> Result<minijinja::Value, minijinja::Error> {
+                let mut args: Vec<Value> = args
                     .iter()
                     .map(|a| serde_json::to_value(a).unwrap_or(Value::Null))
                     .collect();
+                // Keyword arguments (`st2kv(key, decrypt=true)`) come last, as one map.
+                let mut named = Map::new();
+                for k in kwargs.args() {
+                    let v: minijinja::Value = kwargs.get(k)?;
+                    named.insert(
+                        k.to_string(),
+                        serde_json::to_value(&v).unwrap_or(Value::Null),
+                    );
+                }
+                if !named.is_empty() {
+                    args.push(Value::Object(named));
+                }
                 scope
                     .call(name, &args)
                     .map(|v| minijinja::Value::from(minijinja::value::Serde(v)))
@@ -434,6 +466,31 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// System keys `region` = eu and the secret `token` (`ENC(hunter2)`); the user's `editor`.
+    struct Keys;
+
+    impl template::KeySource for Keys {
+        fn system(&self, name: &str) -> Option<String> {
+            match name {
+                "region" => Some("eu".into()),
+                "token" => Some("ENC(hunter2)".into()),
+                _ => None,
+            }
+        }
+
+        fn user(&self, name: &str) -> Option<String> {
+            (name == "editor").then(|| "vim".into())
+        }
+
+        fn decrypt(&self, ciphertext: &str) -> Result<String, String> {
+            ciphertext
+                .strip_prefix("ENC(")
+                .and_then(|c| c.strip_suffix(')'))
+                .map(str::to_string)
+                .ok_or_else(|| format!("{ciphertext:?} is not a ciphertext"))
+        }
+    }
+
     fn scope() -> Arc<Scope> {
         let mut statuses = HashMap::new();
         statuses.insert("t1".to_string(), ExecutionStatus::Succeeded);
@@ -449,9 +506,7 @@ mod tests {
             }),
             item: Some(json!({"host": "h1"})),
             statuses,
-            keys: Some(Arc::new(|k: &str| {
-                (k == "region").then(|| "eu".to_string())
-            })),
+            keys: Some(Arc::new(Keys)),
         })
     }
 
@@ -475,6 +530,23 @@ mod tests {
             ("{{ item().host }}", json!("h1")),
             ("<% st2kv('system.region') %>", json!("eu")),
             ("{{ st2kv('system.region') }}", json!("eu")),
+            ("<% st2kv('region') %>", json!("eu")),
+            ("<% st2kv('user.editor') %>", json!("vim")),
+            ("{{ st2kv('user.editor') }}", json!("vim")),
+            ("<% st2kv('system.token') %>", json!("ENC(hunter2)")),
+            (
+                "<% st2kv('system.token', decrypt => true) %>",
+                json!("hunter2"),
+            ),
+            (
+                "{{ st2kv('system.token', decrypt=true) }}",
+                json!("hunter2"),
+            ),
+            (
+                "{{ st2kv('system.token', decrypt=false) }}",
+                json!("ENC(hunter2)"),
+            ),
+            ("{{ st2kv('system.token') | decrypt_kv }}", json!("hunter2")),
             ("{{ zip([1, 2], ['a', 'b']) }}", json!([[1, "a"], [2, "b"]])),
             ("{{ json('{\"x\": 3}').x }}", json!(3)),
             ("host-<% ctx(name) %>-{{ ctx('a') }}", json!("host-web-1")),
@@ -507,6 +579,12 @@ mod tests {
                 .unwrap_err()
                 .0
                 .contains("does not exist")
+        );
+        assert!(
+            evaluate_str("<% st2kv('system.region', decrypt => true) %>", &s)
+                .unwrap_err()
+                .0
+                .contains("\"eu\" is not a ciphertext")
         );
         assert!(
             evaluate_str("<% ctx(a)", &s)

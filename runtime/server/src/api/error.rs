@@ -86,6 +86,17 @@ impl From<RequestError> for ApiError {
     }
 }
 
+impl From<crate::SensorWebhookError> for ApiError {
+    fn from(e: crate::SensorWebhookError) -> Self {
+        use crate::SensorWebhookError as E;
+        match e {
+            E::Disabled(_) => ApiError::NotFound(e.to_string()),
+            E::NotRunning { .. } | E::Failed { .. } => ApiError::Internal(e.to_string()),
+            E::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<DispatchError> for ApiError {
     fn from(e: DispatchError) -> Self {
         match e {

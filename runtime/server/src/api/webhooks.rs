@@ -5,6 +5,9 @@
 //! StackStorm, e.g. `X-Github-Event`; the body parsed by content type: JSON, form or text).
 //! `POST /api/v1/webhooks/st2` takes `{"trigger": "<ref>", "payload": {...}}` for any trigger
 //! type. The trigger instance is stored before the `202` answer, whose body echoes the request.
+//! A url that a sensor lists in its `webhooks:` goes to that sensor instead (see
+//! [`crate::Sensors::webhook`]) while that sensor is enabled: it checks the request itself and
+//! its answer is returned.
 //! A webhook with `[webhooks.<url>] hmac_secret` needs `sha256=<hex HMAC-SHA256 of the body>`
 //! in its signature header (GitHub's `X-Hub-Signature-256`), else `401`.
 
@@ -147,6 +150,33 @@ pub async fn post_webhook(
             StatusCode::ACCEPTED,
             axum::Json(json!({"trigger": req.trigger, "payload": req.payload})),
         ));
+    }
+    let sensors = state.services.sensors();
+    // A disabled sensor gives its urls back to `core.st2.webhook` rules.
+    if sensors
+        .webhook_sensor(&url)
+        .is_some_and(|r| sensors.enabled(r))
+    {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let answered = sensors.webhook(&url, headers, bytes.to_vec()).await;
+        return match answered {
+            Some(Ok((status, body))) => Ok((
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                axum::Json(body),
+            )),
+            Some(Err(e)) => Err(e.into()),
+            None => Err(ApiError::NotFound(format!(
+                "webhook {url:?} is not registered"
+            ))),
+        };
     }
     if !registry.webhook_urls().contains(&url) {
         return Err(ApiError::NotFound(format!(

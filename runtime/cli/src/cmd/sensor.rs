@@ -1,0 +1,127 @@
+//! `squall sensor list|get|enable|disable`: the loaded sensors and their live status (as
+//! StackStorm's `st2 sensor`).
+
+use crate::Failure;
+use crate::client::{Client, query};
+use crate::output::{print_json, print_properties, print_table, records};
+use clap::Subcommand;
+use http::Method;
+use serde_json::json;
+use squall_core::Ref;
+
+/// `squall sensor` subcommands.
+#[derive(Subcommand)]
+pub enum SensorCommand {
+    /// List sensors with their state (running, backing_off, disabled, failed, stopped)
+    List {
+        /// Only this pack's sensors
+        #[arg(long)]
+        pack: Option<String>,
+        /// Only enabled (true) or disabled (false) sensors
+        #[arg(long)]
+        enabled: Option<bool>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one sensor: metadata, state, counters, last error, next poll
+    Get {
+        /// Sensor ref, <pack>.<class_name>
+        reference: Ref,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a sensor (at once; kept across restarts)
+    Enable {
+        /// Sensor ref
+        reference: Ref,
+    },
+    /// Disable a sensor (at once; kept across restarts)
+    Disable {
+        /// Sensor ref
+        reference: Ref,
+    },
+}
+
+const COLUMNS: [(&str, &str); 6] = [
+    ("ref", "/ref"),
+    ("enabled", "/enabled"),
+    ("state", "/status/state"),
+    ("poll_interval", "/poll_interval"),
+    ("emitted", "/status/emitted"),
+    ("last_error", "/status/last_error"),
+];
+
+const PROPERTIES: [(&str, &str); 18] = [
+    ("ref", "/ref"),
+    ("pack", "/pack"),
+    ("description", "/description"),
+    ("enabled", "/enabled"),
+    ("entry_point", "/entry_point"),
+    ("poll_interval", "/poll_interval"),
+    ("trigger_types", "/trigger_types"),
+    ("webhooks", "/webhooks"),
+    ("state", "/status/state"),
+    ("calls", "/status/calls"),
+    ("failures", "/status/failures"),
+    ("consecutive_failures", "/status/consecutive_failures"),
+    ("emitted", "/status/emitted"),
+    ("last_call", "/status/last_call"),
+    ("last_success", "/status/last_success"),
+    ("last_error", "/status/last_error"),
+    ("next_poll", "/status/next_poll"),
+    ("last_duration_ms", "/status/last_duration_ms"),
+];
+
+pub async fn run(client: &Client, command: SensorCommand) -> Result<u8, Failure> {
+    match command {
+        SensorCommand::List {
+            pack,
+            enabled,
+            json,
+        } => {
+            let path = format!(
+                "/api/v1/sensortypes{}",
+                query(&[
+                    ("pack", pack),
+                    ("enabled", enabled.map(|e| e.to_string())),
+                    ("limit", Some("1000".into()))
+                ])
+            );
+            let list = client.get(&path).await?.body;
+            if json {
+                print_json(&list);
+            } else {
+                print_table(&records(&list, &COLUMNS));
+            }
+        }
+        SensorCommand::Get { reference, json } => {
+            let sensor = client
+                .get(&format!("/api/v1/sensortypes/{reference}"))
+                .await?
+                .body;
+            if json {
+                print_json(&sensor);
+            } else {
+                print_properties(&sensor, &PROPERTIES);
+            }
+        }
+        SensorCommand::Enable { reference } => set_enabled(client, &reference, true).await?,
+        SensorCommand::Disable { reference } => set_enabled(client, &reference, false).await?,
+    }
+    Ok(0)
+}
+
+async fn set_enabled(client: &Client, reference: &Ref, enabled: bool) -> Result<(), Failure> {
+    let sensor = client
+        .call(
+            Method::PUT,
+            &format!("/api/v1/sensortypes/{reference}"),
+            Some(json!({"enabled": enabled})),
+        )
+        .await?
+        .body;
+    print_table(&records(&json!([sensor]), &COLUMNS));
+    Ok(())
+}

@@ -1,0 +1,371 @@
+//! Calling a sensor component: `on-poll` or `on-webhook` in a fresh store, with the `datastore` and
+//! `emit` host interfaces buffered so a call's writes and trigger instances are kept only when it
+//! succeeds (the caller commits them together).
+
+use crate::bindings::sensor::squall::plugin::sensor_types::{
+    SensorContext, WebhookRequest, WebhookResponse,
+};
+use crate::bindings::sensor::squall::plugin::{datastore, emit};
+use crate::engine::{Host, PreparedSensor};
+use crate::outbound::{Denials, MAX_DENIALS};
+use crate::run::{Finished, HOST_CALL_GRACE, classify, host_call_timeout};
+use crate::state::RunState;
+use serde_json::Value;
+use squall_core::capability::HttpPolicy;
+use squall_core::datastore::validate_key_name;
+use squall_core::execution::Output;
+use squall_core::{ExecutionStatus, Limits};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Longest value a sensor may store under one key, in bytes.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+/// Most distinct keys one call may write.
+pub const MAX_KEY_WRITES: usize = 1000;
+
+/// What the host asks of the server while a sensor runs. Implementations are per sensor: they
+/// know its pack, its trigger types and the pack's grants. Methods are called from inside the
+/// guest's call and should return quickly (a store read, a schema check).
+pub trait SensorBackend: Send + Sync {
+    /// The stored value of the pack-local key `name` (the system-scope key `<pack>:<name>`),
+    /// `None` when unset or expired. `name` is already checked.
+    ///
+    /// # Errors
+    /// A message for the guest (e.g. the store failed).
+    fn pack_key(&self, name: &str) -> Result<Option<String>, String>;
+
+    /// The system-scope key `name`, decrypted when it is a secret granted to the pack.
+    ///
+    /// # Errors
+    /// A message naming the key when it is a secret the pack was not granted.
+    fn system_key(&self, name: &str) -> Result<Option<String>, String>;
+
+    /// Checks one emitted instance: `trigger` must be one of the sensor's trigger types and
+    /// `payload` must fit its `payload_schema`.
+    ///
+    /// # Errors
+    /// A message naming the trigger type and the problem.
+    fn check_emit(&self, trigger: &str, payload: &Value) -> Result<(), String>;
+}
+
+/// Which entry point to call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SensorEntry {
+    /// `on-poll`.
+    Poll,
+    /// `on-webhook`, with the request routed to the sensor.
+    Webhook(WebhookCall),
+}
+
+/// A webhook request for a sensor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookCall {
+    /// The registered url (`github` for `/api/v1/webhooks/github`).
+    pub url: String,
+    /// Headers, names lowercase, in order.
+    pub headers: Vec<(String, String)>,
+    /// The raw body.
+    pub body: Vec<u8>,
+}
+
+/// One sensor call to make.
+#[derive(Clone)]
+pub struct SensorRequest {
+    /// `<pack>.<class_name>`.
+    pub sensor_ref: String,
+    /// The sensor's pack.
+    pub pack: String,
+    /// The pack's config object.
+    pub config: Value,
+    /// Fuel, timeout, memory and `max_output` (the cap on log text kept) for this call.
+    pub limits: Limits,
+    /// The pack's outbound HTTP policy.
+    pub http: Arc<HttpPolicy>,
+    /// Datastore reads and emit checks.
+    pub backend: Arc<dyn SensorBackend>,
+    /// Most trigger instances one call may emit; one more fails the call.
+    pub max_emits: usize,
+}
+
+/// A write to a pack-local key, made by a successful call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyWrite {
+    /// The key's name within the pack (stored as `<pack>:<name>`).
+    pub name: String,
+    /// The new value; `None` deletes the key.
+    pub value: Option<String>,
+    /// Seconds until it expires.
+    pub ttl_seconds: Option<u32>,
+}
+
+/// How a sensor call ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorOutcome {
+    /// `succeeded`, `failed` (an error, a trap, a limit) or `timeout` (fuel or wall clock).
+    pub status: ExecutionStatus,
+    /// Why it did not succeed, naming the limit when one was hit.
+    pub error: Option<String>,
+    /// Trigger instances to record, in emit order: `(trigger ref, payload)`. Empty unless the
+    /// call succeeded.
+    pub emitted: Vec<(String, Value)>,
+    /// Pack-local key writes to commit with them. Empty unless the call succeeded.
+    pub writes: Vec<KeyWrite>,
+    /// A webhook call's answer: status and JSON body.
+    pub response: Option<(u16, Value)>,
+    /// Log lines, captured stdout/stderr and refused capability uses.
+    pub output: Output,
+    /// Fuel units consumed.
+    pub fuel_consumed: u64,
+    /// Wall-clock time of the call.
+    pub duration: Duration,
+}
+
+/// A sensor call's buffered datastore writes and emitted instances (store state).
+pub(crate) struct SensorCall {
+    backend: Arc<dyn SensorBackend>,
+    writes: BTreeMap<String, KeyWrite>,
+    emitted: Vec<(String, Value)>,
+    max_emits: usize,
+    /// Set when the call passed `max_emits`: the call fails whatever it returns.
+    over_limit: Option<String>,
+    denials: Arc<Mutex<Denials>>,
+}
+
+impl SensorCall {
+    fn deny(&self, message: String) {
+        let mut d = self.denials.lock().unwrap_or_else(|e| e.into_inner());
+        if d.kept.len() < MAX_DENIALS {
+            d.kept.push(message);
+        } else {
+            d.more += 1;
+        }
+    }
+}
+
+fn call_state(state: &mut RunState) -> Result<&mut SensorCall, String> {
+    state
+        .sensor
+        .as_mut()
+        .ok_or_else(|| "the datastore and emit interfaces are available to sensors only".into())
+}
+
+impl datastore::Host for RunState {
+    fn get(&mut self, name: String) -> Result<Option<String>, String> {
+        validate_key_name(&name).map_err(|e| e.to_string())?;
+        let call = call_state(self)?;
+        if let Some(w) = call.writes.get(&name) {
+            return Ok(w.value.clone());
+        }
+        call.backend.pack_key(&name)
+    }
+
+    fn set(&mut self, name: String, value: String, ttl_seconds: Option<u32>) -> Result<(), String> {
+        validate_key_name(&name).map_err(|e| e.to_string())?;
+        let call = call_state(self)?;
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(format!(
+                "value of key {name:?} is {} bytes, over the limit of {MAX_VALUE_BYTES} bytes",
+                value.len()
+            ));
+        }
+        if !call.writes.contains_key(&name) && call.writes.len() >= MAX_KEY_WRITES {
+            return Err(format!(
+                "a call may write at most {MAX_KEY_WRITES} keys; {name:?} was not written"
+            ));
+        }
+        call.writes.insert(
+            name.clone(),
+            KeyWrite {
+                name,
+                value: Some(value),
+                ttl_seconds,
+            },
+        );
+        Ok(())
+    }
+
+    fn delete(&mut self, name: String) -> Result<bool, String> {
+        let existed = datastore::Host::get(self, name.clone())?.is_some();
+        let call = call_state(self)?;
+        if !call.writes.contains_key(&name) && call.writes.len() >= MAX_KEY_WRITES {
+            return Err(format!(
+                "a call may write at most {MAX_KEY_WRITES} keys; {name:?} was not deleted"
+            ));
+        }
+        call.writes.insert(
+            name.clone(),
+            KeyWrite {
+                name,
+                value: None,
+                ttl_seconds: None,
+            },
+        );
+        Ok(existed)
+    }
+
+    fn get_system(&mut self, name: String) -> Result<Option<String>, String> {
+        validate_key_name(&name).map_err(|e| e.to_string())?;
+        let call = call_state(self)?;
+        call.backend.system_key(&name).inspect_err(|e| {
+            call.deny(e.clone());
+        })
+    }
+}
+
+impl emit::Host for RunState {
+    fn emit(&mut self, trigger_ref: String, payload_json: String) -> Result<(), String> {
+        let call = call_state(self)?;
+        if call.emitted.len() >= call.max_emits {
+            let message = format!(
+                "emit limit of {} trigger instances per call exceeded",
+                call.max_emits
+            );
+            call.over_limit.get_or_insert_with(|| message.clone());
+            return Err(message);
+        }
+        let payload: Value = serde_json::from_str(&payload_json)
+            .map_err(|e| format!("payload for {trigger_ref:?} is not valid JSON: {e}"))?;
+        call.backend.check_emit(&trigger_ref, &payload)?;
+        call.emitted.push((trigger_ref, payload));
+        Ok(())
+    }
+}
+
+impl crate::bindings::sensor::squall::plugin::sensor_types::Host for RunState {}
+
+enum Ended<T> {
+    Returned(Result<T, String>),
+    Trapped(wasmtime::Error),
+    HostCallTimeout,
+}
+
+impl Host {
+    /// Calls `entry` of `sensor` once for `request`, in a fresh store under `request.limits`
+    /// with the pack's HTTP grants. Never fails: every way the call can end is a
+    /// [`SensorOutcome`], and only a successful one carries emitted instances and key writes.
+    pub async fn call_sensor(
+        &self,
+        sensor: &PreparedSensor,
+        request: SensorRequest,
+        entry: SensorEntry,
+    ) -> SensorOutcome {
+        let limits = request.limits;
+        let denials = Arc::new(Mutex::new(Denials::default()));
+        let call = SensorCall {
+            backend: request.backend.clone(),
+            writes: BTreeMap::new(),
+            emitted: Vec::new(),
+            max_emits: request.max_emits,
+            over_limit: None,
+            denials: denials.clone(),
+        };
+        let mut sandbox = match self.sandbox(limits, request.http.clone(), Some(call)) {
+            Ok(s) => s,
+            Err(e) => return not_run(e),
+        };
+        let ctx = SensorContext {
+            sensor_ref: request.sensor_ref.clone(),
+            pack: request.pack.clone(),
+            config_json: request.config.to_string(),
+        };
+        let store = &mut sandbox.store;
+        let ended: Ended<Option<WebhookResponse>> = {
+            let call = async {
+                let instance = sensor.pre.instantiate_async(&mut *store).await?;
+                match entry {
+                    SensorEntry::Poll => instance
+                        .call_on_poll(&mut *store, &ctx)
+                        .await
+                        .map(|r| r.map(|()| None)),
+                    SensorEntry::Webhook(w) => {
+                        let req = WebhookRequest {
+                            url: w.url,
+                            headers: w.headers,
+                            body: w.body,
+                        };
+                        instance
+                            .call_on_webhook(&mut *store, &ctx, &req)
+                            .await
+                            .map(|r| r.map(Some))
+                    }
+                }
+            };
+            match tokio::time::timeout(limits.timeout + HOST_CALL_GRACE, call).await {
+                Ok(Ok(returned)) => Ended::Returned(returned),
+                Ok(Err(trap)) => Ended::Trapped(trap),
+                Err(_) => Ended::HostCallTimeout,
+            }
+        };
+        let Finished {
+            mut output,
+            memory_exceeded,
+            fuel_consumed,
+            duration,
+        } = sandbox.finish();
+        let mut sensor_denials =
+            std::mem::take(&mut *denials.lock().unwrap_or_else(|e| e.into_inner()));
+        output.denials.append(&mut sensor_denials.kept);
+        let state = sandbox.store.data_mut().sensor.take();
+        let (writes, emitted, over_limit) = match state {
+            Some(c) => (c.writes.into_values().collect(), c.emitted, c.over_limit),
+            None => (Vec::new(), Vec::new(), None),
+        };
+        let settings_stack = self.inner.settings.max_wasm_stack;
+        let (status, error, response) = match ended {
+            Ended::Returned(_) if over_limit.is_some() => {
+                (ExecutionStatus::Failed, over_limit, None)
+            }
+            Ended::Returned(Ok(response)) => (
+                ExecutionStatus::Succeeded,
+                None,
+                response.map(|r| {
+                    let body = serde_json::from_str(&r.body_json)
+                        .unwrap_or_else(|_| Value::String(r.body_json.clone()));
+                    (r.status, body)
+                }),
+            ),
+            Ended::Returned(Err(message)) => (ExecutionStatus::Failed, Some(message), None),
+            Ended::HostCallTimeout => {
+                let (s, r) = host_call_timeout(&limits);
+                (s, error_text(&r), None)
+            }
+            Ended::Trapped(e) => {
+                let (s, r) = classify(&e, &limits, memory_exceeded, settings_stack, &output);
+                (s, error_text(&r), None)
+            }
+        };
+        let ok = status == ExecutionStatus::Succeeded;
+        SensorOutcome {
+            status,
+            error,
+            emitted: if ok { emitted } else { Vec::new() },
+            writes: if ok { writes } else { Vec::new() },
+            response,
+            output,
+            fuel_consumed,
+            duration,
+        }
+    }
+}
+
+fn error_text(result: &Value) -> Option<String> {
+    result
+        .get("error")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn not_run(message: String) -> SensorOutcome {
+    SensorOutcome {
+        status: ExecutionStatus::Failed,
+        error: Some(message),
+        emitted: Vec::new(),
+        writes: Vec::new(),
+        response: None,
+        output: Output::default(),
+        fuel_consumed: 0,
+        duration: Duration::ZERO,
+    }
+}

@@ -1,0 +1,780 @@
+//! The sensor container: runs every enabled sensor of the loaded packs (see
+//! [`squall_core::sensor`]) and routes webhooks to the sensors that registered them.
+//!
+//! - **Polling.** One task per sensor calls its component's `poll` at start and then every
+//!   `poll_interval`, each call in a fresh sandbox under the sensor's limits (operator defaults,
+//!   the YAML's `limits:`, capped by `[limits.max]`) with the pack's HTTP grants, the pack's
+//!   config and its pack-local datastore keys. At most [`SENSOR_SLOTS`] sensor calls run at once.
+//! - **Exactly once.** A call's emitted trigger instances and its datastore writes are committed
+//!   in one store transaction when it returns successfully, and dropped when it fails: sensor
+//!   state kept in the datastore (e.g. the last status seen) therefore always matches what was
+//!   emitted, and a restart resumes from the last successful call without emitting again.
+//! - **Containment.** A call that fails, traps or hits a limit (fuel, timeout, memory,
+//!   `max_emits`) is reported and the sensor is backed off: the wait doubles per consecutive
+//!   failure, from `poll_interval` up to [`MAX_BACKOFF`]; one success resets it. Nothing a
+//!   sensor does stops the server or other sensors.
+//! - **Webhooks.** `POST /api/v1/webhooks/<url>` for a url in a sensor's `webhooks:` calls its
+//!   `webhook` entry point (see [`Sensors::webhook`]); the sensor verifies the request and
+//!   answers.
+//! - **Status.** [`Sensors::list`] / [`Sensors::get`] report each sensor's state, counters and
+//!   last error (`squall sensor get`); [`Sensors::set_enabled`] persists an operator's
+//!   enable/disable, overriding the YAML, and takes effect at once.
+
+use crate::Services;
+use crate::services::WeakServices;
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use squall_core::datastore::{KeyRef, KeyValuePair, pack_key_name};
+use squall_core::sensor::Sensor;
+use squall_core::{ExecutionStatus, Ref, TriggerInstance};
+use squall_host::{
+    KeyWrite, PreparedSensor, SensorBackend, SensorEntry, SensorOutcome, SensorRequest, WebhookCall,
+};
+use squall_store::{Batch, StoreError};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// Sensor calls that may run at once (they share the host's instance pool with executions).
+pub const SENSOR_SLOTS: usize = 8;
+
+/// The longest wait between polls of a failing sensor.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// What a sensor is doing, as `squall sensor get` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SensorState {
+    /// Loaded, not started yet (or the server runs in-process for one CLI command).
+    Stopped,
+    /// Polling on schedule (or waiting for webhooks).
+    Running,
+    /// The last call failed: the next poll waits longer than `poll_interval`.
+    BackingOff,
+    /// Disabled by its YAML or an operator.
+    Disabled,
+    /// Could not start: its component or its pack's config is broken (see `last_error`).
+    Failed,
+}
+
+/// A sensor's live status and counters.
+#[derive(Debug, Clone, Serialize)]
+pub struct SensorStatus {
+    /// What it is doing.
+    pub state: SensorState,
+    /// Calls made (polls and webhook requests).
+    pub calls: u64,
+    /// Calls that failed.
+    pub failures: u64,
+    /// Failures since the last success (the backoff exponent).
+    pub consecutive_failures: u32,
+    /// Trigger instances recorded from it.
+    pub emitted: u64,
+    /// When the last call ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_call: Option<Timestamp>,
+    /// When the last successful call ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<Timestamp>,
+    /// Why the last failed call failed (or why it could not start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When the next poll is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_poll: Option<Timestamp>,
+    /// Wall-clock time of the last call, in milliseconds.
+    pub last_duration_ms: u64,
+    /// Fuel units the last call consumed.
+    pub last_fuel: u64,
+}
+
+impl Default for SensorStatus {
+    fn default() -> Self {
+        SensorStatus {
+            state: SensorState::Stopped,
+            calls: 0,
+            failures: 0,
+            consecutive_failures: 0,
+            emitted: 0,
+            last_call: None,
+            last_success: None,
+            last_error: None,
+            next_poll: None,
+            last_duration_ms: 0,
+            last_fuel: 0,
+        }
+    }
+}
+
+/// A sensor as the API shows it: StackStorm's sensor type fields (`ref`, `name`, `pack`,
+/// `class_name`, `description`, `enabled`, `entry_point`, `poll_interval` in seconds,
+/// `trigger_types`) plus Squall's `webhooks` and live `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SensorView {
+    /// `<pack>.<class_name>`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The class name.
+    pub name: String,
+    /// Same as `name` (StackStorm's field).
+    pub class_name: String,
+    /// The pack.
+    pub pack: String,
+    /// Description.
+    pub description: String,
+    /// Enabled, after operator overrides.
+    pub enabled: bool,
+    /// The component path from the YAML.
+    pub entry_point: String,
+    /// Seconds between polls (0: webhook only).
+    pub poll_interval: f64,
+    /// Trigger types it emits.
+    pub trigger_types: Vec<String>,
+    /// Webhook urls routed to it.
+    pub webhooks: Vec<String>,
+    /// Live status.
+    pub status: SensorStatus,
+}
+
+/// Why a webhook request to a sensor got no answer from it.
+#[derive(Debug, thiserror::Error)]
+pub enum SensorWebhookError {
+    /// The sensor is disabled.
+    #[error("sensor {0} is disabled; its webhook urls answer 404 until it is enabled")]
+    Disabled(Ref),
+    /// The sensor could not be started (component or config broken).
+    #[error("sensor {sensor} is not running: {message}")]
+    NotRunning {
+        /// The sensor.
+        sensor: Ref,
+        /// Why.
+        message: String,
+    },
+    /// The call failed (error, trap or limit); nothing it emitted was kept.
+    #[error("sensor {sensor} failed on this request: {message}")]
+    Failed {
+        /// The sensor.
+        sensor: Ref,
+        /// What went wrong.
+        message: String,
+    },
+    /// Recording its trigger instances failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The sensor container. Cheap to clone.
+#[derive(Clone)]
+pub struct Sensors {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Weak: the services own this container.
+    services: WeakServices,
+    sensors: BTreeMap<Ref, Sensor>,
+    status: Mutex<HashMap<Ref, SensorStatus>>,
+    overrides: RwLock<HashMap<Ref, bool>>,
+    wake: HashMap<Ref, Arc<Notify>>,
+    webhooks: HashMap<String, Ref>,
+    prepared: Mutex<HashMap<Ref, Arc<PreparedSensor>>>,
+    slots: Semaphore,
+}
+
+impl Sensors {
+    /// The container over the sensors of `services`' packs, with the operator's enable/disable
+    /// overrides read from the store. Nothing runs until [`Sensors::start`].
+    ///
+    /// # Errors
+    /// Store failures reading the overrides.
+    pub async fn new(services: &Services) -> Result<Sensors, StoreError> {
+        let sensors: BTreeMap<Ref, Sensor> = services
+            .registry()
+            .packs()
+            .sensors()
+            .map(|s| (s.reference.clone(), s.clone()))
+            .collect();
+        let mut webhooks = HashMap::new();
+        for s in sensors.values() {
+            for url in &s.webhooks {
+                if let Some(first) = webhooks.insert(url.clone(), s.reference.clone()) {
+                    tracing::error!(webhook = %url, sensor.ref = %s.reference, other = %first,
+                        "two sensors register the same webhook url; the later one in ref order gets it");
+                }
+            }
+        }
+        let overrides = services
+            .store()
+            .sensor_overrides()
+            .await?
+            .into_iter()
+            .filter_map(|(r, on)| Some((r.parse().ok()?, on)))
+            .collect();
+        Ok(Sensors {
+            inner: Arc::new(Inner {
+                services: services.downgrade(),
+                wake: sensors
+                    .keys()
+                    .map(|r| (r.clone(), Arc::new(Notify::new())))
+                    .collect(),
+                status: Mutex::new(
+                    sensors
+                        .keys()
+                        .map(|r| (r.clone(), SensorStatus::default()))
+                        .collect(),
+                ),
+                sensors,
+                overrides: RwLock::new(overrides),
+                webhooks,
+                prepared: Mutex::new(HashMap::new()),
+                slots: Semaphore::new(SENSOR_SLOTS),
+            }),
+        })
+    }
+
+    /// Starts one polling task per sensor; they stop when `stop` is cancelled.
+    pub fn start(&self, stop: &CancellationToken) {
+        let Some(services) = self.inner.services.upgrade() else {
+            return;
+        };
+        for reference in self.inner.sensors.keys() {
+            let this = self.clone();
+            let reference = reference.clone();
+            let stop = stop.clone();
+            services.spawn(async move {
+                this.run(&reference, &stop).await;
+            });
+        }
+    }
+
+    /// The services, or an error once they are gone (shutting down).
+    fn services(&self) -> Result<Services, String> {
+        self.inner
+            .services
+            .upgrade()
+            .ok_or_else(|| "the server is shutting down".to_string())
+    }
+
+    /// Whether `sensor` is enabled: the operator's override, else its YAML.
+    pub fn enabled(&self, sensor: &Ref) -> bool {
+        let yaml = self.inner.sensors.get(sensor).is_some_and(|s| s.enabled);
+        self.inner
+            .overrides
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sensor)
+            .copied()
+            .unwrap_or(yaml)
+    }
+
+    /// Every sensor, by ref.
+    pub fn list(&self) -> Vec<SensorView> {
+        self.inner
+            .sensors
+            .keys()
+            .filter_map(|r| self.get(r))
+            .collect()
+    }
+
+    /// One sensor, if loaded.
+    pub fn get(&self, reference: &Ref) -> Option<SensorView> {
+        let s = self.inner.sensors.get(reference)?;
+        let mut status = self.lock().get(reference).cloned().unwrap_or_default();
+        let enabled = self.enabled(reference);
+        if !enabled && status.state != SensorState::Failed {
+            status.state = SensorState::Disabled;
+            status.next_poll = None;
+        }
+        Some(SensorView {
+            reference: reference.to_string(),
+            name: reference.name().to_string(),
+            class_name: reference.name().to_string(),
+            pack: reference.pack().to_string(),
+            description: s.description.clone(),
+            enabled,
+            entry_point: s.entry_point.clone(),
+            poll_interval: s.poll_interval.as_secs_f64(),
+            trigger_types: s.trigger_types.iter().map(ToString::to_string).collect(),
+            webhooks: s.webhooks.clone(),
+            status,
+        })
+    }
+
+    /// Enables or disables `sensor` (persisted, overriding its YAML) and wakes its task: a
+    /// disabled sensor is not polled and its webhooks answer 404; an enabled one polls at once.
+    ///
+    /// # Errors
+    /// Store failures. `Ok(None)` when no such sensor is loaded.
+    pub async fn set_enabled(
+        &self,
+        sensor: &Ref,
+        enabled: bool,
+    ) -> Result<Option<SensorView>, StoreError> {
+        if !self.inner.sensors.contains_key(sensor) {
+            return Ok(None);
+        }
+        let Ok(services) = self.services() else {
+            return Ok(None);
+        };
+        let mut batch = Batch::new();
+        batch.set_sensor_enabled(&sensor.to_string(), enabled);
+        services.store().commit(batch).await?;
+        self.inner
+            .overrides
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sensor.clone(), enabled);
+        if let Some(n) = self.inner.wake.get(sensor) {
+            n.notify_one();
+        }
+        tracing::info!(sensor.ref = %sensor, enabled, "sensor enabled state set");
+        Ok(self.get(sensor))
+    }
+
+    /// The sensor that registered webhook `url`, if any.
+    pub fn webhook_sensor(&self, url: &str) -> Option<&Ref> {
+        self.inner.webhooks.get(url)
+    }
+
+    /// Calls the `webhook` entry point of the sensor that registered `url` with the request;
+    /// its trigger instances and datastore writes are recorded before this returns. `None`
+    /// when no sensor registered `url`.
+    ///
+    /// # Errors
+    /// [`SensorWebhookError`]: disabled or broken sensor, a failed call, a store failure.
+    pub async fn webhook(
+        &self,
+        url: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Option<Result<(u16, Value), SensorWebhookError>> {
+        let reference = self.inner.webhooks.get(url)?.clone();
+        Some(self.call_webhook(&reference, url, headers, body).await)
+    }
+
+    async fn call_webhook(
+        &self,
+        reference: &Ref,
+        url: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<(u16, Value), SensorWebhookError> {
+        if !self.enabled(reference) {
+            return Err(SensorWebhookError::Disabled(reference.clone()));
+        }
+        let call = WebhookCall {
+            url: url.to_string(),
+            headers,
+            body,
+        };
+        let outcome = self
+            .call(reference, SensorEntry::Webhook(call))
+            .await
+            .map_err(|message| SensorWebhookError::NotRunning {
+                sensor: reference.clone(),
+                message,
+            })?;
+        let failed = outcome.error.clone();
+        self.record(reference, &outcome, None).await?;
+        if let Some(message) = failed {
+            return Err(SensorWebhookError::Failed {
+                sensor: reference.clone(),
+                message,
+            });
+        }
+        Ok(outcome.response.unwrap_or((202, json!({"accepted": true}))))
+    }
+
+    /// The polling task of one sensor.
+    async fn run(&self, reference: &Ref, stop: &CancellationToken) {
+        let Some(sensor) = self.inner.sensors.get(reference).cloned() else {
+            return;
+        };
+        let wake = self.inner.wake.get(reference).cloned().unwrap_or_default();
+        if let Err(message) = self.prepared(reference).await {
+            self.fail_to_start(reference, message);
+            return;
+        }
+        // A config that failed validation at load keeps the pack's sensors from starting; one
+        // that only fails to render (a datastore key not set yet) fails each call instead, so
+        // setting the key is enough.
+        if let Ok(services) = self.services()
+            && let Some(config) = services
+                .registry()
+                .packs()
+                .pack(reference.pack())
+                .and_then(|p| p.config.as_ref())
+            && !config.is_valid()
+        {
+            let problems: Vec<String> = config.errors.iter().map(ToString::to_string).collect();
+            let message = format!("pack config: {}", problems.join("; "));
+            self.fail_to_start(reference, message);
+            return;
+        }
+        self.update(reference, |s| s.state = SensorState::Running);
+        tracing::info!(sensor.ref = %reference, poll_interval = ?sensor.poll_interval,
+            webhooks = ?sensor.webhooks, "sensor started");
+        if sensor.poll_interval.is_zero() {
+            return;
+        }
+        loop {
+            if !self.enabled(reference) {
+                self.update(reference, |s| s.next_poll = None);
+                tokio::select! {
+                    () = wake.notified() => continue,
+                    () = stop.cancelled() => return,
+                }
+            }
+            let wait = match self.call(reference, SensorEntry::Poll).await {
+                Ok(outcome) => {
+                    let failures = match self.record(reference, &outcome, Some(&sensor)).await {
+                        Ok(n) => n,
+                        Err(e) => {
+                            tracing::error!(sensor.ref = %reference, error = %e,
+                                "cannot record the sensor's trigger instances; the poll is retried");
+                            self.failed(reference, format!("store: {e}"))
+                        }
+                    };
+                    backoff(sensor.poll_interval, failures)
+                }
+                Err(message) => {
+                    self.fail_to_start(reference, message);
+                    return;
+                }
+            };
+            let due = Timestamp::now()
+                .checked_add(wait)
+                .unwrap_or_else(|_| Timestamp::now());
+            self.update(reference, |s| s.next_poll = Some(due));
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = wake.notified() => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// Makes one call. `Err` only when the sensor cannot run at all (component or config).
+    async fn call(&self, reference: &Ref, entry: SensorEntry) -> Result<SensorOutcome, String> {
+        let sensor = self
+            .inner
+            .sensors
+            .get(reference)
+            .ok_or_else(|| format!("no sensor {reference}"))?;
+        let prepared = self.prepared(reference).await?;
+        let services = self.services()?;
+        let registry = services.registry();
+        let pack = reference.pack();
+        let config = match self.config(pack) {
+            Ok(c) => c,
+            Err(message) => {
+                return Ok(SensorOutcome {
+                    status: ExecutionStatus::Failed,
+                    error: Some(message),
+                    emitted: Vec::new(),
+                    writes: Vec::new(),
+                    response: None,
+                    output: Default::default(),
+                    fuel_consumed: 0,
+                    duration: Duration::ZERO,
+                });
+            }
+        };
+        let (limits, _) = registry.config().limits.resolve(&sensor.limits);
+        let request = SensorRequest {
+            sensor_ref: reference.to_string(),
+            pack: pack.to_string(),
+            config,
+            limits,
+            http: registry.http_policy(pack),
+            backend: Arc::new(Backend {
+                services: services.clone(),
+                pack: pack.to_string(),
+                trigger_types: sensor.trigger_types.clone(),
+            }),
+            max_emits: sensor.max_emits,
+        };
+        let _slot = self.inner.slots.acquire().await.expect("never closed");
+        Ok(registry.host().call_sensor(&prepared, request, entry).await)
+    }
+
+    /// Commits a finished call's instances and key writes (a successful call) and updates the
+    /// status; returns the consecutive failures after it. `sensor` is given for polls.
+    async fn record(
+        &self,
+        reference: &Ref,
+        outcome: &SensorOutcome,
+        sensor: Option<&Sensor>,
+    ) -> Result<u32, StoreError> {
+        for line in &outcome.output.log {
+            log_line(reference, &line.level, &line.message);
+        }
+        for denial in &outcome.output.denials {
+            tracing::warn!(sensor.ref = %reference, denial = %denial, "sensor refused a capability");
+        }
+        self.update(reference, |s| {
+            s.calls += 1;
+            s.last_call = Some(Timestamp::now());
+            s.last_duration_ms = outcome.duration.as_millis() as u64;
+            s.last_fuel = outcome.fuel_consumed;
+        });
+        if let Some(message) = &outcome.error {
+            tracing::warn!(sensor.ref = %reference, status = %outcome.status, error = %message,
+                poll = sensor.is_some(), "sensor call failed; nothing it emitted was kept");
+            return Ok(self.failed(reference, message.clone()));
+        }
+        let Ok(services) = self.services() else {
+            return Ok(0);
+        };
+        let instances = commit(&services, reference.pack(), outcome).await?;
+        for instance in &instances {
+            services
+                .bus()
+                .publish("st2.trigger_instance__create", instance);
+            services.process_later(instance.clone());
+        }
+        let emitted = instances.len() as u64;
+        self.update(reference, |s| {
+            s.state = SensorState::Running;
+            s.consecutive_failures = 0;
+            s.emitted += emitted;
+            s.last_success = s.last_call;
+        });
+        if emitted > 0 {
+            tracing::debug!(sensor.ref = %reference, emitted, "sensor emitted trigger instances");
+        }
+        Ok(0)
+    }
+}
+
+/// One transaction: the call's trigger instances and its pack-local key writes.
+async fn commit(
+    services: &Services,
+    pack: &str,
+    outcome: &SensorOutcome,
+) -> Result<Vec<TriggerInstance>, StoreError> {
+    let mut batch = Batch::new();
+    let mut instances = Vec::with_capacity(outcome.emitted.len());
+    for (trigger, payload) in &outcome.emitted {
+        // `check_emit` already parsed the ref.
+        let Ok(trigger) = trigger.parse::<Ref>() else {
+            continue;
+        };
+        let instance = TriggerInstance::new(trigger, Map::new(), payload.clone());
+        batch.create_trigger_instance(&instance);
+        instances.push(instance);
+    }
+    let now = Timestamp::now();
+    for KeyWrite {
+        name,
+        value,
+        ttl_seconds,
+    } in &outcome.writes
+    {
+        let stored = pack_key_name(pack, name);
+        match value {
+            Some(v) => {
+                let mut kv = KeyValuePair::system(&stored, v);
+                if let Some(ttl) = ttl_seconds {
+                    // Out-of-range TTLs are clamped to "never" rather than losing the write.
+                    let _ = kv.expire_after(now, i64::from(*ttl));
+                }
+                batch.put_key(&kv);
+            }
+            None => {
+                batch.delete_key(&KeyRef::system(&stored));
+            }
+        }
+    }
+    if !batch.is_empty() {
+        services.store().commit(batch).await?;
+    }
+    Ok(instances)
+}
+
+impl Sensors {
+    fn failed(&self, reference: &Ref, message: String) -> u32 {
+        let mut n = 0;
+        self.update(reference, |s| {
+            s.failures += 1;
+            s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+            s.state = SensorState::BackingOff;
+            s.last_error = Some(message);
+            n = s.consecutive_failures;
+        });
+        n
+    }
+
+    fn fail_to_start(&self, reference: &Ref, message: String) {
+        tracing::error!(sensor.ref = %reference, error = %message, "sensor not started");
+        self.update(reference, |s| {
+            s.state = SensorState::Failed;
+            s.last_error = Some(message);
+            s.next_poll = None;
+        });
+    }
+
+    /// The pack's config for its sensors (templates rendered with the datastore).
+    fn config(&self, pack: &str) -> Result<Value, String> {
+        let services = self.services()?;
+        let ctx = squall_core::template::Context::trigger(&Value::Null)
+            .with_keys(services.runner().key_lookup(crate::SYSTEM_USER));
+        services
+            .registry()
+            .pack_config(pack, &ctx)
+            .map(Value::Object)
+            .map_err(|e| format!("pack config: {e}"))
+    }
+
+    async fn prepared(&self, reference: &Ref) -> Result<Arc<PreparedSensor>, String> {
+        if let Some(p) = self
+            .inner
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(reference)
+        {
+            return Ok(p.clone());
+        }
+        let path = self
+            .inner
+            .sensors
+            .get(reference)
+            .map(|s| s.entry_path.clone())
+            .ok_or_else(|| format!("no sensor {reference}"))?;
+        let host = self.services()?.registry().host().clone();
+        let prepared = tokio::task::spawn_blocking(move || host.prepare_sensor(&path))
+            .await
+            .map_err(|e| format!("component preparation panicked: {e}"))?
+            .map_err(|e| e.to_string())?;
+        self.inner
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(reference.clone(), prepared.clone());
+        Ok(prepared)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Ref, SensorStatus>> {
+        self.inner.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update(&self, reference: &Ref, f: impl FnOnce(&mut SensorStatus)) {
+        if let Some(s) = self.lock().get_mut(reference) {
+            f(s);
+        }
+    }
+}
+
+/// The wait before the next poll after `failures` consecutive failures: `interval` doubled per
+/// failure, at most [`MAX_BACKOFF`] (but never below `interval`).
+pub fn backoff(interval: Duration, failures: u32) -> Duration {
+    if failures == 0 {
+        return interval;
+    }
+    let doubled = interval.saturating_mul(1u32 << failures.min(16));
+    doubled.min(MAX_BACKOFF).max(interval)
+}
+
+fn log_line(reference: &Ref, level: &str, message: &str) {
+    match level {
+        "error" => tracing::error!(sensor.ref = %reference, "{message}"),
+        "warn" => tracing::warn!(sensor.ref = %reference, "{message}"),
+        "info" => tracing::info!(sensor.ref = %reference, "{message}"),
+        "debug" => tracing::debug!(sensor.ref = %reference, "{message}"),
+        _ => tracing::trace!(sensor.ref = %reference, "{message}"),
+    }
+}
+
+/// What a sensor's calls read and check, bound to its pack and trigger types.
+struct Backend {
+    services: Services,
+    pack: String,
+    trigger_types: Vec<Ref>,
+}
+
+impl SensorBackend for Backend {
+    fn pack_key(&self, name: &str) -> Result<Option<String>, String> {
+        let key = KeyRef::system(&pack_key_name(&self.pack, name));
+        self.services
+            .store()
+            .key_blocking(&key)
+            .map(|kv| kv.map(|kv| kv.value))
+            .map_err(|e| format!("datastore: {e}"))
+    }
+
+    fn system_key(&self, name: &str) -> Result<Option<String>, String> {
+        let key = KeyRef::system(name);
+        let Some(kv) = self
+            .services
+            .store()
+            .key_blocking(&key)
+            .map_err(|e| format!("datastore: {e}"))?
+        else {
+            return Ok(None);
+        };
+        if !kv.secret {
+            return Ok(Some(kv.value));
+        }
+        let grants = self.services.registry().config().grants(&self.pack);
+        if !grants.may_read_secret(name) {
+            return Err(format!(
+                "secret key {name:?} is not granted to pack {:?} ([packs.{}] secret_keys in squall.toml)",
+                self.pack, self.pack
+            ));
+        }
+        self.services
+            .datastore()
+            .decrypt(&kv.value)
+            .map(Some)
+            .map_err(|e| format!("secret key {name:?}: {e}"))
+    }
+
+    fn check_emit(&self, trigger: &str, payload: &Value) -> Result<(), String> {
+        let reference: Ref = trigger
+            .parse()
+            .map_err(|e| format!("trigger ref {trigger:?}: {e}"))?;
+        if !self.trigger_types.contains(&reference) {
+            let allowed: Vec<String> = self.trigger_types.iter().map(ToString::to_string).collect();
+            return Err(format!(
+                "trigger type {trigger} is not one this sensor emits (its trigger_types: {})",
+                allowed.join(", ")
+            ));
+        }
+        let kind = self
+            .services
+            .registry()
+            .trigger_type(&reference)
+            .ok_or_else(|| format!("trigger type {trigger} is not loaded"))?;
+        kind.validate_payload(payload)
+            .map_err(|e| format!("payload for {trigger} does not fit its payload_schema: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_interval_up_to_the_cap() {
+        let s = Duration::from_secs;
+        for (interval, failures, expected) in [
+            (s(10), 0, s(10)),
+            (s(10), 1, s(20)),
+            (s(10), 2, s(40)),
+            (s(10), 5, s(300)),
+            (s(10), 60, s(300)),
+            (s(600), 3, s(600)),
+            (Duration::from_millis(100), 3, Duration::from_millis(800)),
+        ] {
+            assert_eq!(
+                backoff(interval, failures),
+                expected,
+                "{interval:?} x{failures}"
+            );
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! End-to-end tests of the sensor container with the real `squall serve`: sensor components
+//! from `tests/components/sensor` that count, loop forever, flood emits, fail, or read secrets;
+//! state kept in the datastore across a kill -9; webhooks routed to a sensor; enable/disable
+//! from the CLI.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{SQUALL, Server, repo};
+
+/// `sensors/<class>.yaml` for the test sensor component of pack `pack`.
+fn sensor_yaml(class: &str, extra: &str) -> String {
+    format!(
+        "class_name: {class}\nentry_point: test_sensor.wasm\npoll_interval: 0.2\n\
+         trigger_types: [{{pack}}.tick]\n{extra}"
+    )
+}
+
+/// A pack `name` with trigger types `tick` and `flood` and the given sensors.
+fn write_pack(packs: &Path, name: &str, sensors: &[(&str, String)]) {
+    let pack = packs.join(name);
+    std::fs::create_dir_all(pack.join("sensors")).unwrap();
+    std::fs::create_dir_all(pack.join("triggers")).unwrap();
+    std::fs::write(pack.join("pack.yaml"), format!("name: {name}\n")).unwrap();
+    for t in ["tick", "flood"] {
+        std::fs::write(
+            pack.join(format!("triggers/{t}.yaml")),
+            format!(
+                "name: {t}\npayload_schema:\n  type: object\n  properties: {{n: {{type: integer, required: true}}}}\n"
+            ),
+        )
+        .unwrap();
+    }
+    std::fs::copy(
+        squall_test_components::TEST_SENSOR,
+        pack.join("sensors/test_sensor.wasm"),
+    )
+    .unwrap();
+    for (class, yaml) in sensors {
+        std::fs::write(
+            pack.join(format!("sensors/{class}.yaml")),
+            yaml.replace("{pack}", name),
+        )
+        .unwrap();
+    }
+}
+
+fn site(packs: &[(&str, Vec<(&str, String)>)], config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sensors) in packs {
+        write_pack(&dir.path().join("packs"), name, sensors);
+    }
+    std::fs::write(
+        dir.path().join("squall.toml"),
+        format!(
+            "data_dir = \"data\"\npacks_dirs = [{:?}, \"packs\"]\n{config}",
+            repo().join("packs").display().to_string()
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+fn ticks(server: &Server, trigger: &str) -> Vec<u64> {
+    let list = server.get(&format!(
+        "/api/v1/triggerinstances?trigger={trigger}&limit=1000"
+    ));
+    let mut n: Vec<u64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["payload"]["n"].as_u64().unwrap())
+        .collect();
+    n.sort_unstable();
+    n
+}
+
+fn sensor(server: &Server, reference: &str) -> Value {
+    server.get(&format!("/api/v1/sensortypes/{reference}"))
+}
+
+fn squall(server: &Server, args: &[&str]) -> (bool, String) {
+    let out = Command::new(SQUALL)
+        .args(args)
+        .env("SQUALL_API_URL", &server.url)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn hostile_sensors_are_contained_and_backed_off_while_others_run() {
+    let dir = site(
+        &[(
+            "probe",
+            vec![
+                ("Counter", sensor_yaml("Counter", "")),
+                (
+                    "Loop",
+                    sensor_yaml("Loop", "limits: {timeout: 300ms, fuel: 100000000000}\n"),
+                ),
+                (
+                    "Flood",
+                    "class_name: Flood\nentry_point: test_sensor.wasm\npoll_interval: 0.2\n\
+                     trigger_types: [probe.tick]\nmax_emits: 5\n"
+                        .to_string(),
+                ),
+                ("Fail", sensor_yaml("Fail", "")),
+                (
+                    "LoopFuel",
+                    sensor_yaml("LoopFuel", "limits: {fuel: 1000000, timeout: 10s}\n"),
+                ),
+            ],
+        )],
+        "",
+    );
+    let server = Server::start(dir.path());
+    // The well-behaved sensor keeps ticking while the others fail.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ticks(&server, "probe.tick").len() < 8 {
+        assert!(
+            Instant::now() < deadline,
+            "{:#}",
+            sensor(&server, "probe.Counter")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let looping = sensor(&server, "probe.Loop");
+    assert_eq!(looping["status"]["state"], "backing_off", "{looping:#}");
+    assert!(
+        looping["status"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("timeout of 0.3s exceeded"),
+        "{looping:#}"
+    );
+    let burn = sensor(&server, "probe.LoopFuel");
+    assert!(
+        burn["status"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("fuel limit of 1000000 units exhausted"),
+        "{burn:#}"
+    );
+    let flood = sensor(&server, "probe.Flood");
+    assert!(
+        flood["status"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("emit limit of 5"),
+        "{flood:#}"
+    );
+    let failing = sensor(&server, "probe.Fail");
+    assert_eq!(
+        failing["status"]["last_error"], "the outside system is down",
+        "{failing:#}"
+    );
+    // Backed off: far fewer calls than the healthy sensor over the same time.
+    let healthy_calls = sensor(&server, "probe.Counter")["status"]["calls"]
+        .as_u64()
+        .unwrap();
+    let failing_calls = failing["status"]["calls"].as_u64().unwrap();
+    assert!(
+        failing_calls * 2 < healthy_calls,
+        "failing sensor polled {failing_calls} times, healthy one {healthy_calls}"
+    );
+    assert!(failing["status"]["consecutive_failures"].as_u64().unwrap() >= 2);
+    // Nothing the flooding sensor emitted was kept: every tick is the counter's, each once.
+    let n = ticks(&server, "probe.tick");
+    let expected: Vec<u64> = (1..=n.len() as u64).collect();
+    assert_eq!(
+        n, expected,
+        "every counter value exactly once, nothing else"
+    );
+    // The server still runs actions.
+    let (status, _) = server.send(
+        reqwest::Method::POST,
+        "/api/v1/executions",
+        Some(json!({"action": "core.echo", "parameters": {"message": "still here"}})),
+    );
+    assert_eq!(status, 201);
+    // The CLI shows the sensors and their state.
+    let (ok, out) = squall(&server, &["sensor", "list"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("probe.Loop") && out.contains("backing_off"),
+        "{out}"
+    );
+    let (ok, out) = squall(&server, &["sensor", "get", "probe.Fail"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("the outside system is down"), "{out}");
+}
+
+#[test]
+fn sensor_state_survives_kill_9_without_reemitting_or_skipping() {
+    let dir = site(
+        &[("probe", vec![("Counter", sensor_yaml("Counter", ""))])],
+        "",
+    );
+    for round in 1..=3u64 {
+        let server = Server::start(dir.path());
+        let before = ticks(&server, "probe.tick").len();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ticks(&server, "probe.tick").len() < before + 3 {
+            assert!(Instant::now() < deadline, "round {round}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server.kill_9();
+    }
+    let server = Server::start(dir.path());
+    let n = ticks(&server, "probe.tick");
+    let expected: Vec<u64> = (1..=n.len() as u64).collect();
+    assert_eq!(
+        n, expected,
+        "each counter value exactly once across restarts"
+    );
+    assert!(n.len() >= 9);
+    // The state is the pack-local key, visible to operators.
+    let key = server.get("/api/v1/keys/probe:n");
+    assert!(key["value"].as_str().unwrap().parse::<u64>().unwrap() >= n.len() as u64);
+}
+
+#[test]
+fn webhooks_reach_the_sensor_and_disable_takes_effect_at_once() {
+    let hook = "class_name: Hook\nentry_point: test_sensor.wasm\npoll_interval: 0\n\
+                webhooks: [probe/in]\ntrigger_types: [{pack}.tick]\n"
+        .to_string();
+    let dir = site(&[("probe", vec![("Hook", hook)])], "");
+    let server = Server::start(dir.path());
+    let resp = server.post("/api/v1/webhooks/probe/in", "hello");
+    assert_eq!(resp.status().as_u16(), 202);
+    assert_eq!(resp.json::<Value>().unwrap(), json!({"seen": 5}));
+    assert_eq!(ticks(&server, "probe.tick"), vec![5]);
+
+    let (ok, out) = squall(&server, &["sensor", "disable", "probe.Hook"]);
+    assert!(ok, "{out}");
+    let resp = server.post("/api/v1/webhooks/probe/in", "again");
+    assert_eq!(resp.status().as_u16(), 404);
+    assert_eq!(ticks(&server, "probe.tick"), vec![5]);
+    assert_eq!(sensor(&server, "probe.Hook")["status"]["state"], "disabled");
+
+    // Kept across a restart.
+    server.terminate();
+    let server = Server::start(dir.path());
+    assert_eq!(sensor(&server, "probe.Hook")["enabled"], false);
+    let (ok, out) = squall(&server, &["sensor", "enable", "probe.Hook"]);
+    assert!(ok, "{out}");
+    let resp = server.post("/api/v1/webhooks/probe/in", "back");
+    assert_eq!(resp.status().as_u16(), 202);
+    assert_eq!(ticks(&server, "probe.tick"), vec![4, 5]);
+}
+
+#[test]
+fn a_sensor_reads_a_secret_only_when_its_pack_is_granted_it() {
+    let dir = site(
+        &[
+            ("granted", vec![("Secret", sensor_yaml("Secret", ""))]),
+            ("other", vec![("Secret", sensor_yaml("Secret", ""))]),
+        ],
+        "[packs.granted]\nsecret_keys = [\"secret\"]\n",
+    );
+    let server = Server::start(dir.path());
+    let (status, body) = server.send(
+        reqwest::Method::PUT,
+        "/api/v1/keys/secret",
+        Some(json!({"name": "secret", "value": "hunter2", "secret": true})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ticks(&server, "granted.tick").contains(&7) {
+        assert!(
+            Instant::now() < deadline,
+            "granted pack never read the secret"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let refused = server.wait_for("/api/v1/sensortypes/other.Secret", 30, |s| {
+        s["status"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not granted"))
+    });
+    assert_eq!(refused["status"]["state"], "backing_off");
+    assert!(!ticks(&server, "other.tick").contains(&7));
+}
