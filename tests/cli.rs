@@ -7,7 +7,7 @@ mod support;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use support::{HttpStub, Response, SQUALL, Server, copy_dir, repo};
+use support::{HttpStub, Response, SQUALL, Server, copy_dir, hostile_action, new_pack, repo};
 
 /// A scratch directory with a data dir and a config file; commands run with it as cwd.
 struct Env {
@@ -49,23 +49,16 @@ impl Env {
     /// with `parameters` (YAML) and `limits` (YAML).
     fn hostile(parameters: &str, limits: &str) -> Env {
         let env = Env::shipped("");
-        let packs = env.dir.path().join("packs");
-        let actions = packs.join("tests/actions");
-        std::fs::create_dir_all(&actions).unwrap();
-        std::fs::write(packs.join("tests/pack.yaml"), "name: tests\n").unwrap();
-        std::fs::copy(
-            squall_test_components::TEST_HOSTILE,
-            actions.join("hostile.wasm"),
-        )
-        .unwrap();
-        std::fs::write(
-            actions.join("hostile.yaml"),
-            format!(
-                "name: hostile\nrunner_type: wasm\nentry_point: hostile.wasm\nparameters:\n{parameters}\nlimits:\n{limits}\n"
-            ),
-        )
-        .unwrap();
-        Env { packs, ..env }
+        let pack = new_pack(env.dir.path(), "tests", "");
+        hostile_action(
+            &pack,
+            "hostile",
+            &format!("parameters:\n{parameters}\nlimits:\n{limits}\n"),
+        );
+        Env {
+            packs: env.dir.path().join("packs"),
+            ..env
+        }
     }
 
     fn squall(&self, args: &[&str]) -> Output {

@@ -10,7 +10,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::{SQUALL, Server, repo};
+use support::{SQUALL, Server, new_pack, write_squall_toml};
 
 /// A scratch directory: `squall.toml` (data in `data/`), the shipped packs and a pack `kv`
 /// with `rules` and workflow `actions`.
@@ -21,10 +21,9 @@ struct Site {
 impl Site {
     fn new(rules: &[(&str, &str)], workflows: &[(&str, &str)]) -> Site {
         let dir = tempfile::tempdir().unwrap();
-        let pack = dir.path().join("packs/kv");
+        let pack = new_pack(dir.path(), "kv", "");
         std::fs::create_dir_all(pack.join("rules")).unwrap();
         std::fs::create_dir_all(pack.join("actions/workflows")).unwrap();
-        std::fs::write(pack.join("pack.yaml"), "name: kv\n").unwrap();
         for (name, yaml) in rules {
             std::fs::write(pack.join(format!("rules/{name}.yaml")), yaml).unwrap();
         }
@@ -38,14 +37,8 @@ impl Site {
             .unwrap();
             std::fs::write(pack.join(format!("actions/workflows/{name}.yaml")), yaml).unwrap();
         }
-        std::fs::write(
-            dir.path().join("squall.toml"),
-            format!(
-                "data_dir = \"data\"\npacks_dirs = [{:?}, \"packs\"]\n",
-                repo().join("packs").display().to_string()
-            ),
-        )
-        .unwrap();
+        // Pack `kv`'s templates may decrypt `tok` (and no other secret).
+        write_squall_toml(dir.path(), "[packs.kv]\nsecret_keys = [\"tok\"]\n");
         Site { dir }
     }
 
@@ -336,6 +329,10 @@ criteria:\n  trigger.new_object.name: {type: equals, pattern: watched}\n\
 action:\n  ref: core.echo\n  parameters:\n    message: \"{{ trigger.old_object.value }} -> {{ trigger.new_object.value }} \
 with {{ st2kv.system.tok | decrypt_kv }} as {{ st2kv.user.editor }}\"\n";
 
+const ON_OTHER: &str = "name: on_other\nenabled: true\ntrigger: {type: core.st2.key_value_pair.value_change}\n\
+criteria:\n  trigger.new_object.name: {type: equals, pattern: poke}\n\
+action:\n  ref: core.echo\n  parameters:\n    message: \"{{ st2kv.system.other | decrypt_kv }}\"\n";
+
 const READ_KEYS: &str = r#"version: 1.0
 tasks:
   read:
@@ -365,7 +362,10 @@ fn executions_of(server: &Server, action: &str) -> Vec<Value> {
 
 #[test]
 fn templates_decrypt_secrets_and_value_changes_fire_rules() {
-    let site = Site::new(&[("on_change", ON_CHANGE)], &[("read_keys", READ_KEYS)]);
+    let site = Site::new(
+        &[("on_change", ON_CHANGE), ("on_other", ON_OTHER)],
+        &[("read_keys", READ_KEYS)],
+    );
     let server = site.serve();
     put(
         &server,
@@ -443,6 +443,26 @@ fn templates_decrypt_secrets_and_value_changes_fire_rules() {
             .count();
         (done == 2).then_some(())
     });
+
+    // A secret the pack was not granted does not decrypt in its templates: the rule's
+    // enforcement fails naming the grant, and the plaintext goes nowhere.
+    put(
+        &server,
+        "other",
+        json!({"value": "not-for-kv", "secret": true}),
+    );
+    put(&server, "poke", json!({"value": "1"}));
+    put(&server, "poke", json!({"value": "2"}));
+    let refused = poll(30, "the on_other enforcement", || {
+        let list = server.get("/api/v1/ruleenforcements?rule_ref=kv.on_other");
+        list.as_array().and_then(|a| a.first().cloned())
+    });
+    assert_eq!(refused["status"], "failed", "{refused:#}");
+    let reason = refused["failure_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("secret key st2kv.system.other is not granted to pack \"kv\""),
+        "{reason}"
+    );
 
     // Workflows read user keys of the user they run as, and decrypt on request.
     put(

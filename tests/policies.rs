@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
-use support::{HttpStub, Response, SQUALL, Server, repo};
+use support::{HttpStub, Response, SQUALL, Server, hostile_action, new_pack, write_squall_toml};
 
 /// A scratch site: the shipped packs plus the pack `pol` (action `pol.fail`: the hostile test
 /// component in `fail` mode) with `policies` as `packs/pol/policies/<name>.yaml`.
@@ -21,21 +21,13 @@ struct Site {
 impl Site {
     fn new(policies: &[(&str, &str)]) -> Site {
         let dir = tempfile::tempdir().unwrap();
-        let pack = dir.path().join("packs/pol");
-        std::fs::create_dir_all(pack.join("actions")).unwrap();
+        let pack = new_pack(dir.path(), "pol", "");
         std::fs::create_dir_all(pack.join("policies")).unwrap();
-        std::fs::write(pack.join("pack.yaml"), "name: pol\n").unwrap();
-        std::fs::copy(
-            squall_test_components::TEST_HOSTILE,
-            pack.join("actions/fail.wasm"),
-        )
-        .unwrap();
-        std::fs::write(
-            pack.join("actions/fail.yaml"),
-            "name: fail\nrunner_type: wasm\nentry_point: fail.wasm\n\
-             parameters:\n  mode: {type: string, default: fail, immutable: true}\n  tag: {type: string}\n",
-        )
-        .unwrap();
+        hostile_action(
+            &pack,
+            "fail",
+            "parameters:\n  mode: {type: string, default: fail, immutable: true}\n  tag: {type: string}\n",
+        );
         for (name, body) in policies {
             std::fs::write(
                 pack.join(format!("policies/{name}.yaml")),
@@ -43,15 +35,10 @@ impl Site {
             )
             .unwrap();
         }
-        std::fs::write(
-            dir.path().join("squall.toml"),
-            format!(
-                "data_dir = \"data\"\npacks_dirs = [{:?}, \"packs\"]\n[server]\nconcurrency = 8\n\
-                 [packs.core]\nhttp_allow = [\"127.0.0.1:*\"]\n",
-                repo().join("packs").display().to_string()
-            ),
-        )
-        .unwrap();
+        write_squall_toml(
+            dir.path(),
+            "[server]\nconcurrency = 8\n[packs.core]\nhttp_allow = [\"127.0.0.1:*\"]\n",
+        );
         Site { dir }
     }
 

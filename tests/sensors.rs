@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{SQUALL, Server, repo};
+use support::{SQUALL, Server, write_squall_toml};
 
 /// `sensors/<class>.yaml` for the test sensor component of pack `pack`.
 fn sensor_yaml(class: &str, extra: &str) -> String {
@@ -53,14 +53,7 @@ fn site(packs: &[(&str, Vec<(&str, String)>)], config: &str) -> tempfile::TempDi
     for (name, sensors) in packs {
         write_pack(&dir.path().join("packs"), name, sensors);
     }
-    std::fs::write(
-        dir.path().join("squall.toml"),
-        format!(
-            "data_dir = \"data\"\npacks_dirs = [{:?}, \"packs\"]\n{config}",
-            repo().join("packs").display().to_string()
-        ),
-    )
-    .unwrap();
+    write_squall_toml(dir.path(), config);
     dir
 }
 

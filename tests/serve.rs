@@ -10,7 +10,9 @@ use sha2::Sha256;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{HttpStub, Response, SQUALL, Server, copy_dir, repo};
+use support::{
+    HttpStub, Response, SQUALL, Server, copy_dir, hostile_action, new_pack, repo, write_squall_toml,
+};
 
 /// A scratch directory with a `tests` pack (the hostile component as `tests.hostile`, which
 /// echoes, sleeps, ...) plus `rules`, and `squall.toml`.
@@ -21,39 +23,21 @@ struct Site {
 impl Site {
     fn new(config: &str, rules: &[(&str, &str)], idempotent: bool) -> Site {
         let dir = tempfile::tempdir().unwrap();
-        let pack = dir.path().join("packs/tests");
-        std::fs::create_dir_all(pack.join("actions")).unwrap();
+        let pack = new_pack(dir.path(), "tests", "capabilities: {http: [\"*:*\"]}\n");
         std::fs::create_dir_all(pack.join("rules")).unwrap();
-        std::fs::write(
-            pack.join("pack.yaml"),
-            "name: tests\ncapabilities: {http: [\"*:*\"]}\n",
-        )
-        .unwrap();
-        std::fs::copy(
-            squall_test_components::TEST_HOSTILE,
-            pack.join("actions/hostile.wasm"),
-        )
-        .unwrap();
-        std::fs::write(
-            pack.join("actions/hostile.yaml"),
-            format!(
-                "name: hostile\nrunner_type: wasm\nentry_point: hostile.wasm\nidempotent: {idempotent}\n\
+        hostile_action(
+            &pack,
+            "hostile",
+            &format!(
+                "idempotent: {idempotent}\n\
                  parameters:\n  mode: {{type: string, default: echo}}\n  ms: {{type: integer}}\n  \
                  tag: {{type: string}}\n  commits: {{type: array}}\nlimits: {{timeout: 20s}}\n"
             ),
-        )
-        .unwrap();
+        );
         for (name, yaml) in rules {
             std::fs::write(pack.join(format!("rules/{name}.yaml")), yaml).unwrap();
         }
-        std::fs::write(
-            dir.path().join("squall.toml"),
-            format!(
-                "data_dir = \"data\"\npacks_dirs = [{:?}, \"packs\"]\n{config}",
-                repo().join("packs").display().to_string()
-            ),
-        )
-        .unwrap();
+        write_squall_toml(dir.path(), config);
         Site { dir }
     }
 

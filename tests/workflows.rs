@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{HttpStub, Response, Server, repo};
+use support::{HttpStub, Response, Server, hostile_action, new_pack, write_squall_toml};
 
 /// The test pack `wf`: workflows (`actions/workflows/<name>.yaml`, each an action `wf.<name>`
 /// taking `base`, the test API's URL, plus what it declares) and `wf.sleep`, an idempotent
@@ -220,20 +220,14 @@ struct Site {
 impl Site {
     fn new() -> Site {
         let dir = tempfile::tempdir().unwrap();
-        let pack = dir.path().join("packs/wf");
+        let pack = new_pack(dir.path(), "wf", "");
         std::fs::create_dir_all(pack.join("actions/workflows")).unwrap();
-        std::fs::write(pack.join("pack.yaml"), "name: wf\n").unwrap();
-        std::fs::copy(
-            squall_test_components::TEST_HOSTILE,
-            pack.join("actions/sleep.wasm"),
-        )
-        .unwrap();
-        std::fs::write(
-            pack.join("actions/sleep.yaml"),
-            "name: sleep\nrunner_type: wasm\nentry_point: sleep.wasm\nidempotent: true\n\
+        hostile_action(
+            &pack,
+            "sleep",
+            "idempotent: true\n\
              parameters:\n  mode: {type: string, default: sleep, immutable: true}\n  ms: {type: integer}\n  tag: {type: string}\n",
-        )
-        .unwrap();
+        );
         for (name, params, workflow) in WORKFLOWS {
             std::fs::write(
                 pack.join(format!("actions/{name}.yaml")),
@@ -249,15 +243,10 @@ impl Site {
             )
             .unwrap();
         }
-        std::fs::write(
-            dir.path().join("squall.toml"),
-            format!(
-                "data_dir = \"data\"\npacks_dirs = [{:?}, \"packs\"]\n[server]\nconcurrency = 8\n\
-                 [packs.core]\nhttp_allow = [\"127.0.0.1:*\"]\n",
-                repo().join("packs").display().to_string()
-            ),
-        )
-        .unwrap();
+        write_squall_toml(
+            dir.path(),
+            "[server]\nconcurrency = 8\n[packs.core]\nhttp_allow = [\"127.0.0.1:*\"]\n",
+        );
         Site { dir }
     }
 

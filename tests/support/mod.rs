@@ -42,3 +42,44 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Writes `<dir>/squall.toml`: data in `<dir>/data`, packs from the shipped `packs/` and then
+/// `<dir>/packs`, followed by `extra` (more TOML, e.g. `"[server]\nconcurrency = 8\n"`).
+pub fn write_squall_toml(dir: &Path, extra: &str) {
+    std::fs::write(
+        dir.join("squall.toml"),
+        format!(
+            "data_dir = \"data\"\npacks_dirs = [{:?}, \"packs\"]\n{extra}",
+            repo().join("packs").display().to_string()
+        ),
+    )
+    .unwrap();
+}
+
+/// Creates the pack `<dir>/packs/<name>` with a `pack.yaml` of `name: <name>` followed by
+/// `extra` (more YAML); returns the pack's directory.
+pub fn new_pack(dir: &Path, name: &str, extra: &str) -> PathBuf {
+    let pack = dir.join("packs").join(name);
+    std::fs::create_dir_all(&pack).unwrap();
+    std::fs::write(pack.join("pack.yaml"), format!("name: {name}\n{extra}")).unwrap();
+    pack
+}
+
+/// The action `<pack>.<name>`: the hostile test component (echoes, sleeps, fails, ... by its
+/// `mode` parameter) as `<pack>/actions/<name>.wasm`, declared in `<pack>/actions/<name>.yaml`
+/// as `name`, `runner_type: wasm`, `entry_point` and then `yaml` (more YAML: parameters,
+/// limits, ...).
+pub fn hostile_action(pack: &Path, name: &str, yaml: &str) {
+    let actions = pack.join("actions");
+    std::fs::create_dir_all(&actions).unwrap();
+    std::fs::copy(
+        squall_test_components::TEST_HOSTILE,
+        actions.join(format!("{name}.wasm")),
+    )
+    .unwrap();
+    std::fs::write(
+        actions.join(format!("{name}.yaml")),
+        format!("name: {name}\nrunner_type: wasm\nentry_point: {name}.wasm\n{yaml}"),
+    )
+    .unwrap();
+}

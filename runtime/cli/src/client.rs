@@ -161,6 +161,25 @@ impl Client {
         self.call(Method::GET, path, None).await
     }
 
+    /// `GET {collection}{query}` (see [`query`]): the body, e.g. the JSON array of a list.
+    pub async fn list(
+        &self,
+        collection: &str,
+        pairs: &[(&str, Option<String>)],
+    ) -> Result<Value, Failure> {
+        Ok(self
+            .get(&format!("{collection}{}", query(pairs)))
+            .await?
+            .body)
+    }
+
+    /// `PUT path` with `{"enabled": enabled}` (`squall rule|sensor enable|disable`): the
+    /// updated record.
+    pub async fn set_enabled(&self, path: &str, enabled: bool) -> Result<Value, Failure> {
+        let body = serde_json::json!({ "enabled": enabled });
+        Ok(self.call(Method::PUT, path, Some(body)).await?.body)
+    }
+
     /// Waits for in-process work to stop before the process exits.
     pub async fn close(self) {
         if let Client::Local { services, .. } = self {

@@ -121,6 +121,26 @@ pub fn records(list: &Value, columns: &[(&str, &str)]) -> Table {
     t
 }
 
+/// Prints `list` (a JSON array of records) as pretty JSON when `json` (`--json`), else as a
+/// [`records`] table of `columns`.
+pub fn print_records(list: &Value, columns: &[(&str, &str)], json: bool) {
+    if json {
+        print_json(list);
+    } else {
+        print_table(&records(list, columns));
+    }
+}
+
+/// `v` for a table cell: strings bare, `null` (or a missing field) empty, other values as
+/// [`json_text`].
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => json_text(other),
+    }
+}
+
 /// Prints a two-column `property | value` table of `value`'s fields at the JSON `pointer`s of
 /// `rows` (`(label, pointer)`); strings print bare, other values as compact JSON.
 pub fn print_properties(value: &Value, rows: &[(&str, &str)]) {

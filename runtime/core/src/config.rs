@@ -11,7 +11,7 @@
 //! memory = "1GiB"
 //!
 //! [host]
-//! max_instances = 64      # pooled instance slots per process (>= [server] concurrency)
+//! max_instances = 64      # pooled instance slots per process (>= [server] concurrency + 8 sensor slots)
 //!
 //! [server]                # `squall serve`
 //! bind = "127.0.0.1:9101" # API + stream; anything but loopback requires API keys
@@ -298,11 +298,15 @@ impl Config {
         if config.server.concurrency == 0 {
             return Err(invalid("[server] concurrency must be at least 1".into()));
         }
-        if config.host.pooling && config.server.concurrency > config.host.max_instances as usize {
+        let slots = config.server.concurrency + crate::sensor::SENSOR_SLOTS;
+        if config.host.pooling && slots > config.host.max_instances as usize {
             return Err(invalid(format!(
-                "[server] concurrency ({}) is above [host] max_instances ({}), the instance slots \
-                 executions run in; raise max_instances or lower concurrency",
-                config.server.concurrency, config.host.max_instances
+                "[server] concurrency ({}) plus the {} sensor call slots is above [host] \
+                 max_instances ({}), the instance slots executions and sensors run in; raise \
+                 max_instances or lower concurrency",
+                config.server.concurrency,
+                crate::sensor::SENSOR_SLOTS,
+                config.host.max_instances
             )));
         }
         if let Err(e) = config.server.bind.parse::<std::net::SocketAddr>() {
@@ -428,7 +432,11 @@ mod tests {
             ("[host]\nmax_instances = 0\n", "max_instances"),
             (
                 "[host]\nmax_instances = 4\n[server]\nconcurrency = 8\n",
-                "concurrency (8) is above",
+                "concurrency (8) plus the 8 sensor call slots is above",
+            ),
+            (
+                "[host]\nmax_instances = 20\n[server]\nconcurrency = 16\n",
+                "concurrency (16) plus the 8 sensor call slots is above [host] max_instances (20)",
             ),
             (
                 "[server]\nbind = \"localhost\"\n",

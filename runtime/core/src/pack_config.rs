@@ -520,6 +520,10 @@ pub struct PackConfig {
     pub file_exists: bool,
     /// The values as written (templates not rendered), with defaults filled in.
     pub values: Map<String, Value>,
+    /// The values as the operator wrote them in [`PackConfig::file`], without defaults: only
+    /// these are rendered as templates. Defaults come from the pack's own schema and are taken
+    /// literally, so a pack cannot have `{{ st2kv.system.x | decrypt_kv }}` rendered for it.
+    pub written: Map<String, Value>,
     /// Problems in the schema or the values; empty when the config is valid.
     pub errors: Vec<PackError>,
 }
@@ -623,6 +627,7 @@ impl PackConfig {
                 });
             }
         }
+        let written = values.clone();
         if let Some(schema) = &parsed {
             schema.fill_defaults(&mut values);
             let mut found = schema.check(&values, file, true);
@@ -640,6 +645,7 @@ impl PackConfig {
             file: file.to_path_buf(),
             file_exists: text.is_some(),
             values,
+            written,
             errors,
         }
     }
@@ -683,7 +689,7 @@ impl PackConfig {
         }
         let mut out = Map::new();
         let mut errors = Vec::new();
-        for (key, value) in &self.values {
+        for (key, value) in &self.written {
             match template::render_value(value, ctx) {
                 Ok(v) => {
                     let v = match &self.schema {
@@ -702,6 +708,8 @@ impl PackConfig {
         if errors.is_empty()
             && let Some(schema) = &self.schema
         {
+            // Defaults after rendering, literally (see `written`).
+            schema.fill_defaults(&mut out);
             errors = schema.check(&out, &self.file, false);
         }
         if errors.is_empty() {

@@ -11,7 +11,7 @@
 //!   - name: push
 //!     description: a push to a repository
 //!     payload_schema: {type: object, properties: {commits: {type: array}}}
-//!   - github.ping                   # an existing trigger type, by ref
+//!   - github.ping                   # a trigger type of the same pack, by ref
 //! # Squall extensions:
 //! webhooks: [github]                # POST /api/v1/webhooks/github is routed to this sensor
 //! max_emits: 100                    # trigger instances per call, default 100
@@ -29,6 +29,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Sensor calls that may run at once in one server; they share the host's instance pool with
+/// executions, so `[server] concurrency` + this must fit in `[host] max_instances`.
+pub const SENSOR_SLOTS: usize = 8;
 
 /// Trigger instances one sensor call may emit when its YAML does not say.
 pub const DEFAULT_MAX_EMITS: usize = 100;
@@ -126,16 +130,30 @@ impl Sensor {
                 format!("{seconds} must be a number of seconds, 0 or more"),
             ));
         }
-        let poll_interval = Duration::from_secs_f64(seconds);
+        let poll_interval = Duration::try_from_secs_f64(seconds).map_err(|_| {
+            ContentError::at("poll_interval", format!("{seconds} seconds is too long"))
+        })?;
         let mut trigger_types = Vec::new();
         let mut declared = Vec::new();
         for (i, entry) in raw.trigger_types.iter().enumerate() {
             let field = format!("trigger_types[{i}]");
             match entry {
-                Value::String(r) => trigger_types.push(
-                    r.parse::<Ref>()
-                        .map_err(|e| ContentError::at(&field, e.to_string()))?,
-                ),
+                Value::String(r) => {
+                    let reference = r
+                        .parse::<Ref>()
+                        .map_err(|e| ContentError::at(&field, e.to_string()))?;
+                    // Emitting another pack's (or a built-in `core.st2.*`) trigger type would let
+                    // a sensor forge events that rules trust, e.g. signed webhooks.
+                    if reference.pack() != pack {
+                        return Err(ContentError::at(
+                            &field,
+                            format!(
+                                "{reference} is not a trigger type of pack {pack:?}; a sensor emits only its own pack's"
+                            ),
+                        ));
+                    }
+                    trigger_types.push(reference);
+                }
                 Value::Object(_) => {
                     let yaml = serde_json::to_string(entry).expect("a JSON value");
                     let t = TriggerType::parse(&yaml, pack, file).map_err(|e| {
@@ -227,7 +245,7 @@ mod tests {
     #[test]
     fn parses_inline_trigger_types_and_webhooks() {
         let (s, declared) = parse(&format!(
-            "{BASE}poll_interval: 0\nwebhooks: [github]\ntrigger_types:\n  - name: push\n    payload_schema: {{type: object}}\n  - core.st2.webhook\n"
+            "{BASE}poll_interval: 0\nwebhooks: [github]\ntrigger_types:\n  - name: push\n    payload_schema: {{type: object}}\n  - gh.ping\n"
         ))
         .unwrap();
         assert_eq!(s.reference.to_string(), "gh.PushSensor");

@@ -484,8 +484,42 @@ fn dirname(path: String) -> String {
     }
 }
 
+/// A fake datastore for the template and workflow-expression tests.
+#[cfg(test)]
+pub(crate) mod fake {
+    use super::KeySource;
+
+    /// System keys `threshold` = 3, `region` = eu and the secret `token` (ciphertext
+    /// `ENC(hunter2)`), the user's key `editor` = vim; decrypts `ENC(x)` to `x`.
+    pub(crate) struct Keys;
+
+    impl KeySource for Keys {
+        fn system(&self, name: &str) -> Option<String> {
+            match name {
+                "threshold" => Some("3".into()),
+                "region" => Some("eu".into()),
+                "token" => Some("ENC(hunter2)".into()),
+                _ => None,
+            }
+        }
+
+        fn user(&self, name: &str) -> Option<String> {
+            (name == "editor").then(|| "vim".into())
+        }
+
+        fn decrypt(&self, ciphertext: &str) -> Result<String, String> {
+            ciphertext
+                .strip_prefix("ENC(")
+                .and_then(|c| c.strip_suffix(')'))
+                .map(str::to_string)
+                .ok_or_else(|| format!("{ciphertext:?} is not a ciphertext"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::fake::Keys;
     use super::*;
     use serde_json::json;
 
@@ -534,32 +568,6 @@ mod tests {
             ),
         ] {
             assert_eq!(render(template, &ctx()).unwrap(), want, "{template}");
-        }
-    }
-
-    /// System keys `threshold` = 3 and the secret `token` (ciphertext `ENC(hunter2)`), the
-    /// user's key `editor` = vim; decrypts `ENC(x)` to `x`.
-    struct Keys;
-
-    impl KeySource for Keys {
-        fn system(&self, name: &str) -> Option<String> {
-            match name {
-                "threshold" => Some("3".into()),
-                "token" => Some("ENC(hunter2)".into()),
-                _ => None,
-            }
-        }
-
-        fn user(&self, name: &str) -> Option<String> {
-            (name == "editor").then(|| "vim".into())
-        }
-
-        fn decrypt(&self, ciphertext: &str) -> Result<String, String> {
-            ciphertext
-                .strip_prefix("ENC(")
-                .and_then(|c| c.strip_suffix(')'))
-                .map(str::to_string)
-                .ok_or_else(|| format!("{ciphertext:?} is not a ciphertext"))
         }
     }
 

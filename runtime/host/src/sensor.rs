@@ -125,6 +125,7 @@ pub struct SensorOutcome {
 /// A sensor call's buffered datastore writes and emitted instances (store state).
 pub(crate) struct SensorCall {
     backend: Arc<dyn SensorBackend>,
+    pack: String,
     writes: BTreeMap<String, KeyWrite>,
     emitted: Vec<(String, Value)>,
     max_emits: usize,
@@ -164,6 +165,17 @@ impl datastore::Host for RunState {
     fn set(&mut self, name: String, value: String, ttl_seconds: Option<u32>) -> Result<(), String> {
         validate_key_name(&name).map_err(|e| e.to_string())?;
         let call = call_state(self)?;
+        let stored = squall_core::datastore::pack_key_name(&call.pack, &name);
+        validate_key_name(&stored)
+            .map_err(|_| format!("key name {name:?} is too long for pack {:?}", call.pack))?;
+        if let Some(ttl) = ttl_seconds
+            && (ttl == 0 || u64::from(ttl) > squall_core::datastore::MAX_TTL)
+        {
+            return Err(format!(
+                "ttl of key {name:?} must be 1 to {} seconds, not {ttl}",
+                squall_core::datastore::MAX_TTL
+            ));
+        }
         if value.len() > MAX_VALUE_BYTES {
             return Err(format!(
                 "value of key {name:?} is {} bytes, over the limit of {MAX_VALUE_BYTES} bytes",
@@ -255,6 +267,7 @@ impl Host {
         let denials = Arc::new(Mutex::new(Denials::default()));
         let call = SensorCall {
             backend: request.backend.clone(),
+            pack: request.pack.clone(),
             writes: BTreeMap::new(),
             emitted: Vec::new(),
             max_emits: request.max_emits,

@@ -25,9 +25,10 @@ use squall_core::trigger::{
     KEY_CREATE_TRIGGER, KEY_DELETE_TRIGGER, KEY_UPDATE_TRIGGER, KEY_VALUE_CHANGE_TRIGGER,
 };
 use squall_store::{Batch, Store, StoreError};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -179,9 +180,12 @@ fn load_key_file(path: &Path, may_create: bool, secrets: usize) -> Result<Cipher
 /// once end up with the same file, and a reader never sees it half written.
 fn create_key_file(path: &Path) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
+    // Only a directory made here is narrowed to 0700; an operator's existing one (say `/etc`
+    // for `key_file = "/etc/squall.key"`) keeps its mode. The file itself is 0600 either way.
+    let created = !dir.exists();
     std::fs::create_dir_all(dir)?;
     #[cfg(unix)]
-    {
+    if created {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
@@ -574,6 +578,22 @@ impl Datastore {
         Arc::new(TemplateKeys {
             datastore: self.clone(),
             user: user.to_string(),
+            pack: None,
+            seen: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// [`Datastore::lookup`] for templates a pack wrote (its rules, action parameter defaults,
+    /// workflows): `decrypt_kv` / `st2kv(..., decrypt=true)` then decrypts a system-scope
+    /// secret only when `[packs.<pack>] secret_keys` grants it to `pack` (the user's own keys
+    /// always), so a pack cannot reach secrets through templates that its components could not
+    /// read either. Operator-written content (`configs/<pack>.yaml`) uses [`Datastore::lookup`].
+    pub fn lookup_for_pack(&self, user: &str, pack: &str) -> KeyLookup {
+        Arc::new(TemplateKeys {
+            datastore: self.clone(),
+            user: user.to_string(),
+            pack: Some(pack.to_string()),
+            seen: Mutex::new(HashMap::new()),
         })
     }
 
@@ -611,16 +631,40 @@ impl Datastore {
     }
 }
 
-/// [`KeySource`] over the datastore for one user.
+/// [`KeySource`] over the datastore for one user (and, for pack-written templates, one pack).
 struct TemplateKeys {
     datastore: Datastore,
     user: String,
+    /// The pack whose grants limit decryption; `None`: no limit.
+    pack: Option<String>,
+    /// Ciphertexts read through this source, with whether decrypting each is allowed and the
+    /// key it came from.
+    seen: Mutex<HashMap<String, (bool, String)>>,
 }
 
 impl TemplateKeys {
     fn read(&self, key: &KeyRef) -> Option<String> {
         match self.datastore.get_blocking(key, false) {
-            Ok(found) => found.map(|kv| kv.value),
+            Ok(Some(kv)) => {
+                if kv.secret
+                    && let Some(pack) = &self.pack
+                {
+                    let allowed = key.scope == KeyScope::User
+                        || self
+                            .datastore
+                            .inner
+                            .registry
+                            .config()
+                            .grants(pack)
+                            .may_read_secret(&key.name);
+                    self.seen
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(kv.value.clone(), (allowed, key.to_string()));
+                }
+                Some(kv.value)
+            }
+            Ok(None) => None,
             Err(DatastoreError::Invalid(_)) => None,
             Err(e) => {
                 tracing::warn!(key = %key, error = %e, "datastore lookup failed");
@@ -640,6 +684,28 @@ impl KeySource for TemplateKeys {
     }
 
     fn decrypt(&self, ciphertext: &str) -> Result<String, String> {
+        if let Some(pack) = &self.pack {
+            let seen = self
+                .seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(ciphertext)
+                .cloned();
+            match seen {
+                Some((true, _)) => {}
+                Some((false, key)) => {
+                    return Err(format!(
+                        "decrypt_kv: secret key {key} is not granted to pack {pack:?} \
+                         ([packs.{pack}] secret_keys in squall.toml)"
+                    ));
+                }
+                None => {
+                    return Err(
+                        "decrypt_kv: only a secret read through st2kv can be decrypted".into(),
+                    );
+                }
+            }
+        }
         self.datastore
             .decrypt(ciphertext)
             .map_err(|e| e.to_string())

@@ -360,6 +360,18 @@ mod tests {
         Execution::new(action, params, "test", Timestamp::now())
     }
 
+    /// Runs `e` through scheduled and running to failed.
+    fn fail(e: &mut Execution) {
+        let t = Timestamp::now();
+        for s in [
+            ExecutionStatus::Scheduled,
+            ExecutionStatus::Running,
+            ExecutionStatus::Failed,
+        ] {
+            e.transition(s, t).unwrap();
+        }
+    }
+
     #[test]
     fn delay_parks_over_threshold_and_hands_the_freed_slot_to_the_oldest() {
         let (_d, packs) = packs(&["policy_type: action.concurrency\nparameters: {threshold: 2}\n"]);
@@ -442,14 +454,7 @@ mod tests {
             "policy_type: action.retry\nparameters: {retry_on: failure, max_retry_count: 2, delay: 3}\n",
         ]);
         let mut e = execution(&packs, "a");
-        let t = Timestamp::now();
-        for s in [
-            ExecutionStatus::Scheduled,
-            ExecutionStatus::Running,
-            ExecutionStatus::Failed,
-        ] {
-            e.transition(s, t).unwrap();
-        }
+        fail(&mut e);
         let r1 = retry_of(&packs, &e, "me").expect("first retry");
         assert_eq!(r1.status, ExecutionStatus::Requested);
         assert_eq!(r1.parameters, e.parameters);
@@ -461,23 +466,11 @@ mod tests {
             json!({"applied_policy": "ops.p0", "retried_liveaction_id": e.id.to_string(), "retry_count": 1})
         );
         let mut r1 = r1;
-        for s in [
-            ExecutionStatus::Scheduled,
-            ExecutionStatus::Running,
-            ExecutionStatus::Failed,
-        ] {
-            r1.transition(s, t).unwrap();
-        }
+        fail(&mut r1);
         let r2 = retry_of(&packs, &r1, "me").expect("second retry");
         assert_eq!(r2.context["policies"]["retry"]["retry_count"], 2);
         let mut r2 = r2;
-        for s in [
-            ExecutionStatus::Scheduled,
-            ExecutionStatus::Running,
-            ExecutionStatus::Failed,
-        ] {
-            r2.transition(s, t).unwrap();
-        }
+        fail(&mut r2);
         assert!(
             retry_of(&packs, &r2, "me").is_none(),
             "max_retry_count reached"

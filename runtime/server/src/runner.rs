@@ -48,8 +48,10 @@ pub struct Runner {
     submit: Arc<OnceLock<Submit>>,
 }
 
-/// See [`Runner::set_submit`].
-pub(crate) type Submit = Box<dyn Fn(Execution) + Send + Sync>;
+/// See [`Runner::set_submit`]: queues a retry (the second argument) of a finished execution
+/// (the first, whose concurrency slots are released first, so the retry never counts against
+/// its own original).
+pub(crate) type Submit = Box<dyn Fn(squall_core::ExecutionId, Execution) + Send + Sync>;
 
 impl Runner {
     /// A runner over `registry` recording into `store` and announcing on `bus`.
@@ -94,6 +96,16 @@ impl Runner {
         }
     }
 
+    /// [`Runner::key_lookup`] for templates `pack` wrote (its rules, parameter defaults and
+    /// workflows): secrets decrypt only when granted to the pack (see
+    /// [`crate::Datastore::lookup_for_pack`]).
+    pub fn key_lookup_for(&self, user: &str, pack: &str) -> squall_core::template::KeyLookup {
+        match self.datastore.get() {
+            Some(d) => d.lookup_for_pack(user, pack),
+            None => self.key_lookup(user),
+        }
+    }
+
     /// The registry.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
@@ -130,16 +142,16 @@ impl Runner {
         if !action.enabled {
             return Err(RequestError::Disabled(reference.clone()));
         }
-        let keys = self.key_lookup(user);
-        let parameters = self.resolve_parameters(action, given, keys)?;
+        let parameters = self.resolve_parameters(action, given, user)?;
         let mut execution = Execution::new(action, parameters, user, Timestamp::now());
         execution.context.extend(context);
         execution.owner = Some(self.store.process().to_string());
         Ok(execution)
     }
 
-    /// The parameters `action` runs with: `given` plus defaults, templated defaults rendered
-    /// with the datastore (`keys`) and, when one mentions it, StackStorm's `config_context` (the
+    /// The parameters `action` runs with for `user`: `given` plus defaults, templated defaults
+    /// rendered with the datastore (secrets as the action's pack is granted) and, when one
+    /// mentions it, StackStorm's `config_context` (the
     /// action's pack config, rendered; see [`Registry::pack_config`]).
     ///
     /// # Errors
@@ -149,14 +161,19 @@ impl Runner {
         &self,
         action: &squall_core::Action,
         given: &Map<String, Value>,
-        keys: squall_core::template::KeyLookup,
+        user: &str,
     ) -> Result<Map<String, Value>, RequestError> {
         use squall_core::pack_config::CONFIG_CONTEXT;
-        let mut ctx = squall_core::template::Context::trigger(&Value::Null).with_keys(keys);
+        use squall_core::template::Context;
+        let pack = action.reference.pack();
+        // The defaults are the pack's own templates: secrets as its grants allow. The config
+        // values are the operator's (`configs/<pack>.yaml`): every key they name.
+        let mut ctx = Context::trigger(&Value::Null).with_keys(self.key_lookup_for(user, pack));
         if action.parameters.defaults_mention(CONFIG_CONTEXT, given) {
+            let operator = Context::trigger(&Value::Null).with_keys(self.key_lookup(user));
             let config = self
                 .registry
-                .pack_config(action.reference.pack(), &ctx)
+                .pack_config(pack, &operator)
                 .map_err(|e| ParamError::Invalid(vec![format!("{CONFIG_CONTEXT}: {e}")]))?;
             ctx = ctx.with(CONFIG_CONTEXT, Value::Object(config));
         }
@@ -374,7 +391,7 @@ impl Runner {
             "retry requested by policy"
         );
         match self.submit.get() {
-            Some(submit) => submit(retry),
+            Some(submit) => submit(execution.id, retry),
             None => {
                 tracing::info!(execution.id = %retry.id, "retry left requested for the next server start")
             }

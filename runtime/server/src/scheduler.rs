@@ -88,9 +88,10 @@ impl Scheduler {
             slots: Slots::default(),
         });
         let weak = Arc::downgrade(&inner);
-        inner.runner.set_submit(Box::new(move |e| {
+        inner.runner.set_submit(Box::new(move |finished, retry| {
             if let Some(inner) = weak.upgrade() {
-                Scheduler { inner }.submit(e);
+                inner.slots.release(finished);
+                Scheduler { inner }.submit(retry);
             }
         }));
         let permits = Arc::new(Semaphore::new(concurrency.max(1)));

@@ -15,7 +15,8 @@
 //!   sensor does stops the server or other sensors.
 //! - **Webhooks.** `POST /api/v1/webhooks/<url>` for a url in a sensor's `webhooks:` calls its
 //!   `webhook` entry point (see [`Sensors::webhook`]); the sensor verifies the request and
-//!   answers.
+//!   answers. One sensor's calls (polls and webhook requests) run one at a time, so each sees
+//!   the state the previous one committed.
 //! - **Status.** [`Sensors::list`] / [`Sensors::get`] report each sensor's state, counters and
 //!   last error (`squall sensor get`); [`Sensors::set_enabled`] persists an operator's
 //!   enable/disable, overriding the YAML, and takes effect at once.
@@ -38,8 +39,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-/// Sensor calls that may run at once (they share the host's instance pool with executions).
-pub const SENSOR_SLOTS: usize = 8;
+pub use squall_core::sensor::SENSOR_SLOTS;
 
 /// The longest wait between polls of a failing sensor.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -182,6 +182,8 @@ struct Inner {
     webhooks: HashMap<String, Ref>,
     prepared: Mutex<HashMap<Ref, Arc<PreparedSensor>>>,
     slots: Semaphore,
+    /// One lock per sensor: its calls (polls and webhook requests) run one at a time.
+    turns: HashMap<Ref, Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Sensors {
@@ -206,6 +208,10 @@ impl Sensors {
                 }
             }
         }
+        let turns = sensors
+            .keys()
+            .map(|r| (r.clone(), Arc::new(tokio::sync::Mutex::new(()))))
+            .collect();
         let overrides = services
             .store()
             .sensor_overrides()
@@ -231,6 +237,7 @@ impl Sensors {
                 webhooks,
                 prepared: Mutex::new(HashMap::new()),
                 slots: Semaphore::new(SENSOR_SLOTS),
+                turns,
             }),
         })
     }
@@ -352,7 +359,26 @@ impl Sensors {
         body: Vec<u8>,
     ) -> Option<Result<(u16, Value), SensorWebhookError>> {
         let reference = self.inner.webhooks.get(url)?.clone();
-        Some(self.call_webhook(&reference, url, headers, body).await)
+        let services = match self.services() {
+            Ok(s) => s,
+            Err(message) => {
+                return Some(Err(SensorWebhookError::NotRunning {
+                    sensor: reference,
+                    message,
+                }));
+            }
+        };
+        // On its own task: once the call has committed what it emitted, its rules must be
+        // queued even if the caller hangs up (which drops this future).
+        let this = self.clone();
+        let (sensor, url) = (reference.clone(), url.to_string());
+        let task = async move { this.call_webhook(&sensor, &url, headers, body).await };
+        Some(services.spawn(task).await.unwrap_or_else(|e| {
+            Err(SensorWebhookError::Failed {
+                sensor: reference,
+                message: format!("the call ended abnormally: {e}"),
+            })
+        }))
     }
 
     async fn call_webhook(
@@ -365,6 +391,14 @@ impl Sensors {
         if !self.enabled(reference) {
             return Err(SensorWebhookError::Disabled(reference.clone()));
         }
+        let status = self.lock().get(reference).cloned().unwrap_or_default();
+        if status.state == SensorState::Failed {
+            return Err(SensorWebhookError::NotRunning {
+                sensor: reference.clone(),
+                message: status.last_error.unwrap_or_default(),
+            });
+        }
+        let _turn = self.turn(reference).await;
         let call = WebhookCall {
             url: url.to_string(),
             headers,
@@ -428,6 +462,7 @@ impl Sensors {
                     () = stop.cancelled() => return,
                 }
             }
+            let turn = self.turn(reference).await;
             let wait = match self.call(reference, SensorEntry::Poll).await {
                 Ok(outcome) => {
                     let failures = match self.record(reference, &outcome, Some(&sensor)).await {
@@ -445,6 +480,7 @@ impl Sensors {
                     return;
                 }
             };
+            drop(turn);
             let due = Timestamp::now()
                 .checked_add(wait)
                 .unwrap_or_else(|_| Timestamp::now());
@@ -579,7 +615,7 @@ async fn commit(
             Some(v) => {
                 let mut kv = KeyValuePair::system(&stored, v);
                 if let Some(ttl) = ttl_seconds {
-                    // Out-of-range TTLs are clamped to "never" rather than losing the write.
+                    // The host already refused TTLs out of range.
                     let _ = kv.expire_after(now, i64::from(*ttl));
                 }
                 batch.put_key(&kv);
@@ -658,6 +694,13 @@ impl Sensors {
         Ok(prepared)
     }
 
+    /// Waits for this sensor's turn: its calls run one at a time, so each call reads the state
+    /// the previous one committed (two racing webhook deliveries cannot both see "unseen").
+    async fn turn(&self, reference: &Ref) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let lock = self.inner.turns.get(reference)?.clone();
+        Some(lock.lock_owned().await)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Ref, SensorStatus>> {
         self.inner.status.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -698,12 +741,18 @@ struct Backend {
 
 impl SensorBackend for Backend {
     fn pack_key(&self, name: &str) -> Result<Option<String>, String> {
-        let key = KeyRef::system(&pack_key_name(&self.pack, name));
-        self.services
+        let stored = pack_key_name(&self.pack, name);
+        let found = self
+            .services
             .store()
-            .key_blocking(&key)
-            .map(|kv| kv.map(|kv| kv.value))
-            .map_err(|e| format!("datastore: {e}"))
+            .key_blocking(&KeyRef::system(&stored))
+            .map_err(|e| format!("datastore: {e}"))?;
+        match found {
+            Some(kv) if kv.secret => Err(format!(
+                "key {stored:?} is a secret; read secrets with get-system when granted"
+            )),
+            other => Ok(other.map(|kv| kv.value)),
+        }
     }
 
     fn system_key(&self, name: &str) -> Result<Option<String>, String> {

@@ -207,11 +207,12 @@ impl Services {
     }
 
     /// Runs `task` on the services' task tracker (awaited at shutdown).
-    pub(crate) fn spawn<F>(&self, task: F)
+    pub(crate) fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
     where
-        F: std::future::Future<Output = ()> + Send + 'static,
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
     {
-        self.inner.tasks.spawn(task);
+        self.inner.tasks.spawn(task)
     }
 
     /// The runner.

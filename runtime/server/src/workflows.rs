@@ -160,9 +160,10 @@ impl Workflows {
         }
     }
 
-    /// The datastore for the expressions of a workflow run by `user`.
-    fn keys(&self, user: &str) -> squall_core::template::KeyLookup {
-        self.inner.runner.key_lookup(user)
+    /// The datastore for the expressions of `workflow` (an action ref) run by `user`: secrets
+    /// decrypt only when granted to the workflow's pack.
+    fn keys(&self, user: &str, workflow: &squall_core::Ref) -> squall_core::template::KeyLookup {
+        self.inner.runner.key_lookup_for(user, workflow.pack())
     }
 
     async fn lock(&self, id: ExecutionId) -> tokio::sync::OwnedMutexGuard<()> {
@@ -226,7 +227,7 @@ impl Workflows {
         let conductor = Conductor::start(
             &spec,
             &execution.parameters,
-            Some(self.keys(execution.user())),
+            Some(self.keys(execution.user(), &execution.action.reference)),
         );
         tracing::info!(execution.id = %execution.id, action.ref = %execution.action.reference, "workflow started");
         self.apply(
@@ -407,7 +408,11 @@ impl Workflows {
             return Ok(());
         }
         let spec = self.spec(&wf)?;
-        let mut c = Conductor::resume_from(&spec, state, Some(self.keys(wf.user())));
+        let mut c = Conductor::resume_from(
+            &spec,
+            state,
+            Some(self.keys(wf.user(), &wf.action.reference)),
+        );
         let mut changed = false;
         for child in events {
             let Some((task, run)) = c.find(&child.id.to_string()) else {
@@ -485,7 +490,11 @@ impl Workflows {
                 });
             };
             let spec = self.spec(&wf)?;
-            let mut c = Conductor::resume_from(&spec, state, Some(self.keys(wf.user())));
+            let mut c = Conductor::resume_from(
+                &spec,
+                state,
+                Some(self.keys(wf.user(), &wf.action.reference)),
+            );
             let refused = |e: squall_core::workflow::ConductorError| ControlError::Refused {
                 id,
                 message: e.0,
@@ -591,8 +600,13 @@ impl Workflows {
                 message: "the workflow never started".into(),
             })?;
         let spec = self.spec(&old)?;
-        let c = Conductor::rerun(&spec, &state, tasks, Some(self.keys(user)))
-            .map_err(|e| ControlError::Refused { id, message: e.0 })?;
+        let c = Conductor::rerun(
+            &spec,
+            &state,
+            tasks,
+            Some(self.keys(user, &old.action.reference)),
+        )
+        .map_err(|e| ControlError::Refused { id, message: e.0 })?;
         let action = self
             .inner
             .runner

@@ -1,8 +1,8 @@
 //! `squall action list|get`.
 
 use crate::Failure;
-use crate::client::{Client, query};
-use crate::output::{bytes, json_text, out, print_json, print_table, table};
+use crate::client::Client;
+use crate::output::{bytes, json_text, out, print_json, print_table, table, text};
 use clap::Subcommand;
 use serde_json::Value;
 use squall_core::Ref;
@@ -29,22 +29,15 @@ pub enum ActionCommand {
     },
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => json_text(other),
-    }
-}
-
 pub async fn run(client: &Client, command: ActionCommand) -> Result<u8, Failure> {
     match command {
         ActionCommand::List { pack, json } => {
-            let path = format!(
-                "/api/v1/actions{}",
-                query(&[("pack", pack), ("limit", Some("1000".into()))])
-            );
-            let list = client.get(&path).await?.body;
+            let list = client
+                .list(
+                    "/api/v1/actions",
+                    &[("pack", pack), ("limit", Some("1000".into()))],
+                )
+                .await?;
             if json {
                 print_json(&list);
                 return Ok(0);

@@ -6,7 +6,7 @@
 
 use super::run::user;
 use crate::Failure;
-use crate::output::{out, print_json, print_table, records};
+use crate::output::{out, print_records};
 use crate::settings::Settings;
 use clap::Subcommand;
 use jiff::Timestamp;
@@ -65,20 +65,14 @@ pub async fn run(settings: &Settings, command: ApiKeyCommand) -> Result<u8, Fail
         ApiKeyCommand::List { json } => {
             let keys = store.api_keys().await.map_err(Failure::internal)?;
             let list = serde_json::to_value(&keys).map_err(Failure::internal)?;
-            if json {
-                print_json(&list);
-            } else {
-                print_table(&records(
-                    &list,
-                    &[
-                        ("id", "/id"),
-                        ("user", "/user"),
-                        ("description", "/description"),
-                        ("created_at", "/created_at"),
-                        ("enabled", "/enabled"),
-                    ],
-                ));
-            }
+            let columns = [
+                ("id", "/id"),
+                ("user", "/user"),
+                ("description", "/description"),
+                ("created_at", "/created_at"),
+                ("enabled", "/enabled"),
+            ];
+            print_records(&list, &columns, json);
         }
     }
     Ok(0)

@@ -7,7 +7,7 @@
 
 use crate::Failure;
 use crate::client::{Client, query};
-use crate::output::{out, print_json, print_table, records};
+use crate::output::{out, print_json, print_records, print_table, records};
 use clap::{Subcommand, ValueEnum};
 use http::Method;
 use serde_json::{Value, json};
@@ -197,15 +197,8 @@ pub async fn run(client: &Client, command: KeyCommand) -> Result<u8, Failure> {
             };
             let mut pairs = scope_query(scope, decrypt);
             pairs.push(("prefix", prefix));
-            let list = client
-                .get(&format!("/api/v1/keys{}", query(&pairs)))
-                .await?
-                .body;
-            if json {
-                print_json(&list);
-            } else {
-                print_table(&records(&list, COLUMNS));
-            }
+            let list = client.list("/api/v1/keys", &pairs).await?;
+            print_records(&list, COLUMNS, json);
         }
         KeyCommand::Delete { name, scope } => {
             let q = query(&scope_query(scope_name(scope), false));

@@ -1,10 +1,9 @@
 //! `squall policy list|get`, as `st2 policy list|get`.
 
 use crate::Failure;
-use crate::client::{Client, query};
-use crate::output::{json_text, print_json, print_table, records, table};
+use crate::client::Client;
+use crate::output::{print_json, print_properties, print_records};
 use clap::Subcommand;
-use serde_json::Value;
 use squall_core::Ref;
 
 /// `squall policy` subcommands.
@@ -43,6 +42,16 @@ const COLUMNS: [(&str, &str); 5] = [
     ("parameters", "/parameters"),
 ];
 
+const PROPERTIES: [(&str, &str); 7] = [
+    ("ref", "/ref"),
+    ("description", "/description"),
+    ("enabled", "/enabled"),
+    ("resource_ref", "/resource_ref"),
+    ("policy_type", "/policy_type"),
+    ("parameters", "/parameters"),
+    ("metadata_file", "/metadata_file"),
+];
+
 pub async fn run(client: &Client, command: PolicyCommand) -> Result<u8, Failure> {
     match command {
         PolicyCommand::List {
@@ -51,21 +60,18 @@ pub async fn run(client: &Client, command: PolicyCommand) -> Result<u8, Failure>
             policy_type,
             json,
         } => {
-            let path = format!(
-                "/api/v1/policies{}",
-                query(&[
-                    ("pack", pack),
-                    ("resource_ref", action.map(|a| a.to_string())),
-                    ("policy_type", policy_type),
-                    ("limit", Some("1000".into())),
-                ])
-            );
-            let list = client.get(&path).await?.body;
-            if json {
-                print_json(&list);
-            } else {
-                print_table(&records(&list, &COLUMNS));
-            }
+            let list = client
+                .list(
+                    "/api/v1/policies",
+                    &[
+                        ("pack", pack),
+                        ("resource_ref", action.map(|a| a.to_string())),
+                        ("policy_type", policy_type),
+                        ("limit", Some("1000".into())),
+                    ],
+                )
+                .await?;
+            print_records(&list, &COLUMNS, json);
         }
         PolicyCommand::Get { reference, json } => {
             let p = client
@@ -74,26 +80,9 @@ pub async fn run(client: &Client, command: PolicyCommand) -> Result<u8, Failure>
                 .body;
             if json {
                 print_json(&p);
-                return Ok(0);
+            } else {
+                print_properties(&p, &PROPERTIES);
             }
-            let mut t = table(&["property", "value"]);
-            for key in [
-                "ref",
-                "description",
-                "enabled",
-                "resource_ref",
-                "policy_type",
-                "parameters",
-                "metadata_file",
-            ] {
-                let shown = match &p[key] {
-                    Value::String(s) => s.clone(),
-                    Value::Null => String::new(),
-                    other => json_text(other),
-                };
-                t.add_row(vec![key.to_string(), shown]);
-            }
-            print_table(&t);
         }
     }
     Ok(0)

@@ -1,10 +1,9 @@
 //! `squall rule list|get|enable|disable`, `squall rule-enforcement list`.
 
 use crate::Failure;
-use crate::client::{Client, query};
-use crate::output::{print_json, print_table, records};
+use crate::client::Client;
+use crate::output::{print_json, print_records, print_table, records};
 use clap::Subcommand;
-use http::Method;
 use serde_json::json;
 use squall_core::Ref;
 
@@ -58,20 +57,17 @@ pub async fn run(client: &Client, command: RuleCommand) -> Result<u8, Failure> {
             enabled,
             json,
         } => {
-            let path = format!(
-                "/api/v1/rules{}",
-                query(&[
-                    ("pack", pack),
-                    ("enabled", enabled.map(|e| e.to_string())),
-                    ("limit", Some("1000".into()))
-                ])
-            );
-            let list = client.get(&path).await?.body;
-            if json {
-                print_json(&list);
-            } else {
-                print_table(&records(&list, &RULE_COLUMNS));
-            }
+            let list = client
+                .list(
+                    "/api/v1/rules",
+                    &[
+                        ("pack", pack),
+                        ("enabled", enabled.map(|e| e.to_string())),
+                        ("limit", Some("1000".into())),
+                    ],
+                )
+                .await?;
+            print_records(&list, &RULE_COLUMNS, json);
         }
         RuleCommand::Get { reference, json } => {
             let rule = client
@@ -101,14 +97,8 @@ pub async fn run(client: &Client, command: RuleCommand) -> Result<u8, Failure> {
 }
 
 async fn set_enabled(client: &Client, reference: &Ref, enabled: bool) -> Result<(), Failure> {
-    let rule = client
-        .call(
-            Method::PUT,
-            &format!("/api/v1/rules/{reference}"),
-            Some(json!({"enabled": enabled})),
-        )
-        .await?
-        .body;
+    let path = format!("/api/v1/rules/{reference}");
+    let rule = client.set_enabled(&path, enabled).await?;
     print_table(&records(&json!([rule]), &RULE_COLUMNS));
     Ok(())
 }
@@ -144,31 +134,26 @@ pub async fn run_enforcements(client: &Client, command: EnforcementCommand) -> R
         limit,
         json,
     } = command;
-    let path = format!(
-        "/api/v1/ruleenforcements{}",
-        query(&[
-            ("rule_ref", rule.map(|r| r.to_string())),
-            ("trigger_instance", trigger_instance),
-            ("execution", execution),
-            ("limit", Some(limit.to_string())),
-        ])
-    );
-    let list = client.get(&path).await?.body;
-    if json {
-        print_json(&list);
-    } else {
-        print_table(&records(
-            &list,
+    let list = client
+        .list(
+            "/api/v1/ruleenforcements",
             &[
-                ("id", "/id"),
-                ("rule.ref", "/rule/ref"),
-                ("trigger_instance_id", "/trigger_instance_id"),
-                ("execution_id", "/execution_id"),
-                ("status", "/status"),
-                ("failure_reason", "/failure_reason"),
-                ("enforced_at", "/enforced_at"),
+                ("rule_ref", rule.map(|r| r.to_string())),
+                ("trigger_instance", trigger_instance),
+                ("execution", execution),
+                ("limit", Some(limit.to_string())),
             ],
-        ));
-    }
+        )
+        .await?;
+    let columns = [
+        ("id", "/id"),
+        ("rule.ref", "/rule/ref"),
+        ("trigger_instance_id", "/trigger_instance_id"),
+        ("execution_id", "/execution_id"),
+        ("status", "/status"),
+        ("failure_reason", "/failure_reason"),
+        ("enforced_at", "/enforced_at"),
+    ];
+    print_records(&list, &columns, json);
     Ok(0)
 }

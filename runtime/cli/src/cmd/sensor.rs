@@ -2,10 +2,9 @@
 //! StackStorm's `st2 sensor`).
 
 use crate::Failure;
-use crate::client::{Client, query};
-use crate::output::{print_json, print_properties, print_table, records};
+use crate::client::Client;
+use crate::output::{print_json, print_properties, print_records, print_table, records};
 use clap::Subcommand;
-use http::Method;
 use serde_json::json;
 use squall_core::Ref;
 
@@ -81,20 +80,17 @@ pub async fn run(client: &Client, command: SensorCommand) -> Result<u8, Failure>
             enabled,
             json,
         } => {
-            let path = format!(
-                "/api/v1/sensortypes{}",
-                query(&[
-                    ("pack", pack),
-                    ("enabled", enabled.map(|e| e.to_string())),
-                    ("limit", Some("1000".into()))
-                ])
-            );
-            let list = client.get(&path).await?.body;
-            if json {
-                print_json(&list);
-            } else {
-                print_table(&records(&list, &COLUMNS));
-            }
+            let list = client
+                .list(
+                    "/api/v1/sensortypes",
+                    &[
+                        ("pack", pack),
+                        ("enabled", enabled.map(|e| e.to_string())),
+                        ("limit", Some("1000".into())),
+                    ],
+                )
+                .await?;
+            print_records(&list, &COLUMNS, json);
         }
         SensorCommand::Get { reference, json } => {
             let sensor = client
@@ -114,14 +110,8 @@ pub async fn run(client: &Client, command: SensorCommand) -> Result<u8, Failure>
 }
 
 async fn set_enabled(client: &Client, reference: &Ref, enabled: bool) -> Result<(), Failure> {
-    let sensor = client
-        .call(
-            Method::PUT,
-            &format!("/api/v1/sensortypes/{reference}"),
-            Some(json!({"enabled": enabled})),
-        )
-        .await?
-        .body;
+    let path = format!("/api/v1/sensortypes/{reference}");
+    let sensor = client.set_enabled(&path, enabled).await?;
     print_table(&records(&json!([sensor]), &COLUMNS));
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! `squall trigger list`, `squall trigger-instance list|get`, `squall webhook list`.
 
 use crate::Failure;
-use crate::client::{Client, query};
-use crate::output::{print_json, print_table, records};
+use crate::client::Client;
+use crate::output::{print_json, print_records};
 use clap::Subcommand;
 use squall_core::Ref;
 
@@ -20,14 +20,11 @@ pub enum TriggerCommand {
 pub async fn run(client: &Client, command: TriggerCommand) -> Result<u8, Failure> {
     let TriggerCommand::List { json } = command;
     let list = client.get("/api/v1/triggertypes?limit=1000").await?.body;
-    if json {
-        print_json(&list);
-    } else {
-        print_table(&records(
-            &list,
-            &[("ref", "/ref"), ("description", "/description")],
-        ));
-    }
+    print_records(
+        &list,
+        &[("ref", "/ref"), ("description", "/description")],
+        json,
+    );
     Ok(0)
 }
 
@@ -67,28 +64,23 @@ pub async fn run_instances(
             limit,
             json,
         } => {
-            let path = format!(
-                "/api/v1/triggerinstances{}",
-                query(&[
-                    ("trigger", trigger.map(|t| t.to_string())),
-                    ("status", status),
-                    ("limit", Some(limit.to_string()))
-                ])
-            );
-            let list = client.get(&path).await?.body;
-            if json {
-                print_json(&list);
-            } else {
-                print_table(&records(
-                    &list,
+            let list = client
+                .list(
+                    "/api/v1/triggerinstances",
                     &[
-                        ("id", "/id"),
-                        ("trigger", "/trigger"),
-                        ("occurrence_time", "/occurrence_time"),
-                        ("status", "/status"),
+                        ("trigger", trigger.map(|t| t.to_string())),
+                        ("status", status),
+                        ("limit", Some(limit.to_string())),
                     ],
-                ));
-            }
+                )
+                .await?;
+            let columns = [
+                ("id", "/id"),
+                ("trigger", "/trigger"),
+                ("occurrence_time", "/occurrence_time"),
+                ("status", "/status"),
+            ];
+            print_records(&list, &columns, json);
         }
         TriggerInstanceCommand::Get { id } => print_json(
             &client
@@ -114,13 +106,7 @@ pub enum WebhookCommand {
 pub async fn run_webhooks(client: &Client, command: WebhookCommand) -> Result<u8, Failure> {
     let WebhookCommand::List { json } = command;
     let list = client.get("/api/v1/webhooks").await?.body;
-    if json {
-        print_json(&list);
-    } else {
-        print_table(&records(
-            &list,
-            &[("url", "/url"), ("signed", "/signed"), ("rules", "/rules")],
-        ));
-    }
+    let columns = [("url", "/url"), ("signed", "/signed"), ("rules", "/rules")];
+    print_records(&list, &columns, json);
     Ok(0)
 }

@@ -464,32 +464,8 @@ pub fn context_references(value: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::template::fake::Keys;
     use serde_json::json;
-
-    /// System keys `region` = eu and the secret `token` (`ENC(hunter2)`); the user's `editor`.
-    struct Keys;
-
-    impl template::KeySource for Keys {
-        fn system(&self, name: &str) -> Option<String> {
-            match name {
-                "region" => Some("eu".into()),
-                "token" => Some("ENC(hunter2)".into()),
-                _ => None,
-            }
-        }
-
-        fn user(&self, name: &str) -> Option<String> {
-            (name == "editor").then(|| "vim".into())
-        }
-
-        fn decrypt(&self, ciphertext: &str) -> Result<String, String> {
-            ciphertext
-                .strip_prefix("ENC(")
-                .and_then(|c| c.strip_suffix(')'))
-                .map(str::to_string)
-                .ok_or_else(|| format!("{ciphertext:?} is not a ciphertext"))
-        }
-    }
 
     fn scope() -> Arc<Scope> {
         let mut statuses = HashMap::new();

@@ -7,7 +7,9 @@
 //! type. The trigger instance is stored before the `202` answer, whose body echoes the request.
 //! A url that a sensor lists in its `webhooks:` goes to that sensor instead (see
 //! [`crate::Sensors::webhook`]) while that sensor is enabled: it checks the request itself and
-//! its answer is returned.
+//! its answer is returned; Squall's credential headers (`St2-Api-Key`, `X-Auth-Token`,
+//! `Authorization`, `Cookie`) are not passed on, and an `hmac_secret` configured for the url is
+//! checked first.
 //! A webhook with `[webhooks.<url>] hmac_secret` needs `sha256=<hex HMAC-SHA256 of the body>`
 //! in its signature header (GitHub's `X-Hub-Signature-256`), else `401`.
 
@@ -23,6 +25,16 @@ use serde_json::{Map, Value, json};
 use sha2::Sha256;
 use squall_core::Ref;
 use squall_core::trigger::WEBHOOK;
+
+/// Request headers never handed to a sensor component: Squall's own credentials (a caller's
+/// API key or token would give the component the caller's rights).
+const CREDENTIAL_HEADERS: [&str; 5] = [
+    "st2-api-key",
+    "x-auth-token",
+    "authorization",
+    "cookie",
+    "proxy-authorization",
+];
 
 /// `POST /api/v1/webhooks/st2` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -157,8 +169,13 @@ pub async fn post_webhook(
         .webhook_sensor(&url)
         .is_some_and(|r| sensors.enabled(r))
     {
+        // An operator's signature check holds whoever takes the url.
+        if let Some(hook) = registry.config().webhooks.get(&url) {
+            verify(&hook.hmac_secret, &hook.signature_header, &headers, &bytes)?;
+        }
         let headers: Vec<(String, String)> = headers
             .iter()
+            .filter(|(k, _)| !CREDENTIAL_HEADERS.contains(&k.as_str()))
             .map(|(k, v)| {
                 (
                     k.as_str().to_string(),
