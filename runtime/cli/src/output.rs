@@ -142,15 +142,11 @@ pub fn text(v: &Value) -> String {
 }
 
 /// Prints a two-column `property | value` table of `value`'s fields at the JSON `pointer`s of
-/// `rows` (`(label, pointer)`); strings print bare, other values as compact JSON.
+/// `rows` (`(label, pointer)`), each shown by [`text`] (a missing or null field is empty).
 pub fn print_properties(value: &Value, rows: &[(&str, &str)]) {
     let mut t = table(&["property", "value"]);
     for (name, pointer) in rows {
-        let v = value.pointer(pointer).cloned().unwrap_or_default();
-        let shown = match v {
-            Value::String(s) => s,
-            other => json_text(&other),
-        };
+        let shown = value.pointer(pointer).map(text).unwrap_or_default();
         t.add_row(vec![(*name).to_string(), shown]);
     }
     print_table(&t);
