@@ -389,13 +389,25 @@ impl Services {
                 message,
             })?;
         let instance = TriggerInstance::new(trigger.clone(), parameters.clone(), payload);
-        let mut batch = Batch::new();
-        batch.create_trigger_instance(&instance);
-        self.store().commit(batch).await?;
-        self.bus()
-            .publish("st2.trigger_instance__create", &instance);
-        self.process_later(instance.clone());
-        Ok(instance)
+        // On its own task: once the instance is committed its rules must be queued, even if
+        // the caller (a webhook client hanging up) drops this future meanwhile.
+        let services = self.clone();
+        self.spawn(async move {
+            let mut batch = Batch::new();
+            batch.create_trigger_instance(&instance);
+            services.store().commit(batch).await?;
+            services
+                .bus()
+                .publish("st2.trigger_instance__create", &instance);
+            services.process_later(instance.clone());
+            Ok(instance)
+        })
+        .await
+        .unwrap_or_else(|e| match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Cancelled: the runtime is shutting down.
+            Err(_) => Err(DispatchError::Store(StoreError::Closed)),
+        })
     }
 
     pub(crate) fn process_later(&self, instance: TriggerInstance) {
