@@ -131,6 +131,16 @@ pub fn print_records(list: &Value, columns: &[(&str, &str)], json: bool) {
     }
 }
 
+/// Prints one record: as JSON with `json`, else as a `property | value` table of `rows` (see
+/// [`print_properties`]).
+pub fn print_record(record: &Value, rows: &[(&str, &str)], json: bool) {
+    if json {
+        print_json(record);
+    } else {
+        print_properties(record, rows);
+    }
+}
+
 /// `v` for a table cell: strings bare, `null` (or a missing field) empty, other values as
 /// [`json_text`].
 pub fn text(v: &Value) -> String {

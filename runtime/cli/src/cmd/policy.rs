@@ -2,7 +2,7 @@
 
 use crate::Failure;
 use crate::client::Client;
-use crate::output::{print_json, print_properties, print_records};
+use crate::output::{print_record, print_records};
 use clap::Subcommand;
 use squall_core::Ref;
 
@@ -78,11 +78,7 @@ pub async fn run(client: &Client, command: PolicyCommand) -> Result<u8, Failure>
                 .get(&format!("/api/v1/policies/{reference}"))
                 .await?
                 .body;
-            if json {
-                print_json(&p);
-            } else {
-                print_properties(&p, &PROPERTIES);
-            }
+            print_record(&p, &PROPERTIES, json);
         }
     }
     Ok(0)

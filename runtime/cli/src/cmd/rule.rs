@@ -2,7 +2,7 @@
 
 use crate::Failure;
 use crate::client::Client;
-use crate::output::{print_json, print_records, print_table, records};
+use crate::output::{print_records, print_table, records};
 use clap::Subcommand;
 use serde_json::json;
 use squall_core::Ref;
@@ -74,21 +74,17 @@ pub async fn run(client: &Client, command: RuleCommand) -> Result<u8, Failure> {
                 .get(&format!("/api/v1/rules/{reference}"))
                 .await?
                 .body;
-            if json {
-                print_json(&rule);
-            } else {
-                let rows: Vec<(&str, &str)> = vec![
-                    ("ref", "/ref"),
-                    ("enabled", "/enabled"),
-                    ("type", "/type/ref"),
-                    ("description", "/description"),
-                    ("trigger", "/trigger"),
-                    ("criteria", "/criteria"),
-                    ("action", "/action"),
-                    ("metadata_file", "/metadata_file"),
-                ];
-                crate::output::print_properties(&rule, &rows);
-            }
+            let rows = [
+                ("ref", "/ref"),
+                ("enabled", "/enabled"),
+                ("type", "/type/ref"),
+                ("description", "/description"),
+                ("trigger", "/trigger"),
+                ("criteria", "/criteria"),
+                ("action", "/action"),
+                ("metadata_file", "/metadata_file"),
+            ];
+            crate::output::print_record(&rule, &rows, json);
         }
         RuleCommand::Enable { reference } => set_enabled(client, &reference, true).await?,
         RuleCommand::Disable { reference } => set_enabled(client, &reference, false).await?,

@@ -3,7 +3,7 @@
 
 use crate::Failure;
 use crate::client::Client;
-use crate::output::{print_json, print_properties, print_records, print_table, records};
+use crate::output::{print_record, print_records, print_table, records};
 use clap::Subcommand;
 use serde_json::json;
 use squall_core::Ref;
@@ -97,11 +97,7 @@ pub async fn run(client: &Client, command: SensorCommand) -> Result<u8, Failure>
                 .get(&format!("/api/v1/sensortypes/{reference}"))
                 .await?
                 .body;
-            if json {
-                print_json(&sensor);
-            } else {
-                print_properties(&sensor, &PROPERTIES);
-            }
+            print_record(&sensor, &PROPERTIES, json);
         }
         SensorCommand::Enable { reference } => set_enabled(client, &reference, true).await?,
         SensorCommand::Disable { reference } => set_enabled(client, &reference, false).await?,
