@@ -15,22 +15,20 @@
 
 #![allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
 
+mod support;
+
 use serde_json::{Map, Value, json};
+use squall_core::Config;
 use squall_core::criteria::Criteria;
 use squall_core::template::Context;
-use squall_core::{Config, PackSet};
-use squall_host::{Host, HostConfig};
 use squall_server::api::{Access, ApiState, app};
-use squall_server::{Mode, Registry, Services};
+use squall_server::{Mode, Services};
 use squall_store::RedbStore;
 use std::collections::HashMap;
-use std::path::Path;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
+use support::{percentile, repo};
 
 fn criteria_rate() {
     let rules: Vec<Criteria> = (0..100)
@@ -45,11 +43,8 @@ fn criteria_rate() {
         })
         .collect();
     let alert: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../examples/auto-remediation/alerts/nginx-down.json"),
-        )
-        .unwrap(),
+        &std::fs::read_to_string(repo().join("examples/auto-remediation/alerts/nginx-down.json"))
+            .unwrap(),
     )
     .unwrap();
     let payload = json!({"headers": {"Content-Type": "application/json"}, "body": alert});
@@ -86,7 +81,6 @@ struct Pipeline {
 }
 
 async fn pipeline() -> Pipeline {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir().unwrap();
     let bench = dir.path().join("packs/bench");
     std::fs::create_dir_all(bench.join("rules")).unwrap();
@@ -97,24 +91,10 @@ async fn pipeline() -> Pipeline {
          criteria: {trigger.body.status: {type: equals, pattern: firing}}\naction: {ref: core.noop}\n",
     )
     .unwrap();
-    let packs = PackSet::load_all(&[repo.join("packs"), dir.path().join("packs")]);
-    assert!(packs.errors.is_empty(), "{:?}", packs.errors);
     let mut config = Config::default();
     config.server.concurrency = 32;
     config.server.max_body = 1 << 20;
-    let host = Host::new(&HostConfig {
-        settings: config.host.clone(),
-        ceiling: config.limits.max,
-        cache_dir: dir.path().join("cache"),
-    })
-    .unwrap();
-    let registry = Arc::new(Registry::new(packs, config, host));
-    let noop = registry
-        .packs()
-        .action(&"core.noop".parse().unwrap())
-        .unwrap()
-        .clone();
-    registry.prepare(&noop).unwrap();
+    let registry = support::registry(config, dir.path());
     let store = Arc::new(RedbStore::open(&dir.path().join("data")).unwrap());
     let services = Services::start(registry, store, Mode::Server)
         .await

@@ -10,20 +10,17 @@
 
 #![allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
 
+mod support;
+
 use serde_json::{Map, json};
 use squall_core::capability::HttpPolicy;
 use squall_core::{Config, Limits, PackSet, Ref};
-use squall_host::{Host, HostConfig, RunContext, RunRequest};
+use squall_host::{RunContext, RunRequest};
 use squall_server::{Bus, Registry, Runner};
 use squall_store::RedbStore;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
+use support::percentile;
 
 fn report(name: &str, mut latencies: Vec<Duration>, wall: Duration) {
     latencies.sort();
@@ -42,20 +39,14 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5000);
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let packs_dir = repo.join("packs");
+    let packs_dir = support::repo().join("packs");
     let scratch = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let config = Config::default();
-    let host = Host::new(&HostConfig {
-        settings: config.host.clone(),
-        ceiling: config.limits.max,
-        cache_dir: scratch.path().join("cache"),
-    })
-    .unwrap();
+    let host = support::host(&config, scratch.path());
 
     println!(
         "core.noop on {} cores, {runs} runs per line",

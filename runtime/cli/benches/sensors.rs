@@ -16,19 +16,18 @@
 
 #![allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
 
+mod support;
+
 use serde_json::{Value, json};
 use squall_core::capability::HttpPolicy;
-use squall_core::{Config, Limits, PackSet};
-use squall_host::{Host, HostConfig, SensorBackend, SensorEntry, SensorRequest};
-use squall_server::{Mode, Registry, Services};
+use squall_core::{Config, Limits};
+use squall_host::{Host, SensorBackend, SensorEntry, SensorRequest};
+use squall_server::{Mode, Services};
 use squall_store::RedbStore;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
+use support::percentile;
 
 /// A backend with one in-memory key and no checks.
 struct Memory(std::sync::Mutex<Option<String>>);
@@ -91,7 +90,6 @@ async fn poll_overhead(host: &Host, class: &str, polls: usize) {
 }
 
 async fn emit_to_execution(emits: u64) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir().unwrap();
     let bench = dir.path().join("packs/bench");
     for sub in ["rules", "sensors", "triggers"] {
@@ -130,23 +128,9 @@ async fn emit_to_execution(emits: u64) {
         "name: noop\nenabled: true\ntrigger: {type: bench.tick}\naction: {ref: core.noop}\n",
     )
     .unwrap();
-    let packs = PackSet::load_all(&[repo.join("packs"), dir.path().join("packs")]);
-    assert!(packs.errors.is_empty(), "{:?}", packs.errors);
     let mut config = Config::default();
     config.server.concurrency = 32;
-    let host = Host::new(&HostConfig {
-        settings: config.host.clone(),
-        ceiling: config.limits.max,
-        cache_dir: dir.path().join("cache"),
-    })
-    .unwrap();
-    let registry = Arc::new(Registry::new(packs, config, host));
-    let noop = registry
-        .packs()
-        .action(&"core.noop".parse().unwrap())
-        .unwrap()
-        .clone();
-    registry.prepare(&noop).unwrap();
+    let registry = support::registry(config, dir.path());
     registry
         .host()
         .prepare_sensor(Path::new(squall_test_components::TEST_SENSOR))
@@ -189,13 +173,7 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config::default();
-        let host = Host::new(&HostConfig {
-            settings: config.host.clone(),
-            ceiling: config.limits.max,
-            cache_dir: dir.path().join("cache"),
-        })
-        .unwrap();
+        let host = support::host(&Config::default(), dir.path());
         poll_overhead(&host, "Noop", 3000).await;
         poll_overhead(&host, "Counter", 3000).await;
         emit_to_execution(emits).await;

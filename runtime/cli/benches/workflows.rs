@@ -16,14 +16,16 @@
 
 #![allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
 
+mod support;
+
 use serde_json::{Map, Value};
-use squall_core::{Config, ExecutionStatus, PackSet, Ref};
-use squall_host::{Host, HostConfig};
-use squall_server::{Mode, Registry, Services};
+use squall_core::{Config, ExecutionStatus, Ref};
+use squall_server::{Mode, Services};
 use squall_store::RedbStore;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::percentile;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -43,10 +45,6 @@ fn memory(field: &str) -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 /// The bench pack: `bench.seq40` and `bench.items`.
@@ -112,7 +110,6 @@ async fn run(services: &Services, action: &Ref) -> Duration {
 fn main() {
     let runs = env("SQUALL_BENCH_RUNS", 20).max(1);
     let items = env("SQUALL_BENCH_ITEMS", 1000).max(1);
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let scratch = tempfile::tempdir().unwrap();
     write_pack(&scratch.path().join("packs"), items);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -120,16 +117,8 @@ fn main() {
         .build()
         .unwrap();
     let config = Config::default();
-    let host = Host::new(&HostConfig {
-        settings: config.host.clone(),
-        ceiling: config.limits.max,
-        cache_dir: scratch.path().join("cache"),
-    })
-    .unwrap();
-    let packs = PackSet::load_all(&[repo.join("packs"), scratch.path().join("packs")]);
-    assert!(packs.errors.is_empty(), "{:?}", packs.errors);
     let concurrency = config.server.concurrency;
-    let registry = Arc::new(Registry::new(packs, config, host));
+    let registry = support::registry(config, scratch.path());
     let store = RedbStore::open(&scratch.path().join("data")).unwrap();
     println!(
         "Orquesta workflows of core.noop on {} cores, durable (redb, group commit), scheduler concurrency {concurrency}",

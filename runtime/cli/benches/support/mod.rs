@@ -1,0 +1,50 @@
+//! What the benchmarks share: percentiles, a host caching compiled components in a scratch
+//! directory, and a registry over the shipped packs plus a scratch directory's `packs/`.
+//!
+//! Each benchmark includes it with `mod support;` and uses part of it.
+
+#![allow(dead_code)]
+
+use squall_core::{Config, PackSet};
+use squall_host::{Host, HostConfig};
+use squall_server::Registry;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The `p` quantile (0.0-1.0) of `sorted`, nearest rank.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// The repository root (the shipped packs are in `packs/`).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A host with `config`'s settings and ceiling, caching compiled components in
+/// `<scratch>/cache`.
+pub fn host(config: &Config, scratch: &Path) -> Host {
+    Host::new(&HostConfig {
+        settings: config.host.clone(),
+        ceiling: config.limits.max,
+        cache_dir: scratch.join("cache"),
+    })
+    .unwrap()
+}
+
+/// A registry over the shipped packs and `<scratch>/packs` (which must load without errors),
+/// with `core.noop` already compiled so no measurement includes its compilation.
+pub fn registry(config: Config, scratch: &Path) -> Arc<Registry> {
+    let packs = PackSet::load_all(&[repo().join("packs"), scratch.join("packs")]);
+    assert!(packs.errors.is_empty(), "{:?}", packs.errors);
+    let host = host(&config, scratch);
+    let registry = Arc::new(Registry::new(packs, config, host));
+    let noop = registry
+        .packs()
+        .action(&"core.noop".parse().unwrap())
+        .unwrap()
+        .clone();
+    registry.prepare(&noop).unwrap();
+    registry
+}
