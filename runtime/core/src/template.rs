@@ -138,8 +138,14 @@ impl Context {
     /// Exposes the datastore as `st2kv.system` and `st2kv.user`, and lets `decrypt_kv` decrypt
     /// with it.
     pub fn with_keys(mut self, keys: KeyLookup) -> Context {
-        self.keys = Some(keys);
+        self.set_keys(keys);
         self
+    }
+
+    /// [`Context::with_keys`] in place: the rules engine swaps in each rule's pack-bound
+    /// datastore without copying the payload again.
+    pub fn set_keys(&mut self, keys: KeyLookup) {
+        self.keys = Some(keys);
     }
 
     fn to_jinja(&self) -> Jinja {

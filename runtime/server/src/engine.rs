@@ -84,7 +84,7 @@ fn plan(runner: &Runner, instance: &TriggerInstance) -> Plan {
     let registry = runner.registry().clone();
     // Rule evaluation runs on a blocking thread: the datastore is read synchronously. Each
     // rule's templates see secrets only as its pack's grants allow.
-    let base = Context::trigger(&instance.payload);
+    let mut ctx = Context::trigger(&instance.payload);
     let rules: Vec<&Rule> = registry
         .rules_for(&instance.trigger, &instance.trigger_parameters)
         .collect();
@@ -98,9 +98,7 @@ fn plan(runner: &Runner, instance: &TriggerInstance) -> Plan {
             break;
         }
         for rule in rules.iter().filter(|r| r.kind == pass) {
-            let ctx = base
-                .clone()
-                .with_keys(runner.key_lookup_for(SYSTEM_USER, rule.reference.pack()));
+            ctx.set_keys(runner.key_lookup_for(SYSTEM_USER, rule.reference.pack()));
             match rule.criteria().matches(&instance.payload, &ctx) {
                 Ok(false) => continue,
                 Ok(true) => {
