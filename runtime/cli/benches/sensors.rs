@@ -131,10 +131,6 @@ async fn emit_to_execution(emits: u64) {
     let mut config = Config::default();
     config.server.concurrency = 32;
     let registry = support::registry(config, dir.path());
-    registry
-        .host()
-        .prepare_sensor(Path::new(squall_test_components::TEST_SENSOR))
-        .unwrap();
     let store = Arc::new(RedbStore::open(&dir.path().join("data")).unwrap());
     let started = Instant::now();
     let services = Services::start(registry, store, Mode::Server)
