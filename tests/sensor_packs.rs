@@ -35,7 +35,11 @@ impl Site {
         std::fs::create_dir_all(dir.path().join("configs")).unwrap();
         std::fs::write(
             dir.path().join("squall.toml"),
-            format!("data_dir = \"data\"\npacks_dirs = [\"packs\"]\n{extra}"),
+            // Polls every 0.2 s below keep the tests short: under the default 1 s floor.
+            format!(
+                "data_dir = \"data\"\npacks_dirs = [\"packs\"]\n\
+                 [sensors]\nmin_poll_interval = \"100ms\"\n{extra}"
+            ),
         )
         .unwrap();
         Site { dir }

@@ -53,7 +53,13 @@ fn site(packs: &[(&str, Vec<(&str, String)>)], config: &str) -> tempfile::TempDi
     for (name, sensors) in packs {
         write_pack(&dir.path().join("packs"), name, sensors);
     }
-    write_squall_toml(dir.path(), config);
+    // Polls every 0.2 s keep the tests short: under the default 1 s floor.
+    let floor = if config.contains("[sensors]") {
+        ""
+    } else {
+        "[sensors]\nmin_poll_interval = \"100ms\"\n"
+    };
+    write_squall_toml(dir.path(), &format!("{floor}{config}"));
     dir
 }
 
@@ -280,4 +286,100 @@ fn a_sensor_reads_a_secret_only_when_its_pack_is_granted_it() {
     });
     assert_eq!(refused["status"]["state"], "backing_off");
     assert!(!ticks(&server, "other.tick").contains(&7));
+}
+
+#[test]
+fn a_pack_cannot_read_another_packs_pack_local_keys() {
+    let dir = site(
+        &[
+            ("victim", vec![("Counter", sensor_yaml("Counter", ""))]),
+            ("evil", vec![("Secret", sensor_yaml("Secret", ""))]),
+        ],
+        "",
+    );
+    // The evil pack's sensor asks for the victim's pack-local counter `victim:n`.
+    std::fs::create_dir_all(dir.path().join("configs")).unwrap();
+    std::fs::write(dir.path().join("configs/evil.yaml"), "key: \"victim:n\"\n").unwrap();
+    let server = Server::start(dir.path());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server
+        .send(reqwest::Method::GET, "/api/v1/keys/victim:n", None)
+        .0
+        != 200
+    {
+        assert!(Instant::now() < deadline, "the victim never wrote its key");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let refused = server.wait_for("/api/v1/sensortypes/evil.Secret", 30, |s| {
+        s["status"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("pack-local key"))
+    });
+    assert_eq!(refused["status"]["state"], "backing_off", "{refused:#}");
+    assert!(ticks(&server, "evil.tick").is_empty());
+}
+
+#[test]
+fn sensor_quotas_hold_per_pack_and_minute() {
+    let dir = site(
+        &[("burst", vec![("Burst", sensor_yaml("Burst", ""))])],
+        "[sensors]\nmin_poll_interval = \"100ms\"\nmax_emits_per_minute = 250\n",
+    );
+    let server = Server::start(dir.path());
+    // 100 per poll against 250 per minute: two polls pass, the third is refused whole.
+    let refused = server.wait_for("/api/v1/sensortypes/burst.Burst", 30, |s| {
+        s["status"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("max_emits_per_minute"))
+    });
+    assert_eq!(refused["status"]["state"], "backing_off", "{refused:#}");
+    let kept = ticks(&server, "burst.tick");
+    assert_eq!(kept.len(), 200, "whole calls only: {kept:?}");
+}
+
+#[test]
+fn an_emit_over_max_payload_fails_the_call() {
+    let dir = site(
+        &[("big", vec![("Counter", sensor_yaml("Counter", ""))])],
+        "[sensors]\nmin_poll_interval = \"100ms\"\nmax_payload = \"6B\"\n",
+    );
+    let server = Server::start(dir.path());
+    // {"n":1} is 7 bytes, over a 6-byte max_payload.
+    let big = server.wait_for("/api/v1/sensortypes/big.Counter", 30, |s| {
+        s["status"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("[sensors] max_payload"))
+    });
+    assert_eq!(big["status"]["emitted"], 0, "{big:#}");
+    assert!(ticks(&server, "big.tick").is_empty());
+    // Nothing the failed calls wrote was kept either.
+    assert_eq!(
+        server
+            .send(reqwest::Method::GET, "/api/v1/keys/big:n", None)
+            .0,
+        404
+    );
+}
+
+#[test]
+fn datastore_writes_and_poll_intervals_are_bounded() {
+    let dir = site(
+        &[("state", vec![("Counter", sensor_yaml("Counter", ""))])],
+        "[sensors]\nmax_state_bytes_per_call = \"1B\"\n",
+    );
+    let server = Server::start(dir.path());
+    let sensor = server.wait_for("/api/v1/sensortypes/state.Counter", 30, |s| {
+        s["status"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("max_state_bytes_per_call"))
+    });
+    // Asked for 0.2 s, raised to the default floor of 1 s.
+    assert_eq!(sensor["poll_interval"], 1.0, "{sensor:#}");
+    assert!(ticks(&server, "state.tick").is_empty());
+    assert_eq!(
+        server
+            .send(reqwest::Method::GET, "/api/v1/keys/state:n", None)
+            .0,
+        404
+    );
 }

@@ -59,6 +59,8 @@ async fn poll_overhead(host: &Host, class: &str, polls: usize) {
         http: Arc::new(HttpPolicy::default()),
         backend: backend.clone(),
         max_emits: 100,
+        max_payload: 256 * 1024,
+        max_state_bytes: 64 * 1024,
     };
     for _ in 0..50 {
         host.call_sensor(&sensor, request.clone(), SensorEntry::Poll)
@@ -130,6 +132,9 @@ async fn emit_to_execution(emits: u64) {
     .unwrap();
     let mut config = Config::default();
     config.server.concurrency = 32;
+    // The benchmark measures the pipeline, not the quotas that protect it.
+    config.sensors.min_poll_interval = Duration::from_millis(10);
+    config.sensors.max_emits_per_minute = u32::MAX;
     let registry = support::registry(config, dir.path());
     let store = Arc::new(RedbStore::open(&dir.path().join("data")).unwrap());
     let started = Instant::now();

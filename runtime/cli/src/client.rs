@@ -58,7 +58,9 @@ impl Client {
             }),
             Err(e) if e.is_connect() || e.is_timeout() => {
                 tracing::debug!(url = %base, "no server answers; running in-process");
-                let services = settings.services(squall_server::Mode::Embedded).await?;
+                let services = settings
+                    .services(squall_server::Mode::Embedded, None)
+                    .await?;
                 let router = app(ApiState {
                     services: services.clone(),
                     access: Access::Open,

@@ -5,6 +5,7 @@ use squall_core::{Config, PackSet};
 use squall_host::{Host, HostConfig};
 use squall_server::{Mode, Registry, Services};
 use squall_store::RedbStore;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -66,18 +67,28 @@ impl Settings {
         PackSet::load_all_with_configs(&self.packs_dirs, self.config.configs_dir.as_deref())
     }
 
-    pub fn host(&self) -> Result<Host, Failure> {
-        Host::new(&HostConfig {
+    /// The host, with the configured `[server] bind` (and `listening`, the address a server
+    /// bound) reserved: no component reaches Squall's own API, even run in-process.
+    pub fn host(&self, listening: Option<SocketAddr>) -> Result<Host, Failure> {
+        let host = Host::new(&HostConfig {
             settings: self.config.host.clone(),
             ceiling: self.config.limits.max,
             cache_dir: self.data_dir.join("cache").join("components"),
+            cache_key_file: self.data_dir.join("keys").join("cache.key"),
         })
-        .map_err(Failure::internal)
+        .map_err(Failure::internal)?;
+        if let Ok(bind) = self.config.server.bind.parse() {
+            host.reserve(bind);
+        }
+        if let Some(addr) = listening {
+            host.reserve(addr);
+        }
+        Ok(host)
     }
 
     /// Packs, config and host. Pack problems go to the log when serving, else to stderr as
     /// `warning: <file>: <field>: <reason>` lines.
-    pub fn registry(&self, mode: Mode) -> Result<Registry, Failure> {
+    pub fn registry(&self, mode: Mode, listening: Option<SocketAddr>) -> Result<Registry, Failure> {
         let packs = self.load_packs();
         for e in &packs.errors {
             match mode {
@@ -85,12 +96,21 @@ impl Settings {
                 Mode::Embedded => eprintln!("warning: {e}"),
             }
         }
-        Ok(Registry::new(packs, self.config.clone(), self.host()?))
+        Ok(Registry::new(
+            packs,
+            self.config.clone(),
+            self.host(listening)?,
+        ))
     }
 
-    /// The services over the local data directory.
-    pub async fn services(&self, mode: Mode) -> Result<Services, Failure> {
-        let registry = Arc::new(self.registry(mode)?);
+    /// The services over the local data directory; `listening` is the address a server bound
+    /// (reserved from outbound HTTP before any sensor or action runs).
+    pub async fn services(
+        &self,
+        mode: Mode,
+        listening: Option<SocketAddr>,
+    ) -> Result<Services, Failure> {
+        let registry = Arc::new(self.registry(mode, listening)?);
         let store = Arc::new(self.open_store()?);
         Services::start(registry, store, mode)
             .await

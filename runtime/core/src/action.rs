@@ -274,7 +274,8 @@ fn resolve_entry_point(
 }
 
 /// `entry`, a path relative to the pack's `dir` (named `dir_name` in messages), checked to stay
-/// inside it and to name an existing file (a `what`).
+/// inside it, to name an existing file (a `what`), and — links followed — to resolve inside
+/// the pack (`dir`'s parent; see [`crate::pack_files::confine`]).
 ///
 /// # Errors
 /// A message naming the entry.
@@ -298,6 +299,7 @@ pub(crate) fn resolve_in_pack(
     if !path.is_file() {
         return Err(format!("{what} {entry:?} not found at {}", path.display()));
     }
+    crate::pack_files::confine(&crate::pack_files::pack_dir_of(dir), &path)?;
     Ok(path)
 }
 

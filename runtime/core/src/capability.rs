@@ -158,7 +158,7 @@ fn in_net(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
 /// An IPv6 address that carries an IPv4 address counts as that IPv4 address: IPv4-mapped
 /// (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`
 /// with the address in the last 32 bits) and 6to4 (`2002:AABB:CCDD::/48`).
-fn canonical(ip: IpAddr) -> IpAddr {
+pub fn canonical(ip: IpAddr) -> IpAddr {
     let IpAddr::V6(v6) = ip else { return ip };
     if let Some(v4) = v6.to_ipv4_mapped() {
         return IpAddr::V4(v4);

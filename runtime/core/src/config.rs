@@ -82,6 +82,156 @@ pub struct Config {
     /// The datastore (key file of encrypted secrets).
     #[serde(default)]
     pub datastore: DatastoreSettings,
+    /// Quotas of sensors.
+    #[serde(default)]
+    pub sensors: SensorSettings,
+    /// The budget of every Jinja render.
+    #[serde(default)]
+    pub templates: TemplateSettings,
+    /// The budgets of the workflow conductor.
+    #[serde(default)]
+    pub workflows: WorkflowSettings,
+}
+
+/// `[workflows]`: the budgets of one workflow execution's conductor. Passing one fails the
+/// workflow with an error (in its result's `errors`) naming the setting; running tasks finish,
+/// nothing new starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowSettings {
+    /// Tasks one workflow execution may start over its life (each retry, each pass through a
+    /// cycle counts; with-items runs do not). Default 50,000.
+    #[serde(default = "default_wf_tasks")]
+    pub max_tasks: usize,
+    /// Items of one with-items task. Default 10,000.
+    #[serde(default = "default_wf_items")]
+    pub max_items: usize,
+    /// Tasks started while applying one batch of events (a chain of action-less tasks runs in
+    /// one). Default 1,000.
+    #[serde(default = "default_wf_transitions")]
+    pub max_transitions_per_event: usize,
+    /// Size of the workflow's state as stored (contexts, task results, errors), in bytes of
+    /// JSON (`"16MiB"`). Default 16 MiB.
+    #[serde(default = "default_wf_state", with = "units::size")]
+    pub max_state_bytes: u64,
+}
+
+fn default_wf_tasks() -> usize {
+    50_000
+}
+
+fn default_wf_items() -> usize {
+    10_000
+}
+
+fn default_wf_transitions() -> usize {
+    1_000
+}
+
+fn default_wf_state() -> u64 {
+    16 * 1024 * 1024
+}
+
+impl Default for WorkflowSettings {
+    fn default() -> Self {
+        WorkflowSettings {
+            max_tasks: default_wf_tasks(),
+            max_items: default_wf_items(),
+            max_transitions_per_event: default_wf_transitions(),
+            max_state_bytes: default_wf_state(),
+        }
+    }
+}
+
+/// `[templates]`: what one Jinja render (a rule's parameters, an action's defaults, a
+/// workflow expression, a pack config value) may cost. Past either, the render fails with an
+/// error naming the setting: the rule enforcement, execution or workflow fails with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSettings {
+    /// minijinja fuel per render: about one unit per instruction, and one per 64 bytes of
+    /// output or allocated data. Default 1,000,000 (a million instructions or ~60 MB).
+    #[serde(default = "default_template_fuel")]
+    pub fuel: u64,
+    /// Longest rendered string, in bytes (`"1MiB"`). Default 1 MiB.
+    #[serde(default = "default_template_output", with = "units::size")]
+    pub max_output: u64,
+}
+
+fn default_template_fuel() -> u64 {
+    1_000_000
+}
+
+fn default_template_output() -> u64 {
+    1024 * 1024
+}
+
+impl Default for TemplateSettings {
+    fn default() -> Self {
+        TemplateSettings {
+            fuel: default_template_fuel(),
+            max_output: default_template_output(),
+        }
+    }
+}
+
+/// `[sensors]`: what one sensor call, and one pack's sensors per minute, may bring in. A call
+/// over a quota fails as a whole (nothing it emitted or wrote is kept), its error names the
+/// setting, and the sensor is backed off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorSettings {
+    /// Shortest `poll_interval` a sensor gets, whatever its YAML says (`"1s"`). Default 1 s;
+    /// a shorter interval is raised to this (and the load logs it).
+    #[serde(default = "default_min_poll_interval", with = "units::duration")]
+    pub min_poll_interval: std::time::Duration,
+    /// Largest payload of one emitted trigger instance, in bytes of JSON (`"256KiB"`).
+    /// Default 256 KiB; a larger emit is refused and fails the call.
+    #[serde(default = "default_max_payload", with = "units::size")]
+    pub max_payload: u64,
+    /// Datastore bytes (key names plus values) one call may write. Default 64 KiB.
+    #[serde(default = "default_state_per_call", with = "units::size")]
+    pub max_state_bytes_per_call: u64,
+    /// Trigger instances the sensors of one pack may emit per minute (a bucket refilled
+    /// evenly over the minute). Default 600.
+    #[serde(default = "default_emits_per_minute")]
+    pub max_emits_per_minute: u32,
+    /// Datastore bytes (key names plus values) the sensors of one pack may write per minute.
+    /// Default 1 MiB.
+    #[serde(default = "default_state_per_minute", with = "units::size")]
+    pub max_state_bytes_per_minute: u64,
+}
+
+fn default_min_poll_interval() -> std::time::Duration {
+    std::time::Duration::from_secs(1)
+}
+
+fn default_max_payload() -> u64 {
+    256 * 1024
+}
+
+fn default_state_per_call() -> u64 {
+    64 * 1024
+}
+
+fn default_emits_per_minute() -> u32 {
+    600
+}
+
+fn default_state_per_minute() -> u64 {
+    1024 * 1024
+}
+
+impl Default for SensorSettings {
+    fn default() -> Self {
+        SensorSettings {
+            min_poll_interval: default_min_poll_interval(),
+            max_payload: default_max_payload(),
+            max_state_bytes_per_call: default_state_per_call(),
+            max_emits_per_minute: default_emits_per_minute(),
+            max_state_bytes_per_minute: default_state_per_minute(),
+        }
+    }
 }
 
 /// `[datastore]`: the key-value store.
@@ -114,6 +264,16 @@ pub struct ServerSettings {
     /// exits anyway (they are recorded `abandoned` on the next start). Default 30 s.
     #[serde(default = "default_shutdown", with = "units::duration")]
     pub shutdown_timeout: std::time::Duration,
+    /// Work accepted but not started that the server holds at most: trigger instances waiting
+    /// for the rules engine plus executions waiting for a slot. Default 10000. Past it,
+    /// webhooks and new executions get `429 Too Many Requests` with `Retry-After` and sensor
+    /// calls fail (backed off) until the backlog drains; nothing already accepted is dropped.
+    #[serde(default = "default_max_backlog")]
+    pub max_backlog: usize,
+}
+
+fn default_max_backlog() -> usize {
+    10_000
 }
 
 fn default_bind() -> String {
@@ -139,6 +299,7 @@ impl Default for ServerSettings {
             concurrency: default_concurrency(),
             max_body: default_max_body(),
             shutdown_timeout: default_shutdown(),
+            max_backlog: default_max_backlog(),
         }
     }
 }
@@ -175,10 +336,28 @@ pub struct HostSettings {
     /// recursion traps with "stack overflow".
     #[serde(default = "default_stack", with = "units::size")]
     pub max_wasm_stack: u64,
+    /// Outbound HTTP connections one execution or sensor call may hold open at once. Default
+    /// 16; one more is refused (`connection-limit-reached` to the guest, a denial naming this
+    /// setting in the record).
+    #[serde(default = "default_max_outbound_per_call")]
+    pub max_outbound_per_call: u32,
+    /// Outbound HTTP connections all components of the process may hold open at once, so
+    /// guests can never take the file descriptors the API needs. Default 256; one more is
+    /// refused as above.
+    #[serde(default = "default_max_outbound")]
+    pub max_outbound: u32,
 }
 
 fn default_max_instances() -> u32 {
     64
+}
+
+fn default_max_outbound_per_call() -> u32 {
+    16
+}
+
+fn default_max_outbound() -> u32 {
+    256
 }
 
 fn default_true() -> bool {
@@ -195,6 +374,8 @@ impl Default for HostSettings {
             max_instances: default_max_instances(),
             pooling: true,
             max_wasm_stack: default_stack(),
+            max_outbound_per_call: default_max_outbound_per_call(),
+            max_outbound: default_max_outbound(),
         }
     }
 }

@@ -259,6 +259,22 @@ pub fn pack_key_name(pack: &str, name: &str) -> String {
     format!("{pack}:{name}")
 }
 
+/// Whether pack `reader` may read the system-scope key `name`: a name `<pack>:<rest>` is the
+/// pack-local key of `<pack>` (see [`pack_key_name`]) and only that pack may read it;
+/// StackStorm lets any reader see them, Squall keeps one pack's state from the others.
+///
+/// # Errors
+/// A message naming the key and its owner.
+pub fn check_pack_local_read(reader: &str, name: &str) -> Result<(), String> {
+    match name.split_once(':') {
+        Some((owner, _)) if owner != reader => Err(format!(
+            "key {name:?} is pack {owner:?}'s pack-local key; only that pack may read it \
+             (pack {reader:?} asked)"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Checks a key name (1-255 chars of letters, digits, `_`, `-`, `.`, `:`, `/`).
 ///
 /// # Errors
@@ -294,6 +310,14 @@ pub fn validate_user(user: &str) -> Result<(), KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pack_local_keys_are_readable_by_their_pack_only() {
+        assert!(check_pack_local_read("monitor", "monitor:status.web").is_ok());
+        assert!(check_pack_local_read("monitor", "github_token").is_ok());
+        let e = check_pack_local_read("evil", "monitor:status.web").unwrap_err();
+        assert!(e.contains("pack \"monitor\"'s pack-local key"), "{e}");
+    }
 
     #[test]
     fn scopes_parse_as_stackstorm_names_them() {

@@ -268,8 +268,9 @@ impl PackSet {
     ) -> BTreeMap<String, (T, PathBuf)> {
         let mut items: BTreeMap<String, (T, PathBuf)> = BTreeMap::new();
         for file in yaml_files(&dir.join(sub)) {
-            let loaded = std::fs::read_to_string(&file)
-                .map_err(|e| PackError::new(&file, "", format!("cannot read: {e}")))
+            let loaded = crate::pack_files::read_text(dir, &file)
+                .and_then(|t| t.ok_or_else(|| "cannot read: not found".to_string()))
+                .map_err(|e| PackError::new(&file, "", e))
                 .and_then(|text| parse(&text, &file).map_err(|e| PackError::content(&file, e)));
             match loaded {
                 Ok(item) => {
@@ -303,8 +304,10 @@ impl PackSet {
                     continue;
                 }
                 let file = action.entry_path.clone();
-                let problems = match std::fs::read_to_string(&file) {
-                    Err(e) => vec![PackError::new(&file, "", format!("cannot read: {e}"))],
+                let text = crate::pack_files::read_text(&pack.path, &file)
+                    .and_then(|t| t.ok_or_else(|| "cannot read: not found".to_string()));
+                let problems = match text {
+                    Err(e) => vec![PackError::new(&file, "", e)],
                     Ok(text) => match crate::workflow::WorkflowSpec::parse(&text) {
                         Err(e) => vec![PackError::new(&file, &e.field, e.message)],
                         Ok(spec) => {
@@ -350,11 +353,12 @@ impl PackSet {
 
     fn load_pack(&mut self, dir: &Path) {
         let meta_file = dir.join("pack.yaml");
-        let text = match std::fs::read_to_string(&meta_file) {
+        let text = match crate::pack_files::read_text(dir, &meta_file)
+            .and_then(|t| t.ok_or_else(|| "cannot read: No such file or directory".to_string()))
+        {
             Ok(t) => t,
             Err(e) => {
-                self.errors
-                    .push(PackError::new(&meta_file, "", format!("cannot read: {e}")));
+                self.errors.push(PackError::new(&meta_file, "", e));
                 return;
             }
         };

@@ -567,20 +567,30 @@ impl PackConfig {
         let schema_file = pack_dir.join(SCHEMA_FILE);
         let file = configs_dir.join(format!("{pack}.yaml"));
         let mut errors = Vec::new();
-        let mut read = |path: &Path| match std::fs::read_to_string(path) {
-            Ok(text) => Some(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
+        let mut read = |path: &Path, result: Result<Option<String>, String>| match result {
+            Ok(text) => text,
+            Err(message) => {
                 errors.push(PackError {
                     path: path.to_path_buf(),
                     field: String::new(),
-                    message: format!("cannot read: {e}"),
+                    message,
                 });
                 None
             }
         };
-        let schema_text = read(&schema_file);
-        let config_text = read(&file);
+        // The schema is the pack's (confined to it); the config is the operator's own file.
+        let schema_text = read(
+            &schema_file,
+            crate::pack_files::read_text(pack_dir, &schema_file),
+        );
+        let config_text = read(
+            &file,
+            match std::fs::read_to_string(&file) {
+                Ok(text) => Ok(Some(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(format!("cannot read: {e}")),
+            },
+        );
         if schema_text.is_none() && config_text.is_none() && errors.is_empty() {
             return None;
         }

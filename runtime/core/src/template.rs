@@ -10,11 +10,18 @@
 //! `secret` key reads as its ciphertext; `{{ st2kv.system.token | decrypt_kv }}` decrypts it.
 //!
 //! A value is a template when it contains `{{` or `{%`; anything else is returned unchanged.
+//!
+//! Every render is bounded ([`TemplateSettings`], `[templates]` in `squall.toml`): minijinja's
+//! fuel (each instruction, each byte produced or allocated) caps the work — a loop of 10^10
+//! iterations or `'a' * 100000000` runs out of fuel before it allocates — and a rendered string
+//! longer than `max_output` bytes is refused. Either ends the render with an error naming the
+//! setting.
 
+use crate::config::TemplateSettings;
 use minijinja::value::{Object, Serde};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value as Jinja};
 use serde_json::Value;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, RwLock};
 
 /// The datastore as templates see it. Core does no I/O: the server implements this over its
 /// store and cipher. Any `Fn(&str) -> Option<String>` is a source of system-scope keys only.
@@ -58,10 +65,32 @@ pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%")
 }
 
-fn environment() -> &'static Environment<'static> {
-    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
+/// The environment every render uses, and the settings it was built with.
+static ENV: RwLock<Option<(Arc<Environment<'static>>, TemplateSettings)>> = RwLock::new(None);
+
+/// Sets the render budget of every later render (the server calls it with `[templates]` at
+/// start; until then [`TemplateSettings::default`] applies).
+pub fn configure(settings: &TemplateSettings) {
+    let env = Arc::new(build(settings));
+    *ENV.write().unwrap_or_else(|e| e.into_inner()) = Some((env, settings.clone()));
+}
+
+fn environment() -> (Arc<Environment<'static>>, TemplateSettings) {
+    if let Some(current) = ENV.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        return current.clone();
+    }
+    let mut slot = ENV.write().unwrap_or_else(|e| e.into_inner());
+    slot.get_or_insert_with(|| {
+        let settings = TemplateSettings::default();
+        (Arc::new(build(&settings)), settings)
+    })
+    .clone()
+}
+
+fn build(settings: &TemplateSettings) -> Environment<'static> {
+    {
         let mut env = Environment::new();
+        env.set_fuel(Some(settings.fuel));
         env.set_undefined_behavior(UndefinedBehavior::Lenient);
         env.add_filter("to_json_string", to_json_string);
         env.add_filter("to_complex", to_complex);
@@ -79,7 +108,33 @@ fn environment() -> &'static Environment<'static> {
         env.add_filter("dirname", dirname);
         env.add_filter("decrypt_kv", decrypt_kv);
         env
-    })
+    }
+}
+
+/// The error of a render: fuel running out names the setting.
+fn render_error(e: &Error, settings: &TemplateSettings) -> String {
+    if e.kind() == ErrorKind::OutOfFuel {
+        format!(
+            "template stopped: it used up its budget of {} fuel ([templates] fuel; too many \
+             loop iterations or too much data)",
+            settings.fuel
+        )
+    } else {
+        describe(e)
+    }
+}
+
+/// Refuses a rendered string longer than `max_output`.
+fn bounded(text: String, settings: &TemplateSettings) -> Result<String, String> {
+    if text.len() as u64 > settings.max_output {
+        Err(format!(
+            "template output is {} bytes, over the limit of {} bytes ([templates] max_output)",
+            text.len(),
+            settings.max_output
+        ))
+    } else {
+        Ok(text)
+    }
 }
 
 /// Checks that `text` parses as a template.
@@ -88,6 +143,7 @@ fn environment() -> &'static Environment<'static> {
 /// The parser's message (with line), e.g. `syntax error: unexpected end of input`.
 pub fn check(text: &str) -> Result<(), String> {
     environment()
+        .0
         .template_from_str(text)
         .map(|_| ())
         .map_err(|e| describe(&e))
@@ -248,9 +304,11 @@ fn decrypt_kv(state: &minijinja::State, value: Jinja) -> Result<String, Error> {
 /// # Errors
 /// The renderer's message, e.g. `undefined value` or a filter's error.
 pub fn render(text: &str, ctx: &Context) -> Result<String, String> {
-    environment()
+    let (env, settings) = environment();
+    let text = env
         .render_str(text, ctx.to_jinja())
-        .map_err(|e| describe(&e))
+        .map_err(|e| render_error(&e, &settings))?;
+    bounded(text, &settings)
 }
 
 /// The expression of a template that is exactly one `{{ expression }}` and nothing else.
@@ -271,12 +329,16 @@ pub fn render_typed(text: &str, ctx: &Context) -> Result<Value, String> {
     }
     match single_expression(text) {
         Some(expr) => {
-            let compiled = environment()
-                .compile_expression(expr)
-                .map_err(|e| describe(&e))?;
-            let value = compiled.eval(ctx.to_jinja()).map_err(|e| describe(&e))?;
+            let (env, settings) = environment();
+            let compiled = env.compile_expression(expr).map_err(|e| describe(&e))?;
+            let value = compiled
+                .eval(ctx.to_jinja())
+                .map_err(|e| render_error(&e, &settings))?;
             if value.is_undefined() {
                 return Ok(Value::String(String::new()));
+            }
+            if let Some(text) = value.as_str() {
+                bounded(text.to_string(), &settings)?;
             }
             serde_json::to_value(&value).map_err(|e| e.to_string())
         }
@@ -528,6 +590,29 @@ mod tests {
     use super::fake::Keys;
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_render_is_bounded_by_fuel_and_output_size() {
+        let ctx = Context::empty();
+        // 10^10 iterations, and 100 MB strings: each stops on fuel, before the work is done.
+        for text in [
+            "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
+            "{{ 'a' * 100000000 }}",
+            "{% set s = 'a' * 50000000 %}{{ s ~ s }}",
+        ] {
+            let started = std::time::Instant::now();
+            let e = render_typed(text, &ctx).unwrap_err();
+            assert!(e.contains("[templates] fuel"), "{text}: {e}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "{text}"
+            );
+        }
+        let settings = TemplateSettings::default();
+        let e = bounded("y".repeat(2 << 20), &settings).unwrap_err();
+        assert!(e.contains("[templates] max_output"), "{e}");
+        assert_eq!(render("{{ 'ab' * 3 }}", &ctx).unwrap(), "ababab");
+    }
 
     fn ctx() -> Context {
         let keys: KeyLookup = Arc::new(|k: &str| (k == "threshold").then(|| "3".to_string()));

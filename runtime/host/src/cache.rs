@@ -8,8 +8,13 @@
 //! simply not found, and the component is compiled again.
 //!
 //! Only artifacts this host wrote are ever loaded: pack content is always the `.wasm`
-//! component, never a `.cwasm`.
+//! component, never a `.cwasm`. Each artifact file is `HMAC-SHA256 tag (32 bytes) ‖ artifact`,
+//! the tag keyed by the cache key (32 random bytes, hex, in the key file, `0600`; created on
+//! first use) over `component sha256 ‖ engine key ‖ artifact`. A file is verified, in memory,
+//! before its native code is loaded: a swapped, truncated or foreign file — another
+//! component's artifact renamed, say — fails the check, is logged and recompiled.
 
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -36,25 +41,58 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Length of the tag in front of each artifact.
+const TAG_LEN: usize = 32;
+
 pub(crate) struct ComponentCache {
     dir: PathBuf,
     engine_key: String,
+    mac_key: [u8; 32],
 }
 
 impl ComponentCache {
-    pub(crate) fn new(dir: &Path, engine: &Engine) -> std::io::Result<ComponentCache> {
-        std::fs::create_dir_all(dir)?;
+    /// Opens (creating, `0700`) the cache at `dir`, keyed by the key in `key_file` (created,
+    /// `0600`, when missing).
+    pub(crate) fn new(
+        dir: &Path,
+        key_file: &Path,
+        engine: &Engine,
+    ) -> std::io::Result<ComponentCache> {
+        create_private_dir(dir)?;
         let mut hasher = Sha256Hasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_key = hex::encode(&hasher.0.finalize()[..8]);
         Ok(ComponentCache {
             dir: dir.to_path_buf(),
             engine_key,
+            mac_key: load_or_create_key(key_file)?,
         })
     }
 
     fn artifact(&self, sha: &str) -> PathBuf {
-        self.dir.join(format!("{sha}-{}.cwasm", self.engine_key))
+        self.dir.join(format!("{sha}-{}.scwasm", self.engine_key))
+    }
+
+    fn tag(&self, sha: &str, artifact: &[u8]) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.mac_key).expect("HMAC takes any key length");
+        mac.update(sha.as_bytes());
+        mac.update(self.engine_key.as_bytes());
+        mac.update(artifact);
+        mac
+    }
+
+    /// The verified artifact of `sha` from `path`.
+    fn read_verified(&self, path: &Path, sha: &str) -> Result<Vec<u8>, String> {
+        let mut bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+        if bytes.len() < TAG_LEN {
+            return Err("shorter than its tag".into());
+        }
+        let artifact = bytes.split_off(TAG_LEN);
+        self.tag(sha, &artifact)
+            .verify_slice(&bytes)
+            .map_err(|_| "its tag does not match (not written by this host for this component)")?;
+        Ok(artifact)
     }
 
     /// The component for `bytes` (whose digest is `sha`), from the cache or compiled now.
@@ -72,10 +110,13 @@ impl ComponentCache {
     ) -> Result<(Component, bool), String> {
         let path = self.artifact(sha);
         if path.is_file() {
-            match deserialize(engine, &path) {
+            match self
+                .read_verified(&path, sha)
+                .and_then(|a| deserialize(engine, &a).map_err(|e| format!("{e:#}")))
+            {
                 Ok(component) => return Ok((component, false)),
                 Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "cached component unusable; recompiling")
+                    tracing::warn!(path = %path.display(), error = %e, "cached component refused; recompiling")
                 }
             }
         }
@@ -89,20 +130,90 @@ impl ComponentCache {
             self.engine_key,
             std::process::id()
         ));
-        std::fs::write(&tmp, &artifact)
+        let tag = self.tag(sha, &artifact).finalize().into_bytes();
+        let mut file = Vec::with_capacity(TAG_LEN + artifact.len());
+        file.extend_from_slice(&tag);
+        file.extend_from_slice(&artifact);
+        write_private(&tmp, &file)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| format!("cannot write compiled component to {}: {e}", path.display()))?;
-        deserialize(engine, &path)
+        // The artifact just compiled in memory, not the file: nothing can have swapped it.
+        deserialize(engine, &artifact)
             .map(|c| (c, true))
             .map_err(|e| format!("{e:#}"))
     }
 }
 
 #[allow(unsafe_code)]
-fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
-    // SAFETY: `path` is in the host-owned cache directory and was written by
-    // `Engine::precompile_component` of an engine with the same compatibility key (it is part
-    // of the file name); pack-supplied files are never passed here. wasmtime additionally checks
-    // the artifact's header and engine compatibility before using it.
-    unsafe { Component::deserialize_file(engine, path) }
+fn deserialize(engine: &Engine, artifact: &[u8]) -> wasmtime::Result<Component> {
+    // SAFETY: `artifact` was produced by `Engine::precompile_component` of an engine with the
+    // same compatibility key: either just now in memory, or read from the cache and verified
+    // against the HMAC tag this host wrote with it (keyed by a secret only the host reads, over
+    // the component's digest and the engine key). Pack-supplied files are never passed here.
+    // wasmtime additionally checks the artifact's header and engine compatibility.
+    unsafe { Component::deserialize(engine, artifact) }
+}
+
+/// Creates `dir` (and parents) and narrows it to `0700` (Unix).
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a new file `path` readable by the owner only (`0600` on Unix).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// The cache key from `path` (64 hex digits), created with 32 random bytes when missing.
+/// Two processes creating it at once: each writes a temporary file and hard-links it into
+/// place; the loser reads the winner's.
+fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
+    let parse = |text: &str| -> std::io::Result<[u8; 32]> {
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut key).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} must hold 64 hex digits", path.display()),
+            )
+        })?;
+        Ok(key)
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => return parse(&text),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if !dir.exists() {
+        create_private_dir(dir)?;
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let tmp = dir.join(format!(".cache.key.{}.tmp", std::process::id()));
+    write_private(&tmp, format!("{}\n", hex::encode(key)).as_bytes())?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(key),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            parse(&std::fs::read_to_string(path)?)
+        }
+        Err(e) => Err(e),
+    }
 }

@@ -3,6 +3,7 @@
 use crate::bindings::ActionPre;
 use crate::bindings::sensor::SensorPre;
 use crate::cache::{ComponentCache, sha256_hex};
+use crate::reserved::ReservedEndpoints;
 use crate::state::RunState;
 use squall_core::Limits;
 use squall_core::config::HostSettings;
@@ -23,8 +24,11 @@ pub struct HostConfig {
     pub settings: HostSettings,
     /// The operator's ceilings: pool slots are sized for `memory`.
     pub ceiling: Limits,
-    /// Where compiled components are kept (`<data-dir>/cache/components`).
+    /// Where compiled components are kept (`<data-dir>/cache/components`, made `0700`).
     pub cache_dir: PathBuf,
+    /// The key that authenticates the cache's artifacts (`<data-dir>/keys/cache.key`: 64 hex
+    /// digits, `0600`, created when missing); see `cache.rs`.
+    pub cache_key_file: PathBuf,
 }
 
 /// Why the host could not start.
@@ -161,6 +165,10 @@ pub(crate) struct Inner {
     /// One lock per component digest being prepared, so concurrent first uses compile once.
     preparing: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     pub(crate) settings: HostSettings,
+    /// Squall's own listeners, which outbound HTTP never reaches.
+    pub(crate) reserved: ReservedEndpoints,
+    /// Outbound connections the process may still open (`[host] max_outbound` permits).
+    pub(crate) outbound: Arc<tokio::sync::Semaphore>,
 }
 
 impl Host {
@@ -230,8 +238,8 @@ impl Host {
             })
             .map_err(|e| HostError::Engine(format!("{e:#}")))?;
 
-        let cache =
-            ComponentCache::new(&config.cache_dir, &engine).map_err(|source| HostError::Cache {
+        let cache = ComponentCache::new(&config.cache_dir, &config.cache_key_file, &engine)
+            .map_err(|source| HostError::Cache {
                 path: config.cache_dir.clone(),
                 source,
             })?;
@@ -256,9 +264,25 @@ impl Host {
                 prepared: Mutex::new(HashMap::new()),
                 prepared_sensors: Mutex::new(HashMap::new()),
                 preparing: Mutex::new(HashMap::new()),
+                outbound: Arc::new(tokio::sync::Semaphore::new(settings.max_outbound as usize)),
                 settings,
+                reserved: ReservedEndpoints::default(),
             }),
         })
+    }
+
+    /// Registers one of Squall's own listening addresses: from now on no component's outbound
+    /// HTTP reaches it, whatever its pack is granted (a listener on `0.0.0.0`/`::` is refused
+    /// on every address of this machine, loopback included). `squall serve` reserves the
+    /// address it bound before any component runs; every host reserves the configured
+    /// `[server] bind`.
+    pub fn reserve(&self, addr: std::net::SocketAddr) {
+        self.inner.reserved.add(addr);
+    }
+
+    /// The addresses [`Host::reserve`] registered.
+    pub fn reserved(&self) -> Vec<std::net::SocketAddr> {
+        self.inner.reserved.list()
     }
 
     /// Reads, compiles (or loads from the cache) and links the component at `path`. The same
@@ -317,6 +341,17 @@ impl Host {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        // Only the binary format: wasmtime would also parse WAT text, and its parse errors
+        // quote the text — a pack naming some other file as its component must learn nothing
+        // of that file's contents.
+        if !bytes.starts_with(b"\0asm") {
+            return Err(LoadError::Invalid {
+                path: path.to_path_buf(),
+                message: "not a binary WebAssembly component (it does not start with \\0asm; \
+                          text formats are not accepted)"
+                    .into(),
+            });
+        }
         let sha = sha256_hex(&bytes);
         if let Some(p) = lock().get(&sha) {
             return Ok(p.clone());

@@ -22,6 +22,7 @@ mod cache;
 mod capture;
 mod engine;
 mod outbound;
+mod reserved;
 mod run;
 mod sensor;
 mod state;

@@ -6,7 +6,11 @@
 //! so DNS cannot swap in another address between the check and the connect. TLS still verifies
 //! the certificate against the name (webpki roots). Each refusal is recorded, naming the
 //! destination, and the guest gets `HTTP-request-denied` or `destination-IP-prohibited`.
+//! Squall's own listeners are refused whatever the grants (see `reserved.rs`). Open
+//! connections are capped per call (`[host] max_outbound_per_call`) and per process
+//! (`[host] max_outbound`); past either the guest gets `connection-limit-reached`.
 
+use crate::reserved::ReservedEndpoints;
 use bytes::Bytes;
 use http::uri::Scheme;
 use http_body_util::BodyExt;
@@ -19,6 +23,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -40,6 +45,12 @@ pub(crate) struct Denials {
 pub(crate) struct OutboundHttp {
     pub(crate) policy: Arc<HttpPolicy>,
     pub(crate) denials: Arc<Mutex<Denials>>,
+    /// Squall's own listeners: refused whatever the policy grants.
+    pub(crate) reserved: ReservedEndpoints,
+    /// Connections this call may still open (`[host] max_outbound_per_call` permits).
+    pub(crate) per_call: Arc<Semaphore>,
+    /// Connections the whole process may still open (`[host] max_outbound` permits).
+    pub(crate) global: Arc<Semaphore>,
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
@@ -54,6 +65,9 @@ impl WasiHttpHooks for OutboundHttp {
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         let policy = self.policy.clone();
         let denials = self.denials.clone();
+        let reserved = self.reserved.clone();
+        let per_call = self.per_call.clone();
+        let global = self.global.clone();
         Box::new(async move {
             let deny = |message: String| {
                 let mut d = denials.lock().unwrap_or_else(|e| e.into_inner());
@@ -76,7 +90,10 @@ impl WasiHttpHooks for OutboundHttp {
             let mut refused = None;
             let mut chosen = None;
             for addr in resolve(&host, port).await? {
-                match policy.check_address(&host, port, addr.ip()) {
+                match reserved
+                    .check(&host, addr)
+                    .and_then(|()| policy.check_address(&host, port, addr.ip()))
+                {
                     Ok(()) => {
                         chosen = Some(addr);
                         break;
@@ -91,8 +108,30 @@ impl WasiHttpHooks for OutboundHttp {
                 );
                 return Err(Error::DestinationIpProhibited);
             };
+            // Held until the connection ends (the io future below completes or is dropped).
+            let permits = match (per_call.try_acquire_owned(), global.try_acquire_owned()) {
+                (Ok(call), Ok(all)) => (call, all),
+                (Err(_), _) => {
+                    deny(format!(
+                        "outbound HTTP to {host}:{port} refused: this call already holds its \
+                         limit of open connections ([host] max_outbound_per_call)"
+                    ));
+                    return Err(Error::ConnectionLimitReached);
+                }
+                (_, Err(_)) => {
+                    deny(format!(
+                        "outbound HTTP to {host}:{port} refused: the server already holds its \
+                         limit of open outbound connections ([host] max_outbound)"
+                    ));
+                    return Err(Error::ConnectionLimitReached);
+                }
+            };
             tracing::debug!(pack.ref = %policy.pack, %host, %addr, "outbound http allowed");
             let (response, io) = send_pinned(request, addr, &host, tls, options).await?;
+            let io = async move {
+                let _permits = permits;
+                io.await
+            };
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as IoFuture,

@@ -138,11 +138,13 @@ impl Host {
                     limits.max_output
                 )}),
             ),
-            Ended::Returned(Ok(text)) => match serde_json::from_str::<Value>(&text) {
+            Ended::Returned(Ok(text)) => match squall_core::json::check_depth(text.as_bytes())
+                .and_then(|()| serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()))
+            {
                 Ok(v) => (ExecutionStatus::Succeeded, v),
                 Err(e) => (
                     ExecutionStatus::Failed,
-                    json!({"error": format!("result is not valid JSON: {e}")}),
+                    json!({"error": format!("result refused: {e}")}),
                 ),
             },
             Ended::Returned(Err(action_error))
@@ -163,6 +165,7 @@ impl Host {
                 let result = action_error
                     .result_json
                     .as_deref()
+                    .filter(|r| squall_core::json::check_depth(r.as_bytes()).is_ok())
                     .and_then(|r| serde_json::from_str::<Value>(r).ok())
                     .map(|r| match r {
                         Value::Object(mut m) => {
@@ -238,6 +241,11 @@ impl Host {
             outbound: OutboundHttp {
                 policy: http,
                 denials: denials.clone(),
+                reserved: self.inner.reserved.clone(),
+                per_call: Arc::new(tokio::sync::Semaphore::new(
+                    self.inner.settings.max_outbound_per_call as usize,
+                )),
+                global: self.inner.outbound.clone(),
             },
             memory: MemoryLimiter::new(limits.memory),
             log: LogBuffer::new(max_output),

@@ -87,6 +87,12 @@ pub struct SensorRequest {
     pub backend: Arc<dyn SensorBackend>,
     /// Most trigger instances one call may emit; one more fails the call.
     pub max_emits: usize,
+    /// Largest payload of one emit, in bytes of JSON (`[sensors] max_payload`); a larger one
+    /// fails the call.
+    pub max_payload: u64,
+    /// Most datastore bytes (key names plus values) one call may write
+    /// (`[sensors] max_state_bytes_per_call`); more fails the call.
+    pub max_state_bytes: u64,
 }
 
 /// A write to a pack-local key, made by a successful call.
@@ -129,7 +135,10 @@ pub(crate) struct SensorCall {
     writes: BTreeMap<String, KeyWrite>,
     emitted: Vec<(String, Value)>,
     max_emits: usize,
-    /// Set when the call passed `max_emits`: the call fails whatever it returns.
+    max_payload: u64,
+    max_state_bytes: u64,
+    /// Set when the call passed a limit (`max_emits`, payload or state bytes): the call fails
+    /// whatever it returns.
     over_limit: Option<String>,
     denials: Arc<Mutex<Denials>>,
 }
@@ -195,6 +204,20 @@ impl datastore::Host for RunState {
                 ttl_seconds,
             },
         );
+        let bytes: usize = call
+            .writes
+            .values()
+            .map(|w| w.name.len() + w.value.as_ref().map_or(0, String::len))
+            .sum();
+        if bytes as u64 > call.max_state_bytes {
+            let message = format!(
+                "the call's datastore writes are {bytes} bytes, over the limit of {} bytes \
+                 ([sensors] max_state_bytes_per_call)",
+                call.max_state_bytes
+            );
+            call.over_limit.get_or_insert_with(|| message.clone());
+            return Err(message);
+        }
         Ok(())
     }
 
@@ -237,6 +260,18 @@ impl emit::Host for RunState {
             call.over_limit.get_or_insert_with(|| message.clone());
             return Err(message);
         }
+        if payload_json.len() as u64 > call.max_payload {
+            let message = format!(
+                "payload for {trigger_ref:?} is {} bytes, over the limit of {} bytes \
+                 ([sensors] max_payload)",
+                payload_json.len(),
+                call.max_payload
+            );
+            call.over_limit.get_or_insert_with(|| message.clone());
+            return Err(message);
+        }
+        squall_core::json::check_depth(payload_json.as_bytes())
+            .map_err(|e| format!("payload for {trigger_ref:?} refused: {e}"))?;
         let payload: Value = serde_json::from_str(&payload_json)
             .map_err(|e| format!("payload for {trigger_ref:?} is not valid JSON: {e}"))?;
         call.backend.check_emit(&trigger_ref, &payload)?;
@@ -271,6 +306,8 @@ impl Host {
             writes: BTreeMap::new(),
             emitted: Vec::new(),
             max_emits: request.max_emits,
+            max_payload: request.max_payload,
+            max_state_bytes: request.max_state_bytes,
             over_limit: None,
             denials: denials.clone(),
         };
@@ -334,8 +371,10 @@ impl Host {
                 ExecutionStatus::Succeeded,
                 None,
                 response.map(|r| {
-                    let body = serde_json::from_str(&r.body_json)
-                        .unwrap_or_else(|_| Value::String(r.body_json.clone()));
+                    let body = squall_core::json::check_depth(r.body_json.as_bytes())
+                        .ok()
+                        .and_then(|()| serde_json::from_str(&r.body_json).ok())
+                        .unwrap_or_else(|| Value::String(r.body_json.clone()));
                     (r.status, body)
                 }),
             ),

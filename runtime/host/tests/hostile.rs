@@ -22,7 +22,8 @@ fn fixture() -> &'static Fixture {
         let host = Host::new(&HostConfig {
             settings: HostSettings::default(),
             ceiling: Limits::CEILING,
-            cache_dir: cache.path().to_path_buf(),
+            cache_dir: cache.path().join("components"),
+            cache_key_file: cache.path().join("cache.key"),
         })
         .unwrap();
         let hostile = host
@@ -236,7 +237,17 @@ fn log_flood_is_bounded() {
 
 #[test]
 fn empty_log_lines_are_bounded_too() {
-    let out = run(json!({"mode": "empty-log-flood", "lines": 200000}));
+    // 200,000 host calls take ~2 s in a debug build: the limit under test is the log's, not
+    // the clock's.
+    let roomy = Limits {
+        timeout: Duration::from_secs(20),
+        ..limits()
+    };
+    let out = run_with(
+        json!({"mode": "empty-log-flood", "lines": 200000}),
+        roomy,
+        HttpPolicy::default(),
+    );
     assert_eq!(out.status, ExecutionStatus::Succeeded, "{:?}", out.result);
     assert!(
         out.output.log.len() <= 64 * 1024 / 32,
@@ -403,7 +414,8 @@ fn concurrent_first_uses_compile_once_and_all_succeed() {
     let host = Host::new(&HostConfig {
         settings: HostSettings::default(),
         ceiling: Limits::CEILING,
-        cache_dir: cache.path().to_path_buf(),
+        cache_dir: cache.path().join("components"),
+        cache_key_file: cache.path().join("cache.key"),
     })
     .unwrap();
     let shas: Vec<String> = std::thread::scope(|scope| {
@@ -421,7 +433,7 @@ fn concurrent_first_uses_compile_once_and_all_succeed() {
             .collect()
     });
     assert!(shas.windows(2).all(|w| w[0] == w[1]));
-    let artifacts: Vec<_> = std::fs::read_dir(cache.path())
+    let artifacts: Vec<_> = std::fs::read_dir(cache.path().join("components"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
@@ -429,5 +441,76 @@ fn concurrent_first_uses_compile_once_and_all_succeed() {
         artifacts.len(),
         1,
         "one artifact, no temporary files left: {artifacts:?}"
+    );
+}
+
+fn host_over(cache: &std::path::Path) -> Host {
+    Host::new(&HostConfig {
+        settings: HostSettings::default(),
+        ceiling: Limits::CEILING,
+        cache_dir: cache.join("components"),
+        cache_key_file: cache.join("cache.key"),
+    })
+    .unwrap()
+}
+
+/// The artifact file of the component whose digest is `sha` in `cache`.
+fn artifact_of(cache: &std::path::Path, sha: &str) -> std::path::PathBuf {
+    std::fs::read_dir(cache.join("components"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(sha))
+        .unwrap_or_else(|| panic!("no artifact for {sha}"))
+}
+
+#[test]
+fn a_swapped_or_forged_cache_file_is_never_loaded() {
+    let cache = tempfile::tempdir().unwrap();
+    let (action_sha, sensor_sha) = {
+        let host = host_over(cache.path());
+        let action = host
+            .prepare(squall_test_components::TEST_HOSTILE.as_ref())
+            .unwrap();
+        let sensor = host
+            .prepare_sensor(squall_test_components::TEST_SENSOR.as_ref())
+            .unwrap();
+        (action.sha256().to_string(), sensor.sha256().to_string())
+    };
+    let action_file = artifact_of(cache.path(), &action_sha);
+    let sensor_file = artifact_of(cache.path(), &sensor_sha);
+    // Another component's (validly tagged) artifact under the action's name: its native code
+    // must not run as the action.
+    std::fs::copy(&sensor_file, &action_file).unwrap();
+    let host = host_over(cache.path());
+    let prepared = host
+        .prepare(squall_test_components::TEST_HOSTILE.as_ref())
+        .expect("the swapped artifact is refused and the component recompiled");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let out = rt.block_on(host.run(
+        &prepared,
+        RunRequest {
+            context: RunContext {
+                execution_id: "0195f0c2-7b1e-7c3a-9d1e-2f4b6a8c0d13".into(),
+                action_ref: "tests.hostile".into(),
+                pack: "tests".into(),
+                user: "tester".into(),
+            },
+            params: json!({"mode": "echo", "x": 1}),
+            limits: limits(),
+            http: Arc::new(HttpPolicy::default()),
+        },
+    ));
+    assert_eq!(out.status, ExecutionStatus::Succeeded, "{:?}", out.result);
+    assert_eq!(out.result["x"], 1);
+    // A forged file (bytes that were never tagged by this host's key) is refused the same way.
+    std::fs::write(&action_file, b"not an artifact at all").unwrap();
+    let host = host_over(cache.path());
+    assert!(
+        host.prepare(squall_test_components::TEST_HOSTILE.as_ref())
+            .is_ok()
+    );
+    assert_ne!(
+        std::fs::read(&action_file).unwrap(),
+        b"not an artifact at all"
     );
 }

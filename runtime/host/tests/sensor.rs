@@ -26,7 +26,8 @@ fn fixture() -> &'static Fixture {
         let host = Host::new(&HostConfig {
             settings: HostSettings::default(),
             ceiling: Limits::CEILING,
-            cache_dir: cache.path().to_path_buf(),
+            cache_dir: cache.path().join("components"),
+            cache_key_file: cache.path().join("cache.key"),
         })
         .unwrap();
         let sensor = host
@@ -96,6 +97,8 @@ fn call(class: &str, backend: Fake, limits: Limits, entry: SensorEntry) -> Senso
             http: Arc::new(HttpPolicy::default()),
             backend: Arc::new(backend),
             max_emits: 10,
+            max_payload: 256 * 1024,
+            max_state_bytes: 64 * 1024,
         },
         entry,
     ))

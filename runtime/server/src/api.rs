@@ -8,6 +8,7 @@
 
 mod actions;
 mod auth;
+mod browser;
 mod configs;
 mod error;
 mod executions;
@@ -221,6 +222,11 @@ pub fn app(state: ApiState) -> Router {
     api.layer(axum::middleware::from_fn_with_state(
         state.clone(),
         auth::require,
+    ))
+    // Outermost: a browser-borne request is refused before anything else looks at it.
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        browser::guard,
     ))
     .layer(DefaultBodyLimit::max(max_body))
     .with_state(state)

@@ -644,6 +644,14 @@ struct TemplateKeys {
 
 impl TemplateKeys {
     fn read(&self, key: &KeyRef) -> Option<String> {
+        if let Some(pack) = &self.pack
+            && key.scope == KeyScope::System
+            && let Err(e) = squall_core::datastore::check_pack_local_read(pack, &key.name)
+        {
+            // As a missing key to the template; the refusal is logged for the audit trail.
+            tracing::info!(pack.ref = %pack, key = %key, "capability denied: {e}");
+            return None;
+        }
         match self.datastore.get_blocking(key, false) {
             Ok(Some(kv)) => {
                 if kv.secret

@@ -39,5 +39,5 @@ pub use sensors::{
     MAX_BACKOFF, SENSOR_SLOTS, SensorState, SensorStatus, SensorView, SensorWebhookError, Sensors,
     backoff,
 };
-pub use services::{DispatchError, Mode, RespondError, Services};
+pub use services::{DispatchError, Mode, Overloaded, RespondError, Services};
 pub use workflows::{ControlError, Workflows};

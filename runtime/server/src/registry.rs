@@ -40,6 +40,7 @@ impl Registry {
     /// A registry over `packs`, `config` and `host`. Every pack's HTTP policy is computed here;
     /// components are prepared on first use ([`Registry::prepare`]).
     pub fn new(packs: PackSet, config: Config, host: Host) -> Registry {
+        squall_core::template::configure(&config.templates);
         let policies = packs
             .packs
             .values()

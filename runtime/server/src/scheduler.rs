@@ -67,6 +67,8 @@ struct Inner {
     stopping: CancellationToken,
     /// Concurrency policy slots of the executions this scheduler admitted.
     slots: Slots,
+    /// Executions sent to the queue and not yet started (or dropped): the backlog.
+    queued: std::sync::atomic::AtomicUsize,
 }
 
 impl Scheduler {
@@ -86,6 +88,7 @@ impl Scheduler {
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
             slots: Slots::default(),
+            queued: std::sync::atomic::AtomicUsize::new(0),
         });
         let weak = Arc::downgrade(&inner);
         inner.runner.set_submit(Box::new(move |finished, retry| {
@@ -106,12 +109,14 @@ impl Scheduler {
                     () = dispatcher.stopping.cancelled() => break,
                 };
                 let Some(execution) = dispatcher.admit(execution) else {
+                    dispatcher.dequeued();
                     continue;
                 };
                 let permit = tokio::select! {
                     p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
                     () = dispatcher.stopping.cancelled() => break,
                 };
+                dispatcher.dequeued();
                 let token = dispatcher.token(execution.id);
                 let worker = dispatcher.clone();
                 let completed = completed.clone();
@@ -151,9 +156,7 @@ impl Scheduler {
             .filter(|d| d.is_positive())
             .map(|d| d.unsigned_abs());
         match wait {
-            None => {
-                let _ = self.inner.queue.send(execution);
-            }
+            None => self.inner.enqueue(execution),
             Some(wait) => {
                 let inner = self.inner.clone();
                 self.inner.tasks.spawn(async move {
@@ -169,10 +172,16 @@ impl Scheduler {
                         () = token.cancelled() => {}
                         () = inner.stopping.cancelled() => return,
                     }
-                    let _ = inner.queue.send(execution);
+                    inner.enqueue(execution);
                 });
             }
         }
+    }
+
+    /// Executions queued and not yet started: part of the server's backlog
+    /// (`[server] max_backlog`).
+    pub fn queued(&self) -> usize {
+        self.inner.queued.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Cancels an execution: a queued or running one of this scheduler ends `canceled` (a
@@ -281,6 +290,22 @@ pub(crate) async fn settled(
 }
 
 impl Inner {
+    fn enqueue(&self, execution: Execution) {
+        self.queued
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.queue.send(execution).is_err() {
+            self.dequeued();
+        }
+    }
+
+    fn dequeued(&self) {
+        let _ = self.queued.fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |n| n.checked_sub(1),
+        );
+    }
+
     /// Applies the concurrency policies to an execution about to run: returns it when
     /// admitted; otherwise it is parked `delayed` or ends `canceled` in a task of its own.
     fn admit(self: &Arc<Self>, execution: Execution) -> Option<Execution> {
@@ -355,7 +380,10 @@ impl Inner {
                 {
                     tracing::warn!(execution.id = %id, error = %e, "request after delay not recorded");
                 }
+                self.queued
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if self.queue.send(execution).is_err() {
+                    self.dequeued();
                     self.slots.release(id);
                 }
             }

@@ -184,6 +184,69 @@ struct Inner {
     slots: Semaphore,
     /// One lock per sensor: its calls (polls and webhook requests) run one at a time.
     turns: HashMap<Ref, Arc<tokio::sync::Mutex<()>>>,
+    /// Per pack: what its sensors may still bring in this minute.
+    quotas: Mutex<HashMap<String, PackQuota>>,
+}
+
+/// A pack's per-minute sensor quotas (`[sensors] max_emits_per_minute` and
+/// `max_state_bytes_per_minute`) as token buckets: full at start, refilled evenly over a
+/// minute, a call taking its trigger instances and bytes together or not at all.
+#[derive(Debug, Clone)]
+struct PackQuota {
+    emits: f64,
+    bytes: f64,
+    at: std::time::Instant,
+}
+
+impl PackQuota {
+    fn full(settings: &squall_core::config::SensorSettings) -> PackQuota {
+        PackQuota {
+            emits: f64::from(settings.max_emits_per_minute),
+            bytes: settings.max_state_bytes_per_minute as f64,
+            at: std::time::Instant::now(),
+        }
+    }
+
+    /// Takes `emits` trigger instances and `bytes` datastore bytes for pack `pack`.
+    ///
+    /// # Errors
+    /// A message naming the exhausted setting; nothing is taken then.
+    fn take(
+        &mut self,
+        settings: &squall_core::config::SensorSettings,
+        pack: &str,
+        emits: u64,
+        bytes: u64,
+    ) -> Result<(), String> {
+        let (max_emits, max_bytes) = (
+            f64::from(settings.max_emits_per_minute),
+            settings.max_state_bytes_per_minute as f64,
+        );
+        let now = std::time::Instant::now();
+        let minutes = now.duration_since(self.at).as_secs_f64() / 60.0;
+        self.at = now;
+        self.emits = (self.emits + minutes * max_emits).min(max_emits);
+        self.bytes = (self.bytes + minutes * max_bytes).min(max_bytes);
+        if emits as f64 > self.emits {
+            return Err(format!(
+                "pack {pack:?} is over its quota of {} trigger instances per minute \
+                 ([sensors] max_emits_per_minute): this call emitted {emits}, {} left",
+                settings.max_emits_per_minute,
+                self.emits.floor()
+            ));
+        }
+        if bytes as f64 > self.bytes {
+            return Err(format!(
+                "pack {pack:?} is over its quota of {} datastore bytes per minute \
+                 ([sensors] max_state_bytes_per_minute): this call wrote {bytes}, {} left",
+                settings.max_state_bytes_per_minute,
+                self.bytes.floor()
+            ));
+        }
+        self.emits -= emits as f64;
+        self.bytes -= bytes as f64;
+        Ok(())
+    }
 }
 
 impl Sensors {
@@ -193,11 +256,20 @@ impl Sensors {
     /// # Errors
     /// Store failures reading the overrides.
     pub async fn new(services: &Services) -> Result<Sensors, StoreError> {
+        let floor = services.registry().config().sensors.min_poll_interval;
         let sensors: BTreeMap<Ref, Sensor> = services
             .registry()
             .packs()
             .sensors()
-            .map(|s| (s.reference.clone(), s.clone()))
+            .map(|s| {
+                let mut s = s.clone();
+                if !s.poll_interval.is_zero() && s.poll_interval < floor {
+                    tracing::warn!(sensor.ref = %s.reference, asked = ?s.poll_interval,
+                        polled = ?floor, "poll_interval raised to [sensors] min_poll_interval");
+                    s.poll_interval = floor;
+                }
+                (s.reference.clone(), s)
+            })
             .collect();
         let mut webhooks = HashMap::new();
         for s in sensors.values() {
@@ -238,6 +310,7 @@ impl Sensors {
                 prepared: Mutex::new(HashMap::new()),
                 slots: Semaphore::new(SENSOR_SLOTS),
                 turns,
+                quotas: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -411,8 +484,8 @@ impl Sensors {
                 sensor: reference.clone(),
                 message,
             })?;
-        let failed = outcome.error.clone();
-        self.record(reference, &outcome, None).await?;
+        let (_, refused) = self.record(reference, &outcome, None).await?;
+        let failed = outcome.error.clone().or(refused);
         if let Some(message) = failed {
             return Err(SensorWebhookError::Failed {
                 sensor: reference.clone(),
@@ -466,7 +539,7 @@ impl Sensors {
             let wait = match self.call(reference, SensorEntry::Poll).await {
                 Ok(outcome) => {
                     let failures = match self.record(reference, &outcome, Some(&sensor)).await {
-                        Ok(n) => n,
+                        Ok((n, _)) => n,
                         Err(e) => {
                             tracing::error!(sensor.ref = %reference, error = %e,
                                 "cannot record the sensor's trigger instances; the poll is retried");
@@ -532,19 +605,22 @@ impl Sensors {
                 trigger_types: sensor.trigger_types.clone(),
             }),
             max_emits: sensor.max_emits,
+            max_payload: registry.config().sensors.max_payload,
+            max_state_bytes: registry.config().sensors.max_state_bytes_per_call,
         };
         let _slot = self.inner.slots.acquire().await.expect("never closed");
         Ok(registry.host().call_sensor(&prepared, request, entry).await)
     }
 
-    /// Commits a finished call's instances and key writes (a successful call) and updates the
-    /// status; returns the consecutive failures after it. `sensor` is given for polls.
+    /// Commits a finished call's instances and key writes (a successful call within its pack's
+    /// quotas) and updates the status; returns the consecutive failures after it, and the
+    /// quota refusal when the call was over one. `sensor` is given for polls.
     async fn record(
         &self,
         reference: &Ref,
         outcome: &SensorOutcome,
         sensor: Option<&Sensor>,
-    ) -> Result<u32, StoreError> {
+    ) -> Result<(u32, Option<String>), StoreError> {
         for line in &outcome.output.log {
             log_line(reference, &line.level, &line.message);
         }
@@ -560,11 +636,36 @@ impl Sensors {
         if let Some(message) = &outcome.error {
             tracing::warn!(sensor.ref = %reference, status = %outcome.status, error = %message,
                 poll = sensor.is_some(), "sensor call failed; nothing it emitted was kept");
-            return Ok(self.failed(reference, message.clone()));
+            return Ok((self.failed(reference, message.clone()), None));
         }
         let Ok(services) = self.services() else {
-            return Ok(0);
+            return Ok((0, None));
         };
+        let bytes: usize = outcome
+            .writes
+            .iter()
+            .map(|w| w.name.len() + w.value.as_ref().map_or(0, String::len))
+            .sum();
+        // A full backlog refuses the call like a quota: its instances would only queue.
+        let admitted = if outcome.emitted.is_empty() {
+            Ok(())
+        } else {
+            services.admit().map_err(|e| e.to_string())
+        };
+        let quota = admitted.and_then(|()| {
+            let settings = &services.registry().config().sensors;
+            let pack = reference.pack();
+            let mut quotas = self.inner.quotas.lock().unwrap_or_else(|e| e.into_inner());
+            quotas
+                .entry(pack.to_string())
+                .or_insert_with(|| PackQuota::full(settings))
+                .take(settings, pack, outcome.emitted.len() as u64, bytes as u64)
+        });
+        if let Err(message) = quota {
+            tracing::warn!(sensor.ref = %reference, error = %message,
+                "sensor call over its pack's quota; nothing it emitted was kept");
+            return Ok((self.failed(reference, message.clone()), Some(message)));
+        }
         let instances = commit(&services, reference.pack(), outcome).await?;
         for instance in &instances {
             services
@@ -582,7 +683,7 @@ impl Sensors {
         if emitted > 0 {
             tracing::debug!(sensor.ref = %reference, emitted, "sensor emitted trigger instances");
         }
-        Ok(0)
+        Ok((0, None))
     }
 }
 
@@ -756,6 +857,7 @@ impl SensorBackend for Backend {
     }
 
     fn system_key(&self, name: &str) -> Result<Option<String>, String> {
+        squall_core::datastore::check_pack_local_read(&self.pack, name)?;
         let key = KeyRef::system(name);
         let Some(kv) = self
             .services

@@ -37,6 +37,19 @@ pub enum DispatchError {
     Store(#[from] StoreError),
 }
 
+/// The server's backlog is full (`[server] max_backlog`): try again shortly.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "the server is overloaded: {backlog} trigger instances and executions are waiting, the limit \
+     is {limit} ([server] max_backlog); retry shortly"
+)]
+pub struct Overloaded {
+    /// Work waiting now.
+    pub backlog: usize,
+    /// `[server] max_backlog`.
+    pub limit: usize,
+}
+
 /// Why an inquiry response was refused (the API's 400/404/409).
 #[derive(Debug, thiserror::Error)]
 pub enum RespondError {
@@ -99,6 +112,8 @@ struct Inner {
     workflows: Workflows,
     tasks: TaskTracker,
     rule_workers: Arc<Semaphore>,
+    /// Trigger instances committed and not yet processed by the rules engine.
+    pending_instances: Arc<std::sync::atomic::AtomicUsize>,
     stop: CancellationToken,
     /// Cancelled once the scheduler has stopped: the completion loop then drains and ends.
     drained: CancellationToken,
@@ -150,6 +165,7 @@ impl Services {
                 workflows,
                 tasks,
                 rule_workers: Arc::new(Semaphore::new(RULE_WORKERS)),
+                pending_instances: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
                 stop: CancellationToken::new(),
                 drained: CancellationToken::new(),
             }),
@@ -413,13 +429,42 @@ impl Services {
     pub(crate) fn process_later(&self, instance: TriggerInstance) {
         let engine = self.inner.engine.clone();
         let workers = self.inner.rule_workers.clone();
+        let pending = self.inner.pending_instances.clone();
+        pending.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.inner.tasks.spawn(async move {
             let _permit = workers.acquire_owned().await.expect("never closed");
             let id = instance.id;
             if let Err(e) = engine.process(instance).await {
                 tracing::error!(trigger_instance.id = %id, error = %e, "rule processing failed; retried at next start");
             }
+            pending.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         });
+    }
+
+    /// Work accepted and not started: trigger instances waiting for the rules engine plus
+    /// executions waiting for a slot.
+    pub fn backlog(&self) -> usize {
+        self.inner
+            .pending_instances
+            .load(std::sync::atomic::Ordering::Relaxed)
+            + self.inner.scheduler.queued()
+    }
+
+    /// Whether new work from outside (a webhook, an execution request, a sensor's emits) may
+    /// be accepted: the backlog is under `[server] max_backlog`. Work the server itself
+    /// derives from accepted work (rules' executions, workflow tasks, action triggers) is
+    /// never refused.
+    ///
+    /// # Errors
+    /// [`Overloaded`] naming the backlog and the limit.
+    pub fn admit(&self) -> Result<(), Overloaded> {
+        let limit = self.registry().config().server.max_backlog;
+        let backlog = self.backlog();
+        if backlog >= limit {
+            Err(Overloaded { backlog, limit })
+        } else {
+            Ok(())
+        }
     }
 
     /// After an execution changed status outside the request path: a task execution is passed

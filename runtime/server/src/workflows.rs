@@ -162,6 +162,11 @@ impl Workflows {
 
     /// The datastore for the expressions of `workflow` (an action ref) run by `user`: secrets
     /// decrypt only when granted to the workflow's pack.
+    /// The operator's `[workflows]` budgets.
+    fn budget(&self) -> squall_core::config::WorkflowSettings {
+        self.inner.runner.registry().config().workflows.clone()
+    }
+
     fn keys(&self, user: &str, workflow: &squall_core::Ref) -> squall_core::template::KeyLookup {
         self.inner.runner.key_lookup_for(user, workflow.pack())
     }
@@ -228,6 +233,7 @@ impl Workflows {
             &spec,
             &execution.parameters,
             Some(self.keys(execution.user(), &execution.action.reference)),
+            &self.budget(),
         );
         tracing::info!(execution.id = %execution.id, action.ref = %execution.action.reference, "workflow started");
         self.apply(
@@ -273,6 +279,10 @@ impl Workflows {
                 }
             }
         }
+        // The state as it will be stored: over `[workflows] max_state_bytes` fails the workflow
+        // (it is stored this once, with the error).
+        let size = serde_json::to_vec(c.state()).map_or(0, |v| v.len());
+        c.check_state_size(size);
         let now = Timestamp::now();
         let status = c.status();
         move_to(&mut wf, status, now);
@@ -412,6 +422,7 @@ impl Workflows {
             &spec,
             state,
             Some(self.keys(wf.user(), &wf.action.reference)),
+            &self.budget(),
         );
         let mut changed = false;
         for child in events {
@@ -494,6 +505,7 @@ impl Workflows {
                 &spec,
                 state,
                 Some(self.keys(wf.user(), &wf.action.reference)),
+                &self.budget(),
             );
             let refused = |e: squall_core::workflow::ConductorError| ControlError::Refused {
                 id,
@@ -605,6 +617,7 @@ impl Workflows {
             &state,
             tasks,
             Some(self.keys(user, &old.action.reference)),
+            &self.budget(),
         )
         .map_err(|e| ControlError::Refused { id, message: e.0 })?;
         let action = self

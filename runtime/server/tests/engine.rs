@@ -80,6 +80,7 @@ fn fixture(rt: &tokio::runtime::Runtime) -> Fixture {
         settings: HostSettings::default(),
         ceiling: Limits::CEILING,
         cache_dir: dir.path().join("cache"),
+        cache_key_file: dir.path().join("cache.key"),
     })
     .unwrap();
     let registry = Arc::new(Registry::new(packs, Config::default(), host));

@@ -43,6 +43,14 @@ pub enum StoreError {
         /// The decoder's message.
         message: String,
     },
+    /// The disk is full (`ENOSPC`, `EDQUOT`): the write was refused and nothing of it is
+    /// acknowledged. Reads keep working; writes succeed again once space returns.
+    #[error("no space left for the store ({0}): writes are refused until space returns")]
+    Full(String),
+    /// The store hit an I/O error and is being reopened (reads and writes may fail for a
+    /// moment). Retrying helps.
+    #[error("the store is recovering from an I/O error ({0}); retry shortly")]
+    Unavailable(String),
     /// The store's writer has stopped (the store is shutting down).
     #[error("store is closed")]
     Closed,
@@ -51,10 +59,38 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the same call may succeed if tried again.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Transaction(_))
+        matches!(
+            self,
+            StoreError::Transaction(_) | StoreError::Full(_) | StoreError::Unavailable(_)
+        )
+    }
+
+    /// The I/O failure behind a transaction error, classified: disk full becomes
+    /// [`StoreError::Full`], any other I/O error (or redb's "previous I/O error", which holds
+    /// until the database is reopened) [`StoreError::Unavailable`]. `None`: not an I/O failure.
+    pub(crate) fn io_failure(&self) -> Option<StoreError> {
+        let StoreError::Transaction(e) = self else {
+            return None;
+        };
+        match e.as_ref() {
+            redb::Error::Io(io) if is_disk_full(io) => Some(StoreError::Full(io.to_string())),
+            redb::Error::Io(io) => Some(StoreError::Unavailable(io.to_string())),
+            redb::Error::PreviousIo => {
+                Some(StoreError::Unavailable("a previous write failed".into()))
+            }
+            _ => None,
+        }
     }
 
     pub(crate) fn transaction(e: impl Into<redb::Error>) -> Self {
         StoreError::Transaction(Arc::new(e.into()))
     }
+}
+
+/// Whether `e` says the disk (or the user's quota) is full.
+fn is_disk_full(e: &std::io::Error) -> bool {
+    // ENOSPC 28, EDQUOT 122 on Linux.
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(28 | 122))
 }

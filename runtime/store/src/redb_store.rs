@@ -79,7 +79,7 @@ pub const FILE_NAME: &str = "squall.redb";
 /// the last clone is dropped.
 #[derive(Clone)]
 pub struct RedbStore {
-    db: Arc<Database>,
+    db: Arc<DbHandle>,
     writes: mpsc::UnboundedSender<Op>,
     path: PathBuf,
     process: Arc<crate::process::ProcessLock>,
@@ -100,18 +100,17 @@ impl RedbStore {
     /// # Errors
     /// [`StoreError::DataDir`] or [`StoreError::Open`] naming the path.
     pub fn open(data_dir: &Path) -> Result<RedbStore, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::DataDir {
+        let dir_error = |e: std::io::Error| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source: Arc::new(e),
-        })?;
+        };
+        std::fs::create_dir_all(data_dir).map_err(dir_error)?;
+        // The data directory holds every execution, secret ciphertext and (by default) the
+        // datastore key: owner only, whatever the umask made of it.
+        restrict(data_dir, 0o700).map_err(dir_error)?;
         let path = data_dir.join(FILE_NAME);
-        let db = Database::builder()
-            .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
-            .create(&path)
-            .map_err(|e| StoreError::Open {
-                path: path.clone(),
-                source: Arc::new(e),
-            })?;
+        let db = open_database(&path)?;
+        restrict(&path, 0o600).map_err(dir_error)?;
         let txn = tx(db.begin_write())?;
         {
             for t in [EXECUTIONS, TRIGGER_INSTANCES, ENFORCEMENTS, WORKFLOWS] {
@@ -139,7 +138,12 @@ impl RedbStore {
             tx(txn.open_table(COUNTS))?;
         }
         tx(txn.commit())?;
-        let db = Arc::new(db);
+        let db = Arc::new(DbHandle {
+            current: std::sync::RwLock::new(Arc::new(db)),
+            broken: std::sync::atomic::AtomicBool::new(false),
+            reopening: std::sync::Mutex::new(()),
+            path: path.clone(),
+        });
         let (writes, queue) = mpsc::unbounded_channel();
         let writer_db = db.clone();
         std::thread::Builder::new()
@@ -174,18 +178,96 @@ impl RedbStore {
     {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || {
-            let txn = tx(db.begin_read())?;
-            f(&txn)
+            let txn = db.begin_read()?;
+            f(&txn).map_err(|e| db.failed(e))
         })
         .await
         .map_err(|_| StoreError::Closed)?
     }
 }
 
+/// Opens (creating) the store file at `path`, shared with other processes.
+fn open_database(path: &Path) -> Result<Database, StoreError> {
+    Database::builder()
+        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+        .create(path)
+        .map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            source: Arc::new(e),
+        })
+}
+
+/// The open database, replaced when an I/O error broke it.
+///
+/// After a failed write (a full disk, say) redb refuses every later read and write of that
+/// handle ("previous I/O error") until the database is closed and opened again. So a write
+/// or read that meets an I/O failure marks the handle broken, and the next operation reopens
+/// the file (redb's recovery restores the last committed state; nothing acknowledged is
+/// lost) and swaps the new handle in. While the disk stays full, reads work on the reopened
+/// handle and writes keep failing with [`StoreError::Full`]; once space returns, writes
+/// succeed with no restart.
+struct DbHandle {
+    current: std::sync::RwLock<Arc<Database>>,
+    broken: std::sync::atomic::AtomicBool,
+    /// Held while reopening, so one thread does it.
+    reopening: std::sync::Mutex<()>,
+    path: PathBuf,
+}
+
+impl DbHandle {
+    /// The database to use now, reopened first when it is broken.
+    fn get(&self) -> Result<Arc<Database>, StoreError> {
+        if self.broken.load(std::sync::atomic::Ordering::Acquire) {
+            self.reopen()?;
+        }
+        Ok(self
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone())
+    }
+
+    fn reopen(&self) -> Result<(), StoreError> {
+        let _one = self.reopening.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.broken.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        let db = open_database(&self.path).map_err(|e| {
+            tracing::warn!(error = %e, "store still cannot be reopened");
+            StoreError::Unavailable(e.to_string())
+        })?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(db);
+        self.broken
+            .store(false, std::sync::atomic::Ordering::Release);
+        tracing::info!(path = %self.path.display(), "store reopened after an I/O error");
+        Ok(())
+    }
+
+    /// A read transaction on the current database.
+    fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
+        self.get()?
+            .begin_read()
+            .map_err(|e| self.failed(StoreError::transaction(e)))
+    }
+
+    /// Classifies `e`: an I/O failure marks the handle broken and becomes
+    /// [`StoreError::Full`] or [`StoreError::Unavailable`]; anything else is returned as is.
+    fn failed(&self, e: StoreError) -> StoreError {
+        match e.io_failure() {
+            Some(classified) => {
+                self.broken
+                    .store(true, std::sync::atomic::Ordering::Release);
+                classified
+            }
+            None => e,
+        }
+    }
+}
+
 /// The writer thread: takes every waiting batch, applies them in one transaction, commits,
 /// then answers each. A batch whose create/update is refused is answered with the refusal and
 /// leaves no trace; the others in the same commit are unaffected.
-fn writer(db: Arc<Database>, mut queue: mpsc::UnboundedReceiver<Op>) {
+fn writer(handle: Arc<DbHandle>, mut queue: mpsc::UnboundedReceiver<Op>) {
     while let Some(first) = queue.blocking_recv() {
         let mut ops = vec![first];
         while ops.len() < MAX_BATCHES {
@@ -194,6 +276,15 @@ fn writer(db: Arc<Database>, mut queue: mpsc::UnboundedReceiver<Op>) {
                 Err(_) => break,
             }
         }
+        let db = match handle.get() {
+            Ok(db) => db,
+            Err(e) => {
+                for op in ops {
+                    let _ = op.reply.send(Err(e.clone()));
+                }
+                continue;
+            }
+        };
         let outcome = tx(db.begin_write()).and_then(|txn| {
             let mut results = Vec::with_capacity(ops.len());
             for op in &ops {
@@ -226,9 +317,15 @@ fn writer(db: Arc<Database>, mut queue: mpsc::UnboundedReceiver<Op>) {
                 }
             }
             Err(e) => {
+                let e = handle.failed(e);
                 tracing::error!(error = %e, batches = ops.len(), "store commit failed");
                 for op in ops {
                     let _ = op.reply.send(Err(e.clone()));
+                }
+                drop(db);
+                // Reopen now, so reads work again before the next write comes.
+                if handle.broken.load(std::sync::atomic::Ordering::Acquire) {
+                    let _ = handle.reopen();
                 }
             }
         }
@@ -918,8 +1015,8 @@ impl KeyValueStore for RedbStore {
     }
 
     fn key_blocking(&self, key: &KeyRef) -> Result<Option<KeyValuePair>, StoreError> {
-        let txn = tx(self.db.begin_read())?;
-        live_key(&txn, key, jiff::Timestamp::now())
+        let txn = self.db.begin_read()?;
+        live_key(&txn, key, jiff::Timestamp::now()).map_err(|e| self.db.failed(e))
     }
 
     async fn expired_keys(
@@ -995,4 +1092,19 @@ impl RedbStore {
         })
         .await
     }
+}
+
+/// Sets `path`'s permission bits to `mode` (Unix; elsewhere nothing).
+fn restrict(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let current = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if current != mode {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
 }

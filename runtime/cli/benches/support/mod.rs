@@ -29,6 +29,7 @@ pub fn host(config: &Config, scratch: &Path) -> Host {
         settings: config.host.clone(),
         ceiling: config.limits.max,
         cache_dir: scratch.join("cache"),
+        cache_key_file: scratch.join("cache.key"),
     })
     .unwrap()
 }

@@ -47,7 +47,13 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<u8, Failure> {
             .parse()
             .map_err(|e| Failure::input(format!("[server] bind: {e}")))?,
     };
-    let services = settings.services(Mode::Server).await?;
+    // Bind first: the address is reserved from components' outbound HTTP before any sensor or
+    // action runs (requests wait in the backlog until the router serves them).
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| Failure::input(format!("cannot listen on {bind}: {e}")))?;
+    let addr = listener.local_addr().map_err(Failure::internal)?;
+    let services = settings.services(Mode::Server, Some(addr)).await?;
     let registry = services.registry().clone();
     // Compile every component now so a broken one is reported at start, not at first use.
     let prepared = tokio::task::spawn_blocking(move || {
@@ -66,10 +72,6 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<u8, Failure> {
     })
     .await
     .map_err(Failure::internal)?;
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|e| Failure::input(format!("cannot listen on {bind}: {e}")))?;
-    let addr = listener.local_addr().map_err(Failure::internal)?;
     let access = Access::for_bind(&addr);
     let packs = services.registry().packs();
     tracing::info!(

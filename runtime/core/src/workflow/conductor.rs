@@ -25,6 +25,7 @@
 
 use super::expr::{self, CurrentTask, Scope, is_abended};
 use super::spec::{Join, WorkflowSpec};
+use crate::config::WorkflowSettings;
 use crate::execution::ExecutionStatus;
 use crate::template::KeyLookup;
 use serde::{Deserialize, Serialize};
@@ -181,6 +182,10 @@ pub struct Conductor<'a> {
     state: WorkflowState,
     keys: Option<KeyLookup>,
     dispatches: Vec<Dispatch>,
+    budget: WorkflowSettings,
+    /// Tasks started by this conductor (one batch of events), against
+    /// `max_transitions_per_event`.
+    transitions: usize,
 }
 
 fn waiting(s: ExecutionStatus) -> bool {
@@ -200,8 +205,11 @@ impl<'a> Conductor<'a> {
         spec: &'a WorkflowSpec,
         given: &Map<String, Value>,
         keys: Option<KeyLookup>,
+        budget: &WorkflowSettings,
     ) -> Self {
         let mut c = Conductor {
+            budget: budget.clone(),
+            transitions: 0,
             spec,
             state: WorkflowState {
                 status: ExecutionStatus::Running,
@@ -271,13 +279,39 @@ impl<'a> Conductor<'a> {
         spec: &'a WorkflowSpec,
         state: WorkflowState,
         keys: Option<KeyLookup>,
+        budget: &WorkflowSettings,
     ) -> Self {
         Conductor {
             spec,
             state,
             keys,
             dispatches: Vec::new(),
+            budget: budget.clone(),
+            transitions: 0,
         }
+    }
+
+    /// Fails the workflow when its state, as stored, is over `max_state_bytes` (the caller
+    /// measured `bytes`); returns whether it did.
+    pub fn check_state_size(&mut self, bytes: usize) -> bool {
+        if bytes as u64 <= self.budget.max_state_bytes || self.state.status.is_completed() {
+            return false;
+        }
+        self.over_budget(format!(
+            "workflow state is {bytes} bytes, over the limit of {} bytes \
+             ([workflows] max_state_bytes)",
+            self.budget.max_state_bytes
+        ));
+        self.check_completion();
+        true
+    }
+
+    /// A budget ran out: the error is logged once, nothing new starts (as a task failure
+    /// without a handler: running tasks finish, then the workflow fails).
+    fn over_budget(&mut self, message: String) {
+        self.log_error(message, None, None, None);
+        self.state.failing = true;
+        self.state.staged.clear();
     }
 
     /// Prepares a completed workflow to run again from `tasks` (by name; the failed terminal
@@ -291,6 +325,7 @@ impl<'a> Conductor<'a> {
         previous: &WorkflowState,
         tasks: &[String],
         keys: Option<KeyLookup>,
+        budget: &WorkflowSettings,
     ) -> Result<Self, ConductorError> {
         if !previous.status.is_completed() {
             return Err(ConductorError(format!(
@@ -353,7 +388,7 @@ impl<'a> Conductor<'a> {
         state.failing = false;
         state.paused_by_request = false;
         state.output = None;
-        let mut c = Conductor::resume_from(spec, state, keys);
+        let mut c = Conductor::resume_from(spec, state, keys, budget);
         c.conduct();
         Ok(c)
     }
@@ -644,6 +679,25 @@ impl<'a> Conductor<'a> {
     }
 
     fn start_task(&mut self, s: Staged) {
+        if self.state.tasks.len() >= self.budget.max_tasks {
+            self.over_budget(format!(
+                "workflow started {} tasks, the limit ([workflows] max_tasks); task {:?} not \
+                 started",
+                self.state.tasks.len(),
+                s.name
+            ));
+            return;
+        }
+        self.transitions += 1;
+        if self.transitions > self.budget.max_transitions_per_event {
+            self.over_budget(format!(
+                "workflow started more than {} tasks in one step ([workflows] \
+                 max_transitions_per_event; a cycle of tasks without actions?); task {:?} not \
+                 started",
+                self.budget.max_transitions_per_event, s.name
+            ));
+            return;
+        }
         let spec = self.spec;
         let Some(ti) = spec.task_index(&s.name) else {
             self.log_error(
@@ -701,6 +755,13 @@ impl<'a> Conductor<'a> {
                         "TypeError: The value of \"with items\" is not a list: {items}"
                     ));
                 };
+                if items.len() > self.budget.max_items {
+                    return Err(format!(
+                        "with items: {} items, over the limit of {} ([workflows] max_items)",
+                        items.len(),
+                        self.budget.max_items
+                    ));
+                }
                 let items = items
                     .into_iter()
                     .map(|item| match with.vars.len() {

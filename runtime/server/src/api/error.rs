@@ -25,18 +25,35 @@ pub enum ApiError {
     /// 401: no valid API key, or a bad webhook signature.
     #[error("{0}")]
     Unauthorized(String),
+    /// 403: refused whoever asks (a browser-borne request: foreign `Host` header).
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such resource.
     #[error("{0}")]
     NotFound(String),
     /// 409: the resource is not in a state that allows this.
     #[error("{0}")]
     Conflict(String),
+    /// 415: a state-changing request that is neither JSON nor carries a credential (what a
+    /// cross-site form or `text/plain` POST looks like).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 429: the server's backlog is full (`[server] max_backlog`); sent with
+    /// `Retry-After: 1`.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// 413: the body is over `[server] max_body`.
     #[error("request body is larger than the {0} byte limit ([server] max_body)")]
     TooLarge(u64),
     /// 500: Squall failed (the store, ...). Retrying may help.
     #[error("{0}")]
     Internal(String),
+    /// 503: the store is recovering from an I/O error; sent with `Retry-After: 1`.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 507: the disk is full; the write was refused (reads keep working).
+    #[error("{0}")]
+    InsufficientStorage(String),
 }
 
 impl ApiError {
@@ -44,10 +61,15 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 }
@@ -58,19 +80,38 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "api request failed");
         }
-        (
+        let mut response = (
             status,
             axum::Json(Fault {
                 faultstring: self.to_string(),
             }),
         )
-            .into_response()
+            .into_response();
+        if matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) {
+            response
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<crate::Overloaded> for ApiError {
+    fn from(e: crate::Overloaded) -> Self {
+        ApiError::TooManyRequests(e.to_string())
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            StoreError::Full(_) => ApiError::InsufficientStorage(e.to_string()),
+            StoreError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 
@@ -156,11 +197,13 @@ pub fn body(body: Result<Bytes, BytesRejection>, limit: u64) -> Result<Bytes, Ap
     })
 }
 
-/// The body as JSON of type `T`.
+/// The body as JSON of type `T`, nested at most [`squall_core::json::MAX_DEPTH`] levels.
 ///
 /// # Errors
-/// [`ApiError::BadRequest`] naming the JSON error and its line and column.
+/// [`ApiError::BadRequest`] naming the JSON error and its line and column, or the depth limit.
 pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    squall_core::json::check_depth(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("request body refused: {e}")))?;
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::BadRequest(format!("request body is not valid JSON: {e}")))
 }

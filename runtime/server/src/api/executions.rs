@@ -73,12 +73,14 @@ pub async fn list_executions(
     responses((status = 201, description = "Recorded as requested (durable)", body = Value),
               (status = 400, description = "Bad JSON, parameters or disabled action", body = super::Fault),
               (status = 404, description = "Unknown action", body = super::Fault),
-              (status = 413, body = super::Fault)))]
+              (status = 413, body = super::Fault),
+              (status = 429, description = "Backlog full ([server] max_backlog); see Retry-After", body = super::Fault)))]
 pub async fn create_execution(
     State(state): State<ApiState>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
     let req: ExecutionRequest = state.read(raw)?;
+    state.services.admit()?;
     let reference: Ref = parse(&req.action)?;
     let user = req.user.unwrap_or_else(|| crate::SYSTEM_USER.to_string());
     let e = state
@@ -189,6 +191,7 @@ pub async fn rerun_execution(
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
     let id: ExecutionId = parse(&id)?;
     let bytes = state.body(raw)?;
+    state.services.admit()?;
     let req: ReRun = if bytes.is_empty() {
         ReRun::default()
     } else {

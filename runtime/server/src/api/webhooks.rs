@@ -2,7 +2,9 @@
 //!
 //! `POST /api/v1/webhooks/{url}` fires `core.st2.webhook` for the rules whose trigger has that
 //! `url`, with payload `{"headers": {...}, "body": ...}` (header names as WSGI presents them to
-//! StackStorm, e.g. `X-Github-Event`; the body parsed by content type: JSON, form or text).
+//! StackStorm, e.g. `X-Github-Event`, less the credential headers `St2-Api-Key`,
+//! `X-Auth-Token`, `Authorization`, `Proxy-Authorization` and `Cookie`; the body parsed by
+//! content type: JSON, form or text).
 //! `POST /api/v1/webhooks/st2` takes `{"trigger": "<ref>", "payload": {...}}` for any trigger
 //! type. The trigger instance is stored before the `202` answer, whose body echoes the request.
 //! A url that a sensor lists in its `webhooks:` goes to that sensor instead (see
@@ -26,8 +28,9 @@ use sha2::Sha256;
 use squall_core::Ref;
 use squall_core::trigger::WEBHOOK;
 
-/// Request headers never handed to a sensor component: Squall's own credentials (a caller's
-/// API key or token would give the component the caller's rights).
+/// Request headers never made event data (the `core.st2.webhook` payload, the stream, rules)
+/// nor handed to a sensor component: Squall's own credentials and the caller's session (a
+/// caller's API key or token would give whoever reads the event the caller's rights).
 const CREDENTIAL_HEADERS: [&str; 5] = [
     "st2-api-key",
     "x-auth-token",
@@ -142,7 +145,8 @@ fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {
               (status = 400, description = "Malformed body or payload refused by its schema", body = super::Fault),
               (status = 401, description = "Bad or missing signature / API key", body = super::Fault),
               (status = 404, description = "No enabled rule listens to this url", body = super::Fault),
-              (status = 413, body = super::Fault)))]
+              (status = 413, body = super::Fault),
+              (status = 429, description = "Backlog full ([server] max_backlog); see Retry-After", body = super::Fault)))]
 pub async fn post_webhook(
     State(state): State<ApiState>,
     Path(url): Path<String>,
@@ -151,6 +155,7 @@ pub async fn post_webhook(
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
     let registry = state.services.registry().clone();
     let bytes = state.body(raw)?;
+    state.services.admit()?;
     if url == "st2" {
         let req: GenericTrigger = json(&bytes)?;
         let trigger: Ref = super::error::parse(&req.trigger)?;
@@ -208,6 +213,7 @@ pub async fn post_webhook(
     })?;
     let header_map: Map<String, Value> = headers
         .iter()
+        .filter(|(k, _)| !CREDENTIAL_HEADERS.contains(&k.as_str()))
         .map(|(k, v)| {
             (
                 wsgi_name(k.as_str()),

@@ -160,9 +160,45 @@ fn run(ctx: &Context, params: Value) -> Result<Value, Error> {
             let resp = http::Request::new("GET", url).send()?;
             Ok(json!({"status": resp.status, "body": resp.text()}))
         }
+        "hold-connections" => Ok(hold_connections(&params)),
         "fail" => Err(Error::with_result("asked to fail", json!({"why": "test"}))),
         other => Err(Error::new(format!("unknown mode {other:?}"))),
     }
+}
+
+/// Opens `times` GET requests to `url` at once and keeps every response (so its connection)
+/// until all were tried; returns how many got a response and how many were refused, by error.
+fn hold_connections(params: &Value) -> Value {
+    use squall_plugin::bindings::wasi::http::outgoing_handler;
+    use squall_plugin::bindings::wasi::http::types::{Fields, OutgoingRequest, Scheme};
+    let url = params
+        .get("url")
+        .and_then(Value::as_str)
+        .unwrap_or("127.0.0.1:1");
+    let authority = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut held = Vec::new();
+    let mut refused: Vec<String> = Vec::new();
+    for _ in 0..number(params, "times", 100) {
+        let request = OutgoingRequest::new(Fields::new());
+        let _ = request.set_scheme(Some(&Scheme::Http));
+        let _ = request.set_authority(Some(authority));
+        let _ = request.set_path_with_query(Some("/"));
+        match outgoing_handler::handle(request, None) {
+            Err(code) => refused.push(format!("{code:?}")),
+            Ok(pending) => {
+                pending.subscribe().block();
+                match pending.get() {
+                    Some(Ok(Ok(response))) => held.push(response),
+                    Some(Ok(Err(code))) => refused.push(format!("{code:?}")),
+                    _ => refused.push("no response".into()),
+                }
+            }
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(number(
+        params, "hold_ms", 0,
+    )));
+    json!({"held": held.len(), "refused": refused.len(), "errors": refused.first()})
 }
 
 squall_plugin::action!(run);

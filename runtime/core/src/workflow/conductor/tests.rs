@@ -33,7 +33,12 @@ struct Sim<'a> {
 
 impl<'a> Sim<'a> {
     fn new(spec: &'a WorkflowSpec, input: Value) -> Self {
-        let c = Conductor::start(spec, input.as_object().unwrap(), None);
+        let c = Conductor::start(
+            spec,
+            input.as_object().unwrap(),
+            None,
+            &WorkflowSettings::default(),
+        );
         let mut sim = Sim {
             c,
             queue: VecDeque::new(),
@@ -635,12 +640,18 @@ fn rerun_from_a_task_keeps_what_completed() {
     let sim = Sim::new(&s, json!({"name": "ops"})).run(&fail_t2);
     assert_eq!(sim.c.status(), Failed);
     let state = sim.c.into_state();
-    let refused = Conductor::rerun(&s, &state, &["nope".into()], None)
-        .err()
-        .unwrap();
+    let refused = Conductor::rerun(
+        &s,
+        &state,
+        &["nope".into()],
+        None,
+        &WorkflowSettings::default(),
+    )
+    .err()
+    .unwrap();
     assert!(refused.0.contains("did not run"), "{refused}");
     for tasks in [vec!["t2".to_string()], vec![]] {
-        let c = Conductor::rerun(&s, &state, &tasks, None).unwrap();
+        let c = Conductor::rerun(&s, &state, &tasks, None, &WorkflowSettings::default()).unwrap();
         let mut sim = Sim {
             c,
             queue: VecDeque::new(),
@@ -661,7 +672,16 @@ fn rerun_from_a_task_keeps_what_completed() {
     }
     let mut running = Sim::new(&s, json!({"name": "ops"}));
     running.step(&by_input);
-    assert!(Conductor::rerun(&s, running.c.state(), &[], None).is_err());
+    assert!(
+        Conductor::rerun(
+            &s,
+            running.c.state(),
+            &[],
+            None,
+            &WorkflowSettings::default()
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -673,7 +693,7 @@ fn the_state_survives_serialization_mid_run() {
     let restored: WorkflowState = serde_json::from_str(&saved).unwrap();
     assert_eq!(&restored, sim.c.state());
     let d = sim.queue.pop_front().unwrap();
-    let mut c = Conductor::resume_from(&s, restored, None);
+    let mut c = Conductor::resume_from(&s, restored, None, &WorkflowSettings::default());
     assert_eq!(c.find("ex2"), Some((d.task, d.run)));
     c.update(d.task, d.run, Succeeded, Value::Object(d.input.clone()));
     c.update(d.task, d.run, Succeeded, Value::Object(d.input.clone()));
@@ -688,4 +708,78 @@ fn publish_without_do_reaches_the_output() {
     let ok = |_: &Dispatch, _: u32| (Succeeded, json!({"code": 7}));
     let sim = Sim::new(&s, json!({})).run(&ok);
     assert_eq!(sim.c.result(), json!({"output": {"code": 7}}));
+}
+
+const SPIN: &str = r#"
+version: 1.0
+tasks:
+  start:
+    next: [{do: a}]
+  a:
+    next: [{do: b}]
+  b:
+    next: [{do: a}]
+"#;
+
+#[test]
+fn a_cycle_of_actionless_tasks_stops_at_the_transition_budget() {
+    let s = spec(SPIN);
+    let started = std::time::Instant::now();
+    let sim = Sim::new(&s, json!({}));
+    assert_eq!(sim.c.status(), Failed);
+    let errors = errors(&sim);
+    assert!(
+        errors[0]
+            .1
+            .contains("[workflows] max_transitions_per_event"),
+        "{errors:?}"
+    );
+    let budget = WorkflowSettings::default().max_transitions_per_event;
+    assert!(sim.c.state().tasks.len() <= budget + 1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn tasks_items_and_state_size_have_budgets() {
+    let s = spec(SPIN);
+    let budget = WorkflowSettings {
+        max_tasks: 50,
+        ..WorkflowSettings::default()
+    };
+    let c = Conductor::start(&s, &Map::new(), None, &budget);
+    assert_eq!(c.status(), Failed);
+    assert!(
+        c.state().errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[workflows] max_tasks"),
+        "{:?}",
+        c.state().errors
+    );
+    assert_eq!(c.state().tasks.len(), 50);
+
+    let items = spec(
+        "version: 1.0\ntasks:\n  each:\n    with: <% range(0, 20) %>\n    action: core.noop\n",
+    );
+    let budget = WorkflowSettings {
+        max_items: 10,
+        ..WorkflowSettings::default()
+    };
+    let c = Conductor::start(&items, &Map::new(), None, &budget);
+    assert_eq!(c.status(), Failed);
+    let text = serde_json::to_string(&c.state().errors).unwrap();
+    assert!(
+        text.contains("20 items, over the limit of 10 ([workflows] max_items)"),
+        "{text}"
+    );
+
+    let budget = WorkflowSettings {
+        max_state_bytes: 100,
+        ..WorkflowSettings::default()
+    };
+    let mut c = Conductor::start(&items, &Map::new(), None, &budget);
+    assert_eq!(c.status(), Running);
+    assert!(c.check_state_size(101));
+    let text = serde_json::to_string(&c.state().errors).unwrap();
+    assert!(text.contains("[workflows] max_state_bytes"), "{text}");
 }

@@ -1,0 +1,90 @@
+//! Bounds on JSON that enters Squall from outside (API bodies, webhook payloads, component
+//! results, sensor emits).
+//!
+//! Records are stored and read back as JSON; serde_json refuses to read anything nested more
+//! than 128 levels, so a payload of, say, 126 nested arrays that was accepted would become
+//! unreadable once wrapped in its trigger instance record — every list page holding it would
+//! fail. Input is therefore refused at the door when nested deeper than [`MAX_DEPTH`], which
+//! leaves room for the records' own levels.
+
+/// Deepest nesting of arrays and objects accepted from outside: 64 levels (`[]` is depth 1).
+/// Real payloads (GitHub's, Alertmanager's) stay under 10.
+pub const MAX_DEPTH: usize = 64;
+
+/// How deep `text` (JSON, valid or not) nests arrays and objects, scanning at most until
+/// `limit` is passed: returns `limit + 1` as soon as it is.
+pub fn nesting_depth(text: &[u8], limit: usize) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > deepest {
+                    deepest = depth;
+                    if deepest > limit {
+                        return deepest;
+                    }
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Checks that `text` nests no deeper than [`MAX_DEPTH`].
+///
+/// # Errors
+/// A message naming the limit, e.g. `JSON nested deeper than 64 levels (the limit)`.
+pub fn check_depth(text: &[u8]) -> Result<(), String> {
+    if nesting_depth(text, MAX_DEPTH) > MAX_DEPTH {
+        Err(format!(
+            "JSON nested deeper than {MAX_DEPTH} levels (the limit of arrays and objects \
+             inside each other)"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_arrays_and_objects_not_strings() {
+        for (text, depth) in [
+            ("1", 0),
+            ("[]", 1),
+            (r#"{"a": [1, {"b": []}]}"#, 4),
+            (r#"["[[[[", "\"[[["]"#, 1),
+            (r#"[[], [], [[]]]"#, 3),
+        ] {
+            assert_eq!(nesting_depth(text.as_bytes(), 100), depth, "{text}");
+        }
+    }
+
+    #[test]
+    fn deep_input_is_refused_at_the_limit() {
+        let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert!(check_depth(ok.as_bytes()).is_ok());
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        let e = check_depth(deep.as_bytes()).unwrap_err();
+        assert!(e.contains("deeper than 64 levels"), "{e}");
+        // The scan stops early: a megabyte of '[' costs no more than the limit.
+        assert_eq!(nesting_depth("[".repeat(1 << 20).as_bytes(), 10), 11);
+    }
+}
