@@ -189,6 +189,7 @@ fn target_libdir() -> Result<(PathBuf, bool), String> {
 /// told not to run (the message names the command to run by hand).
 #[allow(clippy::print_stdout)]
 pub fn ensure_target(guest_target_dir: &Path) -> Result<(), BuildError> {
+    println!("cargo:rerun-if-env-changed=SQUALL_NO_TARGET_INSTALL");
     let no_target = |libdir: PathBuf, why: String| BuildError::NoTarget { libdir, why };
     let (libdir, present) = target_libdir().map_err(|why| no_target(PathBuf::new(), why))?;
     if present {
@@ -222,8 +223,10 @@ pub fn ensure_target(guest_target_dir: &Path) -> Result<(), BuildError> {
     if let Some(t) = &toolchain {
         cmd.arg("--toolchain").arg(t);
     }
-    // rustup's own output goes to the build script's stderr, shown when the build fails.
+    // rustup's output goes to the build script's stderr (shown when the build fails), never
+    // its stdout, where cargo reads `cargo:` lines.
     let status = cmd
+        .stdout(std::io::stderr())
         .status()
         .map_err(|e| no_target(libdir.clone(), format!("cannot run rustup: {e}")))?;
     if !status.success() {

@@ -264,7 +264,8 @@ pub struct ServerSettings {
     /// exits anyway (they are recorded `abandoned` on the next start). Default 30 s.
     #[serde(default = "default_shutdown", with = "units::duration")]
     pub shutdown_timeout: std::time::Duration,
-    /// Work accepted but not started that the server holds at most: trigger instances waiting
+    /// Work accepted but not started that the server holds, about at most (concurrent requests
+    /// may overshoot by a few): trigger instances waiting
     /// for the rules engine plus executions waiting for a slot. Default 10000. Past it,
     /// webhooks and new executions get `429 Too Many Requests` with `Retry-After` and sensor
     /// calls fail (backed off) until the backlog drains; nothing already accepted is dropped.

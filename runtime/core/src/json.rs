@@ -45,6 +45,46 @@ pub fn nesting_depth(text: &[u8], limit: usize) -> usize {
     deepest
 }
 
+/// How deep `value` nests arrays and objects, looking no deeper than `limit + 1` levels (so
+/// the walk is bounded whatever the value).
+pub fn value_depth(value: &serde_json::Value, limit: usize) -> usize {
+    fn walk(v: &serde_json::Value, depth: usize, limit: usize) -> usize {
+        if depth > limit {
+            return depth;
+        }
+        match v {
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|i| walk(i, depth + 1, limit))
+                .max()
+                .unwrap_or(depth + 1),
+            serde_json::Value::Object(map) => map
+                .values()
+                .map(|i| walk(i, depth + 1, limit))
+                .max()
+                .unwrap_or(depth + 1),
+            _ => depth,
+        }
+    }
+    walk(value, 0, limit)
+}
+
+/// Checks that a value Squall made (a rendered template, an evaluated expression) nests no
+/// deeper than [`MAX_DEPTH`]: nested deeper, the record holding it could not be read back.
+///
+/// # Errors
+/// A message naming the limit.
+pub fn check_value_depth(value: &serde_json::Value) -> Result<(), String> {
+    if value_depth(value, MAX_DEPTH) > MAX_DEPTH {
+        Err(format!(
+            "value nested deeper than {MAX_DEPTH} levels (the limit of arrays and objects \
+             inside each other)"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks that `text` nests no deeper than [`MAX_DEPTH`].
 ///
 /// # Errors
@@ -75,6 +115,22 @@ mod tests {
         ] {
             assert_eq!(nesting_depth(text.as_bytes(), 100), depth, "{text}");
         }
+    }
+
+    #[test]
+    fn value_depth_matches_text_depth_and_is_bounded() {
+        for text in ["1", "[]", r#"{"a": [1, {"b": []}]}"#, "[[], [[[]]]]"] {
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(
+                value_depth(&v, 100),
+                nesting_depth(text.as_bytes(), 100),
+                "{text}"
+            );
+        }
+        let deep: serde_json::Value =
+            serde_json::from_str(&("[".repeat(100) + &"]".repeat(100))).unwrap();
+        assert_eq!(value_depth(&deep, 10), 11);
+        assert!(check_value_depth(&deep).is_err());
     }
 
     #[test]

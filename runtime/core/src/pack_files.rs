@@ -8,11 +8,12 @@
 
 use std::path::{Path, PathBuf};
 
-/// Checks that `path` resolves (links followed) to somewhere inside `pack_dir`.
+/// Checks that `path` resolves (links followed) to somewhere inside `pack_dir`; returns the
+/// resolved path.
 ///
 /// # Errors
 /// A message saying where it leads (or why it cannot be resolved), never its contents.
-pub fn confine(pack_dir: &Path, path: &Path) -> Result<(), String> {
+pub fn confine(pack_dir: &Path, path: &Path) -> Result<PathBuf, String> {
     let root = pack_dir.canonicalize().map_err(|e| {
         format!(
             "cannot resolve the pack directory {}: {e}",
@@ -23,7 +24,7 @@ pub fn confine(pack_dir: &Path, path: &Path) -> Result<(), String> {
         .canonicalize()
         .map_err(|e| format!("cannot resolve {}: {e}", path.display()))?;
     if real.starts_with(&root) {
-        Ok(())
+        Ok(real)
     } else {
         Err(format!(
             "{} leads outside the pack (to {}); pack files must stay inside {}",
@@ -45,8 +46,9 @@ pub fn read_text(pack_dir: &Path, path: &Path) -> Result<Option<String>, String>
         Err(e) => return Err(format!("cannot read: {e}")),
         Ok(_) => {}
     }
-    confine(pack_dir, path)?;
-    match std::fs::read_to_string(path) {
+    // Read what was checked, not the path again (a link swapped in between leads nowhere).
+    let real = confine(pack_dir, path)?;
+    match std::fs::read_to_string(&real) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {

@@ -68,8 +68,9 @@ pub fn is_template(text: &str) -> bool {
 /// The environment every render uses, and the settings it was built with.
 static ENV: RwLock<Option<(Arc<Environment<'static>>, TemplateSettings)>> = RwLock::new(None);
 
-/// Sets the render budget of every later render (the server calls it with `[templates]` at
-/// start; until then [`TemplateSettings::default`] applies).
+/// Sets the render budget of every later render in this process (the server calls it with
+/// `[templates]` when its registry is built; until then [`TemplateSettings::default`]
+/// applies). Process-wide: the last call wins.
 pub fn configure(settings: &TemplateSettings) {
     let env = Arc::new(build(settings));
     *ENV.write().unwrap_or_else(|e| e.into_inner()) = Some((env, settings.clone()));
@@ -304,11 +305,42 @@ fn decrypt_kv(state: &minijinja::State, value: Jinja) -> Result<String, Error> {
 /// # Errors
 /// The renderer's message, e.g. `undefined value` or a filter's error.
 pub fn render(text: &str, ctx: &Context) -> Result<String, String> {
-    let (env, settings) = environment();
-    let text = env
-        .render_str(text, ctx.to_jinja())
-        .map_err(|e| render_error(&e, &settings))?;
-    bounded(text, &settings)
+    deep_stack_if_needed(text, || {
+        let (env, settings) = environment();
+        let text = env
+            .render_str(text, ctx.to_jinja())
+            .map_err(|e| render_error(&e, &settings))?;
+        bounded(text, &settings)
+    })
+}
+
+/// Stack of the thread a template using `namespace` renders on: virtual, touched only as deep
+/// as its values nest.
+const DEEP_STACK: usize = 1 << 30;
+
+/// Runs `render` on its own thread with [`DEEP_STACK`] when `text` uses `namespace`.
+///
+/// A `namespace` is the one way a template carries a value from one loop pass to the next, so
+/// `{% set ns.x = [ns.x] %}` in a loop nests a list one level deeper per pass: within the fuel
+/// budget, deep enough that displaying or dropping it would overflow a normal thread's stack
+/// and abort the process. Such a value never leaves the render (its output is a string, or a
+/// value checked against [`crate::json::MAX_DEPTH`]), so the big stack bounds it whole.
+fn deep_stack_if_needed<T: Send>(
+    text: &str,
+    render: impl FnOnce() -> Result<T, String> + Send,
+) -> Result<T, String> {
+    if !text.contains("namespace") {
+        return render();
+    }
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("squall-template".into())
+            .stack_size(DEEP_STACK)
+            .spawn_scoped(scope, render)
+            .map_err(|e| format!("cannot start a thread to render the template: {e}"))?
+            .join()
+            .map_err(|_| "rendering the template panicked".to_string())?
+    })
 }
 
 /// The expression of a template that is exactly one `{{ expression }}` and nothing else.
@@ -328,7 +360,7 @@ pub fn render_typed(text: &str, ctx: &Context) -> Result<Value, String> {
         return Ok(Value::String(text.to_string()));
     }
     match single_expression(text) {
-        Some(expr) => {
+        Some(expr) => deep_stack_if_needed(text, || {
             let (env, settings) = environment();
             let compiled = env.compile_expression(expr).map_err(|e| describe(&e))?;
             let value = compiled
@@ -340,8 +372,11 @@ pub fn render_typed(text: &str, ctx: &Context) -> Result<Value, String> {
             if let Some(text) = value.as_str() {
                 bounded(text.to_string(), &settings)?;
             }
-            serde_json::to_value(&value).map_err(|e| e.to_string())
-        }
+            let value = serde_json::to_value(&value).map_err(|e| e.to_string())?;
+            // It lands in a stored record: nested too deep, that could not be read back.
+            crate::json::check_value_depth(&value)?;
+            Ok(value)
+        }),
         None => render(text, ctx).map(Value::String),
     }
 }
@@ -607,6 +642,14 @@ mod tests {
                 started.elapsed() < std::time::Duration::from_secs(20),
                 "{text}"
             );
+        }
+        // A value nested one level deeper per loop pass (100,000 levels): displayed and dropped
+        // without exhausting the stack (this aborted the process before).
+        let nest = "{% set ns = namespace(x=[]) %}{% for i in range(100000) %}\
+                    {% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}";
+        match render_typed(nest, &ctx) {
+            Ok(Value::String(text)) => assert!(text.starts_with("[[[[") && text.len() <= 1 << 20),
+            other => assert!(other.is_err(), "{other:?}"),
         }
         let settings = TemplateSettings::default();
         let e = bounded("y".repeat(2 << 20), &settings).unwrap_err();

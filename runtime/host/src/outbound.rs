@@ -87,6 +87,25 @@ impl WasiHttpHooks for OutboundHttp {
                 deny(message);
                 return Err(Error::HttpRequestDenied);
             }
+            // Taken before resolving (a lookup holds a thread) and held until the connection
+            // ends (the io future below completes or is dropped).
+            let permits = match (per_call.try_acquire_owned(), global.try_acquire_owned()) {
+                (Ok(call), Ok(all)) => (call, all),
+                (Err(_), _) => {
+                    deny(format!(
+                        "outbound HTTP to {host}:{port} refused: this call already holds its \
+                         limit of open connections ([host] max_outbound_per_call)"
+                    ));
+                    return Err(Error::ConnectionLimitReached);
+                }
+                (_, Err(_)) => {
+                    deny(format!(
+                        "outbound HTTP to {host}:{port} refused: the server already holds its \
+                         limit of open outbound connections ([host] max_outbound)"
+                    ));
+                    return Err(Error::ConnectionLimitReached);
+                }
+            };
             let mut refused = None;
             let mut chosen = None;
             for addr in resolve(&host, port).await? {
@@ -107,24 +126,6 @@ impl WasiHttpHooks for OutboundHttp {
                         .unwrap_or_else(|| format!("outbound HTTP to {host}:{port}: no address")),
                 );
                 return Err(Error::DestinationIpProhibited);
-            };
-            // Held until the connection ends (the io future below completes or is dropped).
-            let permits = match (per_call.try_acquire_owned(), global.try_acquire_owned()) {
-                (Ok(call), Ok(all)) => (call, all),
-                (Err(_), _) => {
-                    deny(format!(
-                        "outbound HTTP to {host}:{port} refused: this call already holds its \
-                         limit of open connections ([host] max_outbound_per_call)"
-                    ));
-                    return Err(Error::ConnectionLimitReached);
-                }
-                (_, Err(_)) => {
-                    deny(format!(
-                        "outbound HTTP to {host}:{port} refused: the server already holds its \
-                         limit of open outbound connections ([host] max_outbound)"
-                    ));
-                    return Err(Error::ConnectionLimitReached);
-                }
             };
             tracing::debug!(pack.ref = %policy.pack, %host, %addr, "outbound http allowed");
             let (response, io) = send_pinned(request, addr, &host, tls, options).await?;

@@ -161,6 +161,16 @@ pub enum SensorWebhookError {
         /// What went wrong.
         message: String,
     },
+    /// The call ran, but what it emitted was refused by a quota (`[sensors]
+    /// max_emits_per_minute`, `max_state_bytes_per_minute`) or a full backlog (`[server]
+    /// max_backlog`); nothing was kept. The API answers 429 with `Retry-After`.
+    #[error("sensor {sensor}: {message}")]
+    Refused {
+        /// The sensor.
+        sensor: Ref,
+        /// Which quota, named as its setting.
+        message: String,
+    },
     /// Recording its trigger instances failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -263,6 +273,12 @@ impl Sensors {
             .sensors()
             .map(|s| {
                 let mut s = s.clone();
+                let per_minute = services.registry().config().sensors.max_emits_per_minute;
+                if s.max_emits as u64 > u64::from(per_minute) {
+                    tracing::warn!(sensor.ref = %s.reference, max_emits = s.max_emits, per_minute,
+                        "max_emits is above [sensors] max_emits_per_minute: a call that uses it \
+                         all is refused");
+                }
                 if !s.poll_interval.is_zero() && s.poll_interval < floor {
                     tracing::warn!(sensor.ref = %s.reference, asked = ?s.poll_interval,
                         polled = ?floor, "poll_interval raised to [sensors] min_poll_interval");
@@ -485,8 +501,13 @@ impl Sensors {
                 message,
             })?;
         let (_, refused) = self.record(reference, &outcome, None).await?;
-        let failed = outcome.error.clone().or(refused);
-        if let Some(message) = failed {
+        if let Some(message) = refused {
+            return Err(SensorWebhookError::Refused {
+                sensor: reference.clone(),
+                message,
+            });
+        }
+        if let Some(message) = outcome.error.clone() {
             return Err(SensorWebhookError::Failed {
                 sensor: reference.clone(),
                 message,

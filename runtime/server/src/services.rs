@@ -37,6 +37,22 @@ pub enum DispatchError {
     Store(#[from] StoreError),
 }
 
+/// One trigger instance waiting for the rules engine, counted in the backlog while alive.
+struct Pending(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Pending {
+    fn new(count: Arc<std::sync::atomic::AtomicUsize>) -> Pending {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Pending(count)
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The server's backlog is full (`[server] max_backlog`): try again shortly.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
@@ -429,15 +445,15 @@ impl Services {
     pub(crate) fn process_later(&self, instance: TriggerInstance) {
         let engine = self.inner.engine.clone();
         let workers = self.inner.rule_workers.clone();
-        let pending = self.inner.pending_instances.clone();
-        pending.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pending = Pending::new(self.inner.pending_instances.clone());
         self.inner.tasks.spawn(async move {
+            // Counted until this task ends, however it ends.
+            let _pending = pending;
             let _permit = workers.acquire_owned().await.expect("never closed");
             let id = instance.id;
             if let Err(e) = engine.process(instance).await {
                 tracing::error!(trigger_instance.id = %id, error = %e, "rule processing failed; retried at next start");
             }
-            pending.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         });
     }
 

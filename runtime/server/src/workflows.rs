@@ -62,6 +62,9 @@ pub enum ControlError {
     Store(#[from] StoreError),
 }
 
+/// Task executions of one workflow a request (cancel, pause, resume) is passed on to at once.
+const PASS_ON_AT_ONCE: usize = 32;
+
 /// The workflow engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Workflows {
@@ -160,13 +163,13 @@ impl Workflows {
         }
     }
 
-    /// The datastore for the expressions of `workflow` (an action ref) run by `user`: secrets
-    /// decrypt only when granted to the workflow's pack.
     /// The operator's `[workflows]` budgets.
     fn budget(&self) -> squall_core::config::WorkflowSettings {
         self.inner.runner.registry().config().workflows.clone()
     }
 
+    /// The datastore for the expressions of `workflow` (an action ref) run by `user`: secrets
+    /// decrypt only when granted to the workflow's pack.
     fn keys(&self, user: &str, workflow: &squall_core::Ref) -> squall_core::template::KeyLookup {
         self.inner.runner.key_lookup_for(user, workflow.pack())
     }
@@ -522,8 +525,11 @@ impl Workflows {
             let before = wf.status;
             (self.apply(wf, before, Record::Stored, c).await?, active)
         };
-        // Outside the lock: the children report back to this workflow.
+        // Outside the lock: the children report back to this workflow. At most
+        // `PASS_ON_AT_ONCE` are handled at a time: a workflow with thousands of items in flight
+        // must not flood the store (and starve the API) with cancellations.
         let store = self.inner.runner.store();
+        let at_once = Arc::new(tokio::sync::Semaphore::new(PASS_ON_AT_ONCE));
         for child in active {
             let Ok(child_id) = child.parse::<ExecutionId>() else {
                 continue;
@@ -536,7 +542,9 @@ impl Workflows {
                 continue;
             }
             let me = self.clone();
+            let at_once = at_once.clone();
             self.inner.tasks.spawn(async move {
+                let _turn = at_once.acquire_owned().await;
                 let outcome = match request {
                     Request::Cancel => me.cancel_task(e).await,
                     _ => me.boxed(child_id, request).await.map(drop).map_err(|e| e.to_string()),

@@ -65,6 +65,40 @@ pub(crate) enum Write {
     },
 }
 
+impl Write {
+    /// The record's JSON, for writes that carry one.
+    pub(crate) fn record(&self) -> Option<&[u8]> {
+        match self {
+            Write::Execution { record, .. }
+            | Write::Workflow { record, .. }
+            | Write::TriggerInstance { record, .. }
+            | Write::Enforcement { record, .. }
+            | Write::PutKey { record, .. }
+            | Write::PutApiKey { record, .. } => Some(record),
+            _ => None,
+        }
+    }
+
+    /// What is written, for messages: `execution 0195…`, `key system:foo`, ...
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Write::Execution { id, .. } => format!("execution {}", ExecutionId::from_u128(*id)),
+            Write::Workflow { id, .. } => {
+                format!("workflow state {}", ExecutionId::from_u128(*id))
+            }
+            Write::TriggerInstance { id, .. } => {
+                format!("trigger instance {}", ExecutionId::from_u128(*id))
+            }
+            Write::Enforcement { id, .. } => {
+                format!("rule enforcement {}", ExecutionId::from_u128(*id))
+            }
+            Write::PutKey { reference, .. } => format!("key {reference}"),
+            Write::PutApiKey { .. } => "api key".into(),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
 fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records always serialize")
 }

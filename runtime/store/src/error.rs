@@ -43,6 +43,10 @@ pub enum StoreError {
         /// The decoder's message.
         message: String,
     },
+    /// The record nests arrays and objects too deep to be read back (serde_json reads 128
+    /// levels); it was refused, like a failed check, and nothing of its batch written.
+    #[error("{0} refused: nested too deep to be stored and read back")]
+    TooDeep(String),
     /// The disk is full (`ENOSPC`, `EDQUOT`): the write was refused and nothing of it is
     /// acknowledged. Reads keep working; writes succeed again once space returns.
     #[error("no space left for the store ({0}): writes are refused until space returns")]

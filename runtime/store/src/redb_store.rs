@@ -104,11 +104,24 @@ impl RedbStore {
             path: data_dir.to_path_buf(),
             source: Arc::new(e),
         };
+        let path = data_dir.join(FILE_NAME);
+        // Squall's: new, or holding nothing but what Squall puts there (the host may have made
+        // `cache/` and `keys/` a moment ago).
+        let ours = std::fs::read_dir(data_dir).map_or(true, |entries| {
+            entries.filter_map(Result::ok).all(|e| {
+                matches!(
+                    e.file_name().to_str(),
+                    Some(FILE_NAME | "cache" | "keys" | "processes")
+                )
+            })
+        });
         std::fs::create_dir_all(data_dir).map_err(dir_error)?;
         // The data directory holds every execution, secret ciphertext and (by default) the
-        // datastore key: owner only, whatever the umask made of it.
-        restrict(data_dir, 0o700).map_err(dir_error)?;
-        let path = data_dir.join(FILE_NAME);
+        // datastore key: owner only, whatever the umask made of it. A directory the operator
+        // already had for something else (`SQUALL_DATA_DIR=.`) keeps its mode.
+        if ours {
+            restrict(data_dir, 0o700).map_err(dir_error)?;
+        }
         let db = open_database(&path)?;
         restrict(&path, 0o600).map_err(dir_error)?;
         let txn = tx(db.begin_write())?;
@@ -178,8 +191,8 @@ impl RedbStore {
     {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || {
-            let txn = db.begin_read()?;
-            f(&txn).map_err(|e| db.failed(e))
+            let (txn, used) = db.begin_read()?;
+            f(&txn).map_err(|e| db.failed(&used, e))
         })
         .await
         .map_err(|_| StoreError::Closed)?
@@ -234,7 +247,12 @@ impl DbHandle {
         }
         let db = open_database(&self.path).map_err(|e| {
             tracing::warn!(error = %e, "store still cannot be reopened");
-            StoreError::Unavailable(e.to_string())
+            match &e {
+                StoreError::Open { source, .. } if source.to_string().contains("No space left") => {
+                    StoreError::Full(e.to_string())
+                }
+                _ => StoreError::Unavailable(e.to_string()),
+            }
         })?;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(db);
         self.broken
@@ -243,26 +261,37 @@ impl DbHandle {
         Ok(())
     }
 
-    /// A read transaction on the current database.
-    fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
-        self.get()?
-            .begin_read()
-            .map_err(|e| self.failed(StoreError::transaction(e)))
+    /// A read transaction on the current database, and that database.
+    fn begin_read(&self) -> Result<(ReadTransaction, Arc<Database>), StoreError> {
+        let db = self.get()?;
+        match db.begin_read() {
+            Ok(txn) => Ok((txn, db)),
+            Err(e) => Err(self.failed(&db, StoreError::transaction(e))),
+        }
     }
 
-    /// Classifies `e`: an I/O failure marks the handle broken and becomes
-    /// [`StoreError::Full`] or [`StoreError::Unavailable`]; anything else is returned as is.
-    fn failed(&self, e: StoreError) -> StoreError {
+    /// Classifies `e`, met using `used`: an I/O failure becomes [`StoreError::Full`] or
+    /// [`StoreError::Unavailable`] and marks the handle broken — unless `used` was already
+    /// replaced (a reader still on the old handle must not break the new one); anything else is
+    /// returned as is.
+    fn failed(&self, used: &Arc<Database>, e: StoreError) -> StoreError {
         match e.io_failure() {
             Some(classified) => {
-                self.broken
-                    .store(true, std::sync::atomic::Ordering::Release);
+                let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+                if Arc::ptr_eq(used, &current) {
+                    self.broken
+                        .store(true, std::sync::atomic::Ordering::Release);
+                }
                 classified
             }
             None => e,
         }
     }
 }
+
+/// Deepest nesting of arrays and objects in a record the store accepts: serde_json reads at
+/// most 128 levels back, so a deeper record would be written and never read again.
+const READABLE_DEPTH: usize = 120;
 
 /// The writer thread: takes every waiting batch, applies them in one transaction, commits,
 /// then answers each. A batch whose create/update is refused is answered with the refusal and
@@ -295,9 +324,11 @@ fn writer(handle: Arc<DbHandle>, mut queue: mpsc::UnboundedReceiver<Op>) {
                     .map(|w| check(&txn, w))
                     .find_map(|r| r.err());
                 match refused {
-                    Some(e @ (StoreError::AlreadyExists(_) | StoreError::NotFound(_))) => {
-                        results.push(Err(e))
-                    }
+                    Some(
+                        e @ (StoreError::AlreadyExists(_)
+                        | StoreError::NotFound(_)
+                        | StoreError::TooDeep(_)),
+                    ) => results.push(Err(e)),
                     Some(e) => return Err(e),
                     None => {
                         for w in &op.batch.writes {
@@ -317,7 +348,7 @@ fn writer(handle: Arc<DbHandle>, mut queue: mpsc::UnboundedReceiver<Op>) {
                 }
             }
             Err(e) => {
-                let e = handle.failed(e);
+                let e = handle.failed(&db, e);
                 tracing::error!(error = %e, batches = ops.len(), "store commit failed");
                 for op in ops {
                     let _ = op.reply.send(Err(e.clone()));
@@ -334,6 +365,11 @@ fn writer(handle: Arc<DbHandle>, mut queue: mpsc::UnboundedReceiver<Op>) {
 
 /// Whether a write may be applied: creates need a free id, updates an existing one.
 fn check(txn: &WriteTransaction, w: &Write) -> Result<(), StoreError> {
+    if let Some(record) = w.record()
+        && squall_core::json::nesting_depth(record, READABLE_DEPTH) > READABLE_DEPTH
+    {
+        return Err(StoreError::TooDeep(w.describe()));
+    }
     let (table, create, id, kind) = match w {
         Write::Execution { create, id, .. } => (EXECUTION_STATUS, *create, *id, "execution"),
         Write::TriggerInstance { create, id, .. } => {
@@ -1015,8 +1051,8 @@ impl KeyValueStore for RedbStore {
     }
 
     fn key_blocking(&self, key: &KeyRef) -> Result<Option<KeyValuePair>, StoreError> {
-        let txn = self.db.begin_read()?;
-        live_key(&txn, key, jiff::Timestamp::now()).map_err(|e| self.db.failed(e))
+        let (txn, used) = self.db.begin_read()?;
+        live_key(&txn, key, jiff::Timestamp::now()).map_err(|e| self.db.failed(&used, e))
     }
 
     async fn expired_keys(

@@ -144,6 +144,10 @@ pub struct WorkflowState {
     pub tasks: Vec<TaskState>,
     /// Tasks staged and not started.
     pub staged: Vec<Staged>,
+    /// Retries run so far (they reuse their task's entry): with `tasks`, what
+    /// `[workflows] max_tasks` counts.
+    #[serde(default)]
+    pub retries: u64,
     /// Contexts of transitions into engine commands, with the task count when they were taken.
     #[serde(default)]
     pub terminal: Vec<(usize, Vec<usize>)>,
@@ -219,6 +223,7 @@ impl<'a> Conductor<'a> {
                 routes: vec![Vec::new()],
                 tasks: Vec::new(),
                 staged: Vec::new(),
+                retries: 0,
                 terminal: Vec::new(),
                 errors: Vec::new(),
                 output: None,
@@ -678,24 +683,32 @@ impl<'a> Conductor<'a> {
         })
     }
 
-    fn start_task(&mut self, s: Staged) {
-        if self.state.tasks.len() >= self.budget.max_tasks {
+    /// Charges one task start (a new task or a retry) to `max_tasks` and
+    /// `max_transitions_per_event`; false, with the workflow failing, when one is spent.
+    fn charge_start(&mut self, task: &str) -> bool {
+        let started = self.state.tasks.len() as u64 + self.state.retries;
+        if started >= self.budget.max_tasks as u64 {
             self.over_budget(format!(
-                "workflow started {} tasks, the limit ([workflows] max_tasks); task {:?} not \
-                 started",
-                self.state.tasks.len(),
-                s.name
+                "workflow started {started} tasks, the limit ([workflows] max_tasks); task \
+                 {task:?} not started"
             ));
-            return;
+            return false;
         }
         self.transitions += 1;
         if self.transitions > self.budget.max_transitions_per_event {
             self.over_budget(format!(
                 "workflow started more than {} tasks in one step ([workflows] \
-                 max_transitions_per_event; a cycle of tasks without actions?); task {:?} not \
-                 started",
-                self.budget.max_transitions_per_event, s.name
+                 max_transitions_per_event; a cycle of tasks without actions?); task {task:?} \
+                 not started",
+                self.budget.max_transitions_per_event
             ));
+            return false;
+        }
+        true
+    }
+
+    fn start_task(&mut self, s: Staged) {
+        if !self.charge_start(&s.name) {
             return;
         }
         let spec = self.spec;
@@ -1027,7 +1040,11 @@ impl<'a> Conductor<'a> {
                     }
                 },
             };
+            // A retry is a task start: it is charged to the budgets. A task without an action
+            // cannot fail, so it is not retried (that would only loop).
+            let go = go && task_spec.action.is_some() && self.charge_start(&name);
             if go {
+                self.state.retries += 1;
                 let t = &mut self.state.tasks[idx];
                 t.retry.as_mut().expect("checked").tally += 1;
                 t.attempt += 1;

@@ -305,6 +305,14 @@ fn jinja(text: &str, scope: &Arc<Scope>) -> Result<Value, ExprError> {
 /// # Errors
 /// [`ExprError`] for the first expression that does not parse or evaluate.
 pub fn evaluate_str(text: &str, scope: &Arc<Scope>) -> Result<Value, ExprError> {
+    let value = evaluate_text(text, scope)?;
+    // Results land in the stored workflow state: nested too deep, it could not be read back
+    // (a `publish: x=<% [$.x] %>` in a loop nests one level more per pass).
+    crate::json::check_value_depth(&value).map_err(ExprError)?;
+    Ok(value)
+}
+
+fn evaluate_text(text: &str, scope: &Arc<Scope>) -> Result<Value, ExprError> {
     if !is_expression(text) {
         return Ok(Value::String(text.to_string()));
     }

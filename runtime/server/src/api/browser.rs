@@ -9,11 +9,14 @@
 //!   calls) has no name to rebind and passes.
 //! - **Cross-site requests**: a page may POST a form or `text/plain` body to any address
 //!   without asking (a CORS "simple request"). A `POST` must therefore be JSON
-//!   (`application/json` or `…+json`) or carry what no simple request can: a credential
-//!   (`St2-Api-Key`, `X-Auth-Token`, `Authorization`, `st2-api-key=` in the query) or any
-//!   `X-…` header (a webhook's signature, say); else `415`. A `POST` naming a foreign `Origin`
-//!   is refused with `403`. `PUT`, `PATCH` and `DELETE` are never simple requests: a browser
-//!   asks first with a CORS preflight, and Squall sends no CORS headers, so it never agrees.
+//!   (`application/json` or `application/…+json`) or carry a header no simple request can: a
+//!   credential (`St2-Api-Key`, `X-Auth-Token`, `Authorization`) or any `X-…` header (a
+//!   webhook's signature, say); else `415`. (A key in the query string does not count: any
+//!   page can put one in a form's URL.) On an open listener a `POST` whose `Origin` is not
+//!   this server's own (`Origin` authority equal to `Host`; `null` included) is refused with
+//!   `403`: a page on another local port is another site. `PUT`, `PATCH` and `DELETE` are
+//!   never simple requests: a browser asks first with a CORS preflight, and Squall sends no
+//!   CORS headers, so it never agrees.
 
 use super::{Access, ApiError, ApiState};
 use axum::extract::{Request, State};
@@ -22,8 +25,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use std::net::IpAddr;
 
-/// Whether `host` (a `Host` header value or an `Origin`'s authority, port allowed) names this
-/// machine's loopback interface.
+/// Whether `host` (a `Host` header value, port allowed) names this machine's loopback
+/// interface.
 pub fn is_loopback_host(host: &str) -> bool {
     let host = host.trim();
     let name = if let Some(rest) = host.strip_prefix('[') {
@@ -58,10 +61,14 @@ fn has_credential_or_custom_header(req: &Request) -> bool {
         || headers.contains_key("x-auth-token")
         || headers.contains_key(header::AUTHORIZATION)
         || headers.keys().any(|k| k.as_str().starts_with("x-"))
-        || req
-            .uri()
-            .query()
-            .is_some_and(|q| q.split('&').any(|p| p.starts_with("st2-api-key=")))
+}
+
+/// The authority the request was sent to: its `Host` header, else (HTTP/2) the URI's.
+fn host_of(req: &Request) -> Option<String> {
+    match req.headers().get(header::HOST) {
+        Some(h) => Some(h.to_str().unwrap_or("").to_string()),
+        None => req.uri().authority().map(|a| a.as_str().to_string()),
+    }
 }
 
 /// Middleware: the checks in the module docs.
@@ -74,22 +81,24 @@ pub async fn guard(
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    let host = host_of(&req);
     if state.access == Access::Open
-        && let Some(host) = req.headers().get(header::HOST)
+        && let Some(host) = &host
+        && !is_loopback_host(host)
     {
-        let host = host.to_str().unwrap_or("");
-        if !is_loopback_host(host) {
-            return Err(ApiError::Forbidden(format!(
-                "Host {host:?} is not a loopback name: this server listens on loopback and \
-                 answers only localhost, 127.0.0.0/8 and [::1] (DNS rebinding protection)"
-            )));
-        }
+        return Err(ApiError::Forbidden(format!(
+            "Host {host:?} is not a loopback name: this server listens on loopback and answers \
+             only localhost, 127.0.0.0/8 and [::1] (DNS rebinding protection)"
+        )));
     }
     if req.method() == Method::POST {
         if let Some(origin) = req.headers().get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or("");
-            let authority = origin.split_once("://").map_or(origin, |(_, a)| a);
-            if state.access == Access::Open && !is_loopback_host(authority) {
+            let authority = origin.split_once("://").map_or("", |(_, a)| a);
+            let same = host
+                .as_deref()
+                .is_some_and(|h| h.eq_ignore_ascii_case(authority));
+            if state.access == Access::Open && !same {
                 return Err(ApiError::Forbidden(format!(
                     "cross-site request from Origin {origin:?} refused (Squall allows no \
                      cross-origin requests)"

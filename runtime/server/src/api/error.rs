@@ -109,6 +109,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Full(_) => ApiError::InsufficientStorage(e.to_string()),
+            StoreError::TooDeep(_) => ApiError::BadRequest(e.to_string()),
             StoreError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
@@ -133,6 +134,7 @@ impl From<crate::SensorWebhookError> for ApiError {
         match e {
             E::Disabled(_) => ApiError::NotFound(e.to_string()),
             E::NotRunning { .. } | E::Failed { .. } => ApiError::Internal(e.to_string()),
+            E::Refused { .. } => ApiError::TooManyRequests(e.to_string()),
             E::Store(s) => s.into(),
         }
     }

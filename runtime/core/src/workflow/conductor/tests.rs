@@ -783,3 +783,37 @@ fn tasks_items_and_state_size_have_budgets() {
     let text = serde_json::to_string(&c.state().errors).unwrap();
     assert!(text.contains("[workflows] max_state_bytes"), "{text}");
 }
+
+#[test]
+fn retries_are_charged_to_the_task_budget() {
+    let s = spec(
+        "version: 1.0\ntasks:\n  again:\n    action: core.noop\n    \
+         retry: {when: <% succeeded() %>, count: 1000000000}\n",
+    );
+    let budget = WorkflowSettings {
+        max_tasks: 20,
+        ..WorkflowSettings::default()
+    };
+    let mut sim = Sim {
+        c: Conductor::start(&s, &Map::new(), None, &budget),
+        queue: VecDeque::new(),
+        log: Vec::new(),
+        calls: HashMap::new(),
+        next_id: 0,
+        in_flight: 0,
+        max_in_flight: 0,
+    };
+    sim.collect();
+    let sim = sim.run(&by_input);
+    assert_eq!(sim.c.status(), Failed);
+    assert_eq!(sim.log.len(), 20, "{:?}", sim.log);
+    let text = serde_json::to_string(&sim.c.state().errors).unwrap();
+    assert!(text.contains("[workflows] max_tasks"), "{text}");
+
+    // A task without an action cannot fail and is never retried: no loop.
+    let s = spec(
+        "version: 1.0\ntasks:\n  idle:\n    retry: {when: <% succeeded() %>, count: 1000000000}\n",
+    );
+    let sim = Sim::new(&s, json!({}));
+    assert_eq!(sim.c.status(), Succeeded);
+}
