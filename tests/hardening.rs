@@ -265,71 +265,81 @@ fn browsers_cannot_drive_the_loopback_api() {
         assert_eq!(get(host).0, 200, "{host}");
     }
 
-    // A cross-site form or text/plain POST (a CORS simple request) creates nothing.
-    let body = r#"{"action": "tests.hostile", "parameters": {}}"#;
-    for content_type in [
-        "text/plain",
-        "application/x-www-form-urlencoded",
-        "multipart/form-data; boundary=x",
-    ] {
-        let (status, answer) = raw(
+    // A POST of an execution to `path` with these extra header lines (each ending in \r\n).
+    let post = |path: &str, headers: &str| {
+        let body = r#"{"action": "tests.hostile", "parameters": {}}"#;
+        raw(
             &server,
             &format!(
-                "POST /api/v1/executions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "POST {path} HTTP/1.1\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             ),
-        );
-        assert_eq!(status, 415, "{content_type}: {answer}");
-    }
-    let (status, answer) = raw(
-        &server,
-        "POST /api/v1/executions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-    );
-    assert_eq!(status, 415, "{answer}");
-    // JSON from a foreign page (its Origin says so) is refused too.
-    let (status, answer) = raw(
-        &server,
-        &format!(
-            "POST /api/v1/executions HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    );
-    assert_eq!(status, 403, "{answer}");
-    // A page on another local port is another site; `null` is a sandboxed or file page.
+        )
+    };
     let port = server.url.rsplit(':').next().unwrap();
-    for origin in ["http://localhost:8080", "http://127.0.0.1:1", "null"] {
-        let (status, answer) = raw(
-            &server,
-            &format!(
-                "POST /api/v1/executions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: {origin}\r\n\
-                 Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
+    for (path, headers, want) in [
+        // A cross-site form or text/plain POST (a CORS simple request) creates nothing.
+        (
+            "/api/v1/executions",
+            "Host: 127.0.0.1\r\nContent-Type: text/plain\r\n".to_string(),
+            415,
+        ),
+        (
+            "/api/v1/executions",
+            "Host: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n".into(),
+            415,
+        ),
+        (
+            "/api/v1/executions",
+            "Host: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n".into(),
+            415,
+        ),
+        ("/api/v1/executions", "Host: 127.0.0.1\r\n".into(), 415),
+        // A key in the query string is no credential a form cannot carry.
+        (
+            "/api/v1/executions?st2-api-key=x",
+            "Host: 127.0.0.1\r\nContent-Type: text/plain\r\n".into(),
+            415,
+        ),
+        // JSON from a foreign page (its Origin says so) is refused too; a page on another
+        // local port is another site; `null` is a sandboxed or file page.
+        (
+            "/api/v1/executions",
+            "Host: 127.0.0.1\r\nOrigin: http://evil.example\r\nContent-Type: application/json\r\n"
+                .into(),
+            403,
+        ),
+        (
+            "/api/v1/executions",
+            format!(
+                "Host: 127.0.0.1:{port}\r\nOrigin: http://localhost:8080\r\nContent-Type: application/json\r\n"
             ),
-        );
-        assert_eq!(status, 403, "{origin}: {answer}");
+            403,
+        ),
+        (
+            "/api/v1/executions",
+            format!(
+                "Host: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:1\r\nContent-Type: application/json\r\n"
+            ),
+            403,
+        ),
+        (
+            "/api/v1/executions",
+            format!("Host: 127.0.0.1:{port}\r\nOrigin: null\r\nContent-Type: application/json\r\n"),
+            403,
+        ),
+        // The same page's own origin is fine.
+        (
+            "/api/v1/executions",
+            format!(
+                "Host: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            ),
+            201,
+        ),
+    ] {
+        let (status, answer) = post(path, &headers);
+        assert_eq!(status, want, "{path} {headers:?}: {answer}");
     }
-    // A key in the query string is no credential a form cannot carry.
-    let (status, answer) = raw(
-        &server,
-        &format!(
-            "POST /api/v1/executions?st2-api-key=x HTTP/1.1\r\nHost: 127.0.0.1\r\n\
-             Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    );
-    assert_eq!(status, 415, "{answer}");
-    // The same page's own origin is fine.
-    let (status, answer) = raw(
-        &server,
-        &format!(
-            "POST /api/v1/executions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    );
-    assert_eq!(status, 201, "{answer}");
     let list = server.get("/api/v1/executions");
     assert_eq!(list.as_array().unwrap().len(), 1, "{list:#}");
 

@@ -75,9 +75,14 @@ pub fn value_depth(value: &serde_json::Value, limit: usize) -> usize {
 /// # Errors
 /// A message naming the limit.
 pub fn check_value_depth(value: &serde_json::Value) -> Result<(), String> {
-    if value_depth(value, MAX_DEPTH) > MAX_DEPTH {
+    within_limit("value", value_depth(value, MAX_DEPTH))
+}
+
+/// `Ok` when `depth` is at most [`MAX_DEPTH`], else the message naming `what` and the limit.
+fn within_limit(what: &str, depth: usize) -> Result<(), String> {
+    if depth > MAX_DEPTH {
         Err(format!(
-            "value nested deeper than {MAX_DEPTH} levels (the limit of arrays and objects \
+            "{what} nested deeper than {MAX_DEPTH} levels (the limit of arrays and objects \
              inside each other)"
         ))
     } else {
@@ -90,14 +95,7 @@ pub fn check_value_depth(value: &serde_json::Value) -> Result<(), String> {
 /// # Errors
 /// A message naming the limit, e.g. `JSON nested deeper than 64 levels (the limit)`.
 pub fn check_depth(text: &[u8]) -> Result<(), String> {
-    if nesting_depth(text, MAX_DEPTH) > MAX_DEPTH {
-        Err(format!(
-            "JSON nested deeper than {MAX_DEPTH} levels (the limit of arrays and objects \
-             inside each other)"
-        ))
-    } else {
-        Ok(())
-    }
+    within_limit("JSON", nesting_depth(text, MAX_DEPTH))
 }
 
 #[cfg(test)]

@@ -280,11 +280,6 @@ impl Host {
         self.inner.reserved.add(addr);
     }
 
-    /// The addresses [`Host::reserve`] registered.
-    pub fn reserved(&self) -> Vec<std::net::SocketAddr> {
-        self.inner.reserved.list()
-    }
-
     /// Reads, compiles (or loads from the cache) and links the component at `path`. The same
     /// bytes are prepared once per host, whatever their path: concurrent first calls wait for
     /// one compilation.

@@ -25,11 +25,6 @@ impl ReservedEndpoints {
         }
     }
 
-    /// The reserved addresses, in the order added.
-    pub(crate) fn list(&self) -> Vec<SocketAddr> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
     /// Refuses `target` when it would reach one of Squall's own listeners.
     ///
     /// # Errors

@@ -106,6 +106,13 @@ pub struct KeyWrite {
     pub ttl_seconds: Option<u32>,
 }
 
+impl KeyWrite {
+    /// What the write costs against the state quotas: the key name's bytes plus the value's.
+    pub fn bytes(&self) -> usize {
+        self.name.len() + self.value.as_ref().map_or(0, String::len)
+    }
+}
+
 /// How a sensor call ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SensorOutcome {
@@ -204,11 +211,7 @@ impl datastore::Host for RunState {
                 ttl_seconds,
             },
         );
-        let bytes: usize = call
-            .writes
-            .values()
-            .map(|w| w.name.len() + w.value.as_ref().map_or(0, String::len))
-            .sum();
+        let bytes: usize = call.writes.values().map(KeyWrite::bytes).sum();
         if bytes as u64 > call.max_state_bytes {
             let message = format!(
                 "the call's datastore writes are {bytes} bytes, over the limit of {} bytes \

@@ -17,6 +17,7 @@
 //!   change to the event stream.
 
 pub mod api;
+mod backlog;
 mod bus;
 mod datastore;
 mod engine;

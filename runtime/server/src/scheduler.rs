@@ -9,6 +9,7 @@
 //! frees, or canceled.
 
 use crate::Runner;
+use crate::backlog::{Backlog, Ticket};
 use crate::policies::{Admission, Slots};
 use squall_core::{Execution, ExecutionId, ExecutionStatus};
 use squall_store::StoreError;
@@ -59,7 +60,8 @@ pub struct Scheduler {
 
 struct Inner {
     runner: Runner,
-    queue: mpsc::UnboundedSender<Execution>,
+    /// Each queued execution carries its backlog ticket.
+    queue: mpsc::UnboundedSender<(Execution, Ticket)>,
     /// Where every execution this scheduler ends goes (its parent workflow, actiontrigger).
     completed: mpsc::UnboundedSender<Execution>,
     tokens: Mutex<HashMap<ExecutionId, CancellationToken>>,
@@ -67,8 +69,8 @@ struct Inner {
     stopping: CancellationToken,
     /// Concurrency policy slots of the executions this scheduler admitted.
     slots: Slots,
-    /// Executions sent to the queue and not yet started (or dropped): the backlog.
-    queued: std::sync::atomic::AtomicUsize,
+    /// Executions in the queue, not yet started: part of the server's backlog.
+    queued: Backlog,
 }
 
 impl Scheduler {
@@ -79,7 +81,7 @@ impl Scheduler {
         concurrency: usize,
         completed: mpsc::UnboundedSender<Execution>,
     ) -> Scheduler {
-        let (queue, mut rx) = mpsc::unbounded_channel::<Execution>();
+        let (queue, mut rx) = mpsc::unbounded_channel::<(Execution, Ticket)>();
         let inner = Arc::new(Inner {
             runner,
             queue,
@@ -88,7 +90,7 @@ impl Scheduler {
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
             slots: Slots::default(),
-            queued: std::sync::atomic::AtomicUsize::new(0),
+            queued: Backlog::default(),
         });
         let weak = Arc::downgrade(&inner);
         inner.runner.set_submit(Box::new(move |finished, retry| {
@@ -101,22 +103,21 @@ impl Scheduler {
         let dispatcher = inner.clone();
         inner.tasks.spawn(async move {
             loop {
-                let execution = tokio::select! {
+                let (execution, ticket) = tokio::select! {
                     next = rx.recv() => match next {
-                        Some(e) => e,
+                        Some(queued) => queued,
                         None => break,
                     },
                     () = dispatcher.stopping.cancelled() => break,
                 };
                 let Some(execution) = dispatcher.admit(execution) else {
-                    dispatcher.dequeued();
                     continue;
                 };
                 let permit = tokio::select! {
                     p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
                     () = dispatcher.stopping.cancelled() => break,
                 };
-                dispatcher.dequeued();
+                drop(ticket);
                 let token = dispatcher.token(execution.id);
                 let worker = dispatcher.clone();
                 let completed = completed.clone();
@@ -156,7 +157,9 @@ impl Scheduler {
             .filter(|d| d.is_positive())
             .map(|d| d.unsigned_abs());
         match wait {
-            None => self.inner.enqueue(execution),
+            None => {
+                self.inner.enqueue(execution);
+            }
             Some(wait) => {
                 let inner = self.inner.clone();
                 self.inner.tasks.spawn(async move {
@@ -181,7 +184,7 @@ impl Scheduler {
     /// Executions queued and not yet started: part of the server's backlog
     /// (`[server] max_backlog`).
     pub fn queued(&self) -> usize {
-        self.inner.queued.load(std::sync::atomic::Ordering::Relaxed)
+        self.inner.queued.len()
     }
 
     /// Cancels an execution: a queued or running one of this scheduler ends `canceled` (a
@@ -290,20 +293,9 @@ pub(crate) async fn settled(
 }
 
 impl Inner {
-    fn enqueue(&self, execution: Execution) {
-        self.queued
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if self.queue.send(execution).is_err() {
-            self.dequeued();
-        }
-    }
-
-    fn dequeued(&self) {
-        let _ = self.queued.fetch_update(
-            std::sync::atomic::Ordering::Relaxed,
-            std::sync::atomic::Ordering::Relaxed,
-            |n| n.checked_sub(1),
-        );
+    /// Queues `execution` with its backlog ticket; false when the dispatcher has stopped.
+    fn enqueue(&self, execution: Execution) -> bool {
+        self.queue.send((execution, self.queued.ticket())).is_ok()
     }
 
     /// Applies the concurrency policies to an execution about to run: returns it when
@@ -380,10 +372,7 @@ impl Inner {
                 {
                     tracing::warn!(execution.id = %id, error = %e, "request after delay not recorded");
                 }
-                self.queued
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if self.queue.send(execution).is_err() {
-                    self.dequeued();
+                if !self.enqueue(execution) {
                     self.slots.release(id);
                 }
             }

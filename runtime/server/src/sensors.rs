@@ -662,11 +662,7 @@ impl Sensors {
         let Ok(services) = self.services() else {
             return Ok((0, None));
         };
-        let bytes: usize = outcome
-            .writes
-            .iter()
-            .map(|w| w.name.len() + w.value.as_ref().map_or(0, String::len))
-            .sum();
+        let bytes: usize = outcome.writes.iter().map(KeyWrite::bytes).sum();
         // A full backlog refuses the call like a quota: its instances would only queue.
         let admitted = if outcome.emitted.is_empty() {
             Ok(())

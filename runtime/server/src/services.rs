@@ -37,22 +37,6 @@ pub enum DispatchError {
     Store(#[from] StoreError),
 }
 
-/// One trigger instance waiting for the rules engine, counted in the backlog while alive.
-struct Pending(Arc<std::sync::atomic::AtomicUsize>);
-
-impl Pending {
-    fn new(count: Arc<std::sync::atomic::AtomicUsize>) -> Pending {
-        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Pending(count)
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
 /// The server's backlog is full (`[server] max_backlog`): try again shortly.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
@@ -129,7 +113,7 @@ struct Inner {
     tasks: TaskTracker,
     rule_workers: Arc<Semaphore>,
     /// Trigger instances committed and not yet processed by the rules engine.
-    pending_instances: Arc<std::sync::atomic::AtomicUsize>,
+    pending_instances: crate::backlog::Backlog,
     stop: CancellationToken,
     /// Cancelled once the scheduler has stopped: the completion loop then drains and ends.
     drained: CancellationToken,
@@ -181,7 +165,7 @@ impl Services {
                 workflows,
                 tasks,
                 rule_workers: Arc::new(Semaphore::new(RULE_WORKERS)),
-                pending_instances: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+                pending_instances: crate::backlog::Backlog::default(),
                 stop: CancellationToken::new(),
                 drained: CancellationToken::new(),
             }),
@@ -445,7 +429,7 @@ impl Services {
     pub(crate) fn process_later(&self, instance: TriggerInstance) {
         let engine = self.inner.engine.clone();
         let workers = self.inner.rule_workers.clone();
-        let pending = Pending::new(self.inner.pending_instances.clone());
+        let pending = self.inner.pending_instances.ticket();
         self.inner.tasks.spawn(async move {
             // Counted until this task ends, however it ends.
             let _pending = pending;
@@ -460,10 +444,7 @@ impl Services {
     /// Work accepted and not started: trigger instances waiting for the rules engine plus
     /// executions waiting for a slot.
     pub fn backlog(&self) -> usize {
-        self.inner
-            .pending_instances
-            .load(std::sync::atomic::Ordering::Relaxed)
-            + self.inner.scheduler.queued()
+        self.inner.pending_instances.len() + self.inner.scheduler.queued()
     }
 
     /// Whether new work from outside (a webhook, an execution request, a sensor's emits) may

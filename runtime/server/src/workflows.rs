@@ -282,10 +282,12 @@ impl Workflows {
                 }
             }
         }
-        // The state as it will be stored: over `[workflows] max_state_bytes` fails the workflow
-        // (it is stored this once, with the error).
-        let size = serde_json::to_vec(c.state()).map_or(0, |v| v.len());
-        c.check_state_size(size);
+        // The state as it will be stored, serialized once: over `[workflows] max_state_bytes`
+        // fails the workflow (it is stored this once, with the error).
+        let mut state_json = serde_json::to_vec(c.state()).expect("workflow states serialize");
+        if c.check_state_size(state_json.len()) {
+            state_json = serde_json::to_vec(c.state()).expect("workflow states serialize");
+        }
         let now = Timestamp::now();
         let status = c.status();
         move_to(&mut wf, status, now);
@@ -298,7 +300,7 @@ impl Workflows {
             Record::New => batch.create_execution(&wf),
             Record::Stored => batch.update_execution(&wf),
         };
-        batch.put_workflow(wf.id, &state);
+        batch.put_workflow_json(wf.id, state_json);
         for child in &children {
             batch.create_execution(child);
         }

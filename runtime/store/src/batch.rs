@@ -144,9 +144,15 @@ impl Batch {
 
     /// Stores (or replaces) the conductor state of the workflow execution `id`.
     pub fn put_workflow(&mut self, id: ExecutionId, state: &WorkflowState) -> &mut Self {
+        self.put_workflow_json(id, json(state))
+    }
+
+    /// [`Batch::put_workflow`] with the state already serialized (`serde_json::to_vec` of a
+    /// [`WorkflowState`]), for a caller that measured it.
+    pub fn put_workflow_json(&mut self, id: ExecutionId, record: Vec<u8>) -> &mut Self {
         self.writes.push(Write::Workflow {
             id: id.as_u128(),
-            record: json(state),
+            record,
         });
         self
     }

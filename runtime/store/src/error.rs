@@ -92,7 +92,7 @@ impl StoreError {
 }
 
 /// Whether `e` says the disk (or the user's quota) is full.
-fn is_disk_full(e: &std::io::Error) -> bool {
+pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
     // ENOSPC 28, EDQUOT 122 on Linux.
     e.kind() == std::io::ErrorKind::StorageFull
         || e.kind() == std::io::ErrorKind::QuotaExceeded

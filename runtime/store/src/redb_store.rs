@@ -248,7 +248,13 @@ impl DbHandle {
         let db = open_database(&self.path).map_err(|e| {
             tracing::warn!(error = %e, "store still cannot be reopened");
             match &e {
-                StoreError::Open { source, .. } if source.to_string().contains("No space left") => {
+                StoreError::Open { source, .. }
+                    if matches!(
+                        source.as_ref(),
+                        redb::DatabaseError::Storage(redb::StorageError::Io(io))
+                            if crate::error::is_disk_full(io)
+                    ) =>
+                {
                     StoreError::Full(e.to_string())
                 }
                 _ => StoreError::Unavailable(e.to_string()),

@@ -33,12 +33,11 @@ struct Sim<'a> {
 
 impl<'a> Sim<'a> {
     fn new(spec: &'a WorkflowSpec, input: Value) -> Self {
-        let c = Conductor::start(
-            spec,
-            input.as_object().unwrap(),
-            None,
-            &WorkflowSettings::default(),
-        );
+        Sim::with_budget(spec, input, &WorkflowSettings::default())
+    }
+
+    fn with_budget(spec: &'a WorkflowSpec, input: Value, budget: &WorkflowSettings) -> Self {
+        let c = Conductor::start(spec, input.as_object().unwrap(), None, budget);
         let mut sim = Sim {
             c,
             queue: VecDeque::new(),
@@ -794,17 +793,7 @@ fn retries_are_charged_to_the_task_budget() {
         max_tasks: 20,
         ..WorkflowSettings::default()
     };
-    let mut sim = Sim {
-        c: Conductor::start(&s, &Map::new(), None, &budget),
-        queue: VecDeque::new(),
-        log: Vec::new(),
-        calls: HashMap::new(),
-        next_id: 0,
-        in_flight: 0,
-        max_in_flight: 0,
-    };
-    sim.collect();
-    let sim = sim.run(&by_input);
+    let sim = Sim::with_budget(&s, json!({}), &budget).run(&by_input);
     assert_eq!(sim.c.status(), Failed);
     assert_eq!(sim.log.len(), 20, "{:?}", sim.log);
     let text = serde_json::to_string(&sim.c.state().errors).unwrap();
