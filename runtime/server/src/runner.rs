@@ -350,6 +350,40 @@ impl Runner {
         Ok(self.execute(execution, CancellationToken::new()).await?)
     }
 
+    /// Ends executions no component is running (queued or waiting ones a cancel withdrew) in
+    /// one store commit, each with its `status` and `result`, and publishes each change. No
+    /// retry policy applies (a cancel is never retried). An execution that cannot take its
+    /// status (already completed) is left out of the commit and of the returned list.
+    ///
+    /// # Errors
+    /// The commit failed: none of them is recorded.
+    pub async fn finish_all(
+        &self,
+        executions: Vec<(Execution, ExecutionStatus)>,
+        result: &Value,
+    ) -> Result<Vec<Execution>, StoreError> {
+        let now = Timestamp::now();
+        let mut batch = squall_store::Batch::new();
+        let mut done = Vec::with_capacity(executions.len());
+        for (mut e, status) in executions {
+            e.result = result.clone();
+            if let Err(err) = e.transition(status, now) {
+                tracing::error!(execution.id = %e.id, error = %err, "refused status change");
+                continue;
+            }
+            batch.update_execution(&e);
+            done.push(e);
+        }
+        if done.is_empty() {
+            return Ok(done);
+        }
+        self.store.commit(batch).await?;
+        for e in &done {
+            self.bus.publish("st2.execution__update", &e.masked());
+        }
+        Ok(done)
+    }
+
     /// Records a final status and result. When an `action.retry` policy calls for a retry (the
     /// execution ended `failed` or `timeout`, has no parent, and has retries left), the retry
     /// execution is stored in the same commit as this final status, then queued.

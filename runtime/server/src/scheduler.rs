@@ -20,6 +20,11 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// Executions recorded canceled per store commit by [`Scheduler::cancel_many`]: large enough
+/// that a 10,000-item workflow cancels in a few commits, small enough that one commit does not
+/// hold the store for long.
+pub const CANCEL_BATCH: usize = 1000;
+
 /// Why a cancel was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CancelError {
@@ -52,6 +57,26 @@ pub enum CancelError {
     Store(#[from] StoreError),
 }
 
+/// An execution the scheduler holds.
+#[derive(Default)]
+struct Held {
+    /// Fires to stop it (a running component stops where it is).
+    token: CancellationToken,
+    /// In the queue and not yet taken by the dispatcher: a cancel withdraws it there and
+    /// records it canceled itself, without waiting for its turn.
+    queued: bool,
+}
+
+/// What a cancel found of an execution in this scheduler.
+enum Claim {
+    /// It was queued and is withdrawn: the dispatcher will skip it; the canceler records it.
+    Withdrawn,
+    /// It is waiting (a delay) or running: its token fired; it records its own end.
+    Signalled,
+    /// This scheduler does not hold it.
+    NotHeld,
+}
+
 /// Handle to the scheduler. Cheap to clone.
 #[derive(Clone)]
 pub struct Scheduler {
@@ -64,7 +89,9 @@ struct Inner {
     queue: mpsc::UnboundedSender<(Execution, Ticket)>,
     /// Where every execution this scheduler ends goes (its parent workflow, actiontrigger).
     completed: mpsc::UnboundedSender<Execution>,
-    tokens: Mutex<HashMap<ExecutionId, CancellationToken>>,
+    /// Every execution this scheduler holds (waiting, queued or running), with its cancel
+    /// token.
+    tokens: Mutex<HashMap<ExecutionId, Held>>,
     tasks: TaskTracker,
     stopping: CancellationToken,
     /// Concurrency policy slots of the executions this scheduler admitted.
@@ -110,6 +137,9 @@ impl Scheduler {
                     },
                     () = dispatcher.stopping.cancelled() => break,
                 };
+                if !dispatcher.take(execution.id) {
+                    continue; // withdrawn by a cancel, which recorded it
+                }
                 let Some(execution) = dispatcher.admit(execution) else {
                     continue;
                 };
@@ -204,34 +234,94 @@ impl Scheduler {
                 status: current.status,
             });
         }
-        let token = self.inner.lock().get(&id).cloned();
-        match token {
-            Some(token) => {
-                token.cancel();
-                settled(store.as_ref(), id)
-                    .await?
-                    .ok_or(CancelError::NotFound(id))
+        match self.inner.claim(id) {
+            Claim::Signalled => settled(store.as_ref(), id)
+                .await?
+                .ok_or(CancelError::NotFound(id)),
+            Claim::Withdrawn => {
+                let mut done = self.record_canceled(vec![current]).await?;
+                Ok(done.pop().expect("one recorded"))
             }
-            None => {
+            Claim::NotHeld => {
                 if let Some(owner) = current.owner.clone()
                     && owner != store.process()
                     && store.is_alive(&owner)
                 {
                     return Err(CancelError::Elsewhere { id, owner });
                 }
-                let status = match current.status {
+                let mut done = self.record_canceled(vec![current]).await?;
+                Ok(done.pop().expect("one recorded"))
+            }
+        }
+    }
+
+    /// Cancels many executions at once (the task executions of a canceled workflow, as read
+    /// by the caller): each one queued here is withdrawn and all of them are recorded canceled
+    /// in one store commit per [`CANCEL_BATCH`]; running ones are stopped and record their own
+    /// end; ones no scheduler holds are read again and marked as [`Scheduler::cancel`] does.
+    /// Completed executions and other live processes' are skipped. Returns without waiting for
+    /// running ones to stop.
+    ///
+    /// # Errors
+    /// Store failures (executions recorded before the failure stay canceled).
+    pub async fn cancel_many(&self, executions: Vec<Execution>) -> Result<(), StoreError> {
+        let store = self.inner.runner.store().clone();
+        let mut to_record = Vec::new();
+        for e in executions {
+            match self.inner.claim(e.id) {
+                Claim::Signalled => {}
+                // Not taken by the dispatcher, so not changed since it was queued.
+                Claim::Withdrawn => {
+                    if !e.status.is_completed() {
+                        to_record.push(e);
+                    }
+                }
+                Claim::NotHeld => {
+                    let Some(e) = store.get(e.id).await? else {
+                        continue;
+                    };
+                    let elsewhere = e
+                        .owner
+                        .as_ref()
+                        .is_some_and(|o| o != store.process() && store.is_alive(o));
+                    if !e.status.is_completed() && !elsewhere {
+                        to_record.push(e);
+                    }
+                }
+            }
+            if to_record.len() >= CANCEL_BATCH {
+                self.record_canceled(std::mem::take(&mut to_record)).await?;
+            }
+        }
+        if !to_record.is_empty() {
+            self.record_canceled(to_record).await?;
+        }
+        Ok(())
+    }
+
+    /// Records executions no component is running as ended by a cancel, in one commit:
+    /// `requested`, `delayed` and `pending` ones `canceled`; any other (running in another
+    /// process, or orphaned: it cannot be stopped from here) `abandoned`. Each is then reported
+    /// like any execution that ends.
+    async fn record_canceled(&self, executions: Vec<Execution>) -> Result<Vec<Execution>, StoreError> {
+        let result = serde_json::json!({"message": crate::runner::CANCELED_MESSAGE});
+        let ended = executions
+            .into_iter()
+            .map(|e| {
+                let status = match e.status {
                     ExecutionStatus::Requested
                     | ExecutionStatus::Delayed
                     | ExecutionStatus::Pending => ExecutionStatus::Canceled,
-                    // Running in another process, or orphaned: it cannot be stopped from here.
                     _ => ExecutionStatus::Abandoned,
                 };
-                let result = serde_json::json!({"message": crate::runner::CANCELED_MESSAGE});
-                let done = self.inner.runner.finish(current, status, result).await?;
-                let _ = self.inner.completed.send(done.clone());
-                Ok(done)
-            }
+                (e, status)
+            })
+            .collect();
+        let done = self.inner.runner.finish_all(ended, &result).await?;
+        for e in &done {
+            let _ = self.inner.completed.send(e.clone());
         }
+        Ok(done)
     }
 
     /// Stops taking work and waits up to `timeout` for running executions to finish. Queued
@@ -295,7 +385,35 @@ pub(crate) async fn settled(
 impl Inner {
     /// Queues `execution` with its backlog ticket; false when the dispatcher has stopped.
     fn enqueue(&self, execution: Execution) -> bool {
+        self.lock().entry(execution.id).or_default().queued = true;
         self.queue.send((execution, self.queued.ticket())).is_ok()
+    }
+
+    /// The dispatcher takes a queued execution: false when a cancel withdrew it meanwhile.
+    fn take(&self, id: ExecutionId) -> bool {
+        match self.lock().get_mut(&id) {
+            Some(held) => {
+                held.queued = false;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A cancel's claim on `id`: withdrawn from the queue, or its token fired.
+    fn claim(&self, id: ExecutionId) -> Claim {
+        let mut held = self.lock();
+        match held.get(&id) {
+            None => Claim::NotHeld,
+            Some(h) if h.queued => {
+                held.remove(&id);
+                Claim::Withdrawn
+            }
+            Some(h) => {
+                h.token.cancel();
+                Claim::Signalled
+            }
+        }
     }
 
     /// Applies the concurrency policies to an execution about to run: returns it when
@@ -379,11 +497,11 @@ impl Inner {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, CancellationToken>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, Held>> {
         self.tokens.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn token(&self, id: ExecutionId) -> CancellationToken {
-        self.lock().entry(id).or_default().clone()
+        self.lock().entry(id).or_default().token.clone()
     }
 }

@@ -430,8 +430,9 @@ impl Workflows {
             &self.budget(),
         );
         let mut changed = false;
+        let index = c.run_index();
         for child in events {
-            let Some((task, run)) = c.find(&child.id.to_string()) else {
+            let Some(&(task, run)) = index.get(&child.id.to_string()) else {
                 continue;
             };
             let known = c.state().tasks[task].runs[run].status;
@@ -527,34 +528,48 @@ impl Workflows {
             let before = wf.status;
             (self.apply(wf, before, Record::Stored, c).await?, active)
         };
-        // Outside the lock: the children report back to this workflow. At most
-        // `PASS_ON_AT_ONCE` are handled at a time: a workflow with thousands of items in flight
-        // must not flood the store (and starve the API) with cancellations.
+        // Outside the lock: the children report back to this workflow. Task executions that
+        // are not workflows are canceled together (queued ones withdrawn and recorded in a few
+        // commits, whatever their number); requests to sub-workflows recurse, at most
+        // `PASS_ON_AT_ONCE` at a time so that a wide tree does not flood the store.
         let store = self.inner.runner.store();
         let at_once = Arc::new(tokio::sync::Semaphore::new(PASS_ON_AT_ONCE));
-        for child in active {
-            let Ok(child_id) = child.parse::<ExecutionId>() else {
-                continue;
-            };
-            let Some(e) = store.get(child_id).await? else {
-                continue;
-            };
-            let sub = e.action.runner_type == RunnerType::Orquesta;
-            if !sub && request != Request::Cancel {
+        let mut tasks = Vec::new();
+        let active: std::collections::HashSet<ExecutionId> =
+            active.iter().filter_map(|c| c.parse().ok()).collect();
+        // One read for all of them (a wide workflow has thousands in flight).
+        let children = if active.is_empty() {
+            Vec::new()
+        } else {
+            store
+                .list(&squall_store::ExecutionFilter {
+                    parent: Some(id),
+                    limit: usize::MAX,
+                    ..Default::default()
+                })
+                .await?
+        };
+        for e in children.into_iter().filter(|e| active.contains(&e.id)) {
+            let child_id = e.id;
+            if e.action.runner_type != RunnerType::Orquesta {
+                if request == Request::Cancel {
+                    tasks.push(e);
+                }
                 continue;
             }
             let me = self.clone();
             let at_once = at_once.clone();
             self.inner.tasks.spawn(async move {
                 let _turn = at_once.acquire_owned().await;
-                let outcome = match request {
-                    Request::Cancel => me.cancel_task(e).await,
-                    _ => me.boxed(child_id, request).await.map(drop).map_err(|e| e.to_string()),
-                };
-                if let Err(message) = outcome {
-                    tracing::debug!(execution.id = %child_id, error = %message, "request not passed on");
+                if let Err(e) = me.boxed(child_id, request).await {
+                    tracing::debug!(execution.id = %child_id, error = %e, "request not passed on");
                 }
             });
+        }
+        if !tasks.is_empty()
+            && let Err(e) = self.inner.scheduler.cancel_many(tasks).await
+        {
+            tracing::warn!(execution.id = %id, error = %e, "task executions not all canceled");
         }
         Ok(wf)
     }
@@ -572,25 +587,6 @@ impl Workflows {
                 _ => me.control(id, request).await,
             }
         })
-    }
-
-    /// Cancels one task execution of a canceled workflow: a sub-workflow here, anything else
-    /// (a component, a pending inquiry) through the scheduler.
-    async fn cancel_task(&self, e: Execution) -> Result<(), String> {
-        let id = e.id;
-        if e.action.runner_type == RunnerType::Orquesta {
-            self.boxed(id, Request::Cancel)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string())
-        } else {
-            self.inner
-                .scheduler
-                .cancel(id)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string())
-        }
     }
 
     /// Re-runs a completed workflow from `tasks` (its failed tasks when empty) as a new

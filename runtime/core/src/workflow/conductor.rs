@@ -440,6 +440,23 @@ impl<'a> Conductor<'a> {
         })
     }
 
+    /// Every run's execution id → (task, run), as [`Conductor::find`] gives them one at a time:
+    /// for a batch of reports on a wide workflow (runs are only ever appended, so positions
+    /// stay valid while the batch is applied).
+    pub fn run_index(&self) -> std::collections::HashMap<String, (usize, usize)> {
+        self.state
+            .tasks
+            .iter()
+            .enumerate()
+            .flat_map(|(ti, t)| {
+                t.runs
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(ri, r)| r.execution.clone().map(|e| (e, (ti, ri))))
+            })
+            .collect()
+    }
+
     /// Executions requested and not completed (to cancel, or to look up after a restart).
     pub fn active_executions(&self) -> Vec<String> {
         self.state
@@ -961,10 +978,17 @@ impl<'a> Conductor<'a> {
         self.dispatch_items(idx);
         let t = &self.state.tasks[idx];
         let attempt = t.attempt;
-        let current: Vec<&Run> = t.runs.iter().filter(|r| r.attempt == attempt).collect();
-        if current.iter().any(|r| !r.status.is_completed()) {
+        // Newest runs first: the ones still running are at the end, so a wide task with items
+        // in flight answers at once.
+        if t
+            .runs
+            .iter()
+            .rev()
+            .any(|r| r.attempt == attempt && !r.status.is_completed())
+        {
             return;
         }
+        let current: Vec<&Run> = t.runs.iter().filter(|r| r.attempt == attempt).collect();
         let count = t.items.as_ref().map_or(0, Vec::len);
         let mut results = vec![Value::Null; count];
         for r in &current {
@@ -1275,12 +1299,14 @@ impl<'a> Conductor<'a> {
     }
 
     fn check_completion(&mut self) {
-        let runs = || self.state.tasks.iter().flat_map(|t| &t.runs);
+        // Newest runs first (the ones still active are at the end); `waits` only when needed:
+        // each report on a wide workflow must not scan every run.
+        let runs = || self.state.tasks.iter().rev().flat_map(|t| t.runs.iter().rev());
         let active = runs().any(|r| !r.status.is_completed() && !waiting(r.status));
-        let waits = runs().any(|r| waiting(r.status));
+        let waits = || runs().any(|r| waiting(r.status));
         match self.state.status {
             ExecutionStatus::Running => {
-                if waits {
+                if waits() {
                     self.state.status = if active {
                         ExecutionStatus::Pausing
                     } else {
@@ -1338,7 +1364,7 @@ impl<'a> Conductor<'a> {
             ExecutionStatus::Pausing if !active => {
                 self.state.status = ExecutionStatus::Paused;
             }
-            ExecutionStatus::Canceling if !active && !waits => {
+            ExecutionStatus::Canceling if !active && !waits() => {
                 self.finish(ExecutionStatus::Canceled);
             }
             _ => {}
