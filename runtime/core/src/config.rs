@@ -156,6 +156,22 @@ pub struct TemplateSettings {
     /// Longest rendered string, in bytes (`"1MiB"`). Default 1 MiB.
     #[serde(default = "default_template_output", with = "units::size")]
     pub max_output: u64,
+    /// Evaluation steps one YAQL expression (`<% ... %>` in a workflow) may take: nodes
+    /// evaluated plus elements built (`range(n)` costs `n`). Default 2,000,000; past it the
+    /// expression fails with "expression is too expensive".
+    #[serde(default = "default_yaql_steps")]
+    pub yaql_steps: u64,
+    /// Longest string one YAQL operation may build, in bytes (`"64MiB"`). Default 64 MiB.
+    #[serde(default = "default_yaql_max_string", with = "units::size")]
+    pub yaql_max_string: u64,
+}
+
+fn default_yaql_steps() -> u64 {
+    2_000_000
+}
+
+fn default_yaql_max_string() -> u64 {
+    64 << 20
 }
 
 fn default_template_fuel() -> u64 {
@@ -171,6 +187,8 @@ impl Default for TemplateSettings {
         TemplateSettings {
             fuel: default_template_fuel(),
             max_output: default_template_output(),
+            yaql_steps: default_yaql_steps(),
+            yaql_max_string: default_yaql_max_string(),
         }
     }
 }
@@ -271,10 +289,20 @@ pub struct ServerSettings {
     /// calls fail (backed off) until the backlog drains; nothing already accepted is dropped.
     #[serde(default = "default_max_backlog")]
     pub max_backlog: usize,
+    /// Deepest nesting of arrays and objects accepted in JSON from outside (API and webhook
+    /// bodies, component results, sensor emits) and made by templates, in levels (`[]` is 1).
+    /// Default 64; at most [`crate::json::MAX_CONFIGURABLE_DEPTH`] (100), so that every record
+    /// holding such a value stays readable. Deeper input gets 400 naming the limit.
+    #[serde(default = "default_max_json_depth")]
+    pub max_json_depth: usize,
 }
 
 fn default_max_backlog() -> usize {
     10_000
+}
+
+fn default_max_json_depth() -> usize {
+    crate::json::MAX_DEPTH
 }
 
 fn default_bind() -> String {
@@ -301,6 +329,7 @@ impl Default for ServerSettings {
             max_body: default_max_body(),
             shutdown_timeout: default_shutdown(),
             max_backlog: default_max_backlog(),
+            max_json_depth: default_max_json_depth(),
         }
     }
 }
@@ -480,6 +509,17 @@ impl Config {
         if config.server.concurrency == 0 {
             return Err(invalid("[server] concurrency must be at least 1".into()));
         }
+        if !(1..=crate::json::MAX_CONFIGURABLE_DEPTH).contains(&config.server.max_json_depth) {
+            return Err(invalid(format!(
+                "[server] max_json_depth {} is not between 1 and {} (deeper records could not \
+                 be read back)",
+                config.server.max_json_depth,
+                crate::json::MAX_CONFIGURABLE_DEPTH
+            )));
+        }
+        if config.templates.yaql_steps == 0 {
+            return Err(invalid("[templates] yaql_steps must be at least 1".into()));
+        }
         let slots = config.server.concurrency + crate::sensor::SENSOR_SLOTS;
         if config.host.pooling && slots > config.host.max_instances as usize {
             return Err(invalid(format!(
@@ -612,6 +652,15 @@ mod tests {
                 "fuel is above",
             ),
             ("[host]\nmax_instances = 0\n", "max_instances"),
+            (
+                "[server]\nmax_json_depth = 101\n",
+                "[server] max_json_depth 101 is not between 1 and 100",
+            ),
+            ("[server]\nmax_json_depth = 0\n", "max_json_depth 0"),
+            (
+                "[templates]\nyaql_steps = 0\n",
+                "yaql_steps must be at least 1",
+            ),
             (
                 "[host]\nmax_instances = 4\n[server]\nconcurrency = 8\n",
                 "concurrency (8) plus the 8 sensor call slots is above",

@@ -4,12 +4,36 @@
 //! Records are stored and read back as JSON; serde_json refuses to read anything nested more
 //! than 128 levels, so a payload of, say, 126 nested arrays that was accepted would become
 //! unreadable once wrapped in its trigger instance record — every list page holding it would
-//! fail. Input is therefore refused at the door when nested deeper than [`MAX_DEPTH`], which
-//! leaves room for the records' own levels.
+//! fail. Input is therefore refused at the door when nested deeper than the limit
+//! (`[server] max_json_depth`, default [`MAX_DEPTH`]), which leaves room for the records' own
+//! levels.
 
-/// Deepest nesting of arrays and objects accepted from outside: 64 levels (`[]` is depth 1).
-/// Real payloads (GitHub's, Alertmanager's) stay under 10.
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Default deepest nesting of arrays and objects accepted from outside: 64 levels (`[]` is
+/// depth 1). Real payloads (GitHub's, Alertmanager's) stay under 10.
 pub const MAX_DEPTH: usize = 64;
+
+/// Highest `[server] max_json_depth` accepted: 100 levels, leaving the records that wrap a
+/// value (a trigger instance, an execution's context) room under serde_json's 128.
+pub const MAX_CONFIGURABLE_DEPTH: usize = 100;
+
+static LIMIT: AtomicUsize = AtomicUsize::new(MAX_DEPTH);
+
+/// Sets the depth limit of every later check in this process (the server calls it with
+/// `[server] max_json_depth`, clamped to 1..=[`MAX_CONFIGURABLE_DEPTH`]). Process-wide: the
+/// last call wins.
+pub fn configure(max_depth: usize) {
+    LIMIT.store(
+        max_depth.clamp(1, MAX_CONFIGURABLE_DEPTH),
+        Ordering::Relaxed,
+    );
+}
+
+/// The depth limit now in force (default [`MAX_DEPTH`]).
+pub fn max_depth() -> usize {
+    LIMIT.load(Ordering::Relaxed)
+}
 
 /// How deep `text` (JSON, valid or not) nests arrays and objects, scanning at most until
 /// `limit` is passed: returns `limit + 1` as soon as it is.
@@ -70,32 +94,35 @@ pub fn value_depth(value: &serde_json::Value, limit: usize) -> usize {
 }
 
 /// Checks that a value Squall made (a rendered template, an evaluated expression) nests no
-/// deeper than [`MAX_DEPTH`]: nested deeper, the record holding it could not be read back.
+/// deeper than [`max_depth`]: nested deeper, the record holding it could not be read back.
 ///
 /// # Errors
 /// A message naming the limit.
 pub fn check_value_depth(value: &serde_json::Value) -> Result<(), String> {
-    within_limit("value", value_depth(value, MAX_DEPTH))
+    let limit = max_depth();
+    within_limit("value", value_depth(value, limit), limit)
 }
 
-/// `Ok` when `depth` is at most [`MAX_DEPTH`], else the message naming `what` and the limit.
-fn within_limit(what: &str, depth: usize) -> Result<(), String> {
-    if depth > MAX_DEPTH {
+/// `Ok` when `depth` is at most `limit`, else the message naming `what` and the limit.
+fn within_limit(what: &str, depth: usize, limit: usize) -> Result<(), String> {
+    if depth > limit {
         Err(format!(
-            "{what} nested deeper than {MAX_DEPTH} levels (the limit of arrays and objects \
-             inside each other)"
+            "{what} nested deeper than {limit} levels (the limit of arrays and objects inside \
+             each other, [server] max_json_depth)"
         ))
     } else {
         Ok(())
     }
 }
 
-/// Checks that `text` nests no deeper than [`MAX_DEPTH`].
+/// Checks that `text` nests no deeper than [`max_depth`].
 ///
 /// # Errors
-/// A message naming the limit, e.g. `JSON nested deeper than 64 levels (the limit)`.
+/// A message naming the limit, e.g. `JSON nested deeper than 64 levels (the limit of arrays
+/// and objects inside each other, [server] max_json_depth)`.
 pub fn check_depth(text: &[u8]) -> Result<(), String> {
-    within_limit("JSON", nesting_depth(text, MAX_DEPTH))
+    let limit = max_depth();
+    within_limit("JSON", nesting_depth(text, limit), limit)
 }
 
 #[cfg(test)]

@@ -68,10 +68,11 @@ pub fn is_template(text: &str) -> bool {
 /// The environment every render uses, and the settings it was built with.
 static ENV: RwLock<Option<(Arc<Environment<'static>>, TemplateSettings)>> = RwLock::new(None);
 
-/// Sets the render budget of every later render in this process (the server calls it with
-/// `[templates]` when its registry is built; until then [`TemplateSettings::default`]
-/// applies). Process-wide: the last call wins.
+/// Sets the render budget of every later render in this process, Jinja and YAQL (the server
+/// calls it with `[templates]` when its registry is built; until then
+/// [`TemplateSettings::default`] applies). Process-wide: the last call wins.
 pub fn configure(settings: &TemplateSettings) {
+    crate::workflow::yaql::configure(settings.yaql_steps, settings.yaql_max_string);
     let env = Arc::new(build(settings));
     *ENV.write().unwrap_or_else(|e| e.into_inner()) = Some((env, settings.clone()));
 }
@@ -324,7 +325,7 @@ const DEEP_STACK: usize = 1 << 30;
 /// `{% set ns.x = [ns.x] %}` in a loop nests a list one level deeper per pass: within the fuel
 /// budget, deep enough that displaying or dropping it would overflow a normal thread's stack
 /// and abort the process. Such a value never leaves the render (its output is a string, or a
-/// value checked against [`crate::json::MAX_DEPTH`]), so the big stack bounds it whole.
+/// value checked against [`crate::json::max_depth`]), so the big stack bounds it whole.
 fn deep_stack_if_needed<T: Send>(
     text: &str,
     render: impl FnOnce() -> Result<T, String> + Send,

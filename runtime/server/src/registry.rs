@@ -41,6 +41,7 @@ impl Registry {
     /// components are prepared on first use ([`Registry::prepare`]).
     pub fn new(packs: PackSet, config: Config, host: Host) -> Registry {
         squall_core::template::configure(&config.templates);
+        squall_core::json::configure(config.server.max_json_depth);
         let policies = packs
             .packs
             .values()

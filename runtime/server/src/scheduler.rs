@@ -303,7 +303,10 @@ impl Scheduler {
     /// `requested`, `delayed` and `pending` ones `canceled`; any other (running in another
     /// process, or orphaned: it cannot be stopped from here) `abandoned`. Each is then reported
     /// like any execution that ends.
-    async fn record_canceled(&self, executions: Vec<Execution>) -> Result<Vec<Execution>, StoreError> {
+    async fn record_canceled(
+        &self,
+        executions: Vec<Execution>,
+    ) -> Result<Vec<Execution>, StoreError> {
         let result = serde_json::json!({"message": crate::runner::CANCELED_MESSAGE});
         let ended = executions
             .into_iter()

@@ -100,6 +100,23 @@ impl RedbStore {
     /// # Errors
     /// [`StoreError::DataDir`] or [`StoreError::Open`] naming the path.
     pub fn open(data_dir: &Path) -> Result<RedbStore, StoreError> {
+        RedbStore::open_on(data_dir, None)
+    }
+
+    /// [`RedbStore::open`] on a file whose writes fail with "no space left on device" while the
+    /// returned switch is on: a full disk, made deterministic for tests.
+    #[cfg(test)]
+    pub(crate) fn open_with_full_disk_switch(
+        data_dir: &Path,
+    ) -> Result<(RedbStore, Arc<std::sync::atomic::AtomicBool>), StoreError> {
+        let full = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        Ok((RedbStore::open_on(data_dir, Some(full.clone()))?, full))
+    }
+
+    fn open_on(
+        data_dir: &Path,
+        full: Option<Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Result<RedbStore, StoreError> {
         let dir_error = |e: std::io::Error| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source: Arc::new(e),
@@ -122,7 +139,7 @@ impl RedbStore {
         if ours {
             restrict(data_dir, 0o700).map_err(dir_error)?;
         }
-        let db = open_database(&path)?;
+        let db = open_database(&path, full.as_ref())?;
         restrict(&path, 0o600).map_err(dir_error)?;
         let txn = tx(db.begin_write())?;
         {
@@ -156,6 +173,7 @@ impl RedbStore {
             broken: std::sync::atomic::AtomicBool::new(false),
             reopening: std::sync::Mutex::new(()),
             path: path.clone(),
+            full,
         });
         let (writes, queue) = mpsc::unbounded_channel();
         let writer_db = db.clone();
@@ -200,14 +218,126 @@ impl RedbStore {
 }
 
 /// Opens (creating) the store file at `path`, shared with other processes.
-fn open_database(path: &Path) -> Result<Database, StoreError> {
-    Database::builder()
-        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
-        .create(path)
-        .map_err(|e| StoreError::Open {
-            path: path.to_path_buf(),
-            source: Arc::new(e),
-        })
+/// Opens the database file; with `full` (tests only), on a backend whose writes fail while it
+/// is on.
+fn open_database(
+    path: &Path,
+    full: Option<&Arc<std::sync::atomic::AtomicBool>>,
+) -> Result<Database, StoreError> {
+    let open_error = |e: redb::DatabaseError| StoreError::Open {
+        path: path.to_path_buf(),
+        source: Arc::new(e),
+    };
+    let mut builder = Database::builder();
+    builder.set_concurrency_mode(redb::ConcurrencyMode::MultiWriter);
+    #[cfg(test)]
+    if let Some(full) = full {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| open_error(redb::StorageError::Io(e).into()))?;
+        let inner = redb::backends::FileBackend::new(file).map_err(open_error)?;
+        return builder
+            .create_with_backend(full_disk::Backend {
+                inner,
+                full: full.clone(),
+            })
+            .map_err(open_error);
+    }
+    #[cfg(not(test))]
+    let _ = full;
+    builder.create(path).map_err(open_error)
+}
+
+/// A file backend whose writes fail with ENOSPC while a switch is on (tests only).
+#[cfg(test)]
+mod full_disk {
+    use redb::StorageBackend;
+    use redb::backends::FileBackend;
+    use std::ops::Bound;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[derive(Debug)]
+    pub(super) struct Backend {
+        pub(super) inner: FileBackend,
+        pub(super) full: Arc<AtomicBool>,
+    }
+
+    impl Backend {
+        /// As a full disk does: writing over bytes the file has works; growing it fails.
+        fn grow(&self, to: u64) -> Result<(), std::io::Error> {
+            if self.full.load(Ordering::Acquire) && to > self.inner.len()? {
+                Err(std::io::Error::from_raw_os_error(28))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl StorageBackend for Backend {
+        fn len(&self) -> Result<u64, std::io::Error> {
+            self.inner.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+            self.inner.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+            self.grow(len)?;
+            self.inner.set_len(len)
+        }
+        fn sync_data(&self) -> Result<(), std::io::Error> {
+            self.inner.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+            self.grow(offset + data.len() as u64)?;
+            self.inner.write(offset, data)
+        }
+        fn close(&self) -> Result<(), std::io::Error> {
+            self.inner.close()
+        }
+        fn try_lock_range(
+            &self,
+            start: Bound<u64>,
+            end: Bound<u64>,
+        ) -> Result<bool, redb::BackendError> {
+            self.inner.try_lock_range(start, end)
+        }
+        fn try_lock_shared_range(
+            &self,
+            start: Bound<u64>,
+            end: Bound<u64>,
+        ) -> Result<bool, redb::BackendError> {
+            self.inner.try_lock_shared_range(start, end)
+        }
+        fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), redb::BackendError> {
+            self.inner.lock_range(start, end)
+        }
+        fn lock_shared_range(
+            &self,
+            start: Bound<u64>,
+            end: Bound<u64>,
+        ) -> Result<(), redb::BackendError> {
+            self.inner.lock_shared_range(start, end)
+        }
+        fn unlock_range(
+            &self,
+            start: Bound<u64>,
+            end: Bound<u64>,
+        ) -> Result<(), redb::BackendError> {
+            self.inner.unlock_range(start, end)
+        }
+        fn query_lock_range(
+            &self,
+            start: Bound<u64>,
+            end: Bound<u64>,
+        ) -> Result<bool, redb::BackendError> {
+            self.inner.query_lock_range(start, end)
+        }
+    }
 }
 
 /// The open database, replaced when an I/O error broke it.
@@ -225,6 +355,8 @@ struct DbHandle {
     /// Held while reopening, so one thread does it.
     reopening: std::sync::Mutex<()>,
     path: PathBuf,
+    /// The simulated full disk's switch (tests only; always `None` otherwise).
+    full: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl DbHandle {
@@ -245,7 +377,7 @@ impl DbHandle {
         if !self.broken.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(());
         }
-        let db = open_database(&self.path).map_err(|e| {
+        let db = open_database(&self.path, self.full.as_ref()).map_err(|e| {
             tracing::warn!(error = %e, "store still cannot be reopened");
             match &e {
                 StoreError::Open { source, .. }
@@ -1149,4 +1281,102 @@ fn restrict(path: &Path, mode: u32) -> std::io::Result<()> {
     #[cfg(not(unix))]
     let _ = (path, mode);
     Ok(())
+}
+
+#[cfg(test)]
+mod full_disk_tests {
+    use super::*;
+    use jiff::Timestamp;
+    use squall_core::{Action, ExecutionStatus};
+    use std::sync::atomic::Ordering;
+
+    /// An execution of about `bytes` bytes.
+    fn execution_of(bytes: usize) -> Execution {
+        let mut e = execution();
+        e.parameters
+            .insert("blob".into(), serde_json::Value::String("x".repeat(bytes)));
+        e
+    }
+
+    fn execution() -> Execution {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.wasm"), b"\0asm").unwrap();
+        let action = Action::parse(
+            "name: a\nrunner_type: wasm\nentry_point: a.wasm\n",
+            "ops",
+            dir.path(),
+            &dir.path().join("a.yaml"),
+        )
+        .unwrap();
+        Execution::new(&action, serde_json::Map::new(), "tester", Timestamp::now())
+    }
+
+    /// Issue 10, part 12, without root or a tmpfs: while the disk is full, every write fails
+    /// with [`StoreError::Full`] and every read works; once space returns, writes succeed on
+    /// the same store with no restart, and every acknowledged write is there, also after a
+    /// reopen from the file.
+    #[test]
+    fn a_full_disk_refuses_writes_keeps_reads_and_recovers_by_itself() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let (store, full) = RedbStore::open_with_full_disk_switch(dir.path()).unwrap();
+            let mut acknowledged = Vec::new();
+            for _ in 0..20 {
+                let e = execution();
+                store.create(&e).await.unwrap();
+                acknowledged.push(e);
+            }
+            full.store(true, Ordering::Release);
+            // Each write needs the file to grow.
+            for _ in 0..3 {
+                let mut e = acknowledged[0].clone();
+                e.transition(ExecutionStatus::Scheduled, Timestamp::now())
+                    .unwrap();
+                e.parameters.insert(
+                    "blob".into(),
+                    serde_json::Value::String("x".repeat(4 << 20)),
+                );
+                match store.update(&e).await {
+                    Err(StoreError::Full(message)) => {
+                        assert!(message.contains("No space left"), "{message}");
+                    }
+                    other => panic!("a write on a full disk gave {other:?}"),
+                }
+                assert!(matches!(
+                    store.create(&execution_of(4 << 20)).await,
+                    Err(StoreError::Full(_))
+                ));
+                // Reads keep working, and show what was acknowledged.
+                for e in &acknowledged {
+                    assert_eq!(store.get(e.id).await.unwrap().as_ref(), Some(e));
+                }
+                let filter = ExecutionFilter {
+                    limit: 100,
+                    ..Default::default()
+                };
+                assert_eq!(store.count(&filter).await.unwrap(), 20);
+            }
+            full.store(false, Ordering::Release);
+            for _ in 0..5 {
+                let e = execution_of(1 << 20);
+                store.create(&e).await.unwrap();
+                acknowledged.push(e);
+            }
+            let filter = ExecutionFilter {
+                limit: 100,
+                ..Default::default()
+            };
+            assert_eq!(store.count(&filter).await.unwrap(), 25);
+            drop(store);
+            let store = RedbStore::open(dir.path()).unwrap();
+            for e in &acknowledged {
+                assert_eq!(store.get(e.id).await.unwrap().as_ref(), Some(e));
+            }
+        });
+    }
 }

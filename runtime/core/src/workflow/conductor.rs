@@ -980,8 +980,7 @@ impl<'a> Conductor<'a> {
         let attempt = t.attempt;
         // Newest runs first: the ones still running are at the end, so a wide task with items
         // in flight answers at once.
-        if t
-            .runs
+        if t.runs
             .iter()
             .rev()
             .any(|r| r.attempt == attempt && !r.status.is_completed())
@@ -1301,7 +1300,13 @@ impl<'a> Conductor<'a> {
     fn check_completion(&mut self) {
         // Newest runs first (the ones still active are at the end); `waits` only when needed:
         // each report on a wide workflow must not scan every run.
-        let runs = || self.state.tasks.iter().rev().flat_map(|t| t.runs.iter().rev());
+        let runs = || {
+            self.state
+                .tasks
+                .iter()
+                .rev()
+                .flat_map(|t| t.runs.iter().rev())
+        };
         let active = runs().any(|r| !r.status.is_completed() && !waiting(r.status));
         let waits = || runs().any(|r| waiting(r.status));
         match self.state.status {

@@ -48,6 +48,27 @@
 //! the size of every value a lambda builds per element).
 
 mod ast;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static STEPS: AtomicU64 = AtomicU64::new(2_000_000);
+static MAX_STRING: AtomicU64 = AtomicU64::new(64 << 20);
+
+/// Sets the budget of every later evaluation in this process: `steps` per expression and the
+/// longest string, in bytes, one operation may build (`[templates] yaql_steps` and
+/// `yaql_max_string`; defaults 2,000,000 and 64 MiB). Process-wide: the last call wins.
+pub fn configure(steps: u64, max_string: u64) {
+    STEPS.store(steps.max(1), Ordering::Relaxed);
+    MAX_STRING.store(max_string, Ordering::Relaxed);
+}
+
+/// (steps, longest string in bytes) now in force.
+fn limits() -> (u64, u64) {
+    (
+        STEPS.load(Ordering::Relaxed),
+        MAX_STRING.load(Ordering::Relaxed),
+    )
+}
 mod builtins;
 mod eval;
 mod functions;

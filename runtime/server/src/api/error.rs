@@ -199,7 +199,8 @@ pub fn body(body: Result<Bytes, BytesRejection>, limit: u64) -> Result<Bytes, Ap
     })
 }
 
-/// The body as JSON of type `T`, nested at most [`squall_core::json::MAX_DEPTH`] levels.
+/// The body as JSON of type `T`, nested at most `[server] max_json_depth` levels (see
+/// [`squall_core::json::max_depth`]).
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] naming the JSON error and its line and column, or the depth limit.

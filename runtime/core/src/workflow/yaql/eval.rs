@@ -15,23 +15,24 @@ use std::collections::HashSet;
 
 /// Steps one evaluation may take: nodes evaluated, plus elements built (`range(n)` costs `n`),
 /// plus the size ([`ops::weight`]) of every value a lambda returns or a workflow function returns
-/// inside a lambda, so that repeating work per element is what the budget limits.
-pub(super) const MAX_STEPS: u64 = 2_000_000;
-
-/// The steps an evaluation has used.
+/// inside a lambda, so that repeating work per element is what the budget limits. The limit is
+/// `[templates] yaql_steps` (see [`super::configure`]).
 pub(super) struct Budget {
     used: Cell<u64>,
+    limit: u64,
 }
 
 impl Budget {
-    /// Charges `steps`, failing once the total passes [`MAX_STEPS`].
+    /// Charges `steps`, failing once the total passes the limit.
     pub(super) fn charge(&self, steps: usize) -> Result<(), YaqlError> {
         let steps = u64::try_from(steps).unwrap_or(u64::MAX);
         let used = self.used.get().saturating_add(steps);
         self.used.set(used);
-        if used > MAX_STEPS {
+        if used > self.limit {
             return Err(YaqlError::eval(format!(
-                "expression is too expensive (more than {MAX_STEPS} evaluation steps)"
+                "expression is too expensive (more than {} evaluation steps, [templates] \
+                 yaql_steps)",
+                self.limit
             )));
         }
         Ok(())
@@ -43,7 +44,10 @@ pub(super) fn evaluate(expr: &Expr, host: &dyn YaqlHost) -> Result<Value, YaqlEr
     let evaluator = Evaluator {
         host,
         root: OnceCell::new(),
-        budget: Budget { used: Cell::new(0) },
+        budget: Budget {
+            used: Cell::new(0),
+            limit: super::limits().0,
+        },
     };
     evaluator.eval(expr, Scope::Top).map(Cow::into_owned)
 }

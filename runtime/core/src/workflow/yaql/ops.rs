@@ -7,9 +7,6 @@ use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-/// Longest string an operator or function may build (64 MiB).
-pub(super) const MAX_STRING_BYTES: usize = 64 << 20;
-
 /// The type name used in messages.
 pub(super) fn type_name(v: &Value) -> &'static str {
     match v {
@@ -187,9 +184,11 @@ pub(super) fn weight(v: &Value) -> usize {
 
 /// Errors unless `len` bytes is an acceptable string size.
 pub(super) fn check_string_len(len: usize) -> Result<(), YaqlError> {
-    if len > MAX_STRING_BYTES {
+    let limit = super::limits().1;
+    if u64::try_from(len).unwrap_or(u64::MAX) > limit {
         return Err(YaqlError::eval(format!(
-            "string of {len} bytes exceeds the limit of {MAX_STRING_BYTES} bytes"
+            "string of {len} bytes exceeds the limit of {limit} bytes ([templates] \
+             yaql_max_string)"
         )));
     }
     Ok(())

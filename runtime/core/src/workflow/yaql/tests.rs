@@ -537,7 +537,8 @@ fn nesting_is_limited_without_overflowing_the_stack() {
     }
     let deep = format!("{}1{}", "[".repeat(127), "]".repeat(127));
     assert_eq!(run(&deep).map(|v| v.to_string().len()), Ok(255));
-    let budget = "expression is too expensive (more than 2000000 evaluation steps)";
+    let budget =
+        "expression is too expensive (more than 2000000 evaluation steps, [templates] yaql_steps)";
     for source in [
         "range(3000000)",
         "range(2000).select(range(2000))",
