@@ -150,6 +150,18 @@ impl Server {
         }
     }
 
+    /// The server's resident memory now, in bytes (`VmRSS` of `/proc/<pid>/status`).
+    #[cfg(target_os = "linux")]
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kib * 1024
+    }
+
     /// Kills the server with SIGKILL, as a crash would, and reaps it.
     pub fn kill_9(mut self) {
         self.child.kill().unwrap();

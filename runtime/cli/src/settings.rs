@@ -60,7 +60,8 @@ impl Settings {
     }
 
     pub fn open_store(&self) -> Result<RedbStore, Failure> {
-        RedbStore::open(&self.data_dir).map_err(Failure::internal)
+        RedbStore::open_with_cache(&self.data_dir, self.config.server.store_cache)
+            .map_err(Failure::internal)
     }
 
     pub fn load_packs(&self) -> PackSet {

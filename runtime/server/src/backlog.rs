@@ -3,9 +3,24 @@
 //! A [`Backlog`] counts live [`Ticket`]s: each queued item carries one, and the count goes down
 //! when it is dropped — taken off the queue, refused, or lost with a task that panicked — so
 //! the count cannot drift from what is really waiting.
+//!
+//! Memory that waiting work held is given back to the system once the server is idle again
+//! ([`give_back_when_idle`]): glibc keeps freed heap pages, and a server that once absorbed a
+//! burst would otherwise stay at its peak size for good.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Items that passed through any backlog since the last time memory was given back before it
+/// is given back again: 256.
+pub(crate) const TRIM_AFTER: usize = 256;
+
+/// How often the server looks whether it is idle after a burst: every 5 s.
+pub(crate) const TRIM_EVERY: Duration = Duration::from_secs(5);
+
+/// Tickets ever issued, by every backlog of the process.
+static ISSUED: AtomicUsize = AtomicUsize::new(0);
 
 /// A count of waiting items. Cheap to clone (the clones share the count).
 #[derive(Debug, Clone, Default)]
@@ -15,6 +30,7 @@ impl Backlog {
     /// Counts one more item until the returned ticket is dropped.
     pub(crate) fn ticket(&self) -> Ticket {
         self.0.fetch_add(1, Ordering::Relaxed);
+        ISSUED.fetch_add(1, Ordering::Relaxed);
         Ticket(self.0.clone())
     }
 
@@ -31,6 +47,40 @@ pub(crate) struct Ticket(Arc<AtomicUsize>);
 impl Drop for Ticket {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Every [`TRIM_EVERY`], when nothing is waiting (`waiting()` is 0) and at least
+/// [`TRIM_AFTER`] items went through a backlog since the last time, gives freed heap memory
+/// back to the system. Runs until `stop`.
+pub(crate) async fn give_back_when_idle(
+    waiting: impl Fn() -> usize,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut last = ISSUED.load(Ordering::Relaxed);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(TRIM_EVERY) => {}
+            () = stop.cancelled() => return,
+        }
+        let issued = ISSUED.load(Ordering::Relaxed);
+        if issued.wrapping_sub(last) >= TRIM_AFTER && waiting() == 0 {
+            last = issued;
+            let _ = tokio::task::spawn_blocking(give_back_memory).await;
+        }
+    }
+}
+
+/// Returns the allocator's free memory to the system (it takes milliseconds on a large heap:
+/// run it off the async workers). Only glibc needs it; elsewhere it does nothing.
+fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: `malloc_trim` only releases free memory of the allocator's own arenas, under
+        // their locks; it touches no memory the program holds.
+        #[allow(unsafe_code)]
+        let released = unsafe { libc::malloc_trim(0) };
+        tracing::debug!(released, "idle after a burst: freed memory given back");
     }
 }
 

@@ -199,6 +199,14 @@ impl Services {
             services.recover().await?;
             crate::timers::start(&services, &services.inner.stop);
             sensors.start(&services.inner.stop);
+            let idle = services.downgrade();
+            services
+                .inner
+                .tasks
+                .spawn(crate::backlog::give_back_when_idle(
+                    move || idle.upgrade().map_or(0, |s| s.backlog()),
+                    services.inner.stop.clone(),
+                ));
             services.expire_inquiries();
         }
         Ok(services)

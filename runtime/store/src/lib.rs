@@ -20,7 +20,7 @@ mod traits;
 
 pub use batch::Batch;
 pub use error::StoreError;
-pub use redb_store::{FILE_NAME, RedbStore};
+pub use redb_store::{DEFAULT_CACHE_SIZE, FILE_NAME, RedbStore};
 pub use traits::{
     ApiKeyStore, BatchStore, EnforcementFilter, EnforcementStore, ExecutionFilter, ExecutionStore,
     KeyValueStore, Liveness, RuleStateStore, Store, TriggerInstanceFilter, TriggerInstanceStore,

@@ -94,13 +94,25 @@ fn tx<T>(r: Result<T, impl Into<redb::Error>>) -> Result<T, StoreError> {
     r.map_err(StoreError::transaction)
 }
 
+/// Bytes of the store's pages redb keeps cached in memory by default: 64 MiB.
+pub const DEFAULT_CACHE_SIZE: u64 = 64 << 20;
+
 impl RedbStore {
     /// Opens (creating if needed) the store in `data_dir`, creating the directory too.
     ///
     /// # Errors
     /// [`StoreError::DataDir`] or [`StoreError::Open`] naming the path.
     pub fn open(data_dir: &Path) -> Result<RedbStore, StoreError> {
-        RedbStore::open_on(data_dir, None)
+        RedbStore::open_on(data_dir, DEFAULT_CACHE_SIZE, None)
+    }
+
+    /// [`RedbStore::open`] with at most `cache` bytes of the store's pages cached in memory
+    /// (`[server] store_cache`; redb's own default would be 1 GiB, kept for good once filled).
+    ///
+    /// # Errors
+    /// As [`RedbStore::open`].
+    pub fn open_with_cache(data_dir: &Path, cache: u64) -> Result<RedbStore, StoreError> {
+        RedbStore::open_on(data_dir, cache, None)
     }
 
     /// [`RedbStore::open`] on a file whose writes fail with "no space left on device" while the
@@ -110,11 +122,15 @@ impl RedbStore {
         data_dir: &Path,
     ) -> Result<(RedbStore, Arc<std::sync::atomic::AtomicBool>), StoreError> {
         let full = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        Ok((RedbStore::open_on(data_dir, Some(full.clone()))?, full))
+        Ok((
+            RedbStore::open_on(data_dir, DEFAULT_CACHE_SIZE, Some(full.clone()))?,
+            full,
+        ))
     }
 
     fn open_on(
         data_dir: &Path,
+        cache: u64,
         full: Option<Arc<std::sync::atomic::AtomicBool>>,
     ) -> Result<RedbStore, StoreError> {
         let dir_error = |e: std::io::Error| StoreError::DataDir {
@@ -139,7 +155,7 @@ impl RedbStore {
         if ours {
             restrict(data_dir, 0o700).map_err(dir_error)?;
         }
-        let db = open_database(&path, full.as_ref())?;
+        let db = open_database(&path, cache, full.as_ref())?;
         restrict(&path, 0o600).map_err(dir_error)?;
         let txn = tx(db.begin_write())?;
         {
@@ -173,6 +189,7 @@ impl RedbStore {
             broken: std::sync::atomic::AtomicBool::new(false),
             reopening: std::sync::Mutex::new(()),
             path: path.clone(),
+            cache,
             full,
         });
         let (writes, queue) = mpsc::unbounded_channel();
@@ -222,6 +239,7 @@ impl RedbStore {
 /// is on.
 fn open_database(
     path: &Path,
+    cache: u64,
     full: Option<&Arc<std::sync::atomic::AtomicBool>>,
 ) -> Result<Database, StoreError> {
     let open_error = |e: redb::DatabaseError| StoreError::Open {
@@ -230,6 +248,7 @@ fn open_database(
     };
     let mut builder = Database::builder();
     builder.set_concurrency_mode(redb::ConcurrencyMode::MultiWriter);
+    builder.set_cache_size(usize::try_from(cache).unwrap_or(usize::MAX));
     #[cfg(test)]
     if let Some(full) = full {
         let file = std::fs::OpenOptions::new()
@@ -355,6 +374,8 @@ struct DbHandle {
     /// Held while reopening, so one thread does it.
     reopening: std::sync::Mutex<()>,
     path: PathBuf,
+    /// Bytes of pages cached, for reopening.
+    cache: u64,
     /// The simulated full disk's switch (tests only; always `None` otherwise).
     full: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
@@ -377,7 +398,7 @@ impl DbHandle {
         if !self.broken.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(());
         }
-        let db = open_database(&self.path, self.full.as_ref()).map_err(|e| {
+        let db = open_database(&self.path, self.cache, self.full.as_ref()).map_err(|e| {
             tracing::warn!(error = %e, "store still cannot be reopened");
             match &e {
                 StoreError::Open { source, .. }
