@@ -495,11 +495,12 @@ fn keys_expire_and_user_keys_stay_apart() {
     let site = Site::new(&[], &[]);
     let server = site.serve();
 
-    // TTL: visible, then gone from every read.
+    // TTL: visible, then gone from every read (3 s: the reads below take CLI starts on a
+    // loaded machine).
     let set = site.ok(
         Some(&server),
         "ops",
-        &["key", "set", "lease", "held", "--ttl", "1", "--json"],
+        &["key", "set", "lease", "held", "--ttl", "3", "--json"],
     );
     let record: Value = serde_json::from_str(&set).unwrap();
     let expires = record["expire_timestamp"].as_str().unwrap();

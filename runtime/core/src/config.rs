@@ -167,11 +167,11 @@ pub struct TemplateSettings {
 }
 
 fn default_yaql_steps() -> u64 {
-    2_000_000
+    crate::workflow::yaql::DEFAULT_STEPS
 }
 
 fn default_yaql_max_string() -> u64 {
-    64 << 20
+    crate::workflow::yaql::DEFAULT_MAX_STRING
 }
 
 fn default_template_fuel() -> u64 {
@@ -521,14 +521,19 @@ impl Config {
         }
         if !(1..=crate::json::MAX_CONFIGURABLE_DEPTH).contains(&config.server.max_json_depth) {
             return Err(invalid(format!(
-                "[server] max_json_depth {} is not between 1 and {} (deeper records could not \
-                 be read back)",
+                "[server] max_json_depth {} is not between 1 and {} (the store reads back \
+                 records nested at most 120 levels, and wraps values in its own)",
                 config.server.max_json_depth,
                 crate::json::MAX_CONFIGURABLE_DEPTH
             )));
         }
         if config.templates.yaql_steps == 0 {
             return Err(invalid("[templates] yaql_steps must be at least 1".into()));
+        }
+        if config.templates.yaql_max_string == 0 {
+            return Err(invalid(
+                "[templates] yaql_max_string must be at least 1 byte".into(),
+            ));
         }
         let slots = config.server.concurrency + crate::sensor::SENSOR_SLOTS;
         if config.host.pooling && slots > config.host.max_instances as usize {

@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub const MAX_DEPTH: usize = 64;
 
 /// Highest `[server] max_json_depth` accepted: 100 levels, leaving the records that wrap a
-/// value (a trigger instance, an execution's context) room under serde_json's 128.
+/// value (a trigger instance, an execution's context) 20 levels under the 120 the store
+/// accepts (serde_json reads 128 back).
 pub const MAX_CONFIGURABLE_DEPTH: usize = 100;
 
 static LIMIT: AtomicUsize = AtomicUsize::new(MAX_DEPTH);

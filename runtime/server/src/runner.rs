@@ -350,8 +350,8 @@ impl Runner {
         Ok(self.execute(execution, CancellationToken::new()).await?)
     }
 
-    /// Ends executions no component is running (queued or waiting ones a cancel withdrew) in
-    /// one store commit, each with its `status` and `result`, and publishes each change. No
+    /// Ends executions no component of this process is running (queued ones a cancel
+    /// withdrew, waiting inquiries, ones orphaned by another process) in one store commit, each with its `status` and `result`, and publishes each change. No
     /// retry policy applies (a cancel is never retried). An execution that cannot take its
     /// status (already completed) is left out of the commit and of the returned list.
     ///

@@ -62,15 +62,17 @@ pub enum CancelError {
 struct Held {
     /// Fires to stop it (a running component stops where it is).
     token: CancellationToken,
-    /// In the queue and not yet taken by the dispatcher: a cancel withdraws it there and
-    /// records it canceled itself, without waiting for its turn.
-    queued: bool,
+    /// In the queue and not yet taken by the dispatcher: the record as queued, with its
+    /// backlog ticket. A cancel withdraws it here (the ticket and the record are freed at once)
+    /// and records it canceled itself, without waiting for its turn.
+    queued: Option<(Box<Execution>, Ticket)>,
 }
 
 /// What a cancel found of an execution in this scheduler.
 enum Claim {
-    /// It was queued and is withdrawn: the dispatcher will skip it; the canceler records it.
-    Withdrawn,
+    /// It was queued and is withdrawn, as queued: the dispatcher will skip it; the canceler
+    /// records it.
+    Withdrawn(Box<Execution>),
     /// It is waiting (a delay) or running: its token fired; it records its own end.
     Signalled,
     /// This scheduler does not hold it.
@@ -85,13 +87,14 @@ pub struct Scheduler {
 
 struct Inner {
     runner: Runner,
-    /// Each queued execution carries its backlog ticket.
-    queue: mpsc::UnboundedSender<(Execution, Ticket)>,
+    /// The ids of queued executions, in order; each one's record and backlog ticket are in
+    /// [`Held::queued`].
+    queue: mpsc::UnboundedSender<ExecutionId>,
     /// Where every execution this scheduler ends goes (its parent workflow, actiontrigger).
     completed: mpsc::UnboundedSender<Execution>,
     /// Every execution this scheduler holds (waiting, queued or running), with its cancel
     /// token.
-    tokens: Mutex<HashMap<ExecutionId, Held>>,
+    held: Mutex<HashMap<ExecutionId, Held>>,
     tasks: TaskTracker,
     stopping: CancellationToken,
     /// Concurrency policy slots of the executions this scheduler admitted.
@@ -108,12 +111,12 @@ impl Scheduler {
         concurrency: usize,
         completed: mpsc::UnboundedSender<Execution>,
     ) -> Scheduler {
-        let (queue, mut rx) = mpsc::unbounded_channel::<(Execution, Ticket)>();
+        let (queue, mut rx) = mpsc::unbounded_channel::<ExecutionId>();
         let inner = Arc::new(Inner {
             runner,
             queue,
             completed: completed.clone(),
-            tokens: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
             slots: Slots::default(),
@@ -130,16 +133,17 @@ impl Scheduler {
         let dispatcher = inner.clone();
         inner.tasks.spawn(async move {
             loop {
-                let (execution, ticket) = tokio::select! {
+                let id = tokio::select! {
                     next = rx.recv() => match next {
-                        Some(queued) => queued,
+                        Some(id) => id,
                         None => break,
                     },
                     () = dispatcher.stopping.cancelled() => break,
                 };
-                if !dispatcher.take(execution.id) {
+                let Some((execution, ticket)) = dispatcher.take(id) else {
                     continue; // withdrawn by a cancel, which recorded it
-                }
+                };
+                let execution = *execution;
                 let Some(execution) = dispatcher.admit(execution) else {
                     continue;
                 };
@@ -238,9 +242,9 @@ impl Scheduler {
             Claim::Signalled => settled(store.as_ref(), id)
                 .await?
                 .ok_or(CancelError::NotFound(id)),
-            Claim::Withdrawn => {
-                let mut done = self.record_canceled(vec![current]).await?;
-                Ok(done.pop().expect("one recorded"))
+            Claim::Withdrawn(queued) => {
+                let done = self.record_canceled(vec![(*queued, true)]).await?;
+                Ok(done.into_iter().next().unwrap_or(current))
             }
             Claim::NotHeld => {
                 if let Some(owner) = current.owner.clone()
@@ -249,82 +253,99 @@ impl Scheduler {
                 {
                     return Err(CancelError::Elsewhere { id, owner });
                 }
-                let mut done = self.record_canceled(vec![current]).await?;
-                Ok(done.pop().expect("one recorded"))
+                let done = self.record_canceled(vec![(current.clone(), false)]).await?;
+                Ok(done.into_iter().next().unwrap_or(current))
             }
         }
     }
 
-    /// Cancels many executions at once (the task executions of a canceled workflow, as read
-    /// by the caller): each one queued here is withdrawn and all of them are recorded canceled
-    /// in one store commit per [`CANCEL_BATCH`]; running ones are stopped and record their own
-    /// end; ones no scheduler holds are read again and marked as [`Scheduler::cancel`] does.
-    /// Completed executions and other live processes' are skipped. Returns without waiting for
-    /// running ones to stop.
+    /// Cancels many executions at once (the task executions of a canceled workflow): each one
+    /// queued here is withdrawn and all of them are recorded canceled in one store commit per
+    /// [`CANCEL_BATCH`]; running ones are stopped and record their own end; ones no scheduler
+    /// holds are read and marked as [`Scheduler::cancel`] does. Completed, unknown and other
+    /// live processes' executions are skipped. Returns without waiting for running ones to
+    /// stop.
     ///
     /// # Errors
-    /// Store failures (executions recorded before the failure stay canceled).
-    pub async fn cancel_many(&self, executions: Vec<Execution>) -> Result<(), StoreError> {
+    /// The first store failure; every batch is still tried, and the withdrawn executions of a
+    /// batch that could not be recorded are queued again, canceled, so they still end
+    /// `canceled` (by the dispatcher) and none runs.
+    pub async fn cancel_many(&self, ids: &[ExecutionId]) -> Result<(), StoreError> {
         let store = self.inner.runner.store().clone();
+        let mut first_error = None;
         let mut to_record = Vec::new();
-        for e in executions {
-            match self.inner.claim(e.id) {
+        for (i, &id) in ids.iter().enumerate() {
+            match self.inner.claim(id) {
                 Claim::Signalled => {}
-                // Not taken by the dispatcher, so not changed since it was queued.
-                Claim::Withdrawn => {
-                    if !e.status.is_completed() {
-                        to_record.push(e);
+                Claim::Withdrawn(queued) => to_record.push((*queued, true)),
+                Claim::NotHeld => match store.get(id).await {
+                    Ok(Some(e)) => {
+                        let elsewhere = e
+                            .owner
+                            .as_ref()
+                            .is_some_and(|o| o != store.process() && store.is_alive(o));
+                        if !e.status.is_completed() && !elsewhere {
+                            to_record.push((e, false));
+                        }
                     }
-                }
-                Claim::NotHeld => {
-                    let Some(e) = store.get(e.id).await? else {
-                        continue;
-                    };
-                    let elsewhere = e
-                        .owner
-                        .as_ref()
-                        .is_some_and(|o| o != store.process() && store.is_alive(o));
-                    if !e.status.is_completed() && !elsewhere {
-                        to_record.push(e);
+                    Ok(None) => {}
+                    Err(e) => {
+                        first_error.get_or_insert(e);
                     }
-                }
+                },
             }
-            if to_record.len() >= CANCEL_BATCH {
-                self.record_canceled(std::mem::take(&mut to_record)).await?;
+            if (to_record.len() >= CANCEL_BATCH || i + 1 == ids.len())
+                && let Err(e) = self.record_canceled(std::mem::take(&mut to_record)).await
+            {
+                first_error.get_or_insert(e);
             }
         }
-        if !to_record.is_empty() {
-            self.record_canceled(to_record).await?;
-        }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Records executions no component is running as ended by a cancel, in one commit:
     /// `requested`, `delayed` and `pending` ones `canceled`; any other (running in another
     /// process, or orphaned: it cannot be stopped from here) `abandoned`. Each is then reported
-    /// like any execution that ends.
+    /// like any execution that ends. Each execution comes with whether it was withdrawn from
+    /// this scheduler's queue: if the commit fails, those are queued again with their cancel
+    /// token fired, so the dispatcher ends them `canceled` and none is lost.
     async fn record_canceled(
         &self,
-        executions: Vec<Execution>,
+        executions: Vec<(Execution, bool)>,
     ) -> Result<Vec<Execution>, StoreError> {
+        if executions.is_empty() {
+            return Ok(Vec::new());
+        }
         let result = serde_json::json!({"message": crate::runner::CANCELED_MESSAGE});
         let ended = executions
-            .into_iter()
-            .map(|e| {
+            .iter()
+            .map(|(e, _)| {
                 let status = match e.status {
                     ExecutionStatus::Requested
                     | ExecutionStatus::Delayed
                     | ExecutionStatus::Pending => ExecutionStatus::Canceled,
                     _ => ExecutionStatus::Abandoned,
                 };
-                (e, status)
+                (e.clone(), status)
             })
             .collect();
-        let done = self.inner.runner.finish_all(ended, &result).await?;
-        for e in &done {
-            let _ = self.inner.completed.send(e.clone());
+        match self.inner.runner.finish_all(ended, &result).await {
+            Ok(done) => {
+                for e in &done {
+                    let _ = self.inner.completed.send(e.clone());
+                }
+                Ok(done)
+            }
+            Err(error) => {
+                for (e, withdrawn) in executions {
+                    if withdrawn {
+                        self.inner.token(e.id).cancel();
+                        self.inner.enqueue(e);
+                    }
+                }
+                Err(error)
+            }
         }
-        Ok(done)
     }
 
     /// Stops taking work and waits up to `timeout` for running executions to finish. Queued
@@ -388,31 +409,39 @@ pub(crate) async fn settled(
 impl Inner {
     /// Queues `execution` with its backlog ticket; false when the dispatcher has stopped.
     fn enqueue(&self, execution: Execution) -> bool {
-        self.lock().entry(execution.id).or_default().queued = true;
-        self.queue.send((execution, self.queued.ticket())).is_ok()
+        let id = execution.id;
+        self.lock().entry(id).or_default().queued =
+            Some((Box::new(execution), self.queued.ticket()));
+        if self.queue.send(id).is_ok() {
+            return true;
+        }
+        if let Some(held) = self.lock().get_mut(&id) {
+            held.queued = None;
+        }
+        false
     }
 
-    /// The dispatcher takes a queued execution: false when a cancel withdrew it meanwhile.
-    fn take(&self, id: ExecutionId) -> bool {
-        match self.lock().get_mut(&id) {
-            Some(held) => {
-                held.queued = false;
-                true
-            }
-            None => false,
-        }
+    /// The dispatcher takes a queued execution, with its ticket: `None` when a cancel withdrew
+    /// it meanwhile.
+    fn take(&self, id: ExecutionId) -> Option<(Box<Execution>, Ticket)> {
+        self.lock().get_mut(&id).and_then(|held| held.queued.take())
     }
 
     /// A cancel's claim on `id`: withdrawn from the queue, or its token fired.
     fn claim(&self, id: ExecutionId) -> Claim {
         let mut held = self.lock();
-        match held.get(&id) {
-            None => Claim::NotHeld,
-            Some(h) if h.queued => {
+        let Some(h) = held.get_mut(&id) else {
+            return Claim::NotHeld;
+        };
+        match h.queued.take() {
+            Some((queued, _ticket)) => {
                 held.remove(&id);
-                Claim::Withdrawn
+                drop(held);
+                // A delayed execution is queued again holding the policy slot reserved for it.
+                self.slots.release(id);
+                Claim::Withdrawn(queued)
             }
-            Some(h) => {
+            None => {
                 h.token.cancel();
                 Claim::Signalled
             }
@@ -501,7 +530,7 @@ impl Inner {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, Held>> {
-        self.tokens.lock().unwrap_or_else(|e| e.into_inner())
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn token(&self, id: ExecutionId) -> CancellationToken {

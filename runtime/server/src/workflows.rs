@@ -65,6 +65,10 @@ pub enum ControlError {
 /// Task executions of one workflow a request (cancel, pause, resume) is passed on to at once.
 const PASS_ON_AT_ONCE: usize = 32;
 
+/// Up to this many active task executions, a request reads them one by one; past it, in one
+/// list of the workflow's children.
+const READ_ONE_BY_ONE: usize = 64;
+
 /// The workflow engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Workflows {
@@ -430,9 +434,16 @@ impl Workflows {
             &self.budget(),
         );
         let mut changed = false;
-        let index = c.run_index();
+        // A batch of many reports (a wide with-items canceled) looks runs up in one index; a
+        // few are found by a scan each.
+        let index = (events.len() > 8).then(|| c.run_index());
         for child in events {
-            let Some(&(task, run)) = index.get(&child.id.to_string()) else {
+            let id = child.id.to_string();
+            let found = match &index {
+                Some(index) => index.get(&id).copied(),
+                None => c.find(&id),
+            };
+            let Some((task, run)) = found else {
                 continue;
             };
             let known = c.state().tasks[task].runs[run].status;
@@ -529,31 +540,23 @@ impl Workflows {
             (self.apply(wf, before, Record::Stored, c).await?, active)
         };
         // Outside the lock: the children report back to this workflow. Task executions that
-        // are not workflows are canceled together (queued ones withdrawn and recorded in a few
-        // commits, whatever their number); requests to sub-workflows recurse, at most
-        // `PASS_ON_AT_ONCE` at a time so that a wide tree does not flood the store.
-        let store = self.inner.runner.store();
+        // are not running workflows are canceled together, oldest first (queued ones withdrawn
+        // and recorded in a few commits, whatever their number); requests to running
+        // sub-workflows recurse, at most `PASS_ON_AT_ONCE` at a time so that a wide tree does
+        // not flood the store.
+        let children = self.active_children(id, &active).await?;
         let at_once = Arc::new(tokio::sync::Semaphore::new(PASS_ON_AT_ONCE));
         let mut tasks = Vec::new();
-        let active: std::collections::HashSet<ExecutionId> =
-            active.iter().filter_map(|c| c.parse().ok()).collect();
-        // One read for all of them (a wide workflow has thousands in flight).
-        let children = if active.is_empty() {
-            Vec::new()
-        } else {
-            store
-                .list(&squall_store::ExecutionFilter {
-                    parent: Some(id),
-                    limit: usize::MAX,
-                    ..Default::default()
-                })
-                .await?
-        };
-        for e in children.into_iter().filter(|e| active.contains(&e.id)) {
+        for e in children {
             let child_id = e.id;
-            if e.action.runner_type != RunnerType::Orquesta {
+            let conducted = e.action.runner_type == RunnerType::Orquesta
+                && !matches!(
+                    e.status,
+                    ExecutionStatus::Requested | ExecutionStatus::Delayed
+                );
+            if !conducted {
                 if request == Request::Cancel {
-                    tasks.push(e);
+                    tasks.push(child_id);
                 }
                 continue;
             }
@@ -566,12 +569,49 @@ impl Workflows {
                 }
             });
         }
-        if !tasks.is_empty()
-            && let Err(e) = self.inner.scheduler.cancel_many(tasks).await
-        {
-            tracing::warn!(execution.id = %id, error = %e, "task executions not all canceled");
+        if !tasks.is_empty() {
+            let scheduler = self.inner.scheduler.clone();
+            self.inner.tasks.spawn(async move {
+                if let Err(e) = scheduler.cancel_many(&tasks).await {
+                    tracing::warn!(execution.id = %id, error = %e, "task executions not all recorded canceled; the dispatcher ends the rest");
+                }
+            });
         }
         Ok(wf)
+    }
+
+    /// The records of a workflow's task executions named in `active`, oldest first: read one
+    /// by one when there are few, in one list of the workflow's children when many (a wide
+    /// with-items has thousands in flight).
+    async fn active_children(
+        &self,
+        id: ExecutionId,
+        active: &[String],
+    ) -> Result<Vec<Execution>, StoreError> {
+        let store = self.inner.runner.store();
+        let ids: Vec<ExecutionId> = active.iter().filter_map(|c| c.parse().ok()).collect();
+        if ids.len() <= READ_ONE_BY_ONE {
+            let mut children = Vec::with_capacity(ids.len());
+            for child in ids {
+                if let Some(e) = store.get(child).await? {
+                    children.push(e);
+                }
+            }
+            return Ok(children);
+        }
+        let wanted: std::collections::HashSet<ExecutionId> = ids.into_iter().collect();
+        let mut children: Vec<Execution> = store
+            .list(&squall_store::ExecutionFilter {
+                parent: Some(id),
+                limit: usize::MAX,
+                ..Default::default()
+            })
+            .await?
+            .into_iter()
+            .filter(|e| wanted.contains(&e.id))
+            .collect();
+        children.sort_by_key(|e| e.id);
+        Ok(children)
     }
 
     /// A request to a sub-workflow, boxed: requests recurse down the workflow tree.

@@ -290,7 +290,10 @@ mod full_disk {
         /// As a full disk does: writing over bytes the file has works; growing it fails.
         fn grow(&self, to: u64) -> Result<(), std::io::Error> {
             if self.full.load(Ordering::Acquire) && to > self.inner.len()? {
-                Err(std::io::Error::from_raw_os_error(28))
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "no space left on device (simulated)",
+                ))
             } else {
                 Ok(())
             }
@@ -1363,9 +1366,7 @@ mod full_disk_tests {
                     serde_json::Value::String("x".repeat(4 << 20)),
                 );
                 match store.update(&e).await {
-                    Err(StoreError::Full(message)) => {
-                        assert!(message.contains("No space left"), "{message}");
-                    }
+                    Err(StoreError::Full(_)) => {}
                     other => panic!("a write on a full disk gave {other:?}"),
                 }
                 assert!(matches!(

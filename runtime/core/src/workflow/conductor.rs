@@ -454,7 +454,10 @@ impl<'a> Conductor<'a> {
                     .enumerate()
                     .filter_map(move |(ri, r)| r.execution.clone().map(|e| (e, (ti, ri))))
             })
-            .collect()
+            .fold(std::collections::HashMap::new(), |mut index, (e, at)| {
+                index.entry(e).or_insert(at); // the first run, as `find` gives
+                index
+            })
     }
 
     /// Executions requested and not completed (to cancel, or to look up after a restart).
@@ -1298,8 +1301,9 @@ impl<'a> Conductor<'a> {
     }
 
     fn check_completion(&mut self) {
-        // Newest runs first (the ones still active are at the end); `waits` only when needed:
-        // each report on a wide workflow must not scan every run.
+        // Newest runs first (the ones still active are at the end, when reports come oldest
+        // first); `waits` only where the status needs it (a running workflow still scans for
+        // waiting runs on every report).
         let runs = || {
             self.state
                 .tasks

@@ -43,32 +43,12 @@
 //! JSON, `sum([])` is 0, `flatten` flattens all levels, and object keys must be strings.
 //!
 //! Limits, so that no input can exhaust the stack, run for long or allocate without bound:
-//! expressions nest at most 128 levels deep (a parse error beyond), strings stop at 64 MiB, and an
-//! evaluation stops with an error after two million steps (nodes evaluated, elements built, and
-//! the size of every value a lambda builds per element).
+//! expressions nest at most 128 levels deep (a parse error beyond), strings stop at 64 MiB
+//! (`[templates] yaql_max_string`), and an evaluation stops with an error after two million
+//! steps (`[templates] yaql_steps`: nodes evaluated, elements built, and the size of every value
+//! a lambda builds per element). See [`configure`].
 
 mod ast;
-
-use std::sync::atomic::{AtomicU64, Ordering};
-
-static STEPS: AtomicU64 = AtomicU64::new(2_000_000);
-static MAX_STRING: AtomicU64 = AtomicU64::new(64 << 20);
-
-/// Sets the budget of every later evaluation in this process: `steps` per expression and the
-/// longest string, in bytes, one operation may build (`[templates] yaql_steps` and
-/// `yaql_max_string`; defaults 2,000,000 and 64 MiB). Process-wide: the last call wins.
-pub fn configure(steps: u64, max_string: u64) {
-    STEPS.store(steps.max(1), Ordering::Relaxed);
-    MAX_STRING.store(max_string, Ordering::Relaxed);
-}
-
-/// (steps, longest string in bytes) now in force.
-fn limits() -> (u64, u64) {
-    (
-        STEPS.load(Ordering::Relaxed),
-        MAX_STRING.load(Ordering::Relaxed),
-    )
-}
 mod builtins;
 mod eval;
 mod functions;
@@ -80,6 +60,35 @@ mod parser;
 mod strings;
 #[cfg(test)]
 mod tests;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Default evaluation steps per expression (`[templates] yaql_steps`): 2,000,000.
+pub const DEFAULT_STEPS: u64 = 2_000_000;
+
+/// Default longest string one operation may build, in bytes (`[templates] yaql_max_string`):
+/// 64 MiB.
+pub const DEFAULT_MAX_STRING: u64 = 64 << 20;
+
+static STEPS: AtomicU64 = AtomicU64::new(DEFAULT_STEPS);
+static MAX_STRING: AtomicU64 = AtomicU64::new(DEFAULT_MAX_STRING);
+
+/// Sets the budget of every later evaluation in this process: `steps` per expression and the
+/// longest string, in bytes, one operation may build (`[templates] yaql_steps` and
+/// `yaql_max_string`; defaults [`DEFAULT_STEPS`] and [`DEFAULT_MAX_STRING`]; each at least 1).
+/// Process-wide: the last call wins.
+pub fn configure(steps: u64, max_string: u64) {
+    STEPS.store(steps.max(1), Ordering::Relaxed);
+    MAX_STRING.store(max_string.max(1), Ordering::Relaxed);
+}
+
+/// (steps, longest string in bytes) now in force.
+fn limits() -> (u64, u64) {
+    (
+        STEPS.load(Ordering::Relaxed),
+        MAX_STRING.load(Ordering::Relaxed),
+    )
+}
 
 use ast::{Expr, Func, Node};
 use serde_json::Value;
