@@ -641,8 +641,9 @@ fn a_full_backlog_answers_429_and_loses_nothing_accepted() {
 /// Back-pressure (13): memory taken by a backlog of large payloads (300 webhooks of 500 KB
 /// queued behind one slot) is given back once it drains and the server is idle — its resident
 /// size returns near where it started (the store's page cache, `[server] store_cache`, is all
-/// it keeps). Measured in a debug build: 158 → 215 MiB at the peak → 128 MiB after; without
-/// giving memory back, 203 MiB stayed (and with redb's default 1 GiB cache, 897 MiB).
+/// it keeps; 8 MiB here). Measured in a debug build: 155 → 209 MiB at the peak → 123 MiB
+/// after; without giving memory back, 203 MiB stayed (and with redb's default 1 GiB cache,
+/// 897 MiB).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
 fn memory_comes_back_after_a_backlog_drains() {
@@ -690,7 +691,7 @@ fn memory_comes_back_after_a_backlog_drains() {
         peak = peak.max(server.rss());
     }
     settled(&server, accepted);
-    // The server looks every 5 s whether it is idle after a burst.
+    // The server gives memory back after a quiet 5 s period (checked every 5 s).
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let mut after = server.rss();
     while after >= before + (peak - before) / 3 && std::time::Instant::now() < deadline {

@@ -295,15 +295,16 @@ pub struct ServerSettings {
     /// holding such a value stays readable. Deeper input gets 400 naming the limit.
     #[serde(default = "default_max_json_depth")]
     pub max_json_depth: usize,
-    /// Memory the store may use to cache its pages, in bytes (`"64MiB"`). Default 64 MiB. Once
-    /// filled it stays in use; it is what the store's resident memory comes to after heavy
-    /// traffic, whatever passed through.
+    /// Memory the store may use to cache its pages, in bytes (`"256MiB"`). Default 256 MiB
+    /// (redb's own default is 1 GiB; much less than 256 MiB stalls commits). Once filled it
+    /// stays in use: it is what the store's resident memory comes to after heavy traffic,
+    /// whatever passed through.
     #[serde(default = "default_store_cache", with = "units::size")]
     pub store_cache: u64,
 }
 
 fn default_store_cache() -> u64 {
-    64 << 20
+    256 << 20
 }
 
 fn default_max_backlog() -> usize {

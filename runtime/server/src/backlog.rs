@@ -4,7 +4,7 @@
 //! when it is dropped — taken off the queue, refused, or lost with a task that panicked — so
 //! the count cannot drift from what is really waiting.
 //!
-//! Memory that waiting work held is given back to the system once the server is idle again
+//! Memory that waiting work held is given back to the system once the server is quiet again
 //! ([`give_back_when_idle`]): glibc keeps freed heap pages, and a server that once absorbed a
 //! burst would otherwise stay at its peak size for good.
 
@@ -50,22 +50,27 @@ impl Drop for Ticket {
     }
 }
 
-/// Every [`TRIM_EVERY`], when nothing is waiting (`waiting()` is 0) and at least
-/// [`TRIM_AFTER`] items went through a backlog since the last time, gives freed heap memory
-/// back to the system. Runs until `stop`.
+/// Gives freed heap memory back to the system once the server is idle after a burst: at a
+/// [`TRIM_EVERY`] tick when no item entered any backlog since the previous tick, nothing is
+/// waiting (`waiting()` is 0), and at least [`TRIM_AFTER`] items went through since the last
+/// time. Never while work arrives: giving memory back holds the allocator's locks, and under
+/// load that stalls every thread for as long as it takes. Runs until `stop`.
 pub(crate) async fn give_back_when_idle(
     waiting: impl Fn() -> usize,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    let mut last = ISSUED.load(Ordering::Relaxed);
+    let mut trimmed_at = ISSUED.load(Ordering::Relaxed);
+    let mut previous = trimmed_at;
     loop {
         tokio::select! {
             () = tokio::time::sleep(TRIM_EVERY) => {}
             () = stop.cancelled() => return,
         }
         let issued = ISSUED.load(Ordering::Relaxed);
-        if issued.wrapping_sub(last) >= TRIM_AFTER && waiting() == 0 {
-            last = issued;
+        let quiet = issued == previous;
+        previous = issued;
+        if quiet && issued.wrapping_sub(trimmed_at) >= TRIM_AFTER && waiting() == 0 {
+            trimmed_at = issued;
             let _ = tokio::task::spawn_blocking(give_back_memory).await;
         }
     }
