@@ -91,6 +91,19 @@ fn site(extra: &str) -> tempfile::TempDir {
     dir
 }
 
+/// The `X-Total-Count` of a list `path` (how many records match its filters).
+fn total(server: &Server, path: &str) -> usize {
+    server
+        .request(reqwest::Method::GET, path)
+        .send()
+        .unwrap()
+        .headers()["x-total-count"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// Runs `tests.hostile` with `parameters` through the API and waits until it ends.
 fn run(server: &Server, parameters: Value) -> Value {
     let (status, created) = server.send(
@@ -662,21 +675,11 @@ fn memory_comes_back_after_a_backlog_drains() {
         assert_eq!(server.post("/api/v1/webhooks/big", &body).status(), 202);
     }
     let settled = |server: &Server, n: usize| {
-        server.wait_for("/api/v1/executions?limit=1&status=succeeded", 300, |_| {
-            server
-                .request(
-                    reqwest::Method::GET,
-                    "/api/v1/executions?limit=1&status=succeeded",
-                )
-                .send()
-                .unwrap()
-                .headers()["x-total-count"]
-                .to_str()
-                .unwrap()
-                .parse::<usize>()
-                .unwrap()
-                >= n
-        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(300);
+        while total(server, "/api/v1/executions?limit=1&status=succeeded") < n {
+            assert!(std::time::Instant::now() < deadline, "not all ran");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     };
     settled(&server, 50);
     std::thread::sleep(Duration::from_secs(1));
@@ -914,18 +917,10 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_by_itself() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let stored: usize = server
-        .request(
-            reqwest::Method::GET,
-            "/api/v1/triggerinstances?trigger=core.st2.webhook&limit=1",
-        )
-        .send()
-        .unwrap()
-        .headers()["x-total-count"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let stored = total(
+        &server,
+        "/api/v1/triggerinstances?trigger=core.st2.webhook&limit=1",
+    );
     // Every acknowledged one is there (a write that failed may still have landed).
     assert!(
         stored >= accepted,
@@ -974,19 +969,11 @@ fn a_workflow_at_its_item_budget_cancels_and_stops_within_seconds() {
     });
     eprintln!("10,000-item workflow canceled in {:?}", asked.elapsed());
     // Every task execution ended, and none runs later: the counts stay as they are.
-    let count = |status: &str| -> usize {
-        server
-            .request(
-                reqwest::Method::GET,
-                &format!("/api/v1/executions?parent={id}&status={status}&limit=1"),
-            )
-            .send()
-            .unwrap()
-            .headers()["x-total-count"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap()
+    let count = |status: &str| {
+        total(
+            &server,
+            &format!("/api/v1/executions?parent={id}&status={status}&limit=1"),
+        )
     };
     let ended = (count("succeeded"), count("canceled"));
     assert_eq!(ended.0 + ended.1, 10_000, "succeeded, canceled: {ended:?}");

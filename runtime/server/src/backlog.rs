@@ -19,6 +19,10 @@ pub(crate) const TRIM_AFTER: usize = 256;
 /// How often the server looks whether it is idle after a burst: every 5 s.
 pub(crate) const TRIM_EVERY: Duration = Duration::from_secs(5);
 
+/// Fewer items than this entering the backlogs in a [`TRIM_EVERY`] period is quiet: 8 (a
+/// timer or sensor firing now and then does not keep memory from coming back).
+pub(crate) const QUIET_BELOW: usize = 8;
+
 /// Tickets ever issued, by every backlog of the process.
 static ISSUED: AtomicUsize = AtomicUsize::new(0);
 
@@ -50,8 +54,9 @@ impl Drop for Ticket {
     }
 }
 
-/// Gives freed heap memory back to the system once the server is idle after a burst: at a
-/// [`TRIM_EVERY`] tick when no item entered any backlog since the previous tick, nothing is
+/// Gives freed heap memory back to the system once the server is quiet after a burst: at a
+/// [`TRIM_EVERY`] tick when fewer than [`QUIET_BELOW`] items entered any backlog since the
+/// previous tick, nothing is
 /// waiting (`waiting()` is 0), and at least [`TRIM_AFTER`] items went through since the last
 /// time. Never while work arrives: giving memory back holds the allocator's locks, and under
 /// load that stalls every thread for as long as it takes. Runs until `stop`.
@@ -67,7 +72,7 @@ pub(crate) async fn give_back_when_idle(
             () = stop.cancelled() => return,
         }
         let issued = ISSUED.load(Ordering::Relaxed);
-        let quiet = issued == previous;
+        let quiet = issued.wrapping_sub(previous) < QUIET_BELOW;
         previous = issued;
         if quiet && issued.wrapping_sub(trimmed_at) >= TRIM_AFTER && waiting() == 0 {
             trimmed_at = issued;

@@ -257,7 +257,18 @@ impl Runner {
                 squall_core::RunnerType::Wasm => {}
                 squall_core::RunnerType::Orquesta => {
                     return match self.workflows.get() {
-                        Some(w) => w.start(execution).await,
+                        Some(w) => {
+                            let started = w.start(execution).await?;
+                            // Canceled while it started (its parent was canceled): its
+                            // conductor cancels it now.
+                            if cancel.is_cancelled() && !started.status.is_completed() {
+                                let id = started.id;
+                                if let Err(e) = w.cancel(id).await {
+                                    tracing::debug!(execution.id = %id, error = %e, "cancel after start refused");
+                                }
+                            }
+                            Ok(started)
+                        }
                         None => {
                             let message = "workflows run only under squall serve or the CLI's services";
                             self.finish(execution, ExecutionStatus::Failed, json!({"error": message})).await

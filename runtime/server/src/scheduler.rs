@@ -242,10 +242,14 @@ impl Scheduler {
             Claim::Signalled => settled(store.as_ref(), id)
                 .await?
                 .ok_or(CancelError::NotFound(id)),
-            Claim::Withdrawn(queued) => {
-                let done = self.record_canceled(vec![(*queued, true)]).await?;
-                Ok(done.into_iter().next().unwrap_or(current))
-            }
+            Claim::Withdrawn(queued) => match self.record_canceled(vec![(*queued, true)]).await {
+                Ok(done) => Ok(done.into_iter().next().unwrap_or(current)),
+                // Queued again with its token fired: the dispatcher ends it `canceled`.
+                Err(e) => match settled(store.as_ref(), id).await? {
+                    Some(done) if done.status.is_completed() => Ok(done),
+                    _ => Err(e.into()),
+                },
+            },
             Claim::NotHeld => {
                 if let Some(owner) = current.owner.clone()
                     && owner != store.process()
@@ -264,31 +268,39 @@ impl Scheduler {
     /// [`CANCEL_BATCH`]; running ones are stopped and record their own end; ones no scheduler
     /// holds are read and marked as [`Scheduler::cancel`] does. Completed, unknown and other
     /// live processes' executions are skipped. Returns without waiting for running ones to
-    /// stop.
+    /// stop, with the ones this process runs without the scheduler (sub-workflows the
+    /// conductor drives): the caller cancels those through their conductor.
     ///
     /// # Errors
     /// The first store failure; every batch is still tried, and the withdrawn executions of a
     /// batch that could not be recorded are queued again, canceled, so they still end
     /// `canceled` (by the dispatcher) and none runs.
-    pub async fn cancel_many(&self, ids: &[ExecutionId]) -> Result<(), StoreError> {
+    pub async fn cancel_many(&self, ids: &[ExecutionId]) -> Result<Vec<ExecutionId>, StoreError> {
         let store = self.inner.runner.store().clone();
         let mut first_error = None;
         let mut to_record = Vec::new();
+        let mut conducted = Vec::new();
         for (i, &id) in ids.iter().enumerate() {
             match self.inner.claim(id) {
                 Claim::Signalled => {}
                 Claim::Withdrawn(queued) => to_record.push((*queued, true)),
                 Claim::NotHeld => match store.get(id).await {
-                    Ok(Some(e)) => {
-                        let elsewhere = e
-                            .owner
-                            .as_ref()
-                            .is_some_and(|o| o != store.process() && store.is_alive(o));
-                        if !e.status.is_completed() && !elsewhere {
+                    Ok(Some(e)) if !e.status.is_completed() => {
+                        let waiting = matches!(
+                            e.status,
+                            ExecutionStatus::Requested
+                                | ExecutionStatus::Delayed
+                                | ExecutionStatus::Pending
+                        );
+                        let owner = e.owner.as_deref();
+                        if !waiting && owner == Some(store.process()) {
+                            conducted.push(id); // running here: never recorded abandoned
+                        } else if !owner.is_some_and(|o| o != store.process() && store.is_alive(o))
+                        {
                             to_record.push((e, false));
                         }
                     }
-                    Ok(None) => {}
+                    Ok(_) => {}
                     Err(e) => {
                         first_error.get_or_insert(e);
                     }
@@ -300,7 +312,7 @@ impl Scheduler {
                 first_error.get_or_insert(e);
             }
         }
-        first_error.map_or(Ok(()), Err)
+        first_error.map_or(Ok(conducted), Err)
     }
 
     /// Records executions no component is running as ended by a cancel, in one commit:
@@ -331,6 +343,14 @@ impl Scheduler {
             .collect();
         match self.inner.runner.finish_all(ended, &result).await {
             Ok(done) => {
+                {
+                    let mut held = self.inner.lock();
+                    for (e, withdrawn) in &executions {
+                        if *withdrawn {
+                            held.remove(&e.id);
+                        }
+                    }
+                }
                 for e in &done {
                     let _ = self.inner.completed.send(e.clone());
                 }
@@ -415,9 +435,7 @@ impl Inner {
         if self.queue.send(id).is_ok() {
             return true;
         }
-        if let Some(held) = self.lock().get_mut(&id) {
-            held.queued = None;
-        }
+        self.lock().remove(&id); // the dispatcher has stopped: recovery takes it up
         false
     }
 
@@ -427,24 +445,24 @@ impl Inner {
         self.lock().get_mut(&id).and_then(|held| held.queued.take())
     }
 
-    /// A cancel's claim on `id`: withdrawn from the queue, or its token fired.
+    /// A cancel's claim on `id`: withdrawn from the queue, or its token fired. A withdrawn
+    /// execution keeps its entry, token fired, until the canceler has recorded it: a second
+    /// cancel meanwhile finds it signalled (and waits for the record) instead of recording it
+    /// again.
     fn claim(&self, id: ExecutionId) -> Claim {
         let mut held = self.lock();
         let Some(h) = held.get_mut(&id) else {
             return Claim::NotHeld;
         };
+        h.token.cancel();
         match h.queued.take() {
             Some((queued, _ticket)) => {
-                held.remove(&id);
                 drop(held);
                 // A delayed execution is queued again holding the policy slot reserved for it.
                 self.slots.release(id);
                 Claim::Withdrawn(queued)
             }
-            None => {
-                h.token.cancel();
-                Claim::Signalled
-            }
+            None => Claim::Signalled,
         }
     }
 

@@ -570,10 +570,21 @@ impl Workflows {
             });
         }
         if !tasks.is_empty() {
-            let scheduler = self.inner.scheduler.clone();
+            let me = self.clone();
             self.inner.tasks.spawn(async move {
-                if let Err(e) = scheduler.cancel_many(&tasks).await {
-                    tracing::warn!(execution.id = %id, error = %e, "task executions not all recorded canceled; the dispatcher ends the rest");
+                match me.inner.scheduler.cancel_many(&tasks).await {
+                    // Sub-workflows that started meanwhile: canceled through their conductor.
+                    Ok(conducted) => {
+                        for child in conducted {
+                            let _turn = at_once.clone().acquire_owned().await;
+                            if let Err(e) = me.boxed(child, Request::Cancel).await {
+                                tracing::debug!(execution.id = %child, error = %e, "cancel not passed on");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(execution.id = %id, error = %e, "task executions not all recorded canceled; queued ones are ended by the dispatcher, the others at the next cancel");
+                    }
                 }
             });
         }
@@ -591,6 +602,8 @@ impl Workflows {
         let store = self.inner.runner.store();
         let ids: Vec<ExecutionId> = active.iter().filter_map(|c| c.parse().ok()).collect();
         if ids.len() <= READ_ONE_BY_ONE {
+            let mut ids = ids;
+            ids.sort_unstable();
             let mut children = Vec::with_capacity(ids.len());
             for child in ids {
                 if let Some(e) = store.get(child).await? {
