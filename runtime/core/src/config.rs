@@ -26,6 +26,13 @@
 //! [packs.core]            # grants for one pack; packs never grant themselves anything
 //! http_allow = ["127.0.0.1:*", "api.example.com"]
 //! secret_keys = ["github_webhook_secret"]   # system-scope secrets its components may read
+//! commands = ["uname", "systemctl restart *"] # programs its command runners may run (crate::command)
+//! scripts = ["*.sh"]      # its own scripts (local-shell-script entry points) that may run
+//! env = ["LANG"]          # environment variables a command may get (from the server or `env`)
+//!
+//! [process]               # every command a runner starts (crate::config::ProcessSettings)
+//! max_processes = 256     # RLIMIT_NPROC of the command's user
+//! max_memory = "2GiB"     # RLIMIT_AS of each process
 //!
 //! [datastore]
 //! key_file = "keys/datastore.key"   # AES-256 key of secret values (default <data_dir>/keys/datastore.key)
@@ -91,6 +98,58 @@ pub struct Config {
     /// The budgets of the workflow conductor.
     #[serde(default)]
     pub workflows: WorkflowSettings,
+    /// The limits of every command the command runners start.
+    #[serde(default)]
+    pub process: ProcessSettings,
+}
+
+/// `[process]`: operating-system limits of every command a command runner starts
+/// (`local-shell-cmd`, `local-shell-script`), applied with `setrlimit` before the program runs
+/// and inherited by everything it starts. The wall-clock bound is the execution's `timeout`;
+/// CPU time is bounded to the same number of seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSettings {
+    /// Processes (and threads) the command's user may have at once (`RLIMIT_NPROC`). Linux
+    /// counts every process of that user, and does not apply it to root: grant `run_as` a
+    /// dedicated user to make it a per-command bound. Default 256.
+    #[serde(default = "default_max_processes")]
+    pub max_processes: u64,
+    /// Address space of each process, in bytes (`RLIMIT_AS`; `"2GiB"` in config). Default
+    /// 2 GiB.
+    #[serde(default = "default_process_memory", with = "units::size")]
+    pub max_memory: u64,
+    /// Open files of each process (`RLIMIT_NOFILE`). Default 1024.
+    #[serde(default = "default_max_open_files")]
+    pub max_open_files: u64,
+    /// How long a command gets between SIGTERM and SIGKILL at its deadline or on cancel, in
+    /// seconds (`"2s"` in config). Default 2 s.
+    #[serde(default = "default_kill_grace", with = "units::duration")]
+    pub kill_grace: std::time::Duration,
+}
+
+fn default_max_processes() -> u64 {
+    256
+}
+fn default_process_memory() -> u64 {
+    2 * 1024 * 1024 * 1024
+}
+fn default_max_open_files() -> u64 {
+    1024
+}
+fn default_kill_grace() -> std::time::Duration {
+    std::time::Duration::from_secs(2)
+}
+
+impl Default for ProcessSettings {
+    fn default() -> Self {
+        ProcessSettings {
+            max_processes: default_max_processes(),
+            max_memory: default_process_memory(),
+            max_open_files: default_max_open_files(),
+            kill_grace: default_kill_grace(),
+        }
+    }
 }
 
 /// `[workflows]`: the budgets of one workflow execution's conductor. Passing one fails the
@@ -433,6 +492,37 @@ pub struct PackGrants {
     /// Default: none.
     #[serde(default)]
     pub secret_keys: Vec<String>,
+    /// Programs its command runners may run, as [`crate::command::CommandPattern`]s (e.g.
+    /// `["uname", "systemctl restart *"]`). Default: none.
+    #[serde(default)]
+    pub commands: Vec<crate::command::CommandPattern>,
+    /// Whether command lines may use shell syntax: they then run under `/bin/bash -c`, as
+    /// StackStorm runs them, and `commands` does not apply. Default false.
+    #[serde(default)]
+    pub shell: bool,
+    /// Its own scripts that may run (`local-shell-script` entry points, relative to the pack's
+    /// `actions/`, `*` and `?` as wildcards, e.g. `["*.sh"]`). A script can do anything its
+    /// user can. Default: none.
+    #[serde(default)]
+    pub scripts: Vec<String>,
+    /// Environment variables a command may get (names, `*` as wildcard): passed from the
+    /// server's environment when set there, or set by the action's `env` parameter; any other
+    /// name in `env` is refused. `PATH` is [`crate::command::SEARCH_PATH`] unless granted.
+    /// Default: none.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Directories (absolute) an action's `cwd` parameter may name. Without one, each command
+    /// runs in a fresh empty directory, removed afterwards. Default: none.
+    #[serde(default)]
+    pub cwd: Vec<PathBuf>,
+    /// Whether commands may run under `sudo` (StackStorm's `sudo: true`, `core.local_sudo`):
+    /// `sudo -n -E --` before the program, which must still match `commands`. Default false.
+    #[serde(default)]
+    pub sudo: bool,
+    /// The operating-system user commands run as (by name); the server must be able to switch
+    /// to it (root). Default: the server's own user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<String>,
 }
 
 impl PackGrants {
@@ -494,6 +584,24 @@ impl Config {
                 crate::datastore::validate_key_name(key)
                     .map_err(|e| invalid(format!("[packs.{pack}] secret_keys: {e}")))?;
             }
+            for dir in &grants.cwd {
+                if !dir.is_absolute() {
+                    return Err(invalid(format!(
+                        "[packs.{pack}] cwd: {} must be an absolute directory",
+                        dir.display()
+                    )));
+                }
+            }
+            for name in &grants.env {
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*') {
+                    return Err(invalid(format!(
+                        "[packs.{pack}] env: {name:?} is not a variable name (letters, digits, _ and * only)"
+                    )));
+                }
+            }
+            if grants.run_as.as_deref() == Some("") {
+                return Err(invalid(format!("[packs.{pack}] run_as must name a user")));
+            }
         }
         let Limits {
             fuel,
@@ -516,6 +624,11 @@ impl Config {
         }
         if config.host.max_instances == 0 {
             return Err(invalid("[host] max_instances must be at least 1".into()));
+        }
+        if config.process.max_processes == 0 || config.process.max_open_files < 3 {
+            return Err(invalid(
+                "[process] max_processes must be at least 1 and max_open_files at least 3".into(),
+            ));
         }
         if config.server.concurrency == 0 {
             return Err(invalid("[server] concurrency must be at least 1".into()));

@@ -12,7 +12,8 @@
 //!   (validation, defaults, CLI casting, secret masking).
 //! - [`limits::Limits`]: fuel, timeout, memory and output bounds, resolved from defaults,
 //!   action overrides and operator ceilings.
-//! - [`capability`]: outbound-HTTP patterns and the request ∩ grant policy.
+//! - [`capability`]: outbound-HTTP patterns and the request ∩ grant policy; [`command`]: the
+//!   command patterns operators grant and how a command line is split.
 //! - [`config::Config`]: the operator's `squall.toml`.
 //! - [`execution::Execution`]: the execution record and its status lifecycle.
 //! - [`units`]: durations (`"30s"`) and sizes (`"64MiB"`) as operators write them.
@@ -26,6 +27,7 @@
 pub mod action;
 pub mod apikey;
 pub mod capability;
+pub mod command;
 pub mod config;
 pub mod criteria;
 pub mod datastore;

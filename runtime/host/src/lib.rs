@@ -15,6 +15,10 @@
 //!   interfaces buffered: a [`SensorOutcome`] carries the call's trigger instances and key
 //!   writes only when it succeeded, for the caller to commit together.
 //!
+//! - [`process`]: the `process` capability's host side: a granted command run with a cleared
+//!   environment, in its own process group, under `setrlimit` bounds, killed whole at its
+//!   deadline or on cancel, with a ledger that outlives a crash.
+//!
 //! Facts this follows are in `shared/WASM-NOTES.md` (wasmtime 48).
 
 mod bindings;
@@ -22,6 +26,7 @@ mod cache;
 mod capture;
 mod engine;
 mod outbound;
+pub mod process;
 mod reserved;
 mod run;
 mod sensor;
