@@ -3,8 +3,8 @@
 //! ```yaml
 //! name: http
 //! pack: core                 # optional; must match the pack
-//! runner_type: wasm          # wasm (a component), orquesta (a workflow) or inquirer
-//! entry_point: http.wasm     # component or workflow path, relative to the pack's actions/
+//! runner_type: wasm          # see crate::runner_type: wasm, orquesta, inquirer, noop, local-shell-cmd, local-shell-script
+//! entry_point: http.wasm     # component, workflow or script path, relative to the pack's actions/
 //! description: Run an HTTP request.
 //! enabled: true              # default true
 //! parameters:                # see crate::param
@@ -21,67 +21,11 @@
 use crate::limits::LimitOverrides;
 use crate::param::Parameters;
 use crate::reference::{Ref, validate_name};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
-/// What executes an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunnerType {
-    /// A WebAssembly component of the `squall:plugin/action` world (`entry_point` = its path).
-    Wasm,
-    /// An Orquesta workflow (`entry_point` = its YAML, e.g. `workflows/canary.yaml`), conducted
-    /// by Squall, as StackStorm's `orquesta` runner.
-    Orquesta,
-    /// Waits for a human response, as StackStorm's `inquirer` runner (`core.ask`); no entry
-    /// point.
-    Inquirer,
-}
-
-impl RunnerType {
-    /// Every runner Squall knows, by the name used in `runner_type`.
-    pub const ALL: [(&'static str, RunnerType); 3] = [
-        ("wasm", RunnerType::Wasm),
-        ("orquesta", RunnerType::Orquesta),
-        ("inquirer", RunnerType::Inquirer),
-    ];
-
-    /// The runner's name as written in `runner_type`.
-    pub fn name(self) -> &'static str {
-        match self {
-            RunnerType::Wasm => "wasm",
-            RunnerType::Orquesta => "orquesta",
-            RunnerType::Inquirer => "inquirer",
-        }
-    }
-
-    fn parse(name: &str) -> Result<RunnerType, String> {
-        RunnerType::ALL
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, r)| *r)
-            .ok_or_else(|| {
-                let hint = match name {
-                    "python-script" | "local-shell-cmd" | "local-shell-script" | "remote-shell-cmd"
-                    | "remote-shell-script" | "http-request" => {
-                        " (Squall runs actions as WebAssembly components: port it to runner_type \"wasm\")"
-                    }
-                    _ => "",
-                };
-                format!(
-                    "unknown runner {name:?}; known runners: \"wasm\", \"orquesta\", \"inquirer\"{hint}"
-                )
-            })
-    }
-}
-
-impl fmt::Display for RunnerType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use crate::runner_type::RunnerType;
 
 /// An action whose metadata has been validated.
 #[derive(Debug, Clone)]
@@ -196,13 +140,23 @@ impl Action {
         let reference = resource_ref(pack, &raw.name, raw.pack.as_deref())?;
         let runner_type =
             RunnerType::parse(&raw.runner_type).map_err(|m| ContentError::at("runner_type", m))?;
-        let entry_path = match runner_type {
-            RunnerType::Inquirer => PathBuf::new(),
-            _ => resolve_entry_point(&raw.entry_point, actions_dir, runner_type)
-                .map_err(|m| ContentError::at("entry_point", m))?,
+        let entry_path = if runner_type.needs_entry_point() {
+            resolve_entry_point(&raw.entry_point, actions_dir, runner_type)
+                .map_err(|m| ContentError::at("entry_point", m))?
+        } else if runner_type == RunnerType::LocalShellCmd && !raw.entry_point.trim().is_empty() {
+            // StackStorm's local_shell_command_runner.py refuses it the same way.
+            return Err(ContentError::at(
+                "entry_point",
+                "entry_point is only valid for local-shell-script runner",
+            ));
+        } else {
+            PathBuf::new()
         };
+        let declared =
+            crate::runner_type::merge_parameters(runner_type, &raw.parameters, &reference.to_string())
+                .map_err(|(field, m)| ContentError::at(&field, m))?;
         let parameters =
-            Parameters::from_yaml(&raw.parameters).map_err(|m| match m.split_once(": ") {
+            Parameters::from_yaml(&declared).map_err(|m| match m.split_once(": ") {
                 Some((field, msg)) if field.starts_with("parameters") => {
                     ContentError::at(field, msg)
                 }
@@ -263,6 +217,7 @@ fn resolve_entry_point(
 ) -> Result<PathBuf, String> {
     let what = match runner {
         RunnerType::Orquesta => "workflow",
+        RunnerType::LocalShellScript => "script",
         _ => "component",
     };
     if entry.trim().is_empty() {
@@ -342,7 +297,7 @@ mod tests {
             (
                 "name: x\nrunner_type: python-script\nentry_point: a.wasm\n",
                 "runner_type",
-                "port it to runner_type",
+                "does not run yet",
             ),
             ("name: x\nrunner_type: wasm\n", "entry_point", "missing"),
             (

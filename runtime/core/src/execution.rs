@@ -226,6 +226,41 @@ pub struct Output {
     pub denials: Vec<String>,
 }
 
+/// One command a command runner ran for an execution (the `process` capability's audit record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandRun {
+    /// Where it ran: `localhost` for the local runners.
+    pub host: String,
+    /// The program and its arguments as executed (values of secret parameters masked).
+    pub argv: Vec<String>,
+    /// The operating-system user it ran as.
+    pub user: String,
+    /// Its working directory (a fresh one is removed after the run).
+    pub cwd: String,
+    /// Whether it ran under `sudo`.
+    pub sudo: bool,
+    /// Whether it ran under `/bin/bash -c` (the pack is granted a shell).
+    pub shell: bool,
+    /// Its process (and process group) id.
+    pub pid: u32,
+    /// How it ended: `exited`, `signaled`, `timeout` (killed at its deadline) or `canceled`.
+    pub ended: String,
+    /// Its exit code, when it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The signal that ended it, when one did and Squall did not send it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// From start until its process group was gone, in milliseconds.
+    pub duration_ms: u64,
+    /// Bytes it wrote to stdout (kept or not).
+    pub stdout_bytes: u64,
+    /// Bytes it wrote to stderr (kept or not).
+    pub stderr_bytes: u64,
+}
+
 /// What the run consumed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
@@ -275,6 +310,9 @@ pub struct Execution {
     /// What the component wrote.
     #[serde(default)]
     pub output: Output,
+    /// The commands a command runner ran for it, in order (see [`CommandRun`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<CommandRun>,
     /// The process that runs it (set when requested): another live process's unfinished
     /// executions are left alone by a starting server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -334,6 +372,7 @@ impl Execution {
             limits: None,
             usage: None,
             output: Output::default(),
+            commands: Vec::new(),
             owner: None,
             parent: None,
             children: Vec::new(),

@@ -20,6 +20,8 @@
 //! - [`trigger`]: trigger types (StackStorm's built-ins and packs' own) and trigger instances.
 //! - [`workflow`]: Orquesta workflows — spec, expressions (Jinja and YAQL), inspection, and the
 //!   conductor state machine; [`inquiry`]: `core.ask` questions and their responses.
+//! - [`runner_type::RunnerType`]: the runner types with StackStorm's runner parameters;
+//!   [`local_runner`]: the local runners' arguments, results and statuses, as StackStorm's.
 //! - [`policy::Policy`]: concurrency and retry policies attached to actions.
 //! - [`rule::Rule`]: rules, with [`criteria`] (StackStorm's operators) and [`template`]s (Jinja
 //!   with StackStorm's filters); [`enforcement::RuleEnforcement`]: what a match launched.
@@ -37,6 +39,7 @@ mod id;
 pub mod inquiry;
 pub mod json;
 pub mod limits;
+pub mod local_runner;
 pub mod pack;
 pub mod pack_config;
 pub mod pack_files;
@@ -44,6 +47,7 @@ pub mod param;
 pub mod policy;
 pub mod reference;
 pub mod rule;
+pub mod runner_type;
 pub mod schedule;
 pub mod sensor;
 pub mod template;

@@ -125,7 +125,8 @@ impl Parameters {
                      Position values have to be unique."
                 ));
             }
-            let default = decl.get("default").cloned();
+            // `default: null` is no default (StackStorm fills such a parameter with None).
+            let default = decl.get("default").filter(|v| !v.is_null()).cloned();
             if immutable && default.is_none() {
                 return Err(format!("Immutable param {name} requires a default value."));
             }

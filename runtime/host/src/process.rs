@@ -323,10 +323,20 @@ pub fn user_ids(name: &str) -> Result<(u32, u32), String> {
     }
 }
 
-/// The groups of commands running now, one file each in a directory, so a server starting after
-/// a crash can kill what the previous one left running. A file holds the group id, the start
-/// time of its leader (clock ticks since boot, `/proc/<pid>/stat` field 22) and the boot id, so
-/// a reused process id is never killed by mistake.
+/// The name of the user this process runs as (its uid as text when it has no name).
+pub fn current_user() -> String {
+    let uid = nix::unistd::geteuid();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(u)) => u.name,
+        _ => uid.to_string(),
+    }
+}
+
+/// The groups of commands running now, one file each, under a directory per server process,
+/// so a server starting after a crash can kill what a dead one left running (and leaves alone
+/// what a live one — a CLI running an action in-process — runs). A file holds the group id,
+/// the start time of its leader (clock ticks since boot, `/proc/<pid>/stat` field 22) and the
+/// boot id, so a reused process id is never killed by mistake.
 #[derive(Debug, Clone)]
 pub struct ProcessLedger {
     dir: PathBuf,
@@ -348,9 +358,12 @@ impl LedgerEntry {
 }
 
 impl ProcessLedger {
-    /// A ledger in `dir` (created on first use).
-    pub fn new(dir: PathBuf) -> ProcessLedger {
-        ProcessLedger { dir }
+    /// The ledger of server process `owner` (a store process id, a UUID) under `root` (created
+    /// on first use).
+    pub fn new(root: &Path, owner: &str) -> ProcessLedger {
+        ProcessLedger {
+            dir: root.join(owner),
+        }
     }
 
     /// A ledger that records nothing (for runs without a data directory).
@@ -373,43 +386,61 @@ impl ProcessLedger {
         Ok(LedgerEntry { path: Some(path) })
     }
 
-    /// Kills every process of the groups a previous server recorded and left (same boot, started
-    /// no earlier than the group's leader), and empties the ledger. Returns how many groups had
-    /// processes left. Call once at start, before any command runs.
-    pub fn reap(&self) -> usize {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+    /// Kills every process of the groups that server processes no longer `alive` recorded
+    /// under `root` and left (same boot, started no earlier than the group's leader), and
+    /// removes their ledgers. Returns how many groups still had processes. Call at start,
+    /// before any command runs.
+    pub fn reap_orphans(root: &Path, alive: impl Fn(&str) -> bool) -> usize {
+        let Ok(owners) = std::fs::read_dir(root) else {
             return 0;
         };
-        let boot = boot_id();
         let mut reaped = 0;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let mut f = text.split_whitespace();
-            let (Some(pgid), Some(start), Some(b)) = (
-                f.next().and_then(|v| v.parse::<u32>().ok()),
-                f.next().and_then(|v| v.parse::<u64>().ok()),
-                f.next(),
-            ) else {
-                let _ = std::fs::remove_file(&path);
+        for owner in owners.flatten() {
+            let name = owner.file_name().to_string_lossy().into_owned();
+            if alive(&name) {
                 continue;
-            };
-            if b == boot {
-                let members = group_members(pgid, start);
-                if !members.is_empty() {
-                    reaped += 1;
-                    tracing::warn!(pgid, processes = members.len(), "killing a command left running by a previous server");
-                    for pid in members {
-                        if let Ok(pid) = i32::try_from(pid) {
-                            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-                        }
-                    }
-                }
             }
-            let _ = std::fs::remove_file(&path);
+            reaped += reap_dir(&owner.path());
+            let _ = std::fs::remove_dir(owner.path());
         }
         reaped
     }
+}
+
+fn reap_dir(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let boot = boot_id();
+    let mut reaped = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut f = text.split_whitespace();
+        if let (Some(pgid), Some(start), Some(b)) = (
+            f.next().and_then(|v| v.parse::<u32>().ok()),
+            f.next().and_then(|v| v.parse::<u64>().ok()),
+            f.next(),
+        ) && b == boot
+        {
+            let members = group_members(pgid, start);
+            if !members.is_empty() {
+                reaped += 1;
+                tracing::warn!(
+                    pgid,
+                    processes = members.len(),
+                    "killing a command a stopped server left running"
+                );
+                for pid in members {
+                    if let Ok(pid) = i32::try_from(pid) {
+                        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                    }
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    reaped
 }
 
 /// Processes in group `pgid` started at or after `since` (clock ticks since boot).
@@ -549,7 +580,7 @@ mod tests {
     #[tokio::test]
     async fn the_ledger_reaps_what_a_dead_server_left() {
         let dir = tempfile::tempdir().unwrap();
-        let ledger = ProcessLedger::new(dir.path().to_path_buf());
+        let ledger = ProcessLedger::new(dir.path(), "dead");
         // A group recorded and left running, as by a server killed with -9.
         use std::os::unix::process::CommandExt;
         let mut child = std::process::Command::new("sleep")
@@ -559,12 +590,14 @@ mod tests {
             .unwrap();
         let entry = ledger.record(child.id()).unwrap();
         std::mem::forget(entry);
-        assert_eq!(ledger.reap(), 1);
+        // A live owner's commands are left alone.
+        assert_eq!(ProcessLedger::reap_orphans(dir.path(), |_| true), 0);
+        assert_eq!(ProcessLedger::reap_orphans(dir.path(), |o| o != "dead"), 1);
         let status = child.wait().unwrap();
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status.signal(), Some(9));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        assert_eq!(ledger.reap(), 0);
+        assert_eq!(ProcessLedger::reap_orphans(dir.path(), |_| false), 0);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod inquiries;
 mod keys;
 mod policies;
 mod rules;
+mod runners;
 mod sensors;
 mod stream;
 mod triggers;
@@ -114,7 +115,7 @@ fn paged<T>(
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Squall API", description = "StackStorm-compatible v1 API of Squall: actions, executions (workflows: pause, resume, re-run), inquiries, rules, rule enforcements, sensors, policies, policy types, trigger types, trigger instances, webhooks, packs, pack configs, keys."),
+    info(title = "Squall API", description = "StackStorm-compatible v1 API of Squall: actions, executions (workflows: pause, resume, re-run), inquiries, rules, rule enforcements, sensors, policies, policy types, runner types, trigger types, trigger instances, webhooks, packs, pack configs, keys."),
     paths(
         actions::list_actions, actions::get_action, actions::list_packs,
         executions::list_executions, executions::create_execution, executions::get_execution, executions::cancel_execution,
@@ -127,6 +128,7 @@ fn paged<T>(
         configs::list_configs, configs::get_config,
         sensors::list_sensors, sensors::get_sensor, sensors::update_sensor,
         policies::list_policies, policies::get_policy, policies::list_policy_types, policies::get_policy_type,
+        runners::list_runner_types, runners::get_runner_type,
         stream::stream,
     ),
     components(schemas(Fault, executions::ExecutionRequest, executions::ExecutionUpdate, executions::ReRun, inquiries::InquiryResponse, rules::RuleUpdate, sensors::SensorUpdate, keys::KeyBody, webhooks::GenericTrigger)),
@@ -214,6 +216,11 @@ pub fn app(state: ApiState) -> Router {
         .route(
             "/api/v1/policytypes/{reference}",
             get(policies::get_policy_type),
+        )
+        .route("/api/v1/runnertypes", get(runners::list_runner_types))
+        .route(
+            "/api/v1/runnertypes/{name}",
+            get(runners::get_runner_type),
         )
         .route("/api/v1/configs", get(configs::list_configs))
         .route("/api/v1/configs/{pack}", get(configs::get_config))

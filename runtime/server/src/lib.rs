@@ -2,7 +2,8 @@
 //!
 //! - [`Registry`]: loaded packs, operator config, host; an action's limits and capabilities,
 //!   the rules listening to a trigger, rule enable state.
-//! - [`Runner`]: request → durable execution record → run in the host → durable result.
+//! - [`Runner`]: request → durable execution record → run in the host → durable result; the
+//!   command runners (`local-shell-cmd`, `local-shell-script`) under the pack's grants.
 //! - [`Scheduler`]: runs `requested` executions on a bounded pool; cancel.
 //! - [`Engine`]: matches trigger instances against rules and records enforcements and the
 //!   executions they request, atomically.
@@ -19,6 +20,7 @@
 pub mod api;
 mod backlog;
 mod bus;
+mod commands;
 mod datastore;
 mod engine;
 mod policies;

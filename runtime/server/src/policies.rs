@@ -317,6 +317,7 @@ pub(crate) fn retry_of(packs: &PackSet, e: &Execution, owner: &str) -> Option<Ex
         limits: None,
         usage: None,
         output: Output::default(),
+        commands: Vec::new(),
         owner: Some(owner.to_string()),
         parent: None,
         children: Vec::new(),

@@ -9,6 +9,7 @@ use squall_core::trigger::WEBHOOK;
 use squall_core::{Action, Config, Limits, PackSet, Ref, TriggerType};
 use squall_host::{Host, LoadError, PreparedComponent};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Loaded packs + operator config + host, and the rules' enabled state. Shared behind an
@@ -21,6 +22,8 @@ pub struct Registry {
     policies: HashMap<String, Arc<HttpPolicy>>,
     /// Enable/disable set through the API, overriding the YAML's `enabled`.
     rule_overrides: RwLock<HashMap<Ref, bool>>,
+    /// Where the ledgers of running commands live (see [`squall_host::process::ProcessLedger`]).
+    process_root: Option<PathBuf>,
 }
 
 /// An action with everything needed to run it.
@@ -61,7 +64,21 @@ impl Registry {
             prepared: Mutex::new(HashMap::new()),
             policies,
             rule_overrides: RwLock::new(HashMap::new()),
+            process_root: None,
         }
+    }
+
+    /// Keeps the ledgers of running commands under `root` (normally `<data_dir>/processes`), so
+    /// a server starting after a crash kills what the dead one left running. Without it, nothing
+    /// is recorded.
+    pub fn with_process_root(mut self, root: PathBuf) -> Registry {
+        self.process_root = Some(root);
+        self
+    }
+
+    /// See [`Registry::with_process_root`].
+    pub fn process_root(&self) -> Option<&Path> {
+        self.process_root.as_deref()
     }
 
     /// The loaded packs (and the problems met loading them).

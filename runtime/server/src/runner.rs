@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 use squall_core::execution::Usage;
 use squall_core::param::ParamError;
 use squall_core::{Execution, ExecutionStatus, Ref};
+use squall_host::process::ProcessLedger;
 use squall_host::{RunContext, RunRequest};
 use squall_store::{Store, StoreError};
 use std::sync::{Arc, OnceLock};
@@ -46,6 +47,8 @@ pub struct Runner {
     /// Queues an execution on the scheduler (set by [`crate::Scheduler::start`]): where a
     /// policy's retry goes once it is durable.
     submit: Arc<OnceLock<Submit>>,
+    /// Where running commands are recorded (see [`squall_host::process::ProcessLedger`]).
+    ledger: Arc<ProcessLedger>,
 }
 
 /// See [`Runner::set_submit`]: queues a retry (the second argument) of a finished execution
@@ -56,7 +59,12 @@ pub(crate) type Submit = Box<dyn Fn(squall_core::ExecutionId, Execution) + Send 
 impl Runner {
     /// A runner over `registry` recording into `store` and announcing on `bus`.
     pub fn new(registry: Arc<Registry>, store: Arc<dyn Store>, bus: Bus) -> Runner {
+        let ledger = match registry.process_root() {
+            Some(root) => ProcessLedger::new(root, store.process()),
+            None => ProcessLedger::disabled(),
+        };
         Runner {
+            ledger: Arc::new(ledger),
             registry,
             store,
             bus,
@@ -104,6 +112,11 @@ impl Runner {
             Some(d) => d.lookup_for_pack(user, pack),
             None => self.key_lookup(user),
         }
+    }
+
+    /// The ledger of this process's running commands.
+    pub(crate) fn ledger(&self) -> &ProcessLedger {
+        &self.ledger
     }
 
     /// The registry.
@@ -230,7 +243,8 @@ impl Runner {
         Ok(())
     }
 
-    /// Runs a `requested` execution: a `wasm` action to completion (the `scheduled` and
+    /// Runs a `requested` execution: a `noop` action succeeds at once; a command runner's
+    /// command runs under the pack's grants (see `commands.rs`); a `wasm` action to completion (the `scheduled` and
     /// `running` changes, with its limits, are recorded in one write before the component
     /// starts, the result after it ends; if `cancel` fires first, the execution ends `canceled`
     /// with the component stopped where it is); an `orquesta` workflow is started and returns
@@ -284,6 +298,18 @@ impl Runner {
                     self.save(&execution).await?;
                     tracing::info!("inquiry pending");
                     return Ok(execution);
+                }
+                squall_core::RunnerType::Noop => {
+                    let now = Timestamp::now();
+                    for s in [ExecutionStatus::Scheduled, ExecutionStatus::Running] {
+                        execution.transition(s, now).expect("requested → scheduled → running");
+                    }
+                    // As StackStorm's noop_runner.py.
+                    let result = json!({"failed": false, "succeeded": true, "return_code": 0});
+                    return self.finish(execution, ExecutionStatus::Succeeded, result).await;
+                }
+                squall_core::RunnerType::LocalShellCmd | squall_core::RunnerType::LocalShellScript => {
+                    return self.run_local(execution, cancel).await;
                 }
             }
             execution

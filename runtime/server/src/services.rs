@@ -136,6 +136,15 @@ impl Services {
                 .into_iter()
                 .filter_map(|(r, on)| Some((r.parse().ok()?, on))),
         );
+        // Commands a dead server (or in-process CLI) left running are killed before any runs.
+        if let Some(root) = registry.process_root() {
+            let reaped = squall_host::process::ProcessLedger::reap_orphans(root, |owner| {
+                store.is_alive(owner)
+            });
+            if reaped > 0 {
+                tracing::warn!(groups = reaped, "killed commands left running by a stopped process");
+            }
+        }
         let bus = Bus::new();
         let datastore = crate::Datastore::open(store.clone(), registry.clone()).await?;
         let runner = Runner::new(registry.clone(), store, bus);

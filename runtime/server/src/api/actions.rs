@@ -113,7 +113,17 @@ pub async fn get_action(
                 .collect();
             shown["workflow"] = json!({"path": action.entry_path, "tasks": tasks});
         }
-        RunnerType::Inquirer => {}
+        RunnerType::LocalShellCmd | RunnerType::LocalShellScript => {
+            let g = registry.config().grants(action.reference.pack());
+            if action.runner_type == RunnerType::LocalShellScript {
+                shown["script"] = json!({"path": action.entry_path});
+            }
+            shown["command_grants"] = json!({
+                "commands": g.commands, "shell": g.shell, "scripts": g.scripts, "sudo": g.sudo,
+                "env": g.env, "cwd": g.cwd, "run_as": g.run_as,
+            });
+        }
+        RunnerType::Inquirer | RunnerType::Noop => {}
     }
     if let Some(r) = resolved {
         shown["limits_capped_by_operator"] = json!(r.capped);

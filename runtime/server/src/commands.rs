@@ -1,0 +1,497 @@
+//! The command runners `local-shell-cmd` and `local-shell-script`, as StackStorm's local runner
+//! (`contrib/runners/local_runner`), run through the `process` capability
+//! ([`squall_host::process`]) under the pack's grants (`[packs.<pack>]` in `squall.toml`, see
+//! [`squall_core::config::PackGrants`] and [`squall_core::command`]).
+//!
+//! Before anything runs, every part of the command is checked against the grants: the program
+//! and its arguments (`commands`), shell syntax (`shell`), the script (`scripts`), `sudo`,
+//! the working directory (`cwd`) and each environment variable (`env`). A refusal fails the
+//! execution with a message naming the grant to add, recorded among the execution's denials;
+//! nothing runs. A command that runs is recorded in the execution's `commands` (argv with
+//! secrets masked, user, directory, process id, how it ended, duration, bytes written).
+//!
+//! Differences from StackStorm, on purpose: the environment is not the server's (only `PATH`,
+//! granted variables, the `env` parameter's granted names and StackStorm's
+//! `ST2_ACTION_PACK_NAME`, `ST2_ACTION_EXECUTION_ID`, `ST2_ACTION_DEBUG`; no API URL or auth
+//! token, so a command gets no power over Squall); without a granted `cwd` each command runs in a
+//! fresh empty directory; `sudo` is `sudo -n` (never waits for a password) unless
+//! `sudo_password` is given (`sudo -S`, the password on stdin, as StackStorm); the `timeout`
+//! parameter is capped at the operator's `[limits.max] timeout`.
+
+use crate::Runner;
+use crate::runner::CANCELED_MESSAGE;
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+use squall_core::command::{CommandLineError, SEARCH_PATH, split_command, wildcard};
+use squall_core::config::PackGrants;
+use squall_core::execution::CommandRun;
+use squall_core::local_runner::{self, TIMEOUT_EXIT_CODE};
+use squall_core::{Action, Execution, ExecutionStatus, RunnerType};
+use squall_host::process::{
+    CommandSpec, Exit, ProcessLimits, resolve_program, run_command, user_ids,
+};
+use squall_store::StoreError;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Why a command was not run: a grant is missing (a denial, recorded as such) or the command
+/// cannot be formed (a plain failure).
+enum Refusal {
+    Denied(String),
+    Failed(String),
+}
+
+/// A command ready to run: every grant checked.
+struct Plan {
+    program: PathBuf,
+    args: Vec<String>,
+    env: BTreeMap<String, String>,
+    cwd: Option<PathBuf>,
+    run_as: Option<(u32, u32)>,
+    user: String,
+    sudo: bool,
+    shell: bool,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Runner {
+    /// Runs a `local-shell-cmd` or `local-shell-script` execution to its end; see the module
+    /// docs.
+    ///
+    /// # Errors
+    /// Store failures only.
+    pub(crate) async fn run_local(
+        &self,
+        mut execution: Execution,
+        cancel: CancellationToken,
+    ) -> Result<Execution, StoreError> {
+        execution
+            .transition(ExecutionStatus::Scheduled, Timestamp::now())
+            .expect("a requested execution can be scheduled");
+        let Some(resolved) = self.registry().resolve(&execution.action.reference) else {
+            let message = format!("action {} is no longer loaded", execution.action.reference);
+            return self
+                .finish(execution, ExecutionStatus::Failed, json!({"error": message}))
+                .await;
+        };
+        let config = self.registry().config();
+        let grants = config.grants(&execution.action.pack);
+        let (runner_params, action_params) =
+            local_runner::split_parameters(resolved.action.runner_type, &execution.parameters);
+        let timeout_secs = runner_params
+            .get("timeout")
+            .and_then(Value::as_u64)
+            .unwrap_or(resolved.limits.timeout.as_secs())
+            .min(config.limits.max.timeout.as_secs());
+        let mut limits = resolved.limits;
+        limits.timeout = Duration::from_secs(timeout_secs);
+        execution.limits = Some(limits);
+
+        let plan = match plan(
+            &execution,
+            &resolved.action,
+            &grants,
+            &runner_params,
+            &action_params,
+        ) {
+            Ok(p) => p,
+            Err(Refusal::Denied(message)) => {
+                tracing::warn!(execution.id = %execution.id, "{message}");
+                execution.output.denials.push(message.clone());
+                return self
+                    .finish(execution, ExecutionStatus::Failed, json!({"error": message}))
+                    .await;
+            }
+            Err(Refusal::Failed(message)) => {
+                return self
+                    .finish(execution, ExecutionStatus::Failed, json!({"error": message}))
+                    .await;
+            }
+        };
+        // A fresh directory per command unless a granted one was named; removed on drop.
+        let fresh = match &plan.cwd {
+            Some(_) => None,
+            None => match fresh_dir(plan.run_as) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    let message = format!("cannot make the command's working directory: {e}");
+                    return self
+                        .finish(execution, ExecutionStatus::Failed, json!({"error": message}))
+                        .await;
+                }
+            },
+        };
+        let cwd = plan
+            .cwd
+            .clone()
+            .or_else(|| fresh.as_ref().map(|d| d.path().to_path_buf()))
+            .expect("one of them is set");
+        execution
+            .transition(ExecutionStatus::Running, Timestamp::now())
+            .expect("a scheduled execution can run");
+        self.save(&execution).await?;
+
+        let process = &config.process;
+        let spec = CommandSpec {
+            program: plan.program.clone(),
+            args: plan.args.clone(),
+            env: plan.env.clone().into_iter().collect(),
+            cwd: cwd.clone(),
+            run_as: plan.run_as,
+            stdin: plan.stdin.clone(),
+            timeout: limits.timeout,
+            max_output: limits.max_output,
+            limits: ProcessLimits {
+                max_processes: process.max_processes,
+                max_memory: process.max_memory,
+                max_open_files: process.max_open_files,
+                cpu_seconds: timeout_secs.max(1),
+                kill_grace: process.kill_grace,
+            },
+        };
+        let started_at = Timestamp::now();
+        let outcome = match run_command(spec, self.ledger(), &cancel).await {
+            Ok(o) => o,
+            Err(e) => {
+                return self
+                    .finish(
+                        execution,
+                        ExecutionStatus::Failed,
+                        json!({"error": e.to_string()}),
+                    )
+                    .await;
+            }
+        };
+        drop(fresh);
+        let mut argv = vec![plan.program.display().to_string()];
+        argv.extend(plan.args.iter().cloned());
+        let (ended, exit_code, signal) = match outcome.exit {
+            Exit::Code(c) => ("exited", Some(c), None),
+            Exit::Signal(s) => ("signaled", None, Some(s)),
+            Exit::TimedOut => ("timeout", None, None),
+            Exit::Canceled => ("canceled", None, None),
+        };
+        tracing::info!(
+            execution.id = %execution.id,
+            command.pid = outcome.pid,
+            command.ended = ended,
+            command.exit_code = exit_code,
+            ms = outcome.duration.as_secs_f64() * 1000.0,
+            "command finished"
+        );
+        execution.commands.push(CommandRun {
+            host: "localhost".into(),
+            argv: mask(&execution, argv),
+            user: plan.user.clone(),
+            cwd: cwd.display().to_string(),
+            sudo: plan.sudo,
+            shell: plan.shell,
+            pid: outcome.pid,
+            ended: ended.into(),
+            exit_code,
+            signal,
+            started_at,
+            duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+            stdout_bytes: outcome.stdout_bytes,
+            stderr_bytes: outcome.stderr_bytes,
+        });
+        execution.output.stdout_dropped_bytes = outcome
+            .stdout_bytes
+            .saturating_sub(outcome.stdout.len() as u64);
+        execution.output.stderr_dropped_bytes = outcome
+            .stderr_bytes
+            .saturating_sub(outcome.stderr.len() as u64);
+        let (return_code, error) = match outcome.exit {
+            Exit::Code(c) => (c, None),
+            Exit::Signal(s) => (-s, None),
+            Exit::TimedOut => (
+                TIMEOUT_EXIT_CODE,
+                Some(local_runner::timeout_message(timeout_secs)),
+            ),
+            Exit::Canceled => {
+                return self
+                    .finish(
+                        execution,
+                        ExecutionStatus::Canceled,
+                        json!({"message": CANCELED_MESSAGE}),
+                    )
+                    .await;
+            }
+        };
+        let (status, result) =
+            local_runner::shell_result(return_code, &outcome.stdout, &outcome.stderr, error);
+        self.finish(execution, status, result).await
+    }
+}
+
+/// Checks every part of the command against `grants` and forms it.
+fn plan(
+    execution: &Execution,
+    action: &Action,
+    grants: &PackGrants,
+    runner_params: &Map<String, Value>,
+    action_params: &Map<String, Value>,
+) -> Result<Plan, Refusal> {
+    let pack = &execution.action.pack;
+    let toml = |grant: &str| format!("[packs.{pack}] {grant} in squall.toml");
+    let (mut argv, shell) = match action.runner_type {
+        RunnerType::LocalShellCmd => {
+            let cmd = runner_params
+                .get("cmd")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if cmd.trim().is_empty() {
+                return Err(Refusal::Failed(
+                    "parameter \"cmd\" is empty: there is no command to run".into(),
+                ));
+            }
+            if grants.shell {
+                (vec!["/bin/bash".to_string(), "-c".into(), cmd.to_string()], true)
+            } else {
+                let argv = split_command(cmd).map_err(|e| match e {
+                    CommandLineError::ShellSyntax(_) => Refusal::Denied(format!(
+                        "command {cmd:?} of pack {pack:?}: {e} ({})",
+                        toml("shell = true")
+                    )),
+                    e => Refusal::Failed(format!("command {cmd:?}: {e}")),
+                })?;
+                if !grants.commands.iter().any(|p| p.matches(&argv)) {
+                    let example = argv[0].clone();
+                    return Err(Refusal::Denied(format!(
+                        "command {cmd:?} is not granted to pack {pack:?}: add a pattern that \
+                         matches it to {} (e.g. commands = [{example:?}])",
+                        toml("commands")
+                    )));
+                }
+                (argv, false)
+            }
+        }
+        RunnerType::LocalShellScript => {
+            let entry = &action.entry_point;
+            if !grants.scripts.iter().any(|p| wildcard(p, entry)) {
+                return Err(Refusal::Denied(format!(
+                    "script {entry:?} of pack {pack:?} is not granted: add it to {} (e.g. \
+                     scripts = [{entry:?}])",
+                    toml("scripts")
+                )));
+            }
+            let kwarg_op = runner_params
+                .get("kwarg_op")
+                .and_then(Value::as_str)
+                .unwrap_or("--");
+            // Absolute: the command runs in another directory.
+            let script = std::fs::canonicalize(&action.entry_path).map_err(|e| {
+                Refusal::Failed(format!("script {}: {e}", action.entry_path.display()))
+            })?;
+            let mut argv = interpreter(&script).map_err(Refusal::Failed)?;
+            argv.push(script.display().to_string());
+            argv.extend(local_runner::script_arguments(
+                action,
+                action_params,
+                kwarg_op,
+            ));
+            (argv, false)
+        }
+        other => unreachable!("runner {other} runs no command"),
+    };
+    let sudo = runner_params.get("sudo") == Some(&Value::Bool(true));
+    let mut stdin = None;
+    if sudo {
+        if !grants.sudo {
+            return Err(Refusal::Denied(format!(
+                "sudo is not granted to pack {pack:?} ({})",
+                toml("sudo = true")
+            )));
+        }
+        let password = runner_params
+            .get("sudo_password")
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty());
+        let mode = if let Some(p) = password {
+            stdin = Some(format!("{p}\n").into_bytes());
+            "-S"
+        } else {
+            "-n"
+        };
+        let mut with = vec!["sudo".to_string(), mode.into(), "-E".into(), "--".into()];
+        with.append(&mut argv);
+        argv = with;
+    }
+    let program = resolve_program(&argv[0], SEARCH_PATH).ok_or_else(|| {
+        Refusal::Failed(format!(
+            "program {:?} not found (bare names are looked up on {SEARCH_PATH})",
+            argv[0]
+        ))
+    })?;
+    let cwd = match runner_params.get("cwd").and_then(Value::as_str) {
+        None | Some("") => None,
+        Some(dir) => Some(granted_dir(dir, grants).ok_or_else(|| {
+            Refusal::Denied(format!(
+                "working directory {dir:?} is not granted to pack {pack:?} ({})",
+                toml(&format!("cwd = [{dir:?}]"))
+            ))
+        })?),
+    };
+    let env = environment(execution, grants, runner_params, |name| std::env::var(name).ok())
+        .map_err(Refusal::Denied)?;
+    let (run_as, user) = match &grants.run_as {
+        None => (None, current_user()),
+        Some(name) => {
+            let ids = user_ids(name).map_err(|e| {
+                Refusal::Failed(format!("{}: {e}", toml("run_as")))
+            })?;
+            (Some(ids), name.clone())
+        }
+    };
+    let args = argv.split_off(1);
+    Ok(Plan {
+        program,
+        args,
+        env,
+        cwd,
+        run_as,
+        user,
+        sudo,
+        shell,
+        stdin,
+    })
+}
+
+/// The environment of a command: `PATH` ([`SEARCH_PATH`]), the granted variables the server
+/// has (`server_env`), the `env` parameter (granted names only), then StackStorm's
+/// `ST2_ACTION_*` variables (which win, as in StackStorm).
+///
+/// # Errors
+/// A message naming an ungranted or malformed `env` entry.
+fn environment(
+    execution: &Execution,
+    grants: &PackGrants,
+    runner_params: &Map<String, Value>,
+    server_env: impl Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<String, String>, String> {
+    let pack = &execution.action.pack;
+    let granted = |name: &str| grants.env.iter().any(|p| wildcard(p, name));
+    let mut env = BTreeMap::new();
+    env.insert("PATH".to_string(), SEARCH_PATH.to_string());
+    for pattern in &grants.env {
+        if pattern.contains('*') {
+            for (k, v) in std::env::vars() {
+                if wildcard(pattern, &k) {
+                    env.insert(k, v);
+                }
+            }
+        } else if let Some(v) = server_env(pattern) {
+            env.insert(pattern.clone(), v);
+        }
+    }
+    if let Some(given) = runner_params.get("env") {
+        let Value::Object(given) = given else {
+            return Err("parameter \"env\" must be an object of names and values".into());
+        };
+        for (name, value) in given {
+            if !granted(name) {
+                return Err(format!(
+                    "environment variable {name:?} is not granted to pack {pack:?} \
+                     ([packs.{pack}] env = [{name:?}] in squall.toml)"
+                ));
+            }
+            let value = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(_) | Value::Bool(_) => value.to_string(),
+                Value::Null => String::new(),
+                _ => {
+                    return Err(format!(
+                        "environment variable {name:?}: the value must be text, not {value}"
+                    ));
+                }
+            };
+            if value.contains('\0') || name.contains(['=', '\0']) {
+                return Err(format!("environment variable {name:?}: NUL or \"=\" in it"));
+            }
+            env.insert(name.clone(), value);
+        }
+    }
+    let debug = runner_params.get("debug") == Some(&Value::Bool(true));
+    env.insert("ST2_ACTION_PACK_NAME".into(), pack.clone());
+    env.insert("ST2_ACTION_EXECUTION_ID".into(), execution.id.to_string());
+    env.insert(
+        "ST2_ACTION_DEBUG".into(),
+        if debug { "True" } else { "False" }.into(),
+    );
+    Ok(env)
+}
+
+/// The interpreter of a script, from its `#!` line (the interpreter and at most one argument,
+/// as Linux reads it); `/bin/sh` without one. The script need not be executable.
+fn interpreter(script: &Path) -> Result<Vec<String>, String> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(script)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| format!("cannot read script {}: {e}", script.display()))?;
+    let head = &head[..n];
+    let Some(line) = head.strip_prefix(b"#!") else {
+        return Ok(vec!["/bin/sh".into()]);
+    };
+    let line = line.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let line = line.trim();
+    let (interp, arg) = match line.split_once([' ', '\t']) {
+        Some((i, a)) => (i, Some(a.trim())),
+        None => (line, None),
+    };
+    if !interp.starts_with('/') {
+        return Err(format!(
+            "script {}: the #! line must name an absolute interpreter, not {interp:?}",
+            script.display()
+        ));
+    }
+    let mut argv = vec![interp.to_string()];
+    argv.extend(arg.filter(|a| !a.is_empty()).map(str::to_string));
+    Ok(argv)
+}
+
+/// `dir`, resolved, when it is (inside) a directory granted as `cwd`.
+fn granted_dir(dir: &str, grants: &PackGrants) -> Option<PathBuf> {
+    let real = std::fs::canonicalize(dir).ok()?;
+    grants
+        .cwd
+        .iter()
+        .filter_map(|g| std::fs::canonicalize(g).ok())
+        .any(|g| real.starts_with(g))
+        .then_some(real)
+}
+
+/// A fresh, empty working directory, owned by the command's user.
+fn fresh_dir(run_as: Option<(u32, u32)>) -> std::io::Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new().prefix("squall-cmd-").tempdir()?;
+    if let Some((uid, gid)) = run_as {
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
+    }
+    Ok(dir)
+}
+
+fn current_user() -> String {
+    squall_host::process::current_user()
+}
+
+/// `argv` with the values of the execution's secret parameters masked.
+fn mask(execution: &Execution, argv: Vec<String>) -> Vec<String> {
+    let secrets: Vec<String> = execution
+        .secret_parameters
+        .iter()
+        .filter_map(|n| execution.parameters.get(n))
+        .map(local_runner::python_str)
+        .filter(|s| !s.is_empty())
+        .collect();
+    argv.into_iter()
+        .map(|mut word| {
+            for s in &secrets {
+                word = word.replace(s, squall_core::param::MASKED);
+            }
+            word
+        })
+        .collect()
+}

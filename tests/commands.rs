@@ -1,0 +1,417 @@
+//! End-to-end tests of StackStorm's local command runners in `squall serve`: `core.local` and
+//! `local-shell-script` actions denied until the operator grants them and then run as StackStorm
+//! runs them (result `{failed, succeeded, return_code, stdout, stderr}`, status by exit code,
+//! script arguments — as `contrib/runners/local_runner` and `st2common/models/system/action.py`),
+//! shell syntax never smuggling a second command past a pattern, hostile commands contained (a
+//! timeout killing the whole process group, SIGTERM ignored, an output flood, a fork bomb), a
+//! StackStorm-format pack loaded unchanged (`tests/fixtures/st2-pack`), `/api/v1/runnertypes`,
+//! and no command left running by a server killed with SIGKILL.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support::{Server, copy_dir, new_pack, repo, write_squall_toml};
+
+fn completed(e: &Value) -> bool {
+    matches!(
+        e["status"].as_str(),
+        Some("succeeded" | "failed" | "timeout" | "canceled" | "abandoned")
+    )
+}
+
+/// Requests `action` with `parameters`; returns its id.
+fn request(server: &Server, action: &str, parameters: Value) -> String {
+    let (status, created) = server.send(
+        reqwest::Method::POST,
+        "/api/v1/executions",
+        Some(json!({"action": action, "parameters": parameters})),
+    );
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().to_string()
+}
+
+/// Runs `action` with `parameters` to its end; returns the execution.
+fn run(server: &Server, action: &str, parameters: Value) -> Value {
+    let id = request(server, action, parameters);
+    server.wait_for(&format!("/api/v1/executions/{id}"), 60, completed)
+}
+
+/// A scratch site with the shipped packs, `squall.toml` followed by `grants`, and the
+/// directory readable by every user (commands may run as `nobody`).
+fn site(grants: &str) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o777)).unwrap();
+    write_squall_toml(dir.path(), grants);
+    dir
+}
+
+/// Processes whose process group is `pgid` (from `/proc`).
+fn group_members(pgid: u64) -> Vec<u64> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                let rest = &s[s.rfind(')').unwrap() + 2..];
+                rest.split_whitespace().nth(2) == Some(&pgid.to_string())
+            })
+        })
+        .collect()
+}
+
+fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+}
+
+#[test]
+fn core_local_is_denied_until_granted_then_runs_as_st2() {
+    let dir = site("");
+    let server = Server::start(dir.path());
+    let e = run(&server, "core.local", json!({"cmd": "uname -a"}));
+    assert_eq!(e["status"], "failed", "{e:#}");
+    let error = e["result"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("[packs.core] commands in squall.toml") && error.contains("\"uname\""),
+        "the message names the grant to add: {error}"
+    );
+    assert_eq!(e["output"]["denials"][0], error);
+    assert!(e.get("commands").is_none(), "nothing ran: {e:#}");
+    drop(server);
+
+    write_squall_toml(
+        dir.path(),
+        "[packs.core]\ncommands = [\"uname\", \"printf **\", \"ls **\", \"sleep *\"]\n",
+    );
+    let server = Server::start(dir.path());
+    let e = run(&server, "core.local", json!({"cmd": "uname -a"}));
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    let r = &e["result"];
+    assert_eq!(r["failed"], false);
+    assert_eq!(r["succeeded"], true);
+    assert_eq!(r["return_code"], 0);
+    assert_eq!(r["stderr"], "");
+    let stdout = r["stdout"].as_str().unwrap();
+    assert!(stdout.starts_with("Linux ") && !stdout.ends_with('\n'), "{stdout:?}");
+    // The audit record of the command.
+    let c = &e["commands"][0];
+    assert!(c["argv"][0].as_str().unwrap().ends_with("/uname"), "{c}");
+    assert_eq!(c["argv"][1], "-a");
+    assert_eq!(c["host"], "localhost");
+    assert_eq!(c["ended"], "exited");
+    assert_eq!(c["exit_code"], 0);
+    assert_eq!(c["stdout_bytes"], stdout.len() + 1);
+    assert!(c["duration_ms"].is_u64() && c["pid"].as_u64().unwrap() > 1);
+    assert!(!Path::new(c["cwd"].as_str().unwrap()).exists(), "the fresh directory is removed");
+
+    // stdout that is JSON becomes JSON; a non-zero exit fails with StackStorm's result.
+    let e = run(&server, "core.local", json!({"cmd": "printf '{\"a\": [1, 2]}'"}));
+    assert_eq!(e["result"]["stdout"], json!({"a": [1, 2]}), "{e:#}");
+    let e = run(&server, "core.local", json!({"cmd": "ls /no/such/dir"}));
+    assert_eq!(e["status"], "failed");
+    assert_eq!(e["result"]["return_code"], 2);
+    assert_eq!(e["result"]["failed"], true);
+    assert!(e["result"]["stderr"].as_str().unwrap().contains("No such file"), "{e:#}");
+    // An ungranted program, a path outside the pattern, and sudo (not granted) are refused.
+    for (cmd, want) in [
+        ("id", "\"id\" is not granted"),
+        ("/usr/bin/uname", "is not granted"),
+        ("sleep 1 2", "is not granted"),
+    ] {
+        let e = run(&server, "core.local", json!({"cmd": cmd}));
+        assert_eq!(e["status"], "failed");
+        assert!(e["result"]["error"].as_str().unwrap().contains(want), "{cmd}: {e:#}");
+    }
+    let e = run(&server, "core.local_sudo", json!({"cmd": "uname"}));
+    assert!(
+        e["result"]["error"].as_str().unwrap().contains("[packs.core] sudo = true"),
+        "{e:#}"
+    );
+    // `sudo` is immutable in core.local, as in StackStorm.
+    let (status, body) = server.send(
+        reqwest::Method::POST,
+        "/api/v1/executions",
+        Some(json!({"action": "core.local", "parameters": {"cmd": "uname", "sudo": true}})),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["faultstring"],
+        "Override of immutable parameter(s) ['sudo'] is unsupported."
+    );
+}
+
+#[test]
+fn shell_syntax_never_smuggles_a_second_command() {
+    let dir = site("[packs.core]\ncommands = [\"echo **\"]\n");
+    let marker = dir.path().join("pwned");
+    let server = Server::start(dir.path());
+    let m = marker.display();
+    for cmd in [
+        format!("echo hi; touch {m}"),
+        format!("echo hi && touch {m}"),
+        format!("echo hi || touch {m}"),
+        format!("echo hi | touch {m}"),
+        format!("echo $(touch {m})"),
+        format!("echo \"$(touch {m})\""),
+        format!("echo `touch {m}`"),
+        format!("echo hi\ntouch {m}"),
+        format!("echo hi > {m}"),
+        format!("echo hi & touch {m}"),
+    ] {
+        let e = run(&server, "core.local", json!({"cmd": cmd}));
+        assert_eq!(e["status"], "failed", "{cmd:?}: {e:#}");
+        let error = e["result"]["error"].as_str().unwrap();
+        assert!(
+            error.contains("shell syntax") && error.contains("[packs.core] shell = true"),
+            "{cmd:?}: {error}"
+        );
+    }
+    // Quoted, the same characters are plain arguments.
+    let e = run(&server, "core.local", json!({"cmd": format!("echo 'a; touch {m}'")}));
+    assert_eq!(e["result"]["stdout"], format!("a; touch {m}"), "{e:#}");
+    assert!(!marker.exists(), "no smuggled command ran");
+    drop(server);
+
+    // With a shell granted, the line runs under bash as StackStorm runs it.
+    write_squall_toml(dir.path(), "[packs.core]\nshell = true\n");
+    let server = Server::start(dir.path());
+    let e = run(&server, "core.local", json!({"cmd": "echo abc | tr a-c x-z"}));
+    assert_eq!(e["result"]["stdout"], "xyz", "{e:#}");
+    assert_eq!(e["commands"][0]["shell"], true);
+    assert_eq!(e["commands"][0]["argv"][0], "/bin/bash");
+}
+
+#[test]
+fn a_stackstorm_pack_loads_unchanged_and_runs_under_grants() {
+    let dir = site("");
+    copy_dir(&repo().join("tests/fixtures/st2-pack/packs"), &dir.path().join("packs"));
+    write_squall_toml(
+        dir.path(),
+        "[packs.st2ops]\ncommands = [\"df -P /\"]\nscripts = [\"greet.sh\"]\nenv = [\"GREETING\", \"FAIL\"]\n\
+         [packs.core]\ncommands = [\"uname -s\"]\n",
+    );
+    let server = Server::start(dir.path());
+    let actions = server.get("/api/v1/actions?pack=st2ops");
+    let mut names: Vec<&str> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["check", "disk_free", "greet", "nothing"]);
+
+    // local-shell-script: named arguments first (sorted), then positional ones, as st2 passes
+    // them; the granted environment variable from the `env` parameter.
+    let e = run(
+        &server,
+        "st2ops.greet",
+        json!({"who": "Ann Lee", "times": 2, "loud": true, "tags": ["a", "b"], "env": {"GREETING": "hello"}}),
+    );
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(
+        e["result"]["stdout"],
+        "arg: --loud\narg: --style=plain\narg: --tags=['a', 'b']\narg: Ann Lee\narg: 2\n\
+         greeting: hello\npack: st2ops"
+    );
+    // A non-zero exit: failed, with the exit code and stderr.
+    let e = run(&server, "st2ops.greet", json!({"who": "x", "env": {"FAIL": "yes"}}));
+    assert_eq!(e["status"], "failed");
+    assert_eq!(e["result"]["return_code"], 3);
+    assert_eq!(e["result"]["stderr"], "failing on request");
+    // An environment variable that is not granted is refused.
+    let e = run(&server, "st2ops.greet", json!({"who": "x", "env": {"LD_PRELOAD": "/x.so"}}));
+    assert_eq!(e["status"], "failed");
+    assert!(
+        e["result"]["error"].as_str().unwrap().contains("[packs.st2ops] env = [\"LD_PRELOAD\"]"),
+        "{e:#}"
+    );
+    // local-shell-cmd with an immutable cmd; noop.
+    let e = run(&server, "st2ops.disk_free", json!({}));
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert!(e["result"]["stdout"].as_str().unwrap().starts_with("Filesystem"));
+    assert_eq!(e["limits"]["timeout"].as_f64(), Some(20.0), "the timeout parameter bounds the command");
+    let e = run(&server, "st2ops.nothing", json!({}));
+    assert_eq!(
+        e["result"],
+        json!({"failed": false, "succeeded": true, "return_code": 0})
+    );
+    // An Orquesta workflow calling the script and core.local.
+    let e = run(&server, "st2ops.check", json!({"who": "Bo"}));
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(e["result"]["output"]["kernel"], "Linux");
+    assert!(e["result"]["output"]["greeting"].as_str().unwrap().starts_with("arg: --style=plain\narg: --tags=[]\narg: Bo\narg: 1\n"));
+    // The webhook rule, as st2 routes it.
+    let resp = server.post("/api/v1/webhooks/st2ops", r#"{"who": "Cy"}"#);
+    assert_eq!(resp.status(), 202);
+    let list = server.wait_for("/api/v1/executions?action=st2ops.greet&limit=1", 30, |l| {
+        l[0]["context"]["rule"]["ref"] == "st2ops.greet_on_webhook" && completed(&l[0])
+    });
+    assert!(list[0]["result"]["stdout"].as_str().unwrap().starts_with("arg: --loud\n"));
+
+    // The script is refused when not granted.
+    drop(server);
+    write_squall_toml(dir.path(), "");
+    let server = Server::start(dir.path());
+    let e = run(&server, "st2ops.greet", json!({"who": "x"}));
+    assert!(
+        e["result"]["error"].as_str().unwrap().contains("[packs.st2ops] scripts"),
+        "{e:#}"
+    );
+}
+
+#[test]
+fn runner_types_are_listed_as_st2() {
+    let dir = site("");
+    let server = Server::start(dir.path());
+    let list = server.get("/api/v1/runnertypes");
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    for want in ["wasm", "orquesta", "inquirer", "noop", "local-shell-cmd", "local-shell-script"] {
+        assert!(names.contains(&want), "{names:?}");
+    }
+    let r = server.get("/api/v1/runnertypes/local-shell-cmd");
+    assert_eq!(r["uid"], "runner_type:local-shell-cmd");
+    assert_eq!(r["runner_module"], "local_shell_command_runner");
+    assert_eq!(r["runner_parameters"]["timeout"]["default"], 60);
+    assert_eq!(r["runner_parameters"]["kwarg_op"]["default"], "--");
+    assert_eq!(r["output_key"], "stdout");
+    // An action shows its merged parameters: the runner's, with the action's overrides.
+    let a = server.get("/api/v1/actions/core.local");
+    assert_eq!(a["runner_type"], "local-shell-cmd");
+    assert_eq!(a["parameters"]["sudo"]["immutable"], true, "{a:#}");
+    assert_eq!(a["parameters"]["timeout"]["default"], 60, "{a:#}");
+}
+
+/// A pack `hostile` with the shell scripts below, granted, its commands run as `nobody` when
+/// the tests run as root (so `max_processes` bounds them).
+fn hostile_site() -> (tempfile::TempDir, bool) {
+    let root = nix_is_root();
+    let dir = site(&format!(
+        "[process]\nmax_processes = 64\nkill_grace = \"1s\"\n\
+         [packs.hostile]\nscripts = [\"*.sh\"]\ncommands = [\"yes\"]\n{}",
+        if root { "run_as = \"nobody\"\n" } else { "" }
+    ));
+    let pack = new_pack(dir.path(), "hostile", "");
+    let actions = pack.join("actions");
+    std::fs::create_dir_all(&actions).unwrap();
+    for (name, script) in [
+        // Ignores SIGTERM, and so do its background children; writes their pids first.
+        (
+            "stubborn",
+            "trap '' TERM\n(trap '' TERM; sleep 300) &\necho $! > \"$1\"\nsleep 300\n",
+        ),
+        ("forkbomb", "f() { f | f & }\nf\nsleep 300\n"),
+        // Leaves children running and writes its process group id; for the crash test.
+        ("hold", "sleep 300 &\necho $$ > \"$1\"\nsleep 300\n"),
+    ] {
+        std::fs::write(actions.join(format!("{name}.sh")), format!("#!/bin/bash\n{script}")).unwrap();
+        std::fs::write(
+            actions.join(format!("{name}.yaml")),
+            format!(
+                "name: {name}\nrunner_type: local-shell-script\nentry_point: {name}.sh\n\
+                 parameters:\n  file: {{type: string, position: 0}}\n"
+            ),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        actions.join("flood.yaml"),
+        "name: flood\nrunner_type: local-shell-cmd\nparameters:\n  cmd: {default: \"yes\", immutable: true}\n\
+         limits: {max_output: 64KiB}\n",
+    )
+    .unwrap();
+    (dir, root)
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().nth(1).map(|u| u == "0"))
+        .unwrap()
+}
+
+#[test]
+fn hostile_commands_are_contained() {
+    let (dir, root) = hostile_site();
+    let server = Server::start(dir.path());
+    let pids = dir.path().join("out/pids");
+    // Past its timeout, ignoring SIGTERM, with a background child that ignores it too: the
+    // whole group is killed, StackStorm's timeout result recorded.
+    let started = Instant::now();
+    let e = run(
+        &server,
+        "hostile.stubborn",
+        json!({"file": pids.display().to_string(), "timeout": 2}),
+    );
+    assert_eq!(e["status"], "timeout", "{e:#}");
+    assert_eq!(e["result"]["return_code"], -9);
+    assert_eq!(e["result"]["error"], "Action failed to complete in 2 seconds");
+    assert_eq!(e["commands"][0]["ended"], "timeout");
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    let child: u64 = std::fs::read_to_string(&pids).unwrap().trim().parse().unwrap();
+    assert!(!alive(child), "the background child is gone");
+    let pgid = e["commands"][0]["pid"].as_u64().unwrap();
+    assert!(group_members(pgid).is_empty());
+
+    // An output flood: bounded in the record, the rest counted.
+    let e = run(&server, "hostile.flood", json!({"timeout": 2}));
+    assert_eq!(e["status"], "timeout", "{e:#}");
+    let kept = e["result"]["stdout"].as_str().unwrap().len();
+    assert!(kept <= 64 * 1024, "{kept}");
+    assert!(e["commands"][0]["stdout_bytes"].as_u64().unwrap() > 1024 * 1024);
+    assert!(e["output"]["stdout_dropped_bytes"].as_u64().unwrap() > 0);
+
+    // A fork bomb: bounded by max_processes when it runs as its own user, killed at its
+    // timeout; the server keeps answering meanwhile.
+    let id = request(&server, "hostile.forkbomb", json!({"timeout": 3}));
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, _) = server.send(reqwest::Method::GET, "/api/v1/executions?limit=1", None);
+    assert_eq!(status, 200, "the server answers during the fork bomb");
+    let e = server.wait_for(&format!("/api/v1/executions/{id}"), 60, completed);
+    assert_eq!(e["status"], "timeout", "{e:#}");
+    let pgid = e["commands"][0]["pid"].as_u64().unwrap();
+    assert!(group_members(pgid).is_empty(), "no fork bomb process is left");
+    if root {
+        assert_eq!(e["commands"][0]["user"], "nobody");
+    }
+    assert_eq!(server.get("/api/v1")["name"], "squall");
+}
+
+#[test]
+fn a_server_killed_while_commands_run_leaves_none_running() {
+    let (dir, _) = hostile_site();
+    let server = Server::start(dir.path());
+    let pids = dir.path().join("out/pgid");
+    let id = request(&server, "hostile.hold", json!({"file": pids.display().to_string()}));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pids.exists() || std::fs::read_to_string(&pids).unwrap().trim().is_empty() {
+        assert!(Instant::now() < deadline, "the command did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pgid: u64 = std::fs::read_to_string(&pids).unwrap().trim().parse().unwrap();
+    server.kill_9();
+    assert!(group_members(pgid).len() >= 2, "the script and its child outlive the server");
+
+    let server = Server::start(dir.path());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !group_members(pgid).is_empty() {
+        assert!(Instant::now() < deadline, "orphaned commands are still running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let e = server.wait_for(&format!("/api/v1/executions/{id}"), 30, completed);
+    assert_eq!(e["status"], "abandoned", "{e:#}");
+}
