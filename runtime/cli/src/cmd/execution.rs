@@ -400,6 +400,9 @@ fn details(e: &Execution) -> comfy_table::Table {
     if !o.denials.is_empty() {
         row("denials", o.denials.join("\n"));
     }
+    if !e.commands.is_empty() {
+        row("commands", commands_text(&e.commands));
+    }
     let log: Vec<String> = e
         .log
         .iter()
@@ -407,6 +410,37 @@ fn details(e: &Execution) -> comfy_table::Table {
         .collect();
     row("log", log.join("\n"));
     t
+}
+
+/// One line per command run: host, argv (shell-quoted), how it ended, duration, bytes, user
+/// and process id.
+fn commands_text(commands: &[squall_core::execution::CommandRun]) -> String {
+    commands
+        .iter()
+        .map(|c| {
+            let argv: Vec<String> = c
+                .argv
+                .iter()
+                .map(|w| squall_core::command::shell_quote(w))
+                .collect();
+            let end = match (c.exit_code, c.signal) {
+                (Some(code), _) => format!("exit {code}"),
+                (None, Some(sig)) => format!("signal {sig}"),
+                _ => c.ended.clone(),
+            };
+            format!(
+                "{}: {} → {end} in {} ms, {} out, {} err (user {}, pid {})",
+                c.host,
+                printable(&argv.join(" ")),
+                c.duration_ms,
+                bytes(c.stdout_bytes),
+                bytes(c.stderr_bytes),
+                c.user,
+                c.pid
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn with_dropped(text: &str, dropped: u64, unit: &str) -> String {
