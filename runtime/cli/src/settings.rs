@@ -39,6 +39,9 @@ impl Settings {
         if config.datastore.key_file.is_none() {
             config.datastore.key_file = Some(data_dir.join("keys").join("datastore.key"));
         }
+        if config.ssh.known_hosts.is_none() {
+            config.ssh.known_hosts = Some(data_dir.join("ssh").join("known_hosts"));
+        }
         let packs_dirs = args
             .packs
             .as_ref()

@@ -149,6 +149,15 @@ impl Action {
                 "entry_point",
                 "entry_point is only valid for local-shell-script runner",
             ));
+        } else if runner_type == RunnerType::RemoteShellCmd && !raw.entry_point.trim().is_empty() {
+            // As StackStorm's remote_command_runner.py.
+            return Err(ContentError::at(
+                "entry_point",
+                format!(
+                    "Action \"{reference}\" specified \"entry_point\" attribute. Perhaps wanted to \
+                     use \"remote-shell-script\" runner?"
+                ),
+            ));
         } else {
             PathBuf::new()
         };
@@ -217,7 +226,7 @@ fn resolve_entry_point(
 ) -> Result<PathBuf, String> {
     let what = match runner {
         RunnerType::Orquesta => "workflow",
-        RunnerType::LocalShellScript => "script",
+        RunnerType::LocalShellScript | RunnerType::RemoteShellScript => "script",
         _ => "component",
     };
     if entry.trim().is_empty() {

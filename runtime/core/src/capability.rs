@@ -188,9 +188,19 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 impl HostPattern {
     /// Whether the destination `host` (a name or an IP literal, as in a URL) and `port` match.
     pub fn matches(&self, host: &str, port: u16) -> bool {
+        self.matches_with_default(host, port, &[80, 443])
+    }
+
+    /// [`HostPattern::matches`] for an SSH destination: a pattern without a port matches port 22
+    /// only (`[packs.<pack>] ssh_hosts`).
+    pub fn matches_ssh(&self, host: &str, port: u16) -> bool {
+        self.matches_with_default(host, port, &[22])
+    }
+
+    fn matches_with_default(&self, host: &str, port: u16, default_ports: &[u16]) -> bool {
         let port_ok = match self.port {
             PortMatch::Any => true,
-            PortMatch::Default => port == 80 || port == 443,
+            PortMatch::Default => default_ports.contains(&port),
             PortMatch::Port(p) => p == port,
         };
         if !port_ok {

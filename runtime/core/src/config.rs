@@ -29,6 +29,11 @@
 //! commands = ["uname", "systemctl restart *"] # programs its command runners may run (crate::command)
 //! scripts = ["*.sh"]      # its own scripts (local-shell-script entry points) that may run
 //! env = ["LANG"]          # environment variables a command may get (from the server or `env`)
+//! ssh_hosts = ["web*.example.com", "10.0.0.0/8"]  # hosts its remote runners may reach
+//!
+//! [ssh]                   # the remote runners' SSH client (crate::config::SshSettings)
+//! known_hosts = "ssh/known_hosts"   # host keys checked (default <data_dir>/ssh/known_hosts)
+//! key_file = "ssh/id_ed25519"       # the operator's key, when an action gives none
 //!
 //! [process]               # every command a runner starts (crate::config::ProcessSettings)
 //! max_processes = 256     # RLIMIT_NPROC of the command's user
@@ -101,6 +106,56 @@ pub struct Config {
     /// The limits of every command the command runners start.
     #[serde(default)]
     pub process: ProcessSettings,
+    /// The remote runners' SSH client.
+    #[serde(default)]
+    pub ssh: SshSettings,
+}
+
+/// `[ssh]`: the SSH client of the remote runners (`remote-shell-cmd`, `remote-shell-script`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshSettings {
+    /// Known-hosts file (OpenSSH format) every host key is checked against; a host not in it,
+    /// or whose key differs, is refused. Relative to this file. Default
+    /// `<data_dir>/ssh/known_hosts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts: Option<PathBuf>,
+    /// The remote user when an action gives no `username` (StackStorm's `system_user.user`).
+    /// Default: the user Squall runs as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The operator's private key file, used when an action gives no `password` or
+    /// `private_key` (StackStorm's `system_user.ssh_key_file`). Relative to this file. Default:
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// Bound on connecting and logging in to one host, in seconds (`"10s"` in config). Default
+    /// 10 s.
+    #[serde(default = "default_ssh_connect_timeout", with = "units::duration")]
+    pub connect_timeout: std::time::Duration,
+    /// Hosts one execution talks to at once (StackStorm's `ssh_runner.max_parallel_actions`).
+    /// Default 50.
+    #[serde(default = "default_ssh_max_parallel")]
+    pub max_parallel: usize,
+}
+
+fn default_ssh_connect_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(10)
+}
+fn default_ssh_max_parallel() -> usize {
+    50
+}
+
+impl Default for SshSettings {
+    fn default() -> Self {
+        SshSettings {
+            known_hosts: None,
+            user: None,
+            key_file: None,
+            connect_timeout: default_ssh_connect_timeout(),
+            max_parallel: default_ssh_max_parallel(),
+        }
+    }
 }
 
 /// `[process]`: operating-system limits of every command a command runner starts
@@ -523,6 +578,10 @@ pub struct PackGrants {
     /// to it (root). Default: the server's own user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_as: Option<String>,
+    /// Hosts its remote runners may reach over SSH (`host[:port]` patterns as
+    /// [`HostPattern`]; without a port, 22), bastion hosts included. Default: none.
+    #[serde(default)]
+    pub ssh_hosts: Vec<HostPattern>,
 }
 
 impl PackGrants {
@@ -572,7 +631,9 @@ impl Config {
             .iter_mut()
             .chain(config.packs_dirs.iter_mut().flatten())
             .chain(config.configs_dir.iter_mut())
-            .chain(config.datastore.key_file.iter_mut());
+            .chain(config.datastore.key_file.iter_mut())
+            .chain(config.ssh.known_hosts.iter_mut())
+            .chain(config.ssh.key_file.iter_mut());
         for dir in dirs {
             if dir.is_relative() {
                 *dir = base.join(&*dir);
@@ -624,6 +685,9 @@ impl Config {
         }
         if config.host.max_instances == 0 {
             return Err(invalid("[host] max_instances must be at least 1".into()));
+        }
+        if config.ssh.max_parallel == 0 {
+            return Err(invalid("[ssh] max_parallel must be at least 1".into()));
         }
         if config.process.max_processes == 0 || config.process.max_open_files < 3 {
             return Err(invalid(

@@ -43,13 +43,19 @@ pub enum RunnerType {
     /// parameters as arguments, as StackStorm's `local-shell-script`.
     #[serde(rename = "local-shell-script")]
     LocalShellScript,
+    /// Runs the `cmd` runner parameter on each of `hosts` over SSH, as StackStorm's
+    /// `remote-shell-cmd` (`core.remote`).
+    #[serde(rename = "remote-shell-cmd")]
+    RemoteShellCmd,
+    /// Copies the pack's script to each of `hosts` over SSH and runs it there with the action's
+    /// parameters as arguments, as StackStorm's `remote-shell-script`.
+    #[serde(rename = "remote-shell-script")]
+    RemoteShellScript,
 }
 
 /// StackStorm runner types Squall does not run yet; an action naming one is reported at load
 /// (file, field `runner_type`, runner name) and not loaded, the rest of its pack is.
-pub const NOT_YET: [&str; 9] = [
-    "remote-shell-cmd",
-    "remote-shell-script",
+pub const NOT_YET: [&str; 7] = [
     "python-script",
     "action-chain",
     "http-request",
@@ -94,13 +100,15 @@ static SPECS: LazyLock<Vec<RunnerTypeSpec>> = LazyLock::new(|| {
 
 impl RunnerType {
     /// Every runner Squall runs, by the name used in `runner_type`.
-    pub const ALL: [(&'static str, RunnerType); 6] = [
+    pub const ALL: [(&'static str, RunnerType); 8] = [
         ("wasm", RunnerType::Wasm),
         ("orquesta", RunnerType::Orquesta),
         ("inquirer", RunnerType::Inquirer),
         ("noop", RunnerType::Noop),
         ("local-shell-cmd", RunnerType::LocalShellCmd),
         ("local-shell-script", RunnerType::LocalShellScript),
+        ("remote-shell-cmd", RunnerType::RemoteShellCmd),
+        ("remote-shell-script", RunnerType::RemoteShellScript),
     ];
 
     /// The runner's name as written in `runner_type`.
@@ -131,13 +139,30 @@ impl RunnerType {
     pub fn needs_entry_point(self) -> bool {
         matches!(
             self,
-            RunnerType::Wasm | RunnerType::Orquesta | RunnerType::LocalShellScript
+            RunnerType::Wasm
+                | RunnerType::Orquesta
+                | RunnerType::LocalShellScript
+                | RunnerType::RemoteShellScript
         )
     }
 
-    /// Whether it runs a command through the `process` capability.
+    /// Whether it runs a command (through the `process` or the `ssh` capability).
     pub fn runs_commands(self) -> bool {
-        matches!(self, RunnerType::LocalShellCmd | RunnerType::LocalShellScript)
+        matches!(
+            self,
+            RunnerType::LocalShellCmd
+                | RunnerType::LocalShellScript
+                | RunnerType::RemoteShellCmd
+                | RunnerType::RemoteShellScript
+        )
+    }
+
+    /// Whether it runs a script file of the pack.
+    pub fn runs_script(self) -> bool {
+        matches!(
+            self,
+            RunnerType::LocalShellScript | RunnerType::RemoteShellScript
+        )
     }
 
     pub(crate) fn parse(name: &str) -> Result<RunnerType, String> {
@@ -252,7 +277,7 @@ mod tests {
 
     #[test]
     fn unsupported_st2_runners_are_named() {
-        let e = RunnerType::parse("remote-shell-cmd").unwrap_err();
+        let e = RunnerType::parse("action-chain").unwrap_err();
         assert!(e.contains("does not run yet"), "{e}");
         let e = RunnerType::parse("local-shel-cmd").unwrap_err();
         assert!(e.contains("unknown runner"), "{e}");

@@ -18,6 +18,8 @@
 //! - [`process`]: the `process` capability's host side: a granted command run with a cleared
 //!   environment, in its own process group, under `setrlimit` bounds, killed whole at its
 //!   deadline or on cancel, with a ledger that outlives a crash.
+//! - [`ssh`]: the `ssh` capability's host side: one command on a remote host over SSH, host
+//!   keys checked against a known-hosts file, through a bastion when given, bounded and timed.
 //!
 //! Facts this follows are in `shared/WASM-NOTES.md` (wasmtime 48).
 
@@ -30,6 +32,7 @@ pub mod process;
 mod reserved;
 mod run;
 mod sensor;
+pub mod ssh;
 mod state;
 
 pub use engine::{

@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Why a command was not run: a grant is missing (a denial, recorded as such) or the command
 /// cannot be formed (a plain failure).
-enum Refusal {
+pub(crate) enum Refusal {
     Denied(String),
     Failed(String),
 }
@@ -247,36 +247,13 @@ fn plan(
                     "parameter \"cmd\" is empty: there is no command to run".into(),
                 ));
             }
-            if grants.shell {
-                (vec!["/bin/bash".to_string(), "-c".into(), cmd.to_string()], true)
-            } else {
-                let argv = split_command(cmd).map_err(|e| match e {
-                    CommandLineError::ShellSyntax(_) => Refusal::Denied(format!(
-                        "command {cmd:?} of pack {pack:?}: {e} ({})",
-                        toml("shell = true")
-                    )),
-                    e => Refusal::Failed(format!("command {cmd:?}: {e}")),
-                })?;
-                if !grants.commands.iter().any(|p| p.matches(&argv)) {
-                    let example = argv[0].clone();
-                    return Err(Refusal::Denied(format!(
-                        "command {cmd:?} is not granted to pack {pack:?}: add a pattern that \
-                         matches it to {} (e.g. commands = [{example:?}])",
-                        toml("commands")
-                    )));
-                }
-                (argv, false)
+            match checked_command(cmd, grants, pack)? {
+                None => (vec!["/bin/bash".to_string(), "-c".into(), cmd.to_string()], true),
+                Some(argv) => (argv, false),
             }
         }
         RunnerType::LocalShellScript => {
-            let entry = &action.entry_point;
-            if !grants.scripts.iter().any(|p| wildcard(p, entry)) {
-                return Err(Refusal::Denied(format!(
-                    "script {entry:?} of pack {pack:?} is not granted: add it to {} (e.g. \
-                     scripts = [{entry:?}])",
-                    toml("scripts")
-                )));
-            }
+            check_script(action, grants, pack)?;
             let kwarg_op = runner_params
                 .get("kwarg_op")
                 .and_then(Value::as_str)
@@ -359,6 +336,56 @@ fn plan(
     })
 }
 
+/// `cmd` checked against the pack's grants: its words when they match a `commands` pattern,
+/// `None` when the pack is granted a shell (the line runs as written).
+///
+/// # Errors
+/// A denial naming the grant to add (shell syntax, no matching pattern), or a failure (empty,
+/// unclosed quote).
+pub(crate) fn checked_command(
+    cmd: &str,
+    grants: &PackGrants,
+    pack: &str,
+) -> Result<Option<Vec<String>>, Refusal> {
+    if cmd.trim().is_empty() {
+        return Err(Refusal::Failed(
+            "parameter \"cmd\" is empty: there is no command to run".into(),
+        ));
+    }
+    if grants.shell {
+        return Ok(None);
+    }
+    let argv = split_command(cmd).map_err(|e| match e {
+        CommandLineError::ShellSyntax(_) => Refusal::Denied(format!(
+            "command {cmd:?} of pack {pack:?}: {e} ([packs.{pack}] shell = true in squall.toml)"
+        )),
+        e => Refusal::Failed(format!("command {cmd:?}: {e}")),
+    })?;
+    if !grants.commands.iter().any(|p| p.matches(&argv)) {
+        let example = argv[0].clone();
+        return Err(Refusal::Denied(format!(
+            "command {cmd:?} is not granted to pack {pack:?}: add a pattern that matches it to \
+             [packs.{pack}] commands in squall.toml (e.g. commands = [{example:?}])"
+        )));
+    }
+    Ok(Some(argv))
+}
+
+/// Whether the pack's `scripts` grant names the action's script.
+///
+/// # Errors
+/// A denial naming the grant to add.
+pub(crate) fn check_script(action: &Action, grants: &PackGrants, pack: &str) -> Result<(), Refusal> {
+    let entry = &action.entry_point;
+    if grants.scripts.iter().any(|p| wildcard(p, entry)) {
+        return Ok(());
+    }
+    Err(Refusal::Denied(format!(
+        "script {entry:?} of pack {pack:?} is not granted: add it to [packs.{pack}] scripts in \
+         squall.toml (e.g. scripts = [{entry:?}])"
+    )))
+}
+
 /// The environment of a command: `PATH` ([`SEARCH_PATH`]), the granted variables the server
 /// has (`server_env`), the `env` parameter (granted names only), then StackStorm's
 /// `ST2_ACTION_*` variables (which win, as in StackStorm).
@@ -371,8 +398,6 @@ fn environment(
     runner_params: &Map<String, Value>,
     server_env: impl Fn(&str) -> Option<String>,
 ) -> Result<BTreeMap<String, String>, String> {
-    let pack = &execution.action.pack;
-    let granted = |name: &str| grants.env.iter().any(|p| wildcard(p, name));
     let mut env = BTreeMap::new();
     env.insert("PATH".to_string(), SEARCH_PATH.to_string());
     for pattern in &grants.env {
@@ -386,6 +411,28 @@ fn environment(
             env.insert(pattern.clone(), v);
         }
     }
+    env.extend(given_env(execution, grants, runner_params)?);
+    let debug = runner_params.get("debug") == Some(&Value::Bool(true));
+    env.insert(
+        "ST2_ACTION_DEBUG".into(),
+        if debug { "True" } else { "False" }.into(),
+    );
+    Ok(env)
+}
+
+/// The `env` parameter's variables (each name granted), then StackStorm's
+/// `ST2_ACTION_PACK_NAME` and `ST2_ACTION_EXECUTION_ID`.
+///
+/// # Errors
+/// A message naming an ungranted or malformed entry.
+pub(crate) fn given_env(
+    execution: &Execution,
+    grants: &PackGrants,
+    runner_params: &Map<String, Value>,
+) -> Result<BTreeMap<String, String>, String> {
+    let pack = &execution.action.pack;
+    let granted = |name: &str| grants.env.iter().any(|p| wildcard(p, name));
+    let mut env = BTreeMap::new();
     if let Some(given) = runner_params.get("env") {
         let Value::Object(given) = given else {
             return Err("parameter \"env\" must be an object of names and values".into());
@@ -407,19 +454,14 @@ fn environment(
                     ));
                 }
             };
-            if value.contains('\0') || name.contains(['=', '\0']) {
+            if value.contains('\0') || name.is_empty() || name.contains(['=', '\0']) {
                 return Err(format!("environment variable {name:?}: NUL or \"=\" in it"));
             }
             env.insert(name.clone(), value);
         }
     }
-    let debug = runner_params.get("debug") == Some(&Value::Bool(true));
     env.insert("ST2_ACTION_PACK_NAME".into(), pack.clone());
     env.insert("ST2_ACTION_EXECUTION_ID".into(), execution.id.to_string());
-    env.insert(
-        "ST2_ACTION_DEBUG".into(),
-        if debug { "True" } else { "False" }.into(),
-    );
     Ok(env)
 }
 
@@ -478,7 +520,7 @@ fn current_user() -> String {
 }
 
 /// `argv` with the values of the execution's secret parameters masked.
-fn mask(execution: &Execution, argv: Vec<String>) -> Vec<String> {
+pub(crate) fn mask(execution: &Execution, argv: Vec<String>) -> Vec<String> {
     let secrets: Vec<String> = execution
         .secret_parameters
         .iter()

@@ -3,7 +3,8 @@
 //! - [`Registry`]: loaded packs, operator config, host; an action's limits and capabilities,
 //!   the rules listening to a trigger, rule enable state.
 //! - [`Runner`]: request → durable execution record → run in the host → durable result; the
-//!   command runners (`local-shell-cmd`, `local-shell-script`) under the pack's grants.
+//!   command runners (`local-shell-cmd`, `local-shell-script`, `remote-shell-cmd`,
+//!   `remote-shell-script` over SSH) under the pack's grants.
 //! - [`Scheduler`]: runs `requested` executions on a bounded pool; cancel.
 //! - [`Engine`]: matches trigger instances against rules and records enforcements and the
 //!   executions they request, atomically.
@@ -25,6 +26,7 @@ mod datastore;
 mod engine;
 mod policies;
 mod registry;
+mod remote;
 mod runner;
 mod scheduler;
 mod sensors;

@@ -311,6 +311,9 @@ impl Runner {
                 squall_core::RunnerType::LocalShellCmd | squall_core::RunnerType::LocalShellScript => {
                     return self.run_local(execution, cancel).await;
                 }
+                squall_core::RunnerType::RemoteShellCmd | squall_core::RunnerType::RemoteShellScript => {
+                    return self.run_remote(execution, cancel).await;
+                }
             }
             execution
                 .transition(ExecutionStatus::Scheduled, Timestamp::now())

@@ -113,14 +113,17 @@ pub async fn get_action(
                 .collect();
             shown["workflow"] = json!({"path": action.entry_path, "tasks": tasks});
         }
-        RunnerType::LocalShellCmd | RunnerType::LocalShellScript => {
+        RunnerType::LocalShellCmd
+        | RunnerType::LocalShellScript
+        | RunnerType::RemoteShellCmd
+        | RunnerType::RemoteShellScript => {
             let g = registry.config().grants(action.reference.pack());
-            if action.runner_type == RunnerType::LocalShellScript {
+            if action.runner_type.runs_script() {
                 shown["script"] = json!({"path": action.entry_path});
             }
             shown["command_grants"] = json!({
                 "commands": g.commands, "shell": g.shell, "scripts": g.scripts, "sudo": g.sudo,
-                "env": g.env, "cwd": g.cwd, "run_as": g.run_as,
+                "env": g.env, "cwd": g.cwd, "run_as": g.run_as, "ssh_hosts": g.ssh_hosts,
             });
         }
         RunnerType::Inquirer | RunnerType::Noop => {}
