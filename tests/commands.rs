@@ -99,7 +99,10 @@ fn core_local_is_denied_until_granted_then_runs_as_st2() {
     assert_eq!(r["return_code"], 0);
     assert_eq!(r["stderr"], "");
     let stdout = r["stdout"].as_str().unwrap();
-    assert!(stdout.starts_with("Linux ") && !stdout.ends_with('\n'), "{stdout:?}");
+    assert!(
+        stdout.starts_with("Linux ") && !stdout.ends_with('\n'),
+        "{stdout:?}"
+    );
     // The audit record of the command.
     let c = &e["commands"][0];
     assert!(c["argv"][0].as_str().unwrap().ends_with("/uname"), "{c}");
@@ -109,16 +112,29 @@ fn core_local_is_denied_until_granted_then_runs_as_st2() {
     assert_eq!(c["exit_code"], 0);
     assert_eq!(c["stdout_bytes"], stdout.len() + 1);
     assert!(c["duration_ms"].is_u64() && c["pid"].as_u64().unwrap() > 1);
-    assert!(!Path::new(c["cwd"].as_str().unwrap()).exists(), "the fresh directory is removed");
+    assert!(
+        !Path::new(c["cwd"].as_str().unwrap()).exists(),
+        "the fresh directory is removed"
+    );
 
     // stdout that is JSON becomes JSON; a non-zero exit fails with StackStorm's result.
-    let e = run(&server, "core.local", json!({"cmd": "printf '{\"a\": [1, 2]}'"}));
+    let e = run(
+        &server,
+        "core.local",
+        json!({"cmd": "printf '{\"a\": [1, 2]}'"}),
+    );
     assert_eq!(e["result"]["stdout"], json!({"a": [1, 2]}), "{e:#}");
     let e = run(&server, "core.local", json!({"cmd": "ls /no/such/dir"}));
     assert_eq!(e["status"], "failed");
     assert_eq!(e["result"]["return_code"], 2);
     assert_eq!(e["result"]["failed"], true);
-    assert!(e["result"]["stderr"].as_str().unwrap().contains("No such file"), "{e:#}");
+    assert!(
+        e["result"]["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("No such file"),
+        "{e:#}"
+    );
     // An ungranted program, a path outside the pattern, and sudo (not granted) are refused.
     for (cmd, want) in [
         ("id", "\"id\" is not granted"),
@@ -127,11 +143,17 @@ fn core_local_is_denied_until_granted_then_runs_as_st2() {
     ] {
         let e = run(&server, "core.local", json!({"cmd": cmd}));
         assert_eq!(e["status"], "failed");
-        assert!(e["result"]["error"].as_str().unwrap().contains(want), "{cmd}: {e:#}");
+        assert!(
+            e["result"]["error"].as_str().unwrap().contains(want),
+            "{cmd}: {e:#}"
+        );
     }
     let e = run(&server, "core.local_sudo", json!({"cmd": "uname"}));
     assert!(
-        e["result"]["error"].as_str().unwrap().contains("[packs.core] sudo = true"),
+        e["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("[packs.core] sudo = true"),
         "{e:#}"
     );
     // `sudo` is immutable in core.local, as in StackStorm.
@@ -174,7 +196,11 @@ fn shell_syntax_never_smuggles_a_second_command() {
         );
     }
     // Quoted, the same characters are plain arguments.
-    let e = run(&server, "core.local", json!({"cmd": format!("echo 'a; touch {m}'")}));
+    let e = run(
+        &server,
+        "core.local",
+        json!({"cmd": format!("echo 'a; touch {m}'")}),
+    );
     assert_eq!(e["result"]["stdout"], format!("a; touch {m}"), "{e:#}");
     assert!(!marker.exists(), "no smuggled command ran");
     drop(server);
@@ -182,7 +208,11 @@ fn shell_syntax_never_smuggles_a_second_command() {
     // With a shell granted, the line runs under bash as StackStorm runs it.
     write_squall_toml(dir.path(), "[packs.core]\nshell = true\n");
     let server = Server::start(dir.path());
-    let e = run(&server, "core.local", json!({"cmd": "echo abc | tr a-c x-z"}));
+    let e = run(
+        &server,
+        "core.local",
+        json!({"cmd": "echo abc | tr a-c x-z"}),
+    );
     assert_eq!(e["result"]["stdout"], "xyz", "{e:#}");
     assert_eq!(e["commands"][0]["shell"], true);
     assert_eq!(e["commands"][0]["argv"][0], "/bin/bash");
@@ -191,7 +221,10 @@ fn shell_syntax_never_smuggles_a_second_command() {
 #[test]
 fn a_stackstorm_pack_loads_unchanged_and_runs_under_grants() {
     let dir = site("");
-    copy_dir(&repo().join("tests/fixtures/st2-pack/packs"), &dir.path().join("packs"));
+    copy_dir(
+        &repo().join("tests/fixtures/st2-pack/packs"),
+        &dir.path().join("packs"),
+    );
     write_squall_toml(
         dir.path(),
         "[packs.st2ops]\ncommands = [\"df -P /\"]\nscripts = [\"greet.sh\"]\nenv = [\"GREETING\", \"FAIL\"]\n\
@@ -222,22 +255,42 @@ fn a_stackstorm_pack_loads_unchanged_and_runs_under_grants() {
          greeting: hello\npack: st2ops"
     );
     // A non-zero exit: failed, with the exit code and stderr.
-    let e = run(&server, "st2ops.greet", json!({"who": "x", "env": {"FAIL": "yes"}}));
+    let e = run(
+        &server,
+        "st2ops.greet",
+        json!({"who": "x", "env": {"FAIL": "yes"}}),
+    );
     assert_eq!(e["status"], "failed");
     assert_eq!(e["result"]["return_code"], 3);
     assert_eq!(e["result"]["stderr"], "failing on request");
     // An environment variable that is not granted is refused.
-    let e = run(&server, "st2ops.greet", json!({"who": "x", "env": {"LD_PRELOAD": "/x.so"}}));
+    let e = run(
+        &server,
+        "st2ops.greet",
+        json!({"who": "x", "env": {"LD_PRELOAD": "/x.so"}}),
+    );
     assert_eq!(e["status"], "failed");
     assert!(
-        e["result"]["error"].as_str().unwrap().contains("[packs.st2ops] env = [\"LD_PRELOAD\"]"),
+        e["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("[packs.st2ops] env = [\"LD_PRELOAD\"]"),
         "{e:#}"
     );
     // local-shell-cmd with an immutable cmd; noop.
     let e = run(&server, "st2ops.disk_free", json!({}));
     assert_eq!(e["status"], "succeeded", "{e:#}");
-    assert!(e["result"]["stdout"].as_str().unwrap().starts_with("Filesystem"));
-    assert_eq!(e["limits"]["timeout"].as_f64(), Some(20.0), "the timeout parameter bounds the command");
+    assert!(
+        e["result"]["stdout"]
+            .as_str()
+            .unwrap()
+            .starts_with("Filesystem")
+    );
+    assert_eq!(
+        e["limits"]["timeout"].as_f64(),
+        Some(20.0),
+        "the timeout parameter bounds the command"
+    );
     let e = run(&server, "st2ops.nothing", json!({}));
     assert_eq!(
         e["result"],
@@ -247,14 +300,24 @@ fn a_stackstorm_pack_loads_unchanged_and_runs_under_grants() {
     let e = run(&server, "st2ops.check", json!({"who": "Bo"}));
     assert_eq!(e["status"], "succeeded", "{e:#}");
     assert_eq!(e["result"]["output"]["kernel"], "Linux");
-    assert!(e["result"]["output"]["greeting"].as_str().unwrap().starts_with("arg: --style=plain\narg: --tags=[]\narg: Bo\narg: 1\n"));
+    assert!(
+        e["result"]["output"]["greeting"]
+            .as_str()
+            .unwrap()
+            .starts_with("arg: --style=plain\narg: --tags=[]\narg: Bo\narg: 1\n")
+    );
     // The webhook rule, as st2 routes it.
     let resp = server.post("/api/v1/webhooks/st2ops", r#"{"who": "Cy"}"#);
     assert_eq!(resp.status(), 202);
     let list = server.wait_for("/api/v1/executions?action=st2ops.greet&limit=1", 30, |l| {
         l[0]["context"]["rule"]["ref"] == "st2ops.greet_on_webhook" && completed(&l[0])
     });
-    assert!(list[0]["result"]["stdout"].as_str().unwrap().starts_with("arg: --loud\n"));
+    assert!(
+        list[0]["result"]["stdout"]
+            .as_str()
+            .unwrap()
+            .starts_with("arg: --loud\n")
+    );
 
     // The script is refused when not granted.
     drop(server);
@@ -262,7 +325,10 @@ fn a_stackstorm_pack_loads_unchanged_and_runs_under_grants() {
     let server = Server::start(dir.path());
     let e = run(&server, "st2ops.greet", json!({"who": "x"}));
     assert!(
-        e["result"]["error"].as_str().unwrap().contains("[packs.st2ops] scripts"),
+        e["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("[packs.st2ops] scripts"),
         "{e:#}"
     );
 }
@@ -278,7 +344,14 @@ fn runner_types_are_listed_as_st2() {
         .iter()
         .map(|r| r["name"].as_str().unwrap())
         .collect();
-    for want in ["wasm", "orquesta", "inquirer", "noop", "local-shell-cmd", "local-shell-script"] {
+    for want in [
+        "wasm",
+        "orquesta",
+        "inquirer",
+        "noop",
+        "local-shell-cmd",
+        "local-shell-script",
+    ] {
         assert!(names.contains(&want), "{names:?}");
     }
     let r = server.get("/api/v1/runnertypes/local-shell-cmd");
@@ -316,7 +389,11 @@ fn hostile_site() -> (tempfile::TempDir, bool) {
         // Leaves children running and writes its process group id; for the crash test.
         ("hold", "sleep 300 &\necho $$ > \"$1\"\nsleep 300\n"),
     ] {
-        std::fs::write(actions.join(format!("{name}.sh")), format!("#!/bin/bash\n{script}")).unwrap();
+        std::fs::write(
+            actions.join(format!("{name}.sh")),
+            format!("#!/bin/bash\n{script}"),
+        )
+        .unwrap();
         std::fs::write(
             actions.join(format!("{name}.yaml")),
             format!(
@@ -359,10 +436,21 @@ fn hostile_commands_are_contained() {
     );
     assert_eq!(e["status"], "timeout", "{e:#}");
     assert_eq!(e["result"]["return_code"], -9);
-    assert_eq!(e["result"]["error"], "Action failed to complete in 2 seconds");
+    assert_eq!(
+        e["result"]["error"],
+        "Action failed to complete in 2 seconds"
+    );
     assert_eq!(e["commands"][0]["ended"], "timeout");
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
-    let child: u64 = std::fs::read_to_string(&pids).unwrap().trim().parse().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let child: u64 = std::fs::read_to_string(&pids)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(!alive(child), "the background child is gone");
     let pgid = e["commands"][0]["pid"].as_u64().unwrap();
     assert!(group_members(pgid).is_empty());
@@ -384,7 +472,10 @@ fn hostile_commands_are_contained() {
     let e = server.wait_for(&format!("/api/v1/executions/{id}"), 60, completed);
     assert_eq!(e["status"], "timeout", "{e:#}");
     let pgid = e["commands"][0]["pid"].as_u64().unwrap();
-    assert!(group_members(pgid).is_empty(), "no fork bomb process is left");
+    assert!(
+        group_members(pgid).is_empty(),
+        "no fork bomb process is left"
+    );
     if root {
         assert_eq!(e["commands"][0]["user"], "nobody");
     }
@@ -396,20 +487,34 @@ fn a_server_killed_while_commands_run_leaves_none_running() {
     let (dir, _) = hostile_site();
     let server = Server::start(dir.path());
     let pids = dir.path().join("out/pgid");
-    let id = request(&server, "hostile.hold", json!({"file": pids.display().to_string()}));
+    let id = request(
+        &server,
+        "hostile.hold",
+        json!({"file": pids.display().to_string()}),
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     while !pids.exists() || std::fs::read_to_string(&pids).unwrap().trim().is_empty() {
         assert!(Instant::now() < deadline, "the command did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let pgid: u64 = std::fs::read_to_string(&pids).unwrap().trim().parse().unwrap();
+    let pgid: u64 = std::fs::read_to_string(&pids)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     server.kill_9();
-    assert!(group_members(pgid).len() >= 2, "the script and its child outlive the server");
+    assert!(
+        group_members(pgid).len() >= 2,
+        "the script and its child outlive the server"
+    );
 
     let server = Server::start(dir.path());
     let deadline = Instant::now() + Duration::from_secs(10);
     while !group_members(pgid).is_empty() {
-        assert!(Instant::now() < deadline, "orphaned commands are still running");
+        assert!(
+            Instant::now() < deadline,
+            "orphaned commands are still running"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let e = server.wait_for(&format!("/api/v1/executions/{id}"), 30, completed);

@@ -92,7 +92,10 @@ impl Sshd {
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.3", port)).is_err() {
-            assert!(Instant::now() < deadline, "sshd did not listen on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not listen on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         // 127.0.0.1 and .2 are known with the right key, .3 with another one; `localhost` is
@@ -190,7 +193,10 @@ fn core_remote_runs_on_several_hosts_at_once_with_st2_results() {
     }
     let commands = e["commands"].as_array().unwrap();
     assert_eq!(commands.len(), 2);
-    let mut hosts: Vec<&str> = commands.iter().map(|c| c["host"].as_str().unwrap()).collect();
+    let mut hosts: Vec<&str> = commands
+        .iter()
+        .map(|c| c["host"].as_str().unwrap())
+        .collect();
     hosts.sort();
     assert_eq!(hosts, [format!("127.0.0.1:{p}"), format!("127.0.0.2:{p}")]);
     assert_eq!(commands[0]["argv"], json!(["echo", "{\"up\": true}"]));
@@ -230,7 +236,10 @@ fn core_remote_runs_on_several_hosts_at_once_with_st2_results() {
     assert_eq!(r["timeout"], true);
     assert_eq!(r["return_code"], -9);
     assert!(
-        r["error"].as_str().unwrap().contains("Command didn't finish in 2 seconds"),
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("Command didn't finish in 2 seconds"),
         "{r}"
     );
 }
@@ -254,7 +263,10 @@ fn remote_refusals_run_nothing() {
     );
     assert_eq!(e["status"], "failed");
     let error = e["result"]["error"].as_str().unwrap();
-    assert!(error.contains(&format!("[packs.core] ssh_hosts = [\"127.0.0.9:{p}\"]")), "{error}");
+    assert!(
+        error.contains(&format!("[packs.core] ssh_hosts = [\"127.0.0.9:{p}\"]")),
+        "{error}"
+    );
     assert!(e.get("commands").is_none());
     // Shell syntax smuggling a second command.
     let e = run(
@@ -262,7 +274,13 @@ fn remote_refusals_run_nothing() {
         "core.remote",
         json!({"hosts": format!("127.0.0.1:{p}"), "cmd": format!("echo hi; touch {}", marker.display())}),
     );
-    assert!(e["result"]["error"].as_str().unwrap().contains("shell = true"), "{e:#}");
+    assert!(
+        e["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("shell = true"),
+        "{e:#}"
+    );
     assert!(!marker.exists());
     // A changed host key and an unknown host are refused before logging in.
     let e = run(
@@ -284,10 +302,16 @@ fn remote_refusals_run_nothing() {
     );
     assert_eq!(e["status"], "failed", "{e:#}");
     assert!(
-        e["result"]["localhost"]["error"].as_str().unwrap().contains("key for it in"),
+        e["result"]["localhost"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("key for it in"),
         "{e:#}"
     );
-    assert_eq!(e["result"]["127.0.0.1"]["stdout"], "hi", "the other host still ran");
+    assert_eq!(
+        e["result"]["127.0.0.1"]["stdout"], "hi",
+        "the other host still ran"
+    );
 }
 
 #[test]
@@ -309,5 +333,8 @@ fn a_remote_script_is_copied_run_and_removed() {
         e["result"]["127.0.0.1"]["stdout"],
         format!("dir: /tmp/{id}\narg: --loud\narg: Ann Lee\npwd: /tmp")
     );
-    assert!(!Path::new(&format!("/tmp/{id}")).exists(), "the copied script is removed");
+    assert!(
+        !Path::new(&format!("/tmp/{id}")).exists(),
+        "the copied script is removed"
+    );
 }

@@ -9,8 +9,13 @@
 //!    (redb): request → grants checked → command → result recorded; one at a time (latency)
 //!    and then a batch submitted at once (throughput at the scheduler's concurrency, 16).
 //!
+//! 4. With `/usr/sbin/sshd` installed: `core.remote cmd=true` on 1 host and on 10 hosts at once
+//!    (an OpenSSH server started on 127.0.0.1–127.0.0.10 with generated keys): wall time per
+//!    execution, each host a new SSH connection (key exchange, login, one session).
+//!
 //! Run: `cargo bench -p squall-cli --bench commands` (`SQUALL_BENCH_RUNS` sets how many of
-//! each, default 500). Prints figures; asserts nothing about speed.
+//! each, default 500; the remote lines run a tenth of that). Prints figures; asserts nothing
+//! about speed.
 
 #![allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
 
@@ -63,11 +68,71 @@ async fn local(
         };
         let status: ExecutionStatus = serde_json::from_value(event.data["status"].clone()).unwrap();
         if status.is_completed() {
-            assert_eq!(status, ExecutionStatus::Succeeded, "{:#}", event.data["result"]);
+            assert_eq!(
+                status,
+                ExecutionStatus::Succeeded,
+                "{:#}",
+                event.data["result"]
+            );
             times.push(t.elapsed());
         }
     }
     times
+}
+
+/// An OpenSSH server on 127.0.0.1–127.0.0.10 at one port, with a known-hosts file and a user
+/// key in `dir`; `None` without `/usr/sbin/sshd`.
+fn start_sshd(dir: &Path) -> Option<(std::process::Child, u16)> {
+    use std::process::Command;
+    if !Path::new("/usr/sbin/sshd").exists() {
+        return None;
+    }
+    let keygen = |name: &str| {
+        let ok = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(dir.join(name))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    keygen("host_key");
+    keygen("id_ed25519");
+    std::fs::copy(dir.join("id_ed25519.pub"), dir.join("authorized_keys")).unwrap();
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen: String = (1..=10)
+        .map(|i| format!("ListenAddress 127.0.0.{i}\n"))
+        .collect();
+    std::fs::write(
+        dir.join("sshd_config"),
+        format!(
+            "Port {port}\n{listen}HostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
+             PasswordAuthentication no\nPermitRootLogin yes\nLogLevel ERROR\nMaxStartups 100\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("/usr/sbin/sshd")
+        .args(["-D", "-e", "-f"])
+        .arg(dir.join("sshd_config"))
+        .spawn()
+        .unwrap();
+    while std::net::TcpStream::connect(("127.0.0.10", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let key = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
+    let key: Vec<&str> = key.split_whitespace().take(2).collect();
+    let known: String = (1..=10)
+        .map(|i| format!("[127.0.0.{i}]:{port} {}\n", key.join(" ")))
+        .collect();
+    std::fs::write(dir.join("known_hosts"), known).unwrap();
+    Some((child, port))
 }
 
 fn main() {
@@ -84,8 +149,29 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let config =
-        Config::parse("[packs.core]\ncommands = [\"true\"]\n", Path::new("squall.toml")).unwrap();
+    let ssh_dir = scratch.path().join("ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    let sshd = start_sshd(&ssh_dir);
+    let user = String::from_utf8(
+        std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let config = Config::parse(
+        &format!(
+            "[packs.core]\ncommands = [\"true\"]\nssh_hosts = [\"127.0.0.0/8:*\"]\n\
+             [ssh]\nknown_hosts = {:?}\nkey_file = {:?}\nuser = {user:?}\n",
+            ssh_dir.join("known_hosts").display().to_string(),
+            ssh_dir.join("id_ed25519").display().to_string(),
+        ),
+        Path::new("squall.toml"),
+    )
+    .unwrap();
     let concurrency = config.server.concurrency;
     let registry = support::registry(config, scratch.path());
     let store = RedbStore::open(&scratch.path().join("data")).unwrap();
@@ -98,7 +184,10 @@ fn main() {
         let mut bare = Vec::with_capacity(runs);
         for _ in 0..runs {
             let t = Instant::now();
-            let status = tokio::process::Command::new(&program).status().await.unwrap();
+            let status = tokio::process::Command::new(&program)
+                .status()
+                .await
+                .unwrap();
             assert!(status.success());
             bare.push(t.elapsed());
         }
@@ -154,6 +243,35 @@ fn main() {
             percentile(&latencies, 0.5).as_secs_f64() * 1e3,
             percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         );
+        if let Some((_, port)) = &sshd {
+            let remote: Ref = "core.remote".parse().unwrap();
+            let runs = (runs / 10).max(1);
+            for n in [1, 10] {
+                let hosts: Vec<String> = (1..=n).map(|i| format!("127.0.0.{i}:{port}")).collect();
+                let params = json!({"cmd": "true", "hosts": hosts.join(",")})
+                    .as_object()
+                    .unwrap()
+                    .clone();
+                local(&services, &remote, &params, 1).await;
+                let mut times = Vec::with_capacity(runs);
+                for _ in 0..runs {
+                    times.extend(local(&services, &remote, &params, 1).await);
+                }
+                times.sort();
+                println!(
+                    "{:<46} {:>8.1} ms wall per execution (p50), p99 {:.1} ms, {runs} runs",
+                    format!("core.remote cmd=true on {n} host(s) at once"),
+                    percentile(&times, 0.5).as_secs_f64() * 1e3,
+                    percentile(&times, 0.99).as_secs_f64() * 1e3,
+                );
+            }
+        } else {
+            println!("core.remote: skipped (no /usr/sbin/sshd)");
+        }
         services.shutdown(Duration::from_secs(5)).await;
     });
+    if let Some((mut child, _)) = sshd {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }

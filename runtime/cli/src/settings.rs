@@ -100,8 +100,10 @@ impl Settings {
                 Mode::Embedded => eprintln!("warning: {e}"),
             }
         }
-        Ok(Registry::new(packs, self.config.clone(), self.host(listening)?)
-            .with_process_root(self.data_dir.join("processes")))
+        Ok(
+            Registry::new(packs, self.config.clone(), self.host(listening)?)
+                .with_process_root(self.data_dir.join("processes")),
+        )
     }
 
     /// The services over the local data directory; `listening` is the address a server bound

@@ -161,9 +161,12 @@ impl Action {
         } else {
             PathBuf::new()
         };
-        let declared =
-            crate::runner_type::merge_parameters(runner_type, &raw.parameters, &reference.to_string())
-                .map_err(|(field, m)| ContentError::at(&field, m))?;
+        let declared = crate::runner_type::merge_parameters(
+            runner_type,
+            &raw.parameters,
+            &reference.to_string(),
+        )
+        .map_err(|(field, m)| ContentError::at(&field, m))?;
         let parameters =
             Parameters::from_yaml(&declared).map_err(|m| match m.split_once(": ") {
                 Some((field, msg)) if field.starts_with("parameters") => {

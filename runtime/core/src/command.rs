@@ -63,7 +63,9 @@ impl FromStr for CommandPattern {
             return Err(err("empty"));
         };
         if program.is_empty() || program.contains(['*', '?']) {
-            return Err(err("the program must be a name or a path, without wildcards"));
+            return Err(err(
+                "the program must be a name or a path, without wildcards",
+            ));
         }
         if program.contains('/') && !program.starts_with('/') {
             return Err(err("a program path must be absolute"));
@@ -286,7 +288,11 @@ mod tests {
             ("systemctl restart *", "systemctl restart nginx x", false),
             ("systemctl restart *", "systemctl stop nginx", false),
             ("systemctl restart *", "systemctl restart", false),
-            ("systemctl restart nginx*", "systemctl restart nginx@1", true),
+            (
+                "systemctl restart nginx*",
+                "systemctl restart nginx@1",
+                true,
+            ),
             ("echo **", "echo", true),
             ("echo **", "echo a b c", true),
             ("echo a **", "echo b", false),
@@ -362,7 +368,14 @@ mod tests {
     #[test]
     fn wildcards_never_backtrack_exponentially() {
         let text = "a".repeat(10_000);
-        assert!(!wildcard(&"*a".repeat(50).chars().chain("b".chars()).collect::<String>(), &text));
+        assert!(!wildcard(
+            &"*a"
+                .repeat(50)
+                .chars()
+                .chain("b".chars())
+                .collect::<String>(),
+            &text
+        ));
         assert!(wildcard("*", ""));
         assert!(wildcard("a*c", "abbbc"));
         assert!(!wildcard("a*c", "abbb"));

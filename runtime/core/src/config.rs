@@ -654,7 +654,11 @@ impl Config {
                 }
             }
             for name in &grants.env {
-                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*') {
+                if name.is_empty()
+                    || !name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*')
+                {
                     return Err(invalid(format!(
                         "[packs.{pack}] env: {name:?} is not a variable name (letters, digits, _ and * only)"
                     )));

@@ -44,8 +44,11 @@ pub fn script_arguments(
     kwarg_op: &str,
 ) -> Vec<String> {
     let specs = action.parameters.specs();
-    let positional: Vec<&param::ParamSpec> =
-        specs.iter().filter(|s| s.position.is_some()).copied().collect();
+    let positional: Vec<&param::ParamSpec> = specs
+        .iter()
+        .filter(|s| s.position.is_some())
+        .copied()
+        .collect();
     let mut args = Vec::new();
     for (name, value) in action_params {
         if positional.iter().any(|s| &s.name == name) {
@@ -238,7 +241,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("s.sh"), b"#!/bin/sh\n").unwrap();
         Action::parse(
-            &format!("name: s\nrunner_type: local-shell-script\nentry_point: s.sh\nparameters:\n{params}"),
+            &format!(
+                "name: s\nrunner_type: local-shell-script\nentry_point: s.sh\nparameters:\n{params}"
+            ),
             "ops",
             dir.path(),
             &dir.path().join("s.yaml"),

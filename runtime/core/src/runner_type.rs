@@ -264,13 +264,24 @@ mod tests {
         let names: Vec<&str> = p.keys().map(String::as_str).collect();
         assert_eq!(
             names,
-            ["cmd", "cwd", "env", "kwarg_op", "sudo", "sudo_password", "timeout"]
+            [
+                "cmd",
+                "cwd",
+                "env",
+                "kwarg_op",
+                "sudo",
+                "sudo_password",
+                "timeout"
+            ]
         );
         assert_eq!(p["timeout"]["default"], json!(60));
         assert_eq!(p["sudo_password"]["secret"], json!(true));
         assert_eq!(
-            RunnerType::LocalShellScript.spec().output_schema.as_ref().unwrap()["properties"]
-                ["return_code"],
+            RunnerType::LocalShellScript
+                .spec()
+                .output_schema
+                .as_ref()
+                .unwrap()["properties"]["return_code"],
             json!({"type": "integer"})
         );
     }
@@ -292,9 +303,14 @@ mod tests {
                 "ops.x",
             )
         };
-        let m = merge(json!({"cmd": {"required": true, "description": "d"}, "extra": {"type": "string"}}))
-            .unwrap();
-        assert_eq!(m["cmd"], json!({"type": "string", "required": true, "description": "d"}));
+        let m = merge(
+            json!({"cmd": {"required": true, "description": "d"}, "extra": {"type": "string"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            m["cmd"],
+            json!({"type": "string", "required": true, "description": "d"})
+        );
         assert_eq!(m["extra"], json!({"type": "string"}));
         assert_eq!(m["sudo"]["default"], json!(false));
         // Same type restated: allowed (st2 compares values).

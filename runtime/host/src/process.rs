@@ -368,7 +368,9 @@ impl ProcessLedger {
 
     /// A ledger that records nothing (for runs without a data directory).
     pub fn disabled() -> ProcessLedger {
-        ProcessLedger { dir: PathBuf::new() }
+        ProcessLedger {
+            dir: PathBuf::new(),
+        }
     }
 
     fn record(&self, pid: u32) -> Result<LedgerEntry, ProcessError> {
@@ -509,7 +511,12 @@ mod tests {
 
     #[tokio::test]
     async fn output_and_exit_code_are_kept() {
-        let o = run(spec("bash", &["-c", "echo out; echo err >&2; exit 3"], Duration::from_secs(10))).await;
+        let o = run(spec(
+            "bash",
+            &["-c", "echo out; echo err >&2; exit 3"],
+            Duration::from_secs(10),
+        ))
+        .await;
         assert_eq!(o.exit, Exit::Code(3));
         assert_eq!(o.stdout, "out\n");
         assert_eq!(o.stderr, "err\n");
@@ -519,12 +526,20 @@ mod tests {
     async fn the_environment_is_only_what_is_given() {
         // SAFETY-free: the test sets nothing; HOME is set in any test environment.
         let o = run(spec("env", &[], Duration::from_secs(10))).await;
-        assert_eq!(o.stdout, format!("PATH={}\n", squall_core::command::SEARCH_PATH));
+        assert_eq!(
+            o.stdout,
+            format!("PATH={}\n", squall_core::command::SEARCH_PATH)
+        );
     }
 
     #[tokio::test]
     async fn output_past_the_bound_is_counted_not_kept() {
-        let o = run(spec("bash", &["-c", "head -c 100000 /dev/zero"], Duration::from_secs(10))).await;
+        let o = run(spec(
+            "bash",
+            &["-c", "head -c 100000 /dev/zero"],
+            Duration::from_secs(10),
+        ))
+        .await;
         assert_eq!(o.stdout.len(), 1024);
         assert_eq!(o.stdout_bytes, 100_000);
     }
@@ -539,7 +554,11 @@ mod tests {
         );
         let o = run(spec("bash", &["-c", &script], Duration::from_millis(300))).await;
         assert_eq!(o.exit, Exit::TimedOut);
-        let bg: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let bg: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         assert!(
             nix::sys::signal::kill(Pid::from_raw(bg), None).is_err(),
             "the background child is gone"
@@ -555,7 +574,11 @@ mod tests {
         let o = run(spec("bash", &["-c", &script], Duration::from_secs(10))).await;
         assert_eq!(o.exit, Exit::Code(0));
         assert_eq!(o.stdout, "done\n");
-        let bg: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let bg: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         assert!(nix::sys::signal::kill(Pid::from_raw(bg), None).is_err());
     }
 

@@ -170,14 +170,12 @@ impl client::Handler for Checker {
             Ok(false)
         };
         let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
-            return refuse("host certificates are not supported: list the host's key in the known-hosts file".into());
+            return refuse(
+                "host certificates are not supported: list the host's key in the known-hosts file"
+                    .into(),
+            );
         };
-        match check_known_hosts_path(
-            &self.target.host,
-            self.target.port,
-            key,
-            &self.known_hosts,
-        ) {
+        match check_known_hosts_path(&self.target.host, self.target.port, key, &self.known_hosts) {
             Ok(true) => Ok(true),
             Ok(false) => refuse(format!(
                 "no {} key for it in {} (add the host's key there, e.g. with ssh-keyscan)",
@@ -189,10 +187,7 @@ impl client::Handler for Checker {
                  mean someone is intercepting the connection)",
                 self.known_hosts.display()
             )),
-            Err(e) => refuse(format!(
-                "cannot read {}: {e}",
-                self.known_hosts.display()
-            )),
+            Err(e) => refuse(format!("cannot read {}: {e}", self.known_hosts.display())),
         }
     }
 }
@@ -339,7 +334,10 @@ pub async fn run_remote(
             )
             .await
             .map_err(session_err)?;
-        channel.data_bytes(content.clone()).await.map_err(session_err)?;
+        channel
+            .data_bytes(content.clone())
+            .await
+            .map_err(session_err)?;
         channel.eof().await.map_err(session_err)?;
         let mut channel = channel;
         let mut code = None;
@@ -361,13 +359,13 @@ pub async fn run_remote(
         .await
         .map_err(session_err)?;
     if let Some(input) = &spec.stdin {
-        channel.data_bytes(input.clone()).await.map_err(session_err)?;
+        channel
+            .data_bytes(input.clone())
+            .await
+            .map_err(session_err)?;
     }
     channel.eof().await.map_err(session_err)?;
-    let (mut out, mut err) = (
-        Bounded::new(spec.max_output),
-        Bounded::new(spec.max_output),
-    );
+    let (mut out, mut err) = (Bounded::new(spec.max_output), Bounded::new(spec.max_output));
     let mut exit = None;
     let end = loop {
         tokio::select! {
@@ -392,9 +390,7 @@ pub async fn run_remote(
         let _ = channel.signal(Sig::KILL).await;
         let _ = channel.close().await;
     }
-    let _ = handle
-        .disconnect(Disconnect::ByApplication, "", "en")
-        .await;
+    let _ = handle.disconnect(Disconnect::ByApplication, "", "en").await;
     if let Some(hop) = hop {
         let _ = hop.disconnect(Disconnect::ByApplication, "", "en").await;
     }

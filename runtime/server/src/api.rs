@@ -218,10 +218,7 @@ pub fn app(state: ApiState) -> Router {
             get(policies::get_policy_type),
         )
         .route("/api/v1/runnertypes", get(runners::list_runner_types))
-        .route(
-            "/api/v1/runnertypes/{name}",
-            get(runners::get_runner_type),
-        )
+        .route("/api/v1/runnertypes/{name}", get(runners::get_runner_type))
         .route("/api/v1/configs", get(configs::list_configs))
         .route("/api/v1/configs/{pack}", get(configs::get_config))
         .route("/stream/v1/stream", get(stream::stream))

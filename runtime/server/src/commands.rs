@@ -73,7 +73,11 @@ impl Runner {
         let Some(resolved) = self.registry().resolve(&execution.action.reference) else {
             let message = format!("action {} is no longer loaded", execution.action.reference);
             return self
-                .finish(execution, ExecutionStatus::Failed, json!({"error": message}))
+                .finish(
+                    execution,
+                    ExecutionStatus::Failed,
+                    json!({"error": message}),
+                )
                 .await;
         };
         let config = self.registry().config();
@@ -101,12 +105,20 @@ impl Runner {
                 tracing::warn!(execution.id = %execution.id, "{message}");
                 execution.output.denials.push(message.clone());
                 return self
-                    .finish(execution, ExecutionStatus::Failed, json!({"error": message}))
+                    .finish(
+                        execution,
+                        ExecutionStatus::Failed,
+                        json!({"error": message}),
+                    )
                     .await;
             }
             Err(Refusal::Failed(message)) => {
                 return self
-                    .finish(execution, ExecutionStatus::Failed, json!({"error": message}))
+                    .finish(
+                        execution,
+                        ExecutionStatus::Failed,
+                        json!({"error": message}),
+                    )
                     .await;
             }
         };
@@ -118,7 +130,11 @@ impl Runner {
                 Err(e) => {
                     let message = format!("cannot make the command's working directory: {e}");
                     return self
-                        .finish(execution, ExecutionStatus::Failed, json!({"error": message}))
+                        .finish(
+                            execution,
+                            ExecutionStatus::Failed,
+                            json!({"error": message}),
+                        )
                         .await;
                 }
             },
@@ -248,7 +264,10 @@ fn plan(
                 ));
             }
             match checked_command(cmd, grants, pack)? {
-                None => (vec!["/bin/bash".to_string(), "-c".into(), cmd.to_string()], true),
+                None => (
+                    vec!["/bin/bash".to_string(), "-c".into(), cmd.to_string()],
+                    true,
+                ),
                 Some(argv) => (argv, false),
             }
         }
@@ -311,14 +330,15 @@ fn plan(
             ))
         })?),
     };
-    let env = environment(execution, grants, runner_params, |name| std::env::var(name).ok())
-        .map_err(Refusal::Denied)?;
+    let env = environment(execution, grants, runner_params, |name| {
+        std::env::var(name).ok()
+    })
+    .map_err(Refusal::Denied)?;
     let (run_as, user) = match &grants.run_as {
         None => (None, current_user()),
         Some(name) => {
-            let ids = user_ids(name).map_err(|e| {
-                Refusal::Failed(format!("{}: {e}", toml("run_as")))
-            })?;
+            let ids =
+                user_ids(name).map_err(|e| Refusal::Failed(format!("{}: {e}", toml("run_as"))))?;
             (Some(ids), name.clone())
         }
     };
@@ -375,7 +395,11 @@ pub(crate) fn checked_command(
 ///
 /// # Errors
 /// A denial naming the grant to add.
-pub(crate) fn check_script(action: &Action, grants: &PackGrants, pack: &str) -> Result<(), Refusal> {
+pub(crate) fn check_script(
+    action: &Action,
+    grants: &PackGrants,
+    pack: &str,
+) -> Result<(), Refusal> {
     let entry = &action.entry_point;
     if grants.scripts.iter().any(|p| wildcard(p, entry)) {
         return Ok(());

@@ -37,8 +37,7 @@ use squall_core::execution::CommandRun;
 use squall_core::local_runner::{self, TIMEOUT_EXIT_CODE};
 use squall_core::{Action, Execution, ExecutionStatus, RunnerType};
 use squall_host::ssh::{
-    RemoteExit, RemoteOutcome, SshAuth, SshError, SshSpec, SshTarget, parse_private_key,
-    run_remote,
+    RemoteExit, RemoteOutcome, SshAuth, SshError, SshSpec, SshTarget, parse_private_key, run_remote,
 };
 use squall_store::StoreError;
 use std::time::Duration;
@@ -78,7 +77,11 @@ impl Runner {
         let Some(resolved) = self.registry().resolve(&execution.action.reference) else {
             let message = format!("action {} is no longer loaded", execution.action.reference);
             return self
-                .finish(execution, ExecutionStatus::Failed, json!({"error": message}))
+                .finish(
+                    execution,
+                    ExecutionStatus::Failed,
+                    json!({"error": message}),
+                )
                 .await;
         };
         let config = self.registry().config().clone();
@@ -106,12 +109,20 @@ impl Runner {
                 tracing::warn!(execution.id = %execution.id, "{message}");
                 execution.output.denials.push(message.clone());
                 return self
-                    .finish(execution, ExecutionStatus::Failed, json!({"error": message}))
+                    .finish(
+                        execution,
+                        ExecutionStatus::Failed,
+                        json!({"error": message}),
+                    )
                     .await;
             }
             Err(Refusal::Failed(message)) => {
                 return self
-                    .finish(execution, ExecutionStatus::Failed, json!({"error": message}))
+                    .finish(
+                        execution,
+                        ExecutionStatus::Failed,
+                        json!({"error": message}),
+                    )
                     .await;
             }
         };
@@ -158,9 +169,8 @@ impl Runner {
 
         // As StackStorm's parallel_ssh: hosts that could not connect first, then the others in
         // the order they finished.
-        let (mut ordered, finished): (Vec<_>, Vec<_>) = runs
-            .into_iter()
-            .partition(|(_, _, _, o)| o.is_err());
+        let (mut ordered, finished): (Vec<_>, Vec<_>) =
+            runs.into_iter().partition(|(_, _, _, o)| o.is_err());
         let all_unreachable = finished.is_empty();
         ordered.extend(finished);
         let masked_line = mask(&execution, vec![plan.command.clone()]).remove(0);
@@ -170,7 +180,9 @@ impl Runner {
         for (key, target, started_at, outcome) in &ordered {
             let host_result = match outcome {
                 Ok(o) => {
-                    execution.commands.push(audit(&plan, target, *started_at, o, &execution));
+                    execution
+                        .commands
+                        .push(audit(&plan, target, *started_at, o, &execution));
                     if o.exit == RemoteExit::Canceled {
                         canceled = true;
                     }
@@ -178,7 +190,10 @@ impl Runner {
                 }
                 Err(e) => error_result(e, key, &masked_line),
             };
-            order.push((host_result["succeeded"] == true, host_result.get("timeout") == Some(&Value::Bool(true))));
+            order.push((
+                host_result["succeeded"] == true,
+                host_result.get("timeout") == Some(&Value::Bool(true)),
+            ));
             result.insert(key.clone(), host_result);
         }
         if canceled {
@@ -198,7 +213,11 @@ impl Runner {
                 hosts.join(", ")
             );
             return self
-                .finish(execution, ExecutionStatus::Failed, json!({"error": message}))
+                .finish(
+                    execution,
+                    ExecutionStatus::Failed,
+                    json!({"error": message}),
+                )
                 .await;
         }
         let status = status_of(&order);
@@ -228,9 +247,7 @@ fn status_of(order: &[(bool, bool)]) -> ExecutionStatus {
 /// timeout or by a signal (as `_generate_error_result`).
 fn host_result(o: &RemoteOutcome, line: &str, host: &str, timeout: u64, config: &Config) -> Value {
     match &o.exit {
-        RemoteExit::Code(code) => {
-            local_runner::shell_result(*code, &o.stdout, &o.stderr, None).1
-        }
+        RemoteExit::Code(code) => local_runner::shell_result(*code, &o.stdout, &o.stderr, None).1,
         RemoteExit::TimedOut => json!({
             "failed": true,
             "succeeded": false,
@@ -444,9 +461,19 @@ fn plan(
             let path = format!("{dir}/{name}");
             let kwarg_op = str_param("kwarg_op").unwrap_or("--");
             let mut argv = vec![path.clone()];
-            argv.extend(local_runner::script_arguments(action, action_params, kwarg_op));
+            argv.extend(local_runner::script_arguments(
+                action,
+                action_params,
+                kwarg_op,
+            ));
             let line = argv.iter().map(|w| q(w)).collect::<Vec<_>>().join(" ");
-            (line, argv, Some((dir.clone(), name, content)), false, Some(dir))
+            (
+                line,
+                argv,
+                Some((dir.clone(), name, content)),
+                false,
+                Some(dir),
+            )
         }
         other => unreachable!("runner {other} is not a remote runner"),
     };
@@ -494,12 +521,12 @@ fn plan(
         }
         SshAuth::Key(parse_private_key(key, str_param("passphrase")).map_err(Refusal::Failed)?)
     } else if let Some(file) = &config.ssh.key_file {
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            Refusal::Failed(format!("[ssh] key_file {}: {e}", file.display()))
-        })?;
-        SshAuth::Key(parse_private_key(&text, str_param("passphrase")).map_err(|e| {
-            Refusal::Failed(format!("[ssh] key_file {}: {e}", file.display()))
-        })?)
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Refusal::Failed(format!("[ssh] key_file {}: {e}", file.display())))?;
+        SshAuth::Key(
+            parse_private_key(&text, str_param("passphrase"))
+                .map_err(|e| Refusal::Failed(format!("[ssh] key_file {}: {e}", file.display())))?,
+        )
     } else {
         return Err(Refusal::Failed(
             "Either password or key file location or key material should be supplied for \
@@ -548,7 +575,10 @@ mod tests {
                 ("fe80::1".into(), "fe80::1".into(), 22),
             ]
         );
-        assert_eq!(parse_hosts("a:x", 22).unwrap_err(), "Invalid port x specified.");
+        assert_eq!(
+            parse_hosts("a:x", 22).unwrap_err(),
+            "Invalid port x specified."
+        );
         assert!(parse_hosts(" , ", 22).is_err());
     }
 

@@ -142,7 +142,10 @@ impl Services {
                 store.is_alive(owner)
             });
             if reaped > 0 {
-                tracing::warn!(groups = reaped, "killed commands left running by a stopped process");
+                tracing::warn!(
+                    groups = reaped,
+                    "killed commands left running by a stopped process"
+                );
             }
         }
         let bus = Bus::new();

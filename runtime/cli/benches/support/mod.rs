@@ -42,9 +42,8 @@ pub fn registry(config: Config, scratch: &Path) -> Arc<Registry> {
     let packs = PackSet::load_all(&[repo().join("packs"), scratch.join("packs")]);
     assert!(packs.errors.is_empty(), "{:?}", packs.errors);
     let host = host(&config, scratch);
-    let registry = Arc::new(
-        Registry::new(packs, config, host).with_process_root(scratch.join("processes")),
-    );
+    let registry =
+        Arc::new(Registry::new(packs, config, host).with_process_root(scratch.join("processes")));
     let noop = registry
         .packs()
         .action(&"core.noop".parse().unwrap())
