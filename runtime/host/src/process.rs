@@ -6,8 +6,11 @@
 //! the user asked for; reads stdout and stderr into bounded buffers (the rest is counted and
 //! dropped, the pipes kept drained so the program never blocks on them); and at the deadline or
 //! on cancel sends SIGTERM to the whole group, then SIGKILL after the grace period. When the
-//! program itself exits, whatever it left running in its group is killed too: nothing outlives
-//! its execution.
+//! program itself exits, whatever it left running in its group is killed too. A descendant
+//! that leaves the group (`setsid`, a double fork into a new session) escapes the group kill:
+//! it keeps the `setrlimit` bounds it inherited (CPU seconds, processes, memory) and runs as
+//! the command's user, so a dedicated `run_as` user is how an operator contains such programs;
+//! its hold on the output pipes is dropped after a short drain.
 //!
 //! Each running group is written to a [`ProcessLedger`] in the data directory; a server that
 //! starts after a crash kills the groups the previous one left ([`ProcessLedger::reap`]).
@@ -166,8 +169,17 @@ pub async fn run_command(
             let _ = stdin.write_all(&input).await;
         });
     }
-    let out = tokio::spawn(read_bounded(child.stdout.take(), spec.max_output));
-    let err = tokio::spawn(read_bounded(child.stderr.take(), spec.max_output));
+    let (out_buf, err_buf) = (Kept::default(), Kept::default());
+    let out = tokio::spawn(read_bounded(
+        child.stdout.take(),
+        spec.max_output,
+        out_buf.clone(),
+    ));
+    let err = tokio::spawn(read_bounded(
+        child.stderr.take(),
+        spec.max_output,
+        err_buf.clone(),
+    ));
 
     let deadline = tokio::time::sleep(spec.timeout);
     tokio::pin!(deadline);
@@ -194,8 +206,8 @@ pub async fn run_command(
         exit = exit_of(status);
     }
     let _ = child.wait().await;
-    let (stdout, stdout_bytes) = drain(out).await;
-    let (stderr, stderr_bytes) = drain(err).await;
+    let (stdout, stdout_bytes) = drain(out, &out_buf).await;
+    let (stderr, stderr_bytes) = drain(err, &err_buf).await;
     entry.remove();
     Ok(CommandOutcome {
         exit,
@@ -208,6 +220,11 @@ pub async fn run_command(
     })
 }
 
+/// The name of signal `number` (`SIGKILL`), or `signal N` for one Linux does not define.
+pub fn signal_name(number: i32) -> String {
+    Signal::try_from(number).map_or_else(|_| format!("signal {number}"), |s| s.as_str().to_string())
+}
+
 fn exit_of(status: std::process::ExitStatus) -> Exit {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
@@ -217,35 +234,39 @@ fn exit_of(status: std::process::ExitStatus) -> Exit {
     }
 }
 
-async fn drain(task: tokio::task::JoinHandle<(Vec<u8>, u64)>) -> (String, u64) {
-    match tokio::time::timeout(DRAIN, task).await {
-        Ok(Ok((bytes, total))) => (String::from_utf8_lossy(&bytes).into_owned(), total),
-        // A process outside the group still holds the pipe: what was read is lost with the
-        // task; say nothing was kept rather than wait.
-        _ => (String::new(), 0),
+/// What a reader kept of one pipe (the first bytes) and how many bytes it read in all; shared
+/// so that what was read survives a reader that has to be abandoned.
+type Kept = std::sync::Arc<std::sync::Mutex<(Vec<u8>, u64)>>;
+
+/// Waits up to [`DRAIN`] for a reader to reach the end of its pipe, then takes what it kept.
+/// A process that left the group (`setsid`) may still hold the pipe open: its reader is
+/// aborted, and what was read until then is returned.
+async fn drain(mut task: tokio::task::JoinHandle<()>, kept: &Kept) -> (String, u64) {
+    if tokio::time::timeout(DRAIN, &mut task).await.is_err() {
+        task.abort();
     }
+    let (bytes, total) = std::mem::take(&mut *kept.lock().unwrap_or_else(|e| e.into_inner()));
+    (String::from_utf8_lossy(&bytes).into_owned(), total)
 }
 
-/// Reads `pipe` to its end, keeping the first `max` bytes; returns them and the total read.
-async fn read_bounded(pipe: Option<impl AsyncRead + Unpin>, max: u64) -> (Vec<u8>, u64) {
+/// Reads `pipe` to its end into `kept`: the first `max` bytes, and the count of all bytes read.
+async fn read_bounded(pipe: Option<impl AsyncRead + Unpin>, max: u64, kept: Kept) {
     let Some(mut pipe) = pipe else {
-        return (Vec::new(), 0);
+        return;
     };
     let cap = usize::try_from(max).unwrap_or(usize::MAX);
-    let mut kept = Vec::new();
-    let mut total = 0u64;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match pipe.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                total += n as u64;
-                let room = cap.saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
+                let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+                kept.1 += n as u64;
+                let room = cap.saturating_sub(kept.0.len());
+                kept.0.extend_from_slice(&buf[..n.min(room)]);
             }
         }
     }
-    (kept, total)
 }
 
 fn kill_group(pgid: u32, signal: Signal) -> bool {
@@ -463,7 +484,7 @@ fn group_members(pgid: u32, since: u64) -> Vec<u32> {
 fn stat_fields(pid: u32) -> Option<(u32, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces and parentheses: fields after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // rest starts at field 3 (state): pgrp is field 5, starttime field 22.
     Some((fields.get(2)?.parse().ok()?, fields.get(19)?.parse().ok()?))
@@ -520,6 +541,28 @@ mod tests {
         assert_eq!(o.exit, Exit::Code(3));
         assert_eq!(o.stdout, "out\n");
         assert_eq!(o.stderr, "err\n");
+    }
+
+    #[tokio::test]
+    async fn output_is_kept_when_an_escaped_process_holds_the_pipe() {
+        // A process in a new session (outside the group kill) keeps stdout open: the command's
+        // own output is still returned, without waiting for the escapee.
+        let marker = tempfile::tempdir().unwrap();
+        let pidfile = marker.path().join("escapee");
+        let script = format!(
+            "echo before; setsid sh -c 'echo $$ > {}; exec sleep 30' & sleep 0.2; echo after",
+            pidfile.display()
+        );
+        let started = Instant::now();
+        let o = run(spec("bash", &["-c", &script], Duration::from_secs(10))).await;
+        assert_eq!(o.exit, Exit::Code(0));
+        assert_eq!(o.stdout, "before\nafter\n");
+        assert_eq!(o.stdout_bytes, 13);
+        assert!(started.elapsed() < Duration::from_secs(10));
+        if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+            let _ =
+                nix::sys::signal::kill(Pid::from_raw(pid.trim().parse().unwrap()), Signal::SIGKILL);
+        }
     }
 
     #[tokio::test]
