@@ -312,6 +312,42 @@ fn remote_refusals_run_nothing() {
         e["result"]["127.0.0.1"]["stdout"], "hi",
         "the other host still ran"
     );
+    // A login user other than [ssh] user is refused unless granted (ssh_users), whatever the
+    // key: the operator's key must not open other accounts for an API caller.
+    let e = run(
+        &server,
+        "core.remote",
+        json!({"hosts": format!("127.0.0.1:{p}"), "cmd": "echo hi", "username": "daemon"}),
+    );
+    assert_eq!(e["status"], "failed", "{e:#}");
+    assert!(
+        e["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("[packs.core] ssh_users = [\"daemon\"]"),
+        "{e:#}"
+    );
+    assert!(e.get("commands").is_none());
+    // A key marked @revoked (OpenSSH's marker) is refused although a line accepts it.
+    let known = sshd.dir.join("known_hosts");
+    let key = std::fs::read_to_string(sshd.dir.join("host_key.pub")).unwrap();
+    let key: Vec<&str> = key.split_whitespace().take(2).collect();
+    let mut text = std::fs::read_to_string(&known).unwrap();
+    text.push_str(&format!("@revoked * {}\n", key.join(" ")));
+    std::fs::write(&known, text).unwrap();
+    let e = run(
+        &server,
+        "core.remote",
+        json!({"hosts": format!("127.0.0.1:{p}"), "cmd": "echo hi"}),
+    );
+    assert_eq!(e["status"], "failed", "{e:#}");
+    assert!(
+        e["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("marked @revoked"),
+        "{e:#}"
+    );
 }
 
 #[test]

@@ -561,9 +561,11 @@ pub struct PackGrants {
     #[serde(default)]
     pub scripts: Vec<String>,
     /// Environment variables a command may get (names, `*` as wildcard): passed from the
-    /// server's environment when set there, or set by the action's `env` parameter; any other
-    /// name in `env` is refused. `PATH` is [`crate::command::SEARCH_PATH`] unless granted.
-    /// Default: none.
+    /// server's environment when set there (local commands only), or set by the action's `env`
+    /// parameter; any other name in `env` is refused. A wildcard never grants a name that
+    /// changes what code runs or is Squall's own (`LD_PRELOAD`, `BASH_ENV`, `PATH`,
+    /// `PYTHON*`, `SQUALL_*`, …: [`crate::command::protected_env`]); such a name must be written
+    /// out. `PATH` is [`crate::command::SEARCH_PATH`] unless granted. Default: none.
     #[serde(default)]
     pub env: Vec<String>,
     /// Directories (absolute) an action's `cwd` parameter may name. Without one, each command
@@ -582,6 +584,12 @@ pub struct PackGrants {
     /// [`HostPattern`]; without a port, 22), bastion hosts included. Default: none.
     #[serde(default)]
     pub ssh_hosts: Vec<HostPattern>,
+    /// Remote users its remote runners may log in as besides the default login user
+    /// (`[ssh] user`, else the server's own user): names, `*` as wildcard. A `username`
+    /// parameter naming any other user is refused, whatever key or password is given.
+    /// Default: none.
+    #[serde(default)]
+    pub ssh_users: Vec<String>,
 }
 
 impl PackGrants {

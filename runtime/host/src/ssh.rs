@@ -4,10 +4,16 @@
 //! [`run_remote`] connects (directly, or through a bastion host's `direct-tcpip` channel),
 //! checks the server's host key against a known-hosts file (OpenSSH format; an unknown host or
 //! a changed key is refused, never learned), authenticates with a private key or a password,
-//! optionally uploads a script (`mkdir -p`, `cat >` under `umask 077`, on its own channel), runs the command
-//! line on a session channel, reads stdout and stderr into bounded buffers, and ends at the
-//! command's exit, its deadline or a cancel (the channel is sent SIGKILL, then closed and the
-//! connection dropped).
+//! optionally uploads a script (a new directory by `mkdir -m 700`, `cat >` under `umask 077`,
+//! on its own channel), runs the command line on a session channel, reads stdout and stderr
+//! into bounded buffers, and ends at the command's exit, its deadline or a cancel (the channel
+//! is sent SIGKILL, then closed and the connection dropped). Every step after the connection
+//! runs under that deadline and cancel too.
+//!
+//! Known-hosts limits (russh's lookup): hashed and plain host names, `[host]:port` and
+//! `@revoked` lines are honoured; `@cert-authority` lines are not (host certificates are
+//! refused); a host listed with two keys of the same algorithm is refused as a changed key
+//! unless the first one matches.
 
 use russh::client::{self, Handle};
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, check_known_hosts_path};
@@ -175,6 +181,12 @@ impl client::Handler for Checker {
                     .into(),
             );
         };
+        if revoked(key, &self.known_hosts) {
+            return refuse(format!(
+                "its key is marked @revoked in {}",
+                self.known_hosts.display()
+            ));
+        }
         match check_known_hosts_path(&self.target.host, self.target.port, key, &self.known_hosts) {
             Ok(true) => Ok(true),
             Ok(false) => refuse(format!(
@@ -190,6 +202,25 @@ impl client::Handler for Checker {
             Err(e) => refuse(format!("cannot read {}: {e}", self.known_hosts.display())),
         }
     }
+}
+
+/// Whether the known-hosts file marks `key` `@revoked` (OpenSSH's marker, which russh's
+/// lookup does not read: it would otherwise skip the line and accept the key from another).
+fn revoked(key: &russh::keys::PublicKey, known_hosts: &std::path::Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(known_hosts) else {
+        return false;
+    };
+    let Ok(ours) = key.to_openssh() else {
+        return false;
+    };
+    let ours: Vec<&str> = ours.split_whitespace().take(2).collect();
+    text.lines().any(|line| {
+        let mut fields = line.split_whitespace();
+        fields.next() == Some("@revoked") && {
+            let key: Vec<&str> = fields.skip(1).take(2).collect();
+            key == ours
+        }
+    })
 }
 
 fn config() -> Arc<client::Config> {
@@ -314,57 +345,35 @@ pub async fn run_remote(
             return Ok(outcome(RemoteExit::Canceled, Bounded::default(), Bounded::default(), started));
         }
     };
-    let session_err = |e: russh::Error| SshError::Session {
-        target: name.clone(),
-        message: e.to_string(),
+    // Everything after the login runs under the same deadline and cancel as the command: a
+    // host that stalls the upload or the start (a full window, a channel never confirmed)
+    // ends as a timeout, not a hang.
+    let started_channel = tokio::select! {
+        r = start(spec, &handle) => r,
+        () = tokio::time::sleep_until(deadline) => Ok(None),
+        () = cancel.cancelled() => Err(None),
     };
-    if let Some((dir, file, content)) = &spec.upload {
-        let q = squall_core::command::shell_quote;
-        let path = format!("{}/{file}", dir.trim_end_matches('/'));
-        let channel = handle.channel_open_session().await.map_err(session_err)?;
-        channel
-            .exec(
-                true,
-                format!(
-                    "umask 077 && mkdir -p {} && cat > {} && chmod 700 {}",
-                    q(dir),
-                    q(&path),
-                    q(&path)
-                ),
-            )
-            .await
-            .map_err(session_err)?;
-        channel
-            .data_bytes(content.clone())
-            .await
-            .map_err(session_err)?;
-        channel.eof().await.map_err(session_err)?;
-        let mut channel = channel;
-        let mut code = None;
-        while let Some(msg) = channel.wait().await {
-            if let ChannelMsg::ExitStatus { exit_status } = msg {
-                code = Some(exit_status);
-            }
+    let mut channel = match started_channel {
+        Ok(Some(channel)) => channel,
+        stopped => {
+            close(handle, hop).await;
+            return match stopped {
+                Err(Some(e)) => Err(e),
+                Ok(None) => Ok(outcome(
+                    RemoteExit::TimedOut,
+                    Bounded::default(),
+                    Bounded::default(),
+                    started,
+                )),
+                _ => Ok(outcome(
+                    RemoteExit::Canceled,
+                    Bounded::default(),
+                    Bounded::default(),
+                    started,
+                )),
+            };
         }
-        if code != Some(0) {
-            return Err(SshError::Session {
-                target: name,
-                message: format!("cannot write {path} (exit status {code:?})"),
-            });
-        }
-    }
-    let mut channel = handle.channel_open_session().await.map_err(session_err)?;
-    channel
-        .exec(true, spec.command.as_bytes())
-        .await
-        .map_err(session_err)?;
-    if let Some(input) = &spec.stdin {
-        channel
-            .data_bytes(input.clone())
-            .await
-            .map_err(session_err)?;
-    }
-    channel.eof().await.map_err(session_err)?;
+    };
     let (mut out, mut err) = (Bounded::new(spec.max_output), Bounded::new(spec.max_output));
     let mut exit = None;
     let end = loop {
@@ -390,11 +399,88 @@ pub async fn run_remote(
         let _ = channel.signal(Sig::KILL).await;
         let _ = channel.close().await;
     }
-    let _ = handle.disconnect(Disconnect::ByApplication, "", "en").await;
-    if let Some(hop) = hop {
-        let _ = hop.disconnect(Disconnect::ByApplication, "", "en").await;
-    }
+    close(handle, hop).await;
     Ok(outcome(end, out, err, started))
+}
+
+/// Uploads the script (when there is one) and starts the command; the session channel, with
+/// stdin sent and closed. `Err(Some(_))` when the host refused a step.
+async fn start(
+    spec: &SshSpec,
+    handle: &Handle<Checker>,
+) -> Result<Option<russh::Channel<client::Msg>>, Option<SshError>> {
+    let session_err = |e: russh::Error| {
+        Some(SshError::Session {
+            target: spec.target.to_string(),
+            message: e.to_string(),
+        })
+    };
+    if let Some((dir, file, content)) = &spec.upload {
+        let q = squall_core::command::shell_quote;
+        let path = format!("{}/{file}", dir.trim_end_matches('/'));
+        let mut channel = handle.channel_open_session().await.map_err(session_err)?;
+        // `mkdir` without `-p`: a directory that is already there (planted by another user of
+        // the remote host) fails the upload instead of receiving the script.
+        channel
+            .exec(
+                true,
+                format!(
+                    "umask 077 && mkdir -m 700 {} && cat > {} && chmod 700 {}",
+                    q(dir),
+                    q(&path),
+                    q(&path)
+                ),
+            )
+            .await
+            .map_err(session_err)?;
+        channel
+            .data_bytes(content.clone())
+            .await
+            .map_err(session_err)?;
+        channel.eof().await.map_err(session_err)?;
+        let mut code = None;
+        let mut stderr = Vec::new();
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::ExitStatus { exit_status } => code = Some(exit_status),
+                ChannelMsg::ExtendedData { data, ext: 1 } if stderr.len() < 1024 => {
+                    stderr.extend_from_slice(&data);
+                }
+                _ => {}
+            }
+        }
+        if code != Some(0) {
+            let why = String::from_utf8_lossy(&stderr[..stderr.len().min(1024)]);
+            return Err(Some(SshError::Session {
+                target: spec.target.to_string(),
+                message: format!("cannot write {path} (exit status {code:?}): {}", why.trim()),
+            }));
+        }
+    }
+    let channel = handle.channel_open_session().await.map_err(session_err)?;
+    channel
+        .exec(true, spec.command.as_bytes())
+        .await
+        .map_err(session_err)?;
+    if let Some(input) = &spec.stdin {
+        channel
+            .data_bytes(input.clone())
+            .await
+            .map_err(session_err)?;
+    }
+    channel.eof().await.map_err(session_err)?;
+    Ok(Some(channel))
+}
+
+/// Says goodbye to the target and the bastion, a bounded wait each: a host that does not
+/// answer is simply dropped.
+async fn close(handle: Handle<Checker>, hop: Option<Handle<Checker>>) {
+    let bye = Duration::from_secs(2);
+    let _ = tokio::time::timeout(bye, handle.disconnect(Disconnect::ByApplication, "", "en")).await;
+    if let Some(hop) = hop {
+        let _ =
+            tokio::time::timeout(bye, hop.disconnect(Disconnect::ByApplication, "", "en")).await;
+    }
 }
 
 fn outcome(exit: RemoteExit, out: Bounded, err: Bounded, started: Instant) -> RemoteOutcome {

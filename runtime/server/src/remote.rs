@@ -4,9 +4,12 @@
 //! ([`squall_host::ssh`]) under the pack's grants.
 //!
 //! Before any connection: every host (and the bastion) must match `[packs.<pack>] ssh_hosts`,
-//! the command `commands` (or `shell = true`), the script `scripts`, `sudo` and each `env` name
-//! their grants, as for the local runners; a refusal names the grant and nothing connects.
-//! Each host's key is checked against `[ssh] known_hosts`.
+//! a `username` other than the default login user `ssh_users`, the command `commands` (or
+//! `shell = true`), the script `scripts`, `sudo` and each `env` name their grants, as for the
+//! local runners; a refusal names the grant and nothing connects. Each host's key is checked
+//! against `[ssh] known_hosts`. `cwd` and `dir` name directories on the remote host and are
+//! not checked against the local `cwd` grant: there the remote user's own permissions bound
+//! them, and the operator chose that user and host by granting them.
 //!
 //! As StackStorm: `hosts` is a comma-separated list (`host`, `host:port`, `[v6]:port`; the
 //! `port` parameter, else 22); the result maps each host (without its port) to
@@ -17,7 +20,8 @@
 //! first failing host timed out, else `failed` (`_get_result_status` without partial failure);
 //! when no host could be reached the execution fails with `Unable to connect to any one of the
 //! hosts`. The remote command line is `export <env> && cd <cwd> && <command>`, under
-//! `sudo -E -- bash -c` when `sudo`; a script is copied to `<dir>/<execution id>/` first and
+//! `sudo -E -- bash -c` when `sudo`; a script is copied to `<dir>/<execution id>/` first (a
+//! new directory: one already there is refused, so no other remote user can plant it) and
 //! that directory removed afterwards.
 //!
 //! Differences, on purpose: host keys are checked (StackStorm accepts any); hosts run
@@ -26,12 +30,14 @@
 //! `[ssh] key_file`); no API URL or token is exported.
 
 use crate::Runner;
-use crate::commands::{Refusal, check_script, checked_command, given_env, mask};
+use crate::commands::{
+    Refusal, check_script, checked_command, effective_timeout, given_env, mask, mask_text,
+};
 use crate::runner::CANCELED_MESSAGE;
 use futures_util::StreamExt;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
-use squall_core::command::shell_quote as q;
+use squall_core::command::{shell_quote as q, wildcard};
 use squall_core::config::{Config, PackGrants};
 use squall_core::execution::CommandRun;
 use squall_core::local_runner::{self, TIMEOUT_EXIT_CODE};
@@ -88,11 +94,12 @@ impl Runner {
         let grants = config.grants(&execution.action.pack);
         let (runner_params, action_params) =
             local_runner::split_parameters(resolved.action.runner_type, &execution.parameters);
-        let timeout_secs = runner_params
-            .get("timeout")
-            .and_then(Value::as_u64)
-            .unwrap_or(resolved.limits.timeout.as_secs())
-            .min(config.limits.max.timeout.as_secs());
+        let timeout_secs = effective_timeout(
+            &runner_params,
+            resolved.limits.timeout,
+            resolved.action.limits.timeout,
+            config.limits.max.timeout,
+        );
         let mut limits = resolved.limits;
         limits.timeout = Duration::from_secs(timeout_secs);
         execution.limits = Some(limits);
@@ -106,6 +113,7 @@ impl Runner {
         ) {
             Ok(p) => p,
             Err(Refusal::Denied(message)) => {
+                let message = mask_text(&execution, &message);
                 tracing::warn!(execution.id = %execution.id, "{message}");
                 execution.output.denials.push(message.clone());
                 return self
@@ -117,6 +125,7 @@ impl Runner {
                     .await;
             }
             Err(Refusal::Failed(message)) => {
+                let message = mask_text(&execution, &message);
                 return self
                     .finish(
                         execution,
@@ -477,6 +486,11 @@ fn plan(
         }
         other => unreachable!("runner {other} is not a remote runner"),
     };
+    if argv.iter().any(|w| w.contains('\0')) {
+        return Err(Refusal::Failed(
+            "the command line holds a NUL character: it cannot be sent to a remote shell".into(),
+        ));
+    }
     let env = given_env(execution, grants, runner_params).map_err(Refusal::Denied)?;
     let export = env
         .iter()
@@ -505,10 +519,23 @@ fn plan(
         Some(dir) => format!("{inner}; rc=$?; rm -rf {}; exit $rc", q(&dir)),
         None => inner,
     };
-    let user = str_param("username")
-        .map(str::to_string)
-        .or_else(|| config.ssh.user.clone())
+    let default_user = config
+        .ssh
+        .user
+        .clone()
         .unwrap_or_else(squall_host::process::current_user);
+    let user = match str_param("username") {
+        None => default_user,
+        Some(u) if u == default_user || grants.ssh_users.iter().any(|p| wildcard(p, u)) => {
+            u.to_string()
+        }
+        Some(u) => {
+            return Err(Refusal::Denied(format!(
+                "SSH login as {u:?} is not granted to pack {pack:?} (the default login user is \
+                 {default_user:?}; [packs.{pack}] ssh_users = [{u:?}] in squall.toml)"
+            )));
+        }
+    };
     let auth = if let Some(password) = str_param("password") {
         SshAuth::Password(password.to_string())
     } else if let Some(key) = str_param("private_key") {
