@@ -466,7 +466,9 @@ fn hostile_commands_are_contained() {
     // A fork bomb: bounded by max_processes when it runs as its own user, killed at its
     // timeout; the server keeps answering meanwhile.
     let id = request(&server, "hostile.forkbomb", json!({"timeout": 3}));
-    std::thread::sleep(Duration::from_millis(500));
+    server.wait_for(&format!("/api/v1/executions/{id}"), 30, |e| {
+        e["status"] == "running"
+    });
     let (status, _) = server.send(reqwest::Method::GET, "/api/v1/executions?limit=1", None);
     assert_eq!(status, 200, "the server answers during the fork bomb");
     let e = server.wait_for(&format!("/api/v1/executions/{id}"), 60, completed);
@@ -519,4 +521,93 @@ fn a_server_killed_while_commands_run_leaves_none_running() {
     }
     let e = server.wait_for(&format!("/api/v1/executions/{id}"), 30, completed);
     assert_eq!(e["status"], "abandoned", "{e:#}");
+}
+
+/// Secrets in a refused command line are masked in the record; a wildcard `env` grant never
+/// passes a variable that changes what code runs; a signal Squall did not send is named in the
+/// error (the return code is minus the signal, as st2 records it); an action's own
+/// `limits.timeout` bounds its command below the runner's default `timeout` (st2's 60 s).
+#[test]
+fn secrets_environment_signals_and_action_limits() {
+    let dir = site(
+        "[packs.sec]\ncommands = [\"printenv *\", \"sleep *\"]\nenv = [\"*\"]\n\
+         [packs.core]\nshell = true\n",
+    );
+    let pack = new_pack(dir.path(), "sec", "version: 1.0.0\n");
+    let actions = pack.join("actions");
+    std::fs::create_dir_all(&actions).unwrap();
+    std::fs::write(
+        actions.join("login.yaml"),
+        "name: login\nrunner_type: local-shell-cmd\nparameters:\n  \
+         password: {type: string, secret: true, required: true}\n  \
+         cmd: {default: \"mysql -p{{ password }}\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        actions.join("env.yaml"),
+        "name: env\nrunner_type: local-shell-cmd\nparameters:\n  \
+         cmd: {default: \"printenv APP_MODE\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        actions.join("slow.yaml"),
+        "name: slow\nrunner_type: local-shell-cmd\nlimits: {timeout: 1s}\n\
+         parameters:\n  cmd: {default: \"sleep 5\"}\n",
+    )
+    .unwrap();
+    let server = Server::start(dir.path());
+
+    let e = run(&server, "sec.login", json!({"password": "hunter2pw"}));
+    assert_eq!(e["status"], "failed", "{e:#}");
+    let record = e.to_string();
+    assert!(!record.contains("hunter2pw"), "secret in the record: {e:#}");
+    assert!(
+        e["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"mysql -p********\" is not granted"),
+        "{e:#}"
+    );
+
+    // env = ["*"] passes ordinary names, never loader or Squall variables.
+    let e = run(
+        &server,
+        "core.local",
+        json!({"cmd": "printenv APP_MODE", "env": {"APP_MODE": "blue"}}),
+    );
+    assert_eq!(e["status"], "failed", "core has no env grant: {e:#}");
+    let e = run(&server, "sec.env", json!({"env": {"APP_MODE": "blue"}}));
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(e["result"]["stdout"], "blue");
+    for name in ["LD_PRELOAD", "BASH_ENV", "SQUALL_API_KEY", "PATH"] {
+        let e = run(&server, "sec.env", json!({"env": {name: "/tmp/x"}}));
+        assert_eq!(e["status"], "failed", "{name}: {e:#}");
+        assert!(
+            e["result"]["error"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("[packs.sec] env = [\"{name}\"]")),
+            "{name}: {e:#}"
+        );
+    }
+
+    // A SIGKILL from outside: st2's -9, and the error says Squall did not send it.
+    let e = run(&server, "core.local", json!({"cmd": "kill -KILL $$"}));
+    assert_eq!(e["result"]["return_code"], -9, "{e:#}");
+    assert!(
+        e["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("killed by SIGKILL, not sent by Squall"),
+        "{e:#}"
+    );
+
+    // limits.timeout: 1s bounds the command although the runner's timeout default is 60.
+    let e = run(&server, "sec.slow", json!({}));
+    assert_eq!(e["status"], "timeout", "{e:#}");
+    assert_eq!(e["limits"]["timeout"].as_f64(), Some(1.0));
+    assert_eq!(
+        e["result"]["error"],
+        "Action failed to complete in 1 seconds"
+    );
 }

@@ -3,7 +3,8 @@
 //! ```yaml
 //! name: http
 //! pack: core                 # optional; must match the pack
-//! runner_type: wasm          # see crate::runner_type: wasm, orquesta, inquirer, noop, local-shell-cmd, local-shell-script
+//! runner_type: wasm          # see crate::runner_type: wasm, orquesta, inquirer, noop,
+//!                            #   local-shell-cmd, local-shell-script, remote-shell-cmd, remote-shell-script
 //! entry_point: http.wasm     # component, workflow or script path, relative to the pack's actions/
 //! description: Run an HTTP request.
 //! enabled: true              # default true

@@ -130,6 +130,56 @@ impl<'de> Deserialize<'de> for CommandPattern {
     }
 }
 
+/// Whether environment variable `name` changes what code a program, its dynamic loader, its
+/// shell or its interpreter runs, or is Squall's own (`SQUALL_*`): `LD_*`, `DYLD_*`,
+/// `BASH_ENV`, `ENV`, `BASH_FUNC_*`, `SHELLOPTS`, `BASHOPTS`, `PS4`, `PROMPT_COMMAND`, `IFS`,
+/// `PATH`, `GCONV_PATH`, `LOCPATH`, `NLSPATH`, `HOSTALIASES`, `RES_OPTIONS`, `PYTHON*`,
+/// `PERL5*`, `PERLLIB`, `RUBY*`, `NODE_OPTIONS`, `NODE_PATH`, `JAVA_TOOL_OPTIONS`,
+/// `_JAVA_OPTIONS`, `GIT_*`. Such a name is granted only by writing it out in `env`, never by
+/// a wildcard ([`env_granted`]).
+pub fn protected_env(name: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "BASH_ENV",
+        "ENV",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "PS4",
+        "PROMPT_COMMAND",
+        "IFS",
+        "PATH",
+        "GCONV_PATH",
+        "LOCPATH",
+        "NLSPATH",
+        "HOSTALIASES",
+        "RES_OPTIONS",
+        "PERLLIB",
+        "NODE_OPTIONS",
+        "NODE_PATH",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
+    ];
+    const PREFIXES: &[&str] = &[
+        "LD_",
+        "DYLD_",
+        "BASH_FUNC_",
+        "PYTHON",
+        "PERL5",
+        "RUBY",
+        "GIT_",
+        "SQUALL_",
+    ];
+    EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// Whether `patterns` (a pack's `env` grant) grant environment variable `name`: a pattern
+/// equal to the name always does; a wildcard pattern does unless the name is
+/// [`protected_env`].
+pub fn env_granted(patterns: &[String], name: &str) -> bool {
+    patterns
+        .iter()
+        .any(|p| p == name || (!protected_env(name) && wildcard(p, name)))
+}
+
 /// Whether `text` matches the glob `pattern`: `*` any run of characters, `?` one character,
 /// everything else itself.
 pub fn wildcard(pattern: &str, text: &str) -> bool {
@@ -227,11 +277,8 @@ fn shell_syntax(line: &str) -> Option<String> {
         match c {
             '\'' => q = Q::Single,
             '"' => q = Q::Double,
-            '\\' => {
-                if chars.next() == Some('\n') {
-                    return Some("a newline".into());
-                }
-            }
+            // An escaped character is literal; an escaped newline is a line continuation.
+            '\\' if chars.next() == Some('\n') => return Some("a newline".into()),
             ' ' | '\t' => {
                 word_start = true;
                 continue;
@@ -379,6 +426,30 @@ mod tests {
         assert!(wildcard("*", ""));
         assert!(wildcard("a*c", "abbbc"));
         assert!(!wildcard("a*c", "abbb"));
+    }
+
+    #[test]
+    fn wildcards_never_grant_loader_shell_or_squall_variables() {
+        let all = vec!["*".to_string()];
+        for name in [
+            "LD_PRELOAD",
+            "BASH_ENV",
+            "PATH",
+            "PYTHONSTARTUP",
+            "SQUALL_API_KEY",
+            "IFS",
+        ] {
+            assert!(!env_granted(&all, name), "{name}");
+            assert!(
+                env_granted(&[name.to_string()], name),
+                "{name} named exactly"
+            );
+        }
+        let ld = vec!["LD_*".to_string()];
+        assert!(!env_granted(&ld, "LD_LIBRARY_PATH"));
+        assert!(env_granted(&all, "HTTP_PROXY"));
+        assert!(env_granted(&["APP_*".to_string()], "APP_MODE"));
+        assert!(!env_granted(&["APP_*".to_string()], "OTHER"));
     }
 
     #[test]

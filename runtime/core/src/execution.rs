@@ -389,15 +389,42 @@ impl Execution {
     }
 
     /// A copy fit for display: every secret parameter's value replaced by
-    /// [`crate::param::MASKED`].
+    /// [`crate::param::MASKED`], and wherever another parameter's text holds a secret's value
+    /// (a `cmd` rendered from `{{ password }}`), that text masked too ([`Self::secret_texts`]).
     pub fn masked(&self) -> Execution {
         let mut shown = self.clone();
-        for name in &self.secret_parameters {
-            if let Some(v) = shown.parameters.get_mut(name) {
-                *v = Value::String(crate::param::MASKED.to_string());
+        let secrets = self.secret_texts();
+        for (name, value) in shown.parameters.iter_mut() {
+            if self.secret_parameters.contains(name) {
+                *value = Value::String(crate::param::MASKED.to_string());
+            } else if !secrets.is_empty() {
+                mask_strings(value, &secrets);
             }
         }
         shown
+    }
+
+    /// The texts the values of the secret parameters can appear as inside other text: as
+    /// text, as a positional command argument, as JSON; longest first (so a longer form is
+    /// masked whole before a shorter one inside it); one-character forms left out (masking
+    /// every such character would hide the text and reveal the secret's length anyway).
+    pub fn secret_texts(&self) -> Vec<String> {
+        let mut forms: Vec<String> = self
+            .secret_parameters
+            .iter()
+            .filter_map(|n| self.parameters.get(n))
+            .flat_map(|v| {
+                [
+                    crate::local_runner::python_str(v),
+                    crate::local_runner::positional_argument(Some("array"), v),
+                    v.to_string(),
+                ]
+            })
+            .filter(|s| s.chars().count() > 1)
+            .collect();
+        forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        forms.dedup();
+        forms
     }
 
     /// Who requested it (`context.user`), or `""`.
@@ -436,6 +463,23 @@ impl Execution {
             self.elapsed_seconds = Some(elapsed.as_secs_f64().max(0.0));
         }
         Ok(())
+    }
+}
+
+/// Replaces every occurrence of each of `secrets` in the strings of `value` (recursively)
+/// with [`crate::param::MASKED`].
+pub fn mask_strings(value: &mut Value, secrets: &[String]) {
+    match value {
+        Value::String(text) => {
+            for secret in secrets {
+                if text.contains(secret.as_str()) {
+                    *text = text.replace(secret.as_str(), crate::param::MASKED);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| mask_strings(v, secrets)),
+        Value::Object(map) => map.values_mut().for_each(|v| mask_strings(v, secrets)),
+        _ => {}
     }
 }
 

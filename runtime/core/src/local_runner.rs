@@ -233,6 +233,25 @@ pub fn timeout_message(seconds: u64) -> String {
     format!("Action failed to complete in {seconds} seconds")
 }
 
+/// The `error` of a command that a signal ended (its `return_code` is minus the signal, as
+/// StackStorm records it): names the signal and, where Squall knows it, who sent it —
+/// `SIGXCPU` is the CPU-seconds limit (`RLIMIT_CPU`, `cpu_seconds`), a `SIGKILL` or `SIGTERM`
+/// that Squall did not send came from outside (the kernel's out-of-memory killer, an operator).
+///
+/// `name` is the signal's name (e.g. `SIGKILL`, from the host).
+pub fn signal_message(signal: i32, name: &str, cpu_seconds: u64) -> String {
+    match signal {
+        24 => format!(
+            "the command was killed by {name}: it used its {cpu_seconds} CPU seconds (RLIMIT_CPU)"
+        ),
+        9 | 15 => format!(
+            "the command was killed by {name}, not sent by Squall (the kernel's out-of-memory \
+             killer or another process)"
+        ),
+        _ => format!("the command was ended by {name}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,13 +22,13 @@ use crate::Runner;
 use crate::runner::CANCELED_MESSAGE;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
-use squall_core::command::{CommandLineError, SEARCH_PATH, split_command, wildcard};
+use squall_core::command::{CommandLineError, SEARCH_PATH, env_granted, split_command, wildcard};
 use squall_core::config::PackGrants;
 use squall_core::execution::CommandRun;
 use squall_core::local_runner::{self, TIMEOUT_EXIT_CODE};
 use squall_core::{Action, Execution, ExecutionStatus, RunnerType};
 use squall_host::process::{
-    CommandSpec, Exit, ProcessLimits, resolve_program, run_command, user_ids,
+    CommandSpec, Exit, ProcessLimits, resolve_program, run_command, signal_name, user_ids,
 };
 use squall_store::StoreError;
 use std::collections::BTreeMap;
@@ -84,11 +84,12 @@ impl Runner {
         let grants = config.grants(&execution.action.pack);
         let (runner_params, action_params) =
             local_runner::split_parameters(resolved.action.runner_type, &execution.parameters);
-        let timeout_secs = runner_params
-            .get("timeout")
-            .and_then(Value::as_u64)
-            .unwrap_or(resolved.limits.timeout.as_secs())
-            .min(config.limits.max.timeout.as_secs());
+        let timeout_secs = effective_timeout(
+            &runner_params,
+            resolved.limits.timeout,
+            resolved.action.limits.timeout,
+            config.limits.max.timeout,
+        );
         let mut limits = resolved.limits;
         limits.timeout = Duration::from_secs(timeout_secs);
         execution.limits = Some(limits);
@@ -102,6 +103,7 @@ impl Runner {
         ) {
             Ok(p) => p,
             Err(Refusal::Denied(message)) => {
+                let message = mask_text(&execution, &message);
                 tracing::warn!(execution.id = %execution.id, "{message}");
                 execution.output.denials.push(message.clone());
                 return self
@@ -113,6 +115,7 @@ impl Runner {
                     .await;
             }
             Err(Refusal::Failed(message)) => {
+                let message = mask_text(&execution, &message);
                 return self
                     .finish(
                         execution,
@@ -171,11 +174,12 @@ impl Runner {
         let outcome = match run_command(spec, self.ledger(), &cancel).await {
             Ok(o) => o,
             Err(e) => {
+                let message = mask_text(&execution, &e.to_string());
                 return self
                     .finish(
                         execution,
                         ExecutionStatus::Failed,
-                        json!({"error": e.to_string()}),
+                        json!({"error": message}),
                     )
                     .await;
             }
@@ -221,7 +225,14 @@ impl Runner {
             .saturating_sub(outcome.stderr.len() as u64);
         let (return_code, error) = match outcome.exit {
             Exit::Code(c) => (c, None),
-            Exit::Signal(s) => (-s, None),
+            Exit::Signal(s) => (
+                -s,
+                Some(local_runner::signal_message(
+                    s,
+                    &signal_name(s),
+                    timeout_secs.max(1),
+                )),
+            ),
             Exit::TimedOut => (
                 TIMEOUT_EXIT_CODE,
                 Some(local_runner::timeout_message(timeout_secs)),
@@ -427,7 +438,7 @@ fn environment(
     for pattern in &grants.env {
         if pattern.contains('*') {
             for (k, v) in std::env::vars() {
-                if wildcard(pattern, &k) {
+                if env_granted(std::slice::from_ref(pattern), &k) {
                     env.insert(k, v);
                 }
             }
@@ -455,7 +466,7 @@ pub(crate) fn given_env(
     runner_params: &Map<String, Value>,
 ) -> Result<BTreeMap<String, String>, String> {
     let pack = &execution.action.pack;
-    let granted = |name: &str| grants.env.iter().any(|p| wildcard(p, name));
+    let granted = |name: &str| env_granted(&grants.env, name);
     let mut env = BTreeMap::new();
     if let Some(given) = runner_params.get("env") {
         let Value::Object(given) = given else {
@@ -543,21 +554,44 @@ fn current_user() -> String {
     squall_host::process::current_user()
 }
 
-/// `argv` with the values of the execution's secret parameters masked.
+/// `argv` with the values of the execution's secret parameters masked, in every form a
+/// command line can carry them ([`Execution::secret_texts`]).
 pub(crate) fn mask(execution: &Execution, argv: Vec<String>) -> Vec<String> {
-    let secrets: Vec<String> = execution
-        .secret_parameters
-        .iter()
-        .filter_map(|n| execution.parameters.get(n))
-        .map(local_runner::python_str)
-        .filter(|s| !s.is_empty())
-        .collect();
+    let secrets = execution.secret_texts();
     argv.into_iter()
         .map(|mut word| {
             for s in &secrets {
-                word = word.replace(s, squall_core::param::MASKED);
+                word = word.replace(s.as_str(), squall_core::param::MASKED);
             }
             word
         })
         .collect()
+}
+
+/// `text` (a refusal or error message that may quote a rendered command) with the values of
+/// the execution's secret parameters masked, as [`mask`].
+pub(crate) fn mask_text(execution: &Execution, text: &str) -> String {
+    mask(execution, vec![text.to_string()]).remove(0)
+}
+
+/// The command's timeout in seconds, as StackStorm's runners take it: the `timeout` runner
+/// parameter (0 means none, as st2's `run_command`: then Squall's maximum applies), else
+/// `default`; never above the action's own `limits.timeout` when it sets one, nor above
+/// `[limits.max] timeout`.
+pub(crate) fn effective_timeout(
+    runner_params: &Map<String, Value>,
+    default: Duration,
+    action_limit: Option<Duration>,
+    max: Duration,
+) -> u64 {
+    let asked = match runner_params.get("timeout").and_then(Value::as_u64) {
+        None => default,
+        Some(0) => max,
+        Some(s) => Duration::from_secs(s),
+    };
+    asked
+        .min(action_limit.unwrap_or(max))
+        .min(max)
+        .as_secs()
+        .max(1)
 }
