@@ -5,14 +5,15 @@
 //! shell syntax never smuggling a second command past a pattern, hostile commands contained (a
 //! timeout killing the whole process group, SIGTERM ignored, an output flood, a fork bomb), a
 //! StackStorm-format pack loaded unchanged (`tests/fixtures/st2-pack`), `/api/v1/runnertypes`,
-//! and no command left running by a server killed with SIGKILL.
+//! no command left running by a server killed with SIGKILL, and StackStorm's `http-request`
+//! runner (a pack's own HTTP actions, under that pack's `http_allow`).
 
 mod support;
 
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{Server, copy_dir, new_pack, repo, write_squall_toml};
+use support::{HttpStub, Response, Server, copy_dir, new_pack, repo, write_squall_toml};
 
 fn completed(e: &Value) -> bool {
     matches!(
@@ -610,4 +611,105 @@ fn secrets_environment_signals_and_action_limits() {
         e["result"]["error"],
         "Action failed to complete in 1 seconds"
     );
+}
+
+/// StackStorm's `http-request` runner (`contrib/runners/http_runner/http_runner.py`): an
+/// action of a StackStorm pack whose metadata names the URL, denied until its own pack is
+/// granted the destination, then one request as st2 sends it (method from the body, query,
+/// cookies, `X-Stanley-Action`), result `{status_code, body, parsed, headers}`, failed outside
+/// 200–206; what Squall does not honour (a proxy) is refused by name.
+#[test]
+fn http_request_actions_of_a_stackstorm_pack_run_under_their_packs_grant() {
+    let stub = HttpStub::start(|r| {
+        let status: u16 = r
+            .path
+            .strip_prefix("/status/")
+            .and_then(|s| s.split('?').next()?.parse().ok())
+            .unwrap_or(200);
+        Response::json(
+            status,
+            &json!({"method": r.method, "path": r.path, "headers": r.headers, "body": r.text()}),
+        )
+    });
+    let port = stub.port;
+    let dir = site("");
+    let pack = new_pack(dir.path(), "web", "version: 1.0.0\n");
+    let actions = pack.join("actions");
+    std::fs::create_dir_all(&actions).unwrap();
+    // As StackStorm pack authors write them: the runner's `url` given a default, the action's
+    // own `body`, `params`, `method`.
+    std::fs::write(
+        actions.join("notify.yaml"),
+        format!(
+            "---\nname: notify\nrunner_type: \"http-request\"\nenabled: true\nentry_point: ''\n\
+             parameters:\n  url:\n    default: \"http://127.0.0.1:{port}/status/201\"\n    immutable: true\n  \
+             cookies:\n    default: {{session: abc}}\n  \
+             body:\n    type: string\n    default: '{{\"text\": \"{{{{ message }}}}\"}}'\n  \
+             headers:\n    default: {{Content-Type: application/json}}\n  \
+             message:\n    type: string\n    required: true\n  \
+             params:\n    type: object\n    default: {{channel: ops}}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        actions.join("proxied.yaml"),
+        format!(
+            "name: proxied\nrunner_type: http-request\nparameters:\n  \
+             url: {{default: \"http://127.0.0.1:{port}/\"}}\n  \
+             http_proxy: {{default: \"http://10.0.0.1:3128\"}}\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start(dir.path());
+    let e = run(&server, "web.notify", json!({"message": "disk full"}));
+    assert_eq!(e["status"], "failed", "{e:#}");
+    assert!(
+        e["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("destination not granted to this pack"),
+        "{e:#}"
+    );
+    assert!(
+        e["output"]["denials"][0]
+            .as_str()
+            .unwrap()
+            .contains("[packs.web] http_allow"),
+        "the denial names the action's own pack's grant: {e:#}"
+    );
+
+    drop(server);
+    write_squall_toml(dir.path(), "[packs.web]\nhttp_allow = [\"127.0.0.1:*\"]\n");
+    let server = Server::start(dir.path());
+    let e = run(&server, "web.notify", json!({"message": "disk full"}));
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    let result = &e["result"];
+    assert_eq!(result["status_code"], 201);
+    assert_eq!(result["parsed"], true);
+    let seen = &result["body"];
+    assert_eq!(seen["method"], "POST", "a body makes it a POST, as st2");
+    assert_eq!(seen["path"], "/status/201?channel=ops");
+    assert_eq!(seen["body"], r#"{"text":"disk full"}"#);
+    assert_eq!(seen["headers"]["cookie"], "session=abc");
+    assert_eq!(seen["headers"]["x-stanley-action"], "notify");
+    assert!(
+        e["usage"]["fuel_consumed"].as_u64().unwrap() > 0,
+        "ran in the sandbox"
+    );
+
+    // A caller cannot move the immutable url; a proxy is refused by name.
+    let (status, body) = server.send(
+        reqwest::Method::POST,
+        "/api/v1/executions",
+        Some(json!({"action": "web.notify", "parameters": {"message": "x", "url": "http://127.0.0.1:9/"}})),
+    );
+    assert_eq!(status, 400, "{body}");
+    let e = run(&server, "web.proxied", json!({}));
+    assert_eq!(e["status"], "failed");
+    assert_eq!(
+        e["result"]["error"],
+        "parameter \"http_proxy\": proxies are not supported: requests go straight to the granted host"
+    );
+    let types = server.get("/api/v1/runnertypes/http-request");
+    assert_eq!(types["runner_parameters"]["url"]["required"], true);
 }

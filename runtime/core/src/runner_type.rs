@@ -51,14 +51,18 @@ pub enum RunnerType {
     /// parameters as arguments, as StackStorm's `remote-shell-script`.
     #[serde(rename = "remote-shell-script")]
     RemoteShellScript,
+    /// One HTTP request built from the runner's and the action's parameters, as StackStorm's
+    /// `http-request` runner (`core.http`); run by the `core` pack's HTTP component under the
+    /// action's own pack's `http_allow` grant.
+    #[serde(rename = "http-request")]
+    HttpRequest,
 }
 
 /// StackStorm runner types Squall does not run yet; an action naming one is reported at load
 /// (file, field `runner_type`, runner name) and not loaded, the rest of its pack is.
-pub const NOT_YET: [&str; 7] = [
+pub const NOT_YET: [&str; 6] = [
     "python-script",
     "action-chain",
-    "http-request",
     "announcement",
     "winrm-cmd",
     "winrm-ps-cmd",
@@ -100,7 +104,7 @@ static SPECS: LazyLock<Vec<RunnerTypeSpec>> = LazyLock::new(|| {
 
 impl RunnerType {
     /// Every runner Squall runs, by the name used in `runner_type`.
-    pub const ALL: [(&'static str, RunnerType); 8] = [
+    pub const ALL: [(&'static str, RunnerType); 9] = [
         ("wasm", RunnerType::Wasm),
         ("orquesta", RunnerType::Orquesta),
         ("inquirer", RunnerType::Inquirer),
@@ -109,6 +113,7 @@ impl RunnerType {
         ("local-shell-script", RunnerType::LocalShellScript),
         ("remote-shell-cmd", RunnerType::RemoteShellCmd),
         ("remote-shell-script", RunnerType::RemoteShellScript),
+        ("http-request", RunnerType::HttpRequest),
     ];
 
     /// The runner's name as written in `runner_type`.

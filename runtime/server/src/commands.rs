@@ -19,6 +19,7 @@
 //! parameter is capped at the operator's `[limits.max] timeout`.
 
 use crate::Runner;
+use crate::registry::{Registry, ResolvedAction};
 use crate::runner::CANCELED_MESSAGE;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
@@ -33,14 +34,107 @@ use squall_host::process::{
 use squall_store::StoreError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Why a command was not run: a grant is missing (a denial, recorded as such) or the command
 /// cannot be formed (a plain failure).
+#[derive(Debug)]
 pub(crate) enum Refusal {
     Denied(String),
     Failed(String),
+}
+
+/// What a command runner starts from ([`Runner::start_command`]).
+pub(crate) struct Start {
+    /// The registry the action was resolved in (its `config()` is `squall.toml`).
+    pub(crate) registry: Arc<Registry>,
+    /// The action as loaded, with its limits.
+    pub(crate) resolved: ResolvedAction,
+    /// The pack's grants (`[packs.<pack>]`).
+    pub(crate) grants: PackGrants,
+    /// The runner's parameters (`cmd`, `hosts`, `timeout`, …) of the execution.
+    pub(crate) runner_params: Map<String, Value>,
+    /// The action's own parameters (script arguments).
+    pub(crate) action_params: Map<String, Value>,
+    /// The command's timeout in seconds ([`effective_timeout`]).
+    pub(crate) timeout_secs: u64,
+}
+
+impl Runner {
+    /// Schedules `execution` and gathers what a command runner needs, recording the
+    /// command's timeout in the execution's `limits`; `None` when its action is no longer
+    /// loaded ([`Runner::action_gone`]).
+    pub(crate) fn start_command(&self, execution: &mut Execution) -> Option<Start> {
+        execution
+            .transition(ExecutionStatus::Scheduled, Timestamp::now())
+            .expect("a requested execution can be scheduled");
+        let registry = self.registry().clone();
+        let resolved = registry.resolve(&execution.action.reference)?;
+        let config = registry.config();
+        let grants = config.grants(&execution.action.pack);
+        let (runner_params, action_params) =
+            local_runner::split_parameters(resolved.action.runner_type, &execution.parameters);
+        let timeout_secs = effective_timeout(
+            &runner_params,
+            resolved.limits.timeout,
+            resolved.action.limits.timeout,
+            config.limits.max.timeout,
+        );
+        let mut limits = resolved.limits;
+        limits.timeout = Duration::from_secs(timeout_secs);
+        execution.limits = Some(limits);
+        Some(Start {
+            registry,
+            resolved,
+            grants,
+            runner_params,
+            action_params,
+            timeout_secs,
+        })
+    }
+
+    /// Finishes `execution` failed: its action is no longer loaded.
+    ///
+    /// # Errors
+    /// Store failures only.
+    pub(crate) async fn action_gone(&self, execution: Execution) -> Result<Execution, StoreError> {
+        let message = format!("action {} is no longer loaded", execution.action.reference);
+        self.finish(
+            execution,
+            ExecutionStatus::Failed,
+            json!({"error": message}),
+        )
+        .await
+    }
+
+    /// Finishes `execution` failed with the refusal's message (secrets masked); a denial is
+    /// also logged and recorded among the execution's denials.
+    ///
+    /// # Errors
+    /// Store failures only.
+    pub(crate) async fn refuse(
+        &self,
+        mut execution: Execution,
+        refusal: Refusal,
+    ) -> Result<Execution, StoreError> {
+        let message = match refusal {
+            Refusal::Denied(message) => {
+                let message = mask_text(&execution, &message);
+                tracing::warn!(execution.id = %execution.id, "{message}");
+                execution.output.denials.push(message.clone());
+                message
+            }
+            Refusal::Failed(message) => mask_text(&execution, &message),
+        };
+        self.finish(
+            execution,
+            ExecutionStatus::Failed,
+            json!({"error": message}),
+        )
+        .await
+    }
 }
 
 /// A command ready to run: every grant checked.
@@ -67,33 +161,19 @@ impl Runner {
         mut execution: Execution,
         cancel: CancellationToken,
     ) -> Result<Execution, StoreError> {
-        execution
-            .transition(ExecutionStatus::Scheduled, Timestamp::now())
-            .expect("a requested execution can be scheduled");
-        let Some(resolved) = self.registry().resolve(&execution.action.reference) else {
-            let message = format!("action {} is no longer loaded", execution.action.reference);
-            return self
-                .finish(
-                    execution,
-                    ExecutionStatus::Failed,
-                    json!({"error": message}),
-                )
-                .await;
+        let Some(start) = self.start_command(&mut execution) else {
+            return self.action_gone(execution).await;
         };
-        let config = self.registry().config();
-        let grants = config.grants(&execution.action.pack);
-        let (runner_params, action_params) =
-            local_runner::split_parameters(resolved.action.runner_type, &execution.parameters);
-        let timeout_secs = effective_timeout(
-            &runner_params,
-            resolved.limits.timeout,
-            resolved.action.limits.timeout,
-            config.limits.max.timeout,
-        );
-        let mut limits = resolved.limits;
-        limits.timeout = Duration::from_secs(timeout_secs);
-        execution.limits = Some(limits);
-
+        let Start {
+            registry,
+            resolved,
+            grants,
+            runner_params,
+            action_params,
+            timeout_secs,
+        } = start;
+        let config = registry.config();
+        let limits = execution.limits.expect("start_command sets the limits");
         let plan = match plan(
             &execution,
             &resolved.action,
@@ -102,28 +182,7 @@ impl Runner {
             &action_params,
         ) {
             Ok(p) => p,
-            Err(Refusal::Denied(message)) => {
-                let message = mask_text(&execution, &message);
-                tracing::warn!(execution.id = %execution.id, "{message}");
-                execution.output.denials.push(message.clone());
-                return self
-                    .finish(
-                        execution,
-                        ExecutionStatus::Failed,
-                        json!({"error": message}),
-                    )
-                    .await;
-            }
-            Err(Refusal::Failed(message)) => {
-                let message = mask_text(&execution, &message);
-                return self
-                    .finish(
-                        execution,
-                        ExecutionStatus::Failed,
-                        json!({"error": message}),
-                    )
-                    .await;
-            }
+            Err(refusal) => return self.refuse(execution, refusal).await,
         };
         // A fresh directory per command unless a granted one was named; removed on drop.
         let fresh = match &plan.cwd {

@@ -24,6 +24,7 @@ mod bus;
 mod commands;
 mod datastore;
 mod engine;
+mod http_runner;
 mod policies;
 mod registry;
 mod remote;

@@ -30,9 +30,7 @@
 //! `[ssh] key_file`); no API URL or token is exported.
 
 use crate::Runner;
-use crate::commands::{
-    Refusal, check_script, checked_command, effective_timeout, given_env, mask, mask_text,
-};
+use crate::commands::{Refusal, Start, check_script, checked_command, given_env, mask};
 use crate::runner::CANCELED_MESSAGE;
 use futures_util::StreamExt;
 use jiff::Timestamp;
@@ -46,7 +44,6 @@ use squall_host::ssh::{
     RemoteExit, RemoteOutcome, SshAuth, SshError, SshSpec, SshTarget, parse_private_key, run_remote,
 };
 use squall_store::StoreError;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// One remote run, every grant checked.
@@ -77,63 +74,29 @@ impl Runner {
         mut execution: Execution,
         cancel: CancellationToken,
     ) -> Result<Execution, StoreError> {
-        execution
-            .transition(ExecutionStatus::Scheduled, Timestamp::now())
-            .expect("a requested execution can be scheduled");
-        let Some(resolved) = self.registry().resolve(&execution.action.reference) else {
-            let message = format!("action {} is no longer loaded", execution.action.reference);
-            return self
-                .finish(
-                    execution,
-                    ExecutionStatus::Failed,
-                    json!({"error": message}),
-                )
-                .await;
+        let Some(start) = self.start_command(&mut execution) else {
+            return self.action_gone(execution).await;
         };
-        let config = self.registry().config().clone();
-        let grants = config.grants(&execution.action.pack);
-        let (runner_params, action_params) =
-            local_runner::split_parameters(resolved.action.runner_type, &execution.parameters);
-        let timeout_secs = effective_timeout(
-            &runner_params,
-            resolved.limits.timeout,
-            resolved.action.limits.timeout,
-            config.limits.max.timeout,
-        );
-        let mut limits = resolved.limits;
-        limits.timeout = Duration::from_secs(timeout_secs);
-        execution.limits = Some(limits);
+        let Start {
+            registry,
+            resolved,
+            grants,
+            runner_params,
+            action_params,
+            timeout_secs,
+        } = start;
+        let config = registry.config();
+        let limits = execution.limits.expect("start_command sets the limits");
         let plan = match plan(
             &execution,
             &resolved.action,
             &grants,
-            &config,
+            config,
             &runner_params,
             &action_params,
         ) {
             Ok(p) => p,
-            Err(Refusal::Denied(message)) => {
-                let message = mask_text(&execution, &message);
-                tracing::warn!(execution.id = %execution.id, "{message}");
-                execution.output.denials.push(message.clone());
-                return self
-                    .finish(
-                        execution,
-                        ExecutionStatus::Failed,
-                        json!({"error": message}),
-                    )
-                    .await;
-            }
-            Err(Refusal::Failed(message)) => {
-                let message = mask_text(&execution, &message);
-                return self
-                    .finish(
-                        execution,
-                        ExecutionStatus::Failed,
-                        json!({"error": message}),
-                    )
-                    .await;
-            }
+            Err(refusal) => return self.refuse(execution, refusal).await,
         };
         execution
             .transition(ExecutionStatus::Running, Timestamp::now())
@@ -195,7 +158,7 @@ impl Runner {
                     if o.exit == RemoteExit::Canceled {
                         canceled = true;
                     }
-                    host_result(o, &masked_line, key, timeout_secs, &config)
+                    host_result(o, &masked_line, key, timeout_secs, config)
                 }
                 Err(e) => error_result(e, key, &masked_line),
             };

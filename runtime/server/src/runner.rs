@@ -314,6 +314,9 @@ impl Runner {
                 squall_core::RunnerType::RemoteShellCmd | squall_core::RunnerType::RemoteShellScript => {
                     return self.run_remote(execution, cancel).await;
                 }
+                squall_core::RunnerType::HttpRequest => {
+                    return self.run_http(execution, cancel).await;
+                }
             }
             execution
                 .transition(ExecutionStatus::Scheduled, Timestamp::now())
@@ -322,58 +325,84 @@ impl Runner {
                 let message = format!("action {} is no longer loaded", execution.action.reference);
                 return self.finish(execution, ExecutionStatus::Failed, json!({"error": message})).await;
             };
-            let registry = self.registry.clone();
-            let action = resolved.action.clone();
-            let prepared = tokio::task::spawn_blocking(move || registry.prepare(&action))
-                .await
-                .unwrap_or_else(|e| panic!("component preparation panicked: {e}"));
-            let component = match prepared {
-                Ok(c) => c,
-                Err(e) => {
-                    return self.finish(execution, ExecutionStatus::Failed, json!({"error": e.to_string()})).await;
-                }
-            };
-            execution.limits = Some(resolved.limits);
-            execution
-                .transition(ExecutionStatus::Running, Timestamp::now())
-                .expect("a scheduled execution can run");
-            self.save(&execution).await?;
-
-            let run = self.registry.host().run(
-                &component,
-                RunRequest {
-                    context: RunContext {
-                        execution_id: execution.id.to_string(),
-                        action_ref: execution.action.reference.to_string(),
-                        pack: execution.action.pack.clone(),
-                        user: execution.user().to_string(),
-                    },
-                    params: Value::Object(execution.parameters.clone()),
-                    limits: resolved.limits,
-                    http: resolved.http,
-                },
-            );
-            let outcome = tokio::select! {
-                outcome = run => outcome,
-                () = cancel.cancelled() => {
-                    return self.finish(execution, ExecutionStatus::Canceled, json!({"message": CANCELED_MESSAGE})).await;
-                }
-            };
-            tracing::info!(
-                status = %outcome.status,
-                wasm.fuel_used = outcome.fuel_consumed,
-                ms = outcome.duration.as_secs_f64() * 1000.0,
-                "execution finished"
-            );
-            execution.output = outcome.output;
-            execution.usage = Some(Usage {
-                fuel_consumed: outcome.fuel_consumed,
-                component_sha256: component.sha256().to_string(),
-            });
-            self.finish(execution, outcome.status, outcome.result).await
+            let component = resolved.action.clone();
+            let params = Value::Object(execution.parameters.clone());
+            self.run_component(execution, cancel, resolved, &component, params).await
         }
         .instrument(span)
         .await
+    }
+
+    /// Runs the WebAssembly component of `component_action` for `execution` (scheduled, of
+    /// the action `resolved`) with `params`, under `resolved`'s limits and outbound-HTTP
+    /// policy, to its end. The component is the action's own for `wasm` actions; the
+    /// `http-request` runner runs `core.http`'s for another pack's action.
+    ///
+    /// # Errors
+    /// Store failures only.
+    pub(crate) async fn run_component(
+        &self,
+        mut execution: Execution,
+        cancel: CancellationToken,
+        resolved: crate::registry::ResolvedAction,
+        component_action: &squall_core::Action,
+        params: Value,
+    ) -> Result<Execution, StoreError> {
+        let registry = self.registry.clone();
+        let action = component_action.clone();
+        let prepared = tokio::task::spawn_blocking(move || registry.prepare(&action))
+            .await
+            .unwrap_or_else(|e| panic!("component preparation panicked: {e}"));
+        let component = match prepared {
+            Ok(c) => c,
+            Err(e) => {
+                return self
+                    .finish(
+                        execution,
+                        ExecutionStatus::Failed,
+                        json!({"error": e.to_string()}),
+                    )
+                    .await;
+            }
+        };
+        execution.limits = Some(resolved.limits);
+        execution
+            .transition(ExecutionStatus::Running, Timestamp::now())
+            .expect("a scheduled execution can run");
+        self.save(&execution).await?;
+
+        let run = self.registry.host().run(
+            &component,
+            RunRequest {
+                context: RunContext {
+                    execution_id: execution.id.to_string(),
+                    action_ref: execution.action.reference.to_string(),
+                    pack: execution.action.pack.clone(),
+                    user: execution.user().to_string(),
+                },
+                params,
+                limits: resolved.limits,
+                http: resolved.http,
+            },
+        );
+        let outcome = tokio::select! {
+            outcome = run => outcome,
+            () = cancel.cancelled() => {
+                return self.finish(execution, ExecutionStatus::Canceled, json!({"message": CANCELED_MESSAGE})).await;
+            }
+        };
+        tracing::info!(
+            status = %outcome.status,
+            wasm.fuel_used = outcome.fuel_consumed,
+            ms = outcome.duration.as_secs_f64() * 1000.0,
+            "execution finished"
+        );
+        execution.output = outcome.output;
+        execution.usage = Some(Usage {
+            fuel_consumed: outcome.fuel_consumed,
+            component_sha256: component.sha256().to_string(),
+        });
+        self.finish(execution, outcome.status, outcome.result).await
     }
 
     /// [`Runner::request`] then [`Runner::execute`] (not cancellable).

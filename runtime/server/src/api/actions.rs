@@ -126,6 +126,10 @@ pub async fn get_action(
                 "env": g.env, "cwd": g.cwd, "run_as": g.run_as, "ssh_hosts": g.ssh_hosts,
             });
         }
+        RunnerType::HttpRequest => {
+            let g = registry.config().grants(action.reference.pack());
+            shown["http_allow"] = json!(g.http_allow);
+        }
         RunnerType::Inquirer | RunnerType::Noop => {}
     }
     if let Some(r) = resolved {
