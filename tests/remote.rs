@@ -1,9 +1,11 @@
 //! End-to-end tests of StackStorm's remote runners in `squall serve` against a real OpenSSH
-//! server that the test starts on loopback addresses (127.0.0.1-3, one port) with generated
-//! keys: `core.remote` on several hosts at once with StackStorm's per-host result
-//! (`st2common/runners/parallel_ssh.py`), a script copied and run (`remote-shell-script`), a
-//! bastion, a timeout, and the refusals: an ungranted host, shell syntax, an unknown host key
-//! and a changed one (nothing runs).
+//! server that the test starts on loopback addresses (127.0.0.1-4, one port) with generated
+//! keys: `core.remote` on several hosts with StackStorm's per-host result
+//! (`st2common/runners/parallel_ssh.py`) and its concurrency (one at a time unless `parallel`,
+//! then a third of the hosts plus one, as `BaseParallelSSHRunner.pre_run`), a script copied
+//! and run (`remote-shell-script`), a bastion, a timeout, and the refusals: an ungranted host,
+//! shell syntax, an ungranted login user, an unknown host key, a changed one and a revoked one
+//! (nothing runs).
 //!
 //! Needs `/usr/sbin/sshd` (Debian's `openssh-server`; `.ci/run` installs it and sets
 //! `SQUALL_REQUIRE_SSHD=1`, which turns its absence into a failure). Without it and without
@@ -76,7 +78,7 @@ impl Sshd {
         std::fs::write(
             &config,
             format!(
-                "Port {port}\nListenAddress 127.0.0.1\nListenAddress 127.0.0.2\nListenAddress 127.0.0.3\n\
+                "Port {port}\nListenAddress 127.0.0.1\nListenAddress 127.0.0.2\nListenAddress 127.0.0.3\nListenAddress 127.0.0.4\n\
                  HostKey {d}/host_key\nPidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys\n\
                  StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  PermitRootLogin yes\nAllowTcpForwarding yes\nLogLevel ERROR\n",
@@ -98,15 +100,16 @@ impl Sshd {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        // 127.0.0.1 and .2 are known with the right key, .3 with another one; `localhost` is
-        // not known at all.
+        // 127.0.0.1, .2 and .4 are known with the right key, .3 with another one;
+        // `localhost` is not known at all.
         let key = std::fs::read_to_string(ssh.join("host_key.pub")).unwrap();
         let other = std::fs::read_to_string(ssh.join("other_host_key.pub")).unwrap();
         let strip = |k: &str| k.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
         std::fs::write(
             ssh.join("known_hosts"),
             format!(
-                "[127.0.0.1]:{port} {k}\n[127.0.0.2]:{port} {k}\n[127.0.0.3]:{port} {o}\n",
+                "[127.0.0.1]:{port} {k}\n[127.0.0.2]:{port} {k}\n[127.0.0.3]:{port} {o}\n\
+                 [127.0.0.4]:{port} {k}\n",
                 k = strip(&key),
                 o = strip(&other)
             ),
@@ -148,6 +151,12 @@ fn site(dir: &Path, sshd: &Sshd) {
         "#!/bin/sh\necho \"dir: $(dirname \"$0\")\"\nfor a in \"$@\"; do echo \"arg: $a\"; done\necho \"pwd: $(pwd)\"\n",
     )
     .unwrap();
+    // An action that runs its hosts in parallel, as st2 pack authors ask for it.
+    std::fs::write(
+        pack.join("actions/fanout.yaml"),
+        "name: fanout\nrunner_type: remote-shell-cmd\nparameters:\n  parallel: {default: true}\n",
+    )
+    .unwrap();
     std::fs::write(
         pack.join("actions/report.yaml"),
         "name: report\nrunner_type: remote-shell-script\nentry_point: report.sh\nparameters:\n  \
@@ -158,9 +167,9 @@ fn site(dir: &Path, sshd: &Sshd) {
         dir,
         &format!(
             "[ssh]\nknown_hosts = {kh:?}\nkey_file = {key:?}\nuser = {user:?}\n\
-             [packs.core]\nssh_hosts = [\"127.0.0.1:*\", \"127.0.0.2:*\", \"127.0.0.3:*\", \"localhost:*\"]\n\
+             [packs.core]\nssh_hosts = [\"127.0.0.1:*\", \"127.0.0.2:*\", \"127.0.0.3:*\", \"127.0.0.4:*\", \"localhost:*\"]\n\
              commands = [\"echo **\", \"sleep *\", \"uname\"]\n\
-             [packs.ops]\nssh_hosts = [\"127.0.0.1:*\"]\nscripts = [\"report.sh\"]\n",
+             [packs.ops]\nssh_hosts = [\"127.0.0.0/8:*\"]\nscripts = [\"report.sh\"]\ncommands = [\"sleep *\"]\n",
             kh = sshd.dir.join("known_hosts").display().to_string(),
             key = sshd.dir.join("id_ed25519").display().to_string(),
             user = user(),
@@ -169,7 +178,7 @@ fn site(dir: &Path, sshd: &Sshd) {
 }
 
 #[test]
-fn core_remote_runs_on_several_hosts_at_once_with_st2_results() {
+fn core_remote_runs_on_several_hosts_with_st2_results_and_concurrency() {
     let dir = tempfile::tempdir().unwrap();
     let Some(sshd) = Sshd::start(dir.path()) else {
         return;
@@ -201,20 +210,45 @@ fn core_remote_runs_on_several_hosts_at_once_with_st2_results() {
     assert_eq!(hosts, [format!("127.0.0.1:{p}"), format!("127.0.0.2:{p}")]);
     assert_eq!(commands[0]["argv"], json!(["echo", "{\"up\": true}"]));
 
-    // Both hosts at once: two 2 s sleeps overlap.
-    let e = run(
-        &server,
-        "core.remote",
-        json!({"hosts": format!("127.0.0.1:{p},127.0.0.2:{p}"), "cmd": "sleep 2"}),
-    );
-    assert_eq!(e["status"], "succeeded", "{e:#}");
+    // As st2: core.remote (parallel false) runs its hosts one at a time; an action with
+    // `parallel: true` a third of them plus one at once (3 hosts: 2).
     let span = |c: &Value| {
         let start: jiff::Timestamp = c["started_at"].as_str().unwrap().parse().unwrap();
         let end = start + jiff::SignedDuration::from_millis(c["duration_ms"].as_i64().unwrap());
         (start, end)
     };
-    let (a, b) = (span(&e["commands"][0]), span(&e["commands"][1]));
-    assert!(a.0 < b.1 && b.0 < a.1, "the hosts ran at once: {a:?} {b:?}");
+    let overlapping = |e: &Value| {
+        let spans: Vec<_> = e["commands"].as_array().unwrap().iter().map(span).collect();
+        let mut pairs = 0;
+        for (i, a) in spans.iter().enumerate() {
+            for b in &spans[i + 1..] {
+                if a.0 < b.1 && b.0 < a.1 {
+                    pairs += 1;
+                }
+            }
+        }
+        pairs
+    };
+    let e = run(
+        &server,
+        "core.remote",
+        json!({"hosts": format!("127.0.0.1:{p},127.0.0.2:{p}"), "cmd": "sleep 1"}),
+    );
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(overlapping(&e), 0, "one host at a time: {e:#}");
+    let e = run(
+        &server,
+        "ops.fanout",
+        json!({"hosts": format!("127.0.0.1:{p},127.0.0.2:{p},127.0.0.4:{p}"), "cmd": "sleep 1"}),
+    );
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert!(overlapping(&e) >= 1, "two hosts at once: {e:#}");
+    let mut spans: Vec<_> = e["commands"].as_array().unwrap().iter().map(span).collect();
+    spans.sort();
+    assert!(
+        spans[2].0 >= spans[0].1.min(spans[1].1),
+        "the third host started after one of the first two ended: {spans:?}"
+    );
 
     // Through a bastion (the same sshd, forwarding to another of its addresses).
     let e = run(

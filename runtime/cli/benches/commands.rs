@@ -9,9 +9,11 @@
 //!    (redb): request → grants checked → command → result recorded; one at a time (latency)
 //!    and then a batch submitted at once (throughput at the scheduler's concurrency, 16).
 //!
-//! 4. With `/usr/sbin/sshd` installed: `core.remote cmd=true` on 1 host and on 10 hosts at once
-//!    (an OpenSSH server started on 127.0.0.1–127.0.0.10 with generated keys): wall time per
-//!    execution, each host a new SSH connection (key exchange, login, one session).
+//! 4. With `/usr/sbin/sshd` installed: `core.remote cmd=true` on 1 host and on 10 hosts (one
+//!    at a time, as st2's `parallel: false`), and a `remote-shell-cmd` action with
+//!    `parallel: true` on 10 hosts (4 at once, as st2) — an OpenSSH server started on
+//!    127.0.0.1–127.0.0.10 with generated keys: wall time per execution, each host a new SSH
+//!    connection (key exchange, login, one session).
 //!
 //! Run: `cargo bench -p squall-cli --bench commands` (`SQUALL_BENCH_RUNS` sets how many of
 //! each, default 500; the remote lines run a tenth of that). Prints figures; asserts nothing
@@ -144,7 +146,17 @@ fn main() {
     let program = squall_host::process::resolve_program("true", squall_core::command::SEARCH_PATH)
         .expect("true is installed");
     let scratch = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(scratch.path().join("packs")).unwrap();
+    std::fs::create_dir_all(scratch.path().join("packs/bench/actions")).unwrap();
+    std::fs::write(
+        scratch.path().join("packs/bench/pack.yaml"),
+        "name: bench\n",
+    )
+    .unwrap();
+    std::fs::write(
+        scratch.path().join("packs/bench/actions/fanout.yaml"),
+        "name: fanout\nrunner_type: remote-shell-cmd\nparameters:\n  parallel: {default: true}\n",
+    )
+    .unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -165,6 +177,7 @@ fn main() {
     let config = Config::parse(
         &format!(
             "[packs.core]\ncommands = [\"true\"]\nssh_hosts = [\"127.0.0.0/8:*\"]\n\
+             [packs.bench]\ncommands = [\"true\"]\nssh_hosts = [\"127.0.0.0/8:*\"]\n\
              [ssh]\nknown_hosts = {:?}\nkey_file = {:?}\nuser = {user:?}\n",
             ssh_dir.join("known_hosts").display().to_string(),
             ssh_dir.join("id_ed25519").display().to_string(),
@@ -244,9 +257,13 @@ fn main() {
             percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         );
         if let Some((_, port)) = &sshd {
-            let remote: Ref = "core.remote".parse().unwrap();
             let runs = (runs / 10).max(1);
-            for n in [1, 10] {
+            for (action, n, how) in [
+                ("core.remote", 1, "1 host"),
+                ("core.remote", 10, "10 hosts, one at a time"),
+                ("bench.fanout", 10, "10 hosts, parallel (4 at once)"),
+            ] {
+                let remote: Ref = action.parse().unwrap();
                 let hosts: Vec<String> = (1..=n).map(|i| format!("127.0.0.{i}:{port}")).collect();
                 let params = json!({"cmd": "true", "hosts": hosts.join(",")})
                     .as_object()
@@ -260,7 +277,7 @@ fn main() {
                 times.sort();
                 println!(
                     "{:<46} {:>8.1} ms wall per execution (p50), p99 {:.1} ms, {runs} runs",
-                    format!("core.remote cmd=true on {n} host(s) at once"),
+                    format!("{action} cmd=true, {how}"),
                     percentile(&times, 0.5).as_secs_f64() * 1e3,
                     percentile(&times, 0.99).as_secs_f64() * 1e3,
                 );

@@ -133,7 +133,8 @@ pub struct SshSettings {
     /// 10 s.
     #[serde(default = "default_ssh_connect_timeout", with = "units::duration")]
     pub connect_timeout: std::time::Duration,
-    /// Hosts one execution talks to at once (StackStorm's `ssh_runner.max_parallel_actions`).
+    /// The most hosts one execution talks to at once, when its `parallel` parameter is true
+    /// (StackStorm's `ssh_runner.max_parallel_actions`).
     /// Default 50.
     #[serde(default = "default_ssh_max_parallel")]
     pub max_parallel: usize,

@@ -22,10 +22,11 @@
 //! hosts`. The remote command line is `export <env> && cd <cwd> && <command>`, under
 //! `sudo -E -- bash -c` when `sudo`; a script is copied to `<dir>/<execution id>/` first (a
 //! new directory: one already there is refused, so no other remote user can plant it) and
-//! that directory removed afterwards.
+//! that directory removed afterwards. Hosts run one at a time unless `parallel` (a runner
+//! parameter an action may default to true), then a third of them plus one at once, at most
+//! `[ssh] max_parallel` ([`concurrency`], as st2's `BaseParallelSSHRunner`).
 //!
-//! Differences, on purpose: host keys are checked (StackStorm accepts any); hosts run
-//! concurrently (at most `[ssh] max_parallel`) whatever `parallel` says; `private_key` must be
+//! Differences, on purpose: host keys are checked (StackStorm accepts any); `private_key` must be
 //! the key's text (a path on the Squall machine is not read; the operator's own key is
 //! `[ssh] key_file`); no API URL or token is exported.
 
@@ -135,7 +136,11 @@ impl Runner {
                 (key, spec.target, started_at, outcome)
             }
         }))
-        .buffer_unordered(config.ssh.max_parallel)
+        .buffer_unordered(concurrency(
+            plan.hosts.len(),
+            runner_params.get("parallel") == Some(&Value::Bool(true)),
+            config.ssh.max_parallel,
+        ))
         .collect::<Vec<_>>()
         .await;
 
@@ -217,6 +222,14 @@ fn status_of(order: &[(bool, bool)]) -> ExecutionStatus {
 
 /// A host's result when the command ran (as parallel_ssh.py `_run_command`), or ended at its
 /// timeout or by a signal (as `_generate_error_result`).
+/// How many hosts one execution talks to at once, as StackStorm's `BaseParallelSSHRunner`
+/// (`pre_run`): with `parallel`, a third of the hosts plus one, else one at a time; never more
+/// than `max` (`[ssh] max_parallel`, st2's `ssh_runner.max_parallel_actions`).
+fn concurrency(hosts: usize, parallel: bool, max: usize) -> usize {
+    let n = if parallel { hosts / 3 + 1 } else { 1 };
+    n.clamp(1, max.max(1))
+}
+
 fn host_result(o: &RemoteOutcome, line: &str, host: &str, timeout: u64, config: &Config) -> Value {
     match &o.exit {
         RemoteExit::Code(code) => local_runner::shell_result(*code, &o.stdout, &o.stderr, None).1,
@@ -547,6 +560,23 @@ fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_at_once_as_st2() {
+        assert_eq!(
+            concurrency(10, false, 50),
+            1,
+            "parallel false: one at a time"
+        );
+        assert_eq!(concurrency(2, true, 50), 1);
+        assert_eq!(concurrency(3, true, 50), 2);
+        assert_eq!(concurrency(10, true, 50), 4);
+        assert_eq!(
+            concurrency(300, true, 50),
+            50,
+            "capped by [ssh] max_parallel"
+        );
+    }
 
     #[test]
     fn hosts_split_as_st2() {
