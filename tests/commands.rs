@@ -713,3 +713,110 @@ fn http_request_actions_of_a_stackstorm_pack_run_under_their_packs_grant() {
     let types = server.get("/api/v1/runnertypes/http-request");
     assert_eq!(types["runner_parameters"]["url"]["required"], true);
 }
+
+/// StackStorm's `announcement` runner (`contrib/runners/announcement_runner`) and its
+/// `core.announcement`: the action's parameters published on the stream as
+/// `st2.announcement__<route>` with `{"payload": …, "trace_context": null}` (as
+/// `st2common/transport/announcement.py` `AnnouncementDispatcher.dispatch`), the result the
+/// parameters; without `experimental: true`, st2's "Experimental flag is missing" failure; a
+/// route that cannot name an event is refused.
+#[test]
+fn announcements_reach_the_stream_as_st2_sends_them() {
+    use std::io::{BufRead, BufReader};
+    let dir = site("");
+    let pack = new_pack(dir.path(), "chat", "version: 1.0.0\n");
+    let actions = pack.join("actions");
+    std::fs::create_dir_all(&actions).unwrap();
+    std::fs::write(
+        actions.join("post.yaml"),
+        "name: post\nrunner_type: announcement\nparameters:\n  route: {default: chatops}\n  \
+         experimental: {default: true}\n  text: {type: string}\n  token: {type: string, secret: true}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        actions.join("unflagged.yaml"),
+        "name: unflagged\nrunner_type: announcement\nparameters:\n  text: {type: string}\n",
+    )
+    .unwrap();
+    let server = Server::start(dir.path());
+    let stream = server
+        .request(
+            reqwest::Method::GET,
+            "/stream/v1/stream?events=st2.announcement__general,st2.announcement__chatops",
+        )
+        .timeout(Duration::from_secs(30))
+        .send()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+    // The subscription is live once the stream answered; publish after it.
+    let e = run(
+        &server,
+        "core.announcement",
+        json!({"message": {"text": "deploy done"}}),
+    );
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(e["result"], json!({"message": {"text": "deploy done"}}));
+    let e = run(
+        &server,
+        "chat.post",
+        json!({"text": "hi", "token": "s3cret-token"}),
+    );
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let complete = |seen: &[(String, Value)]| seen.len() == 2 && !seen[1].1.is_null();
+    while !complete(&seen) && Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) else {
+            continue;
+        };
+        if let Some(name) = line.strip_prefix("event: ") {
+            seen.push((name.to_string(), Value::Null));
+        } else if let Some(data) = line.strip_prefix("data: ")
+            && let Some(last) = seen.last_mut()
+        {
+            last.1 = serde_json::from_str(data).unwrap();
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            (
+                "st2.announcement__general".to_string(),
+                json!({"payload": {"message": {"text": "deploy done"}}, "trace_context": null})
+            ),
+            (
+                "st2.announcement__chatops".to_string(),
+                json!({"payload": {"text": "hi", "token": "********"}, "trace_context": null})
+            ),
+        ],
+        "secret parameters are masked on the stream"
+    );
+
+    let e = run(&server, "chat.unflagged", json!({"text": "x"}));
+    assert_eq!(e["status"], "failed");
+    assert_eq!(
+        e["result"]["error"],
+        "Experimental flag is missing for action chat.unflagged"
+    );
+    let e = run(
+        &server,
+        "chat.post",
+        json!({"text": "x", "route": "a\nevent: forged"}),
+    );
+    assert_eq!(e["status"], "failed", "{e:#}");
+    assert!(
+        e["result"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("route \"a\\nevent: forged\""),
+        "{e:#}"
+    );
+}

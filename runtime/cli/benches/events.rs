@@ -108,7 +108,7 @@ async fn pipeline() -> Pipeline {
     tokio::spawn(async move {
         let mut seq_of: HashMap<String, u64> = HashMap::new();
         while let Ok(e) = events.recv().await {
-            match e.name {
+            match &*e.name {
                 "st2.trigger_instance__create" => {
                     if let Some(seq) = e.data["payload"]["body"]["seq"].as_u64() {
                         seq_of.insert(e.data["id"].as_str().unwrap_or_default().to_string(), seq);

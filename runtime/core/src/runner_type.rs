@@ -56,14 +56,17 @@ pub enum RunnerType {
     /// action's own pack's `http_allow` grant.
     #[serde(rename = "http-request")]
     HttpRequest,
+    /// Publishes the action's parameters on the stream as `st2.announcement__<route>`, as
+    /// StackStorm's `announcement` runner (`core.announcement`); needs `experimental: true`.
+    #[serde(rename = "announcement")]
+    Announcement,
 }
 
 /// StackStorm runner types Squall does not run yet; an action naming one is reported at load
 /// (file, field `runner_type`, runner name) and not loaded, the rest of its pack is.
-pub const NOT_YET: [&str; 6] = [
+pub const NOT_YET: [&str; 5] = [
     "python-script",
     "action-chain",
-    "announcement",
     "winrm-cmd",
     "winrm-ps-cmd",
     "winrm-ps-script",
@@ -104,7 +107,7 @@ static SPECS: LazyLock<Vec<RunnerTypeSpec>> = LazyLock::new(|| {
 
 impl RunnerType {
     /// Every runner Squall runs, by the name used in `runner_type`.
-    pub const ALL: [(&'static str, RunnerType); 9] = [
+    pub const ALL: [(&'static str, RunnerType); 10] = [
         ("wasm", RunnerType::Wasm),
         ("orquesta", RunnerType::Orquesta),
         ("inquirer", RunnerType::Inquirer),
@@ -114,6 +117,7 @@ impl RunnerType {
         ("remote-shell-cmd", RunnerType::RemoteShellCmd),
         ("remote-shell-script", RunnerType::RemoteShellScript),
         ("http-request", RunnerType::HttpRequest),
+        ("announcement", RunnerType::Announcement),
     ];
 
     /// The runner's name as written in `runner_type`.

@@ -18,6 +18,7 @@
 //! - [`Services`]: all of the above plus timers and crash recovery; [`Bus`] carries every
 //!   change to the event stream.
 
+mod announcement;
 pub mod api;
 mod backlog;
 mod bus;

@@ -317,6 +317,9 @@ impl Runner {
                 squall_core::RunnerType::HttpRequest => {
                     return self.run_http(execution, cancel).await;
                 }
+                squall_core::RunnerType::Announcement => {
+                    return self.run_announcement(execution).await;
+                }
             }
             execution
                 .transition(ExecutionStatus::Scheduled, Timestamp::now())

@@ -130,7 +130,7 @@ pub async fn get_action(
             let g = registry.config().grants(action.reference.pack());
             shown["http_allow"] = json!(g.http_allow);
         }
-        RunnerType::Inquirer | RunnerType::Noop => {}
+        RunnerType::Inquirer | RunnerType::Noop | RunnerType::Announcement => {}
     }
     if let Some(r) = resolved {
         shown["limits_capped_by_operator"] = json!(r.capped);

@@ -25,7 +25,7 @@ pub struct StreamQuery {
 
 /// The live event stream.
 #[utoipa::path(get, path = "/stream/v1/stream", tag = "stream", params(StreamQuery),
-    responses((status = 200, description = "text/event-stream of st2.execution__create, st2.execution__update, st2.trigger_instance__create, st2.trigger_instance__update, st2.rule_enforcement__create", content_type = "text/event-stream")))]
+    responses((status = 200, description = "text/event-stream of st2.execution__create, st2.execution__update, st2.trigger_instance__create, st2.trigger_instance__update, st2.rule_enforcement__create, st2.announcement__<route>", content_type = "text/event-stream")))]
 pub async fn stream(
     State(state): State<ApiState>,
     Query(q): Query<StreamQuery>,
@@ -43,11 +43,11 @@ pub async fn stream(
                 Ok(e) => {
                     if wanted
                         .as_ref()
-                        .is_some_and(|w| !w.iter().any(|n| n == e.name))
+                        .is_some_and(|w| !w.iter().any(|n| *n == e.name))
                     {
                         continue;
                     }
-                    let event = Event::default().event(e.name).data(e.data.to_string());
+                    let event = Event::default().event(&*e.name).data(e.data.to_string());
                     return Some((Ok(event), (rx, wanted)));
                 }
                 Err(RecvError::Lagged(n)) => {
