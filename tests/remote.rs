@@ -21,7 +21,7 @@ use support::{Server, new_pack, write_squall_toml};
 
 const SSHD: &str = "/usr/sbin/sshd";
 
-/// A real `sshd` on 127.0.0.1, 127.0.0.2 and 127.0.0.3 at one port; killed when dropped.
+/// A real `sshd` on 127.0.0.1 to 127.0.0.4 at one port; killed when dropped.
 struct Sshd {
     child: Child,
     port: u16,

@@ -2,7 +2,8 @@
 //! action's parameters on the stream as `st2.announcement__<route>` with the data
 //! `{"payload": <action parameters>, "trace_context": null}` — what StackStorm's
 //! `AnnouncementDispatcher` sends to its `st2.announcement` exchange and its stream relays —
-//! and succeeds with the action parameters as its result. Without `experimental: true` it
+//! and succeeds with the action parameters as its result (secret parameters masked in both,
+//! where StackStorm sends them as given). Without `experimental: true` it
 //! fails with StackStorm's `Experimental flag is missing for action <ref>`.
 //!
 //! A route is one or more words of letters, digits, `_` and `-`, delimited by dots (at most
@@ -41,30 +42,32 @@ impl Runner {
             );
             return self.refuse(execution, Refusal::Failed(message)).await;
         }
-        let route = runner_params
-            .get("route")
-            .and_then(Value::as_str)
-            .unwrap_or("general");
+        let route = match runner_params.get("route") {
+            None | Some(Value::Null) => "general",
+            Some(Value::String(r)) => r.as_str(),
+            Some(other) => {
+                let message = format!("parameter \"route\" must be text, not {other}");
+                return self.refuse(execution, Refusal::Failed(message)).await;
+            }
+        };
         if let Err(message) = check_route(route) {
             return self.refuse(execution, Refusal::Failed(message)).await;
         }
         execution
             .transition(ExecutionStatus::Running, Timestamp::now())
             .expect("a scheduled execution can run");
+        // Secret parameters are masked in the announcement and in the result alike (StackStorm
+        // sends and records them as given).
         let mut shown = execution.clone();
-        shown.parameters = action_params.clone();
+        shown.parameters = action_params;
         let payload = Value::Object(shown.masked().parameters);
         self.bus().publish(
             format!("st2.announcement__{route}"),
             &json!({"payload": payload, "trace_context": null}),
         );
         tracing::info!(execution.id = %execution.id, route, "announcement published");
-        self.finish(
-            execution,
-            ExecutionStatus::Succeeded,
-            Value::Object(action_params),
-        )
-        .await
+        self.finish(execution, ExecutionStatus::Succeeded, payload)
+            .await
     }
 }
 

@@ -3,8 +3,9 @@
 //! Event names are StackStorm's stream names: `st2.execution__create`,
 //! `st2.execution__update`, `st2.trigger_instance__create`, `st2.trigger_instance__update`,
 //! `st2.rule_enforcement__create`, and `st2.announcement__<route>` (the announcement runner's,
-//! as StackStorm's `st2.announcement` exchange with the route as its routing key). Delivery is best effort: a subscriber that falls more than
-//! [`CAPACITY`] events behind loses the oldest (the store has everything).
+//! as StackStorm's `st2.announcement` exchange with the route as its routing key). Delivery is
+//! best effort: a subscriber that falls more than [`CAPACITY`] events behind loses the oldest
+//! (the store has everything).
 
 use serde::Serialize;
 use serde_json::Value;

@@ -38,15 +38,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Why a command was not run: a grant is missing (a denial, recorded as such) or the command
-/// cannot be formed (a plain failure).
+/// Why a runner did not run its command, script, request or announcement: a grant is
+/// missing (a denial, recorded as such) or it cannot be formed (a plain failure).
 #[derive(Debug)]
 pub(crate) enum Refusal {
     Denied(String),
     Failed(String),
 }
 
-/// What a command runner starts from ([`Runner::start_command`]).
+/// What a StackStorm runner implemented on the host (local, remote, http-request,
+/// announcement) starts from ([`Runner::start_command`]).
 pub(crate) struct Start {
     /// The registry the action was resolved in (its `config()` is `squall.toml`).
     pub(crate) registry: Arc<Registry>,
@@ -63,9 +64,10 @@ pub(crate) struct Start {
 }
 
 impl Runner {
-    /// Schedules `execution` and gathers what a command runner needs, recording the
-    /// command's timeout in the execution's `limits`; `None` when its action is no longer
-    /// loaded ([`Runner::action_gone`]).
+    /// Schedules `execution` and gathers what a host-side runner needs, recording the
+    /// `timeout` runner parameter ([`effective_timeout`]) in the execution's `limits` (the
+    /// http-request runner then fits them to its request); `None` when its action is no
+    /// longer loaded ([`Runner::action_gone`]).
     pub(crate) fn start_command(&self, execution: &mut Execution) -> Option<Start> {
         execution
             .transition(ExecutionStatus::Scheduled, Timestamp::now())

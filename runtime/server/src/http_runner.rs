@@ -4,24 +4,32 @@
 //! and sandbox), under the **action's own pack's** `http_allow` grant.
 //!
 //! The request is StackStorm's: `url`, `headers`, `cookies` (sent as one `Cookie` header),
-//! `allow_redirects` (default false), `username`/`password` (basic authentication) from the
-//! runner parameters; `method` (default `POST` with a body, else `GET`), `body`, `params` (the
-//! query) and `timeout` (seconds, default 60) from the action's parameters; the
-//! `X-Stanley-Action` header names the action, as StackStorm sends it. The result is
-//! `{status_code, body, parsed, headers}`, succeeded for 200–206, else failed.
+//! `allow_redirects` (default false), `username`/`password` (basic authentication),
+//! `url_hosts_blacklist`/`url_hosts_whitelist` (the URL's host checked against them, with
+//! st2's messages) from the runner parameters; `method` (default `POST` with a body, else
+//! `GET`), `body` (text as given; any value as JSON under `Content-Type: application/json`, an
+//! object form-encoded otherwise, as `requests` sends a dict), `params` (the query) and
+//! `timeout` (seconds, default 60) from the action's parameters; the `X-Stanley-Action` header
+//! names the action, as StackStorm sets it. The result is `{status_code, body, parsed,
+//! headers}`, succeeded for 200–206, else failed.
 //!
 //! Differences, on purpose: the destination must be granted to the action's pack
-//! (`[packs.<pack>] http_allow`; the pack need not declare `capabilities.http` in `pack.yaml`,
-//! since the action's metadata names its URL), and every address check of the sandbox applies
-//! (Squall's own listeners and special addresses refused); `http_proxy`, `https_proxy`,
-//! `verify_ssl_cert: false` and file uploads (`file_name`, `file_content`, `file_path`) are
-//! refused with a message naming the parameter: certificates are always verified and requests
-//! go straight to the granted host.
+//! (`[packs.<pack>] http_allow`; when the pack also declares `capabilities.http` in
+//! `pack.yaml`, the destination must match that too — otherwise the action's metadata naming
+//! its URL is the request), and every address check of the sandbox applies (Squall's own
+//! listeners and special addresses refused); the execution's wall time is the request's
+//! `timeout` plus a few seconds, never above the action's `limits.timeout` nor
+//! `[limits.max] timeout`; `http_proxy`, `https_proxy`, `verify_ssl_cert: false`, file uploads
+//! (`file_name`, `file_content`, `file_path`) and `auth` (which st2 hands to `requests`, where
+//! a string cannot work) are refused with a message naming the parameter: certificates are
+//! always verified and requests go straight to the granted host. A request that times out
+//! fails (st2 records `timeout`), and the `User-Agent` is Squall's.
 
 use crate::Runner;
 use crate::commands::{Refusal, Start};
 use serde_json::{Map, Value};
 use squall_core::capability::HttpPolicy;
+use squall_core::local_runner::python_str;
 use squall_core::{Execution, Ref, RunnerType};
 use squall_store::StoreError;
 use std::sync::Arc;
@@ -80,11 +88,18 @@ impl Runner {
             .limits
             .timeout
             .max(request_timeout.saturating_add(SLACK))
+            .min(resolved.action.limits.timeout.unwrap_or(max))
             .min(max);
         execution.limits = Some(resolved.limits);
+        // The pack's own `capabilities.http`, when it declares one, still narrows the grant.
+        let requested = if resolved.http.requested.is_empty() {
+            grants.http_allow.clone()
+        } else {
+            resolved.http.requested.clone()
+        };
         resolved.http = Arc::new(HttpPolicy {
             pack: execution.action.pack.clone(),
-            requested: grants.http_allow.clone(),
+            requested,
             granted: grants.http_allow,
         });
         self.run_component(execution, cancel, resolved, &component.action, params)
@@ -96,7 +111,7 @@ impl Runner {
 /// request's timeout.
 ///
 /// # Errors
-/// A parameter Squall does not honour, named.
+/// A parameter Squall does not honour, or a URL host the action's lists refuse, named.
 fn request(
     execution: &Execution,
     runner: &Map<String, Value>,
@@ -143,6 +158,7 @@ fn request(
     else {
         return Err(Refusal::Failed("URL must be specified.".into()));
     };
+    check_url_hosts(url, runner)?;
     let mut headers = match runner.get("headers") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(h)) => h.clone(),
@@ -161,27 +177,59 @@ fn request(
     {
         let line = cookies
             .iter()
-            .map(|(k, v)| format!("{k}={}", squall_core::local_runner::python_str(v)))
+            .map(|(k, v)| format!("{k}={}", python_str(v)))
             .collect::<Vec<_>>()
             .join("; ");
         headers.insert("Cookie".into(), Value::String(line));
     }
-    if !has(&headers, "x-stanley-action") {
-        headers.insert(
-            "X-Stanley-Action".into(),
-            Value::String(execution.action.name.clone()),
-        );
-    }
+    // As st2, the action's name always (a caller's header of that name is replaced).
+    headers.retain(|k, _| !k.eq_ignore_ascii_case("x-stanley-action"));
+    headers.insert(
+        "X-Stanley-Action".into(),
+        Value::String(execution.action.name.clone()),
+    );
+    // st2's `float(timeout)`: a number or its text.
     let timeout = match action.get("timeout") {
         None | Some(Value::Null) => DEFAULT_TIMEOUT,
         Some(v) => v
             .as_f64()
-            .filter(|t| t.is_finite() && *t >= 0.0)
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .filter(|t: &f64| t.is_finite() && *t >= 0.0)
             .ok_or_else(|| {
                 Refusal::Failed(format!(
                     "parameter \"timeout\" must be a number of seconds, not {v}"
                 ))
             })?,
+    };
+    let json_content = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("content-type")
+            && v.as_str().map(str::trim) == Some("application/json")
+    });
+    let body = match action.get("body") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(b)) => Some(b.clone()),
+        // Under a JSON content type st2 sends any value as JSON (`_cast_object`, `json.dumps`).
+        Some(other) if json_content => Some(other.to_string()),
+        // Otherwise `requests` form-encodes a dict.
+        Some(Value::Object(fields)) => {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in fields {
+                form.append_pair(k, &python_str(v));
+            }
+            if !has(&headers, "content-type") {
+                headers.insert(
+                    "Content-Type".into(),
+                    Value::String("application/x-www-form-urlencoded".into()),
+                );
+            }
+            Some(form.finish())
+        }
+        Some(other) => {
+            return Err(Refusal::Failed(format!(
+                "parameter \"body\" must be text or an object (or any JSON value with \
+                 Content-Type: application/json), not {other}"
+            )));
+        }
     };
     let mut params = Map::new();
     params.insert("url".into(), Value::String(url.to_string()));
@@ -199,15 +247,8 @@ fn request(
     if let Some(Value::String(m)) = action.get("method") {
         params.insert("method".into(), Value::String(m.clone()));
     }
-    match action.get("body") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(b)) => {
-            params.insert("body".into(), Value::String(b.clone()));
-        }
-        // StackStorm sends an object body as JSON (`_cast_object`, then `json.dumps`).
-        Some(other) => {
-            params.insert("body".into(), Value::String(other.to_string()));
-        }
+    if let Some(body) = body {
+        params.insert("body".into(), Value::String(body));
     }
     match action.get("params") {
         None | Some(Value::Null) => {}
@@ -224,6 +265,43 @@ fn request(
         Value::Object(params),
         Duration::try_from_secs_f64(timeout).unwrap_or(Duration::MAX),
     ))
+}
+
+/// StackStorm's `url_hosts_blacklist` and `url_hosts_whitelist` (`HTTPClient._is_url_*`): the
+/// URL's host, without port and brackets, must not be in the first / must be in the second;
+/// both at once is an error.
+///
+/// # Errors
+/// StackStorm's messages.
+fn check_url_hosts(url: &str, runner: &Map<String, Value>) -> Result<(), Refusal> {
+    let list = |name: &str| -> Vec<String> {
+        match runner.get(name) {
+            Some(Value::Array(items)) => items.iter().map(python_str).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let (black, white) = (list("url_hosts_blacklist"), list("url_hosts_whitelist"));
+    if !black.is_empty() && !white.is_empty() {
+        return Err(Refusal::Failed(
+            "\"url_hosts_blacklist\" and \"url_hosts_whitelist\" parameters are mutually \
+             exclusive. Only one should be provided."
+                .into(),
+        ));
+    }
+    if black.is_empty() && white.is_empty() {
+        return Ok(());
+    }
+    let host = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_string()))
+        .unwrap_or_default();
+    if black.contains(&host) {
+        return Err(Refusal::Denied(format!("URL \"{url}\" is blacklisted")));
+    }
+    if !white.is_empty() && !white.contains(&host) {
+        return Err(Refusal::Denied(format!("URL \"{url}\" is not whitelisted")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -252,7 +330,7 @@ mod tests {
         let (params, timeout) = request(
             &execution(),
             &obj(
-                json!({"url": "https://api.example.com/v1", "headers": {"Accept": "json"},
+                json!({"url": "https://api.example.com/v1", "headers": {"Accept": "json", "Content-Type": "application/json"},
                         "cookies": {"a": 1, "b": "x"}, "allow_redirects": false,
                         "verify_ssl_cert": true, "username": "u", "password": "p"}),
             ),
@@ -262,7 +340,7 @@ mod tests {
         assert_eq!(
             params,
             json!({"url": "https://api.example.com/v1",
-                   "headers": {"Accept": "json", "Cookie": "a=1; b=x", "X-Stanley-Action": "health"},
+                   "headers": {"Accept": "json", "Content-Type": "application/json", "Cookie": "a=1; b=x", "X-Stanley-Action": "health"},
                    "timeout": 5.0, "allow_redirects": false, "username": "u", "password": "p",
                    "method": "PUT", "body": "{\"k\":[1]}", "params": {"q": "1"}})
         );
@@ -275,6 +353,40 @@ mod tests {
             params.get("method").is_none(),
             "the component picks GET or POST"
         );
+
+        // An object body without a JSON content type is form-encoded, as requests sends a
+        // dict; a caller's X-Stanley-Action is replaced; a timeout may be text.
+        let (params, timeout) = request(
+            &execution(),
+            &obj(json!({"url": "http://x/", "headers": {"x-stanley-action": "forged"}})),
+            &obj(json!({"body": {"a": "1 2", "b": true}, "timeout": "2.5"})),
+        )
+        .unwrap();
+        assert_eq!(params["body"], "a=1+2&b=True");
+        assert_eq!(
+            params["headers"],
+            json!({"X-Stanley-Action": "health", "Content-Type": "application/x-www-form-urlencoded"})
+        );
+        assert_eq!(timeout, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn url_host_lists_as_st2() {
+        let check = |runner: Value| check_url_hosts("https://[::1]:8443/x", &obj(runner));
+        assert!(check(json!({})).is_ok());
+        assert!(check(json!({"url_hosts_whitelist": ["::1"]})).is_ok());
+        let Err(Refusal::Denied(m)) = check(json!({"url_hosts_blacklist": ["::1"]})) else {
+            panic!("blacklisted host accepted");
+        };
+        assert_eq!(m, "URL \"https://[::1]:8443/x\" is blacklisted");
+        let Err(Refusal::Denied(m)) = check(json!({"url_hosts_whitelist": ["example.com"]})) else {
+            panic!("host outside the whitelist accepted");
+        };
+        assert_eq!(m, "URL \"https://[::1]:8443/x\" is not whitelisted");
+        assert!(matches!(
+            check(json!({"url_hosts_whitelist": ["a"], "url_hosts_blacklist": ["b"]})),
+            Err(Refusal::Failed(_))
+        ));
     }
 
     #[test]
@@ -300,6 +412,7 @@ mod tests {
                 json!({"timeout": "soon"}),
                 "timeout",
             ),
+            (json!({"url": "http://x/"}), json!({"body": [1, 2]}), "body"),
             (
                 json!({"url": "http://x/", "headers": "x"}),
                 json!({}),

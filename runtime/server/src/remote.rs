@@ -24,7 +24,9 @@
 //! new directory: one already there is refused, so no other remote user can plant it) and
 //! that directory removed afterwards. Hosts run one at a time unless `parallel` (a runner
 //! parameter an action may default to true), then a third of them plus one at once, at most
-//! `[ssh] max_parallel` ([`concurrency`], as st2's `BaseParallelSSHRunner`).
+//! `[ssh] max_parallel` ([`concurrency`], as st2's `BaseParallelSSHRunner`); the `timeout`
+//! bounds the whole execution (a host started late gets what is left of it; st2 gives each
+//! host the full timeout, so its executions can run hosts × timeout).
 //!
 //! Differences, on purpose: host keys are checked (StackStorm accepts any); `private_key` must be
 //! the key's text (a path on the Squall machine is not read; the operator's own key is
@@ -128,11 +130,26 @@ impl Runner {
             })
             .collect();
         let cancel_all = cancel.clone();
-        let runs = futures_util::stream::iter(specs.into_iter().map(|(key, spec)| {
+        // One deadline for the execution: hosts run one after another (unless `parallel`), and
+        // each gets what is left of the timeout, so the whole run ends within it.
+        let deadline = std::time::Instant::now() + limits.timeout;
+        let runs = futures_util::stream::iter(specs.into_iter().map(|(key, mut spec)| {
             let cancel = cancel_all.clone();
             async move {
                 let started_at = Timestamp::now();
-                let outcome = run_remote(&spec, &cancel).await;
+                spec.timeout = deadline.saturating_duration_since(std::time::Instant::now());
+                let outcome = if spec.timeout.is_zero() {
+                    Ok(RemoteOutcome {
+                        exit: RemoteExit::TimedOut,
+                        stdout: String::new(),
+                        stderr: String::new(),
+                        stdout_bytes: 0,
+                        stderr_bytes: 0,
+                        duration: std::time::Duration::ZERO,
+                    })
+                } else {
+                    run_remote(&spec, &cancel).await
+                };
                 (key, spec.target, started_at, outcome)
             }
         }))
@@ -220,8 +237,6 @@ fn status_of(order: &[(bool, bool)]) -> ExecutionStatus {
     ExecutionStatus::Succeeded
 }
 
-/// A host's result when the command ran (as parallel_ssh.py `_run_command`), or ended at its
-/// timeout or by a signal (as `_generate_error_result`).
 /// How many hosts one execution talks to at once, as StackStorm's `BaseParallelSSHRunner`
 /// (`pre_run`): with `parallel`, a third of the hosts plus one, else one at a time; never more
 /// than `max` (`[ssh] max_parallel`, st2's `ssh_runner.max_parallel_actions`).
@@ -230,6 +245,8 @@ fn concurrency(hosts: usize, parallel: bool, max: usize) -> usize {
     n.clamp(1, max.max(1))
 }
 
+/// A host's result when the command ran (as parallel_ssh.py `_run_command`), or ended at its
+/// timeout or by a signal (as `_generate_error_result`).
 fn host_result(o: &RemoteOutcome, line: &str, host: &str, timeout: u64, config: &Config) -> Value {
     match &o.exit {
         RemoteExit::Code(code) => local_runner::shell_result(*code, &o.stdout, &o.stderr, None).1,
