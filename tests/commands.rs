@@ -724,7 +724,6 @@ fn http_request_actions_of_a_stackstorm_pack_run_under_their_packs_grant() {
 /// route that cannot name an event is refused.
 #[test]
 fn announcements_reach_the_stream_as_st2_sends_them() {
-    use std::io::{BufRead, BufReader};
     let dir = site("");
     let pack = new_pack(dir.path(), "chat", "version: 1.0.0\n");
     let actions = pack.join("actions");
@@ -741,22 +740,10 @@ fn announcements_reach_the_stream_as_st2_sends_them() {
     )
     .unwrap();
     let server = Server::start(dir.path());
-    let stream = server
-        .request(
-            reqwest::Method::GET,
-            "/stream/v1/stream?events=st2.announcement__general,st2.announcement__chatops",
-        )
-        .timeout(Duration::from_secs(30))
-        .send()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            if tx.send(line.unwrap_or_default()).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = server.stream_lines(
+        "/stream/v1/stream?events=st2.announcement__general,st2.announcement__chatops",
+        30,
+    );
     // The subscription is live once the stream answered; publish after it.
     let e = run(
         &server,

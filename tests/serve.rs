@@ -7,7 +7,7 @@ mod support;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{
@@ -464,22 +464,7 @@ fn sigterm_finishes_running_work_and_exits_cleanly() {
 fn executions_via_the_api_stream_and_cancel() {
     let site = Site::new("", &[], false);
     let server = site.serve("127.0.0.1:0");
-    let stream = server
-        .request(
-            reqwest::Method::GET,
-            "/stream/v1/stream?events=st2.execution__update",
-        )
-        .timeout(Duration::from_secs(20))
-        .send()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            if tx.send(line.unwrap_or_default()).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = server.stream_lines("/stream/v1/stream?events=st2.execution__update", 20);
 
     let bad = server.post(
         "/api/v1/executions",

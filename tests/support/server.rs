@@ -150,6 +150,26 @@ impl Server {
         }
     }
 
+    /// Subscribes to the stream at `path` (e.g. `/stream/v1/stream?events=…`); its lines, as
+    /// they come, on the returned channel (the subscription is live when this returns; the
+    /// connection gives up after `secs` seconds).
+    pub fn stream_lines(&self, path: &str, secs: u64) -> std::sync::mpsc::Receiver<String> {
+        let stream = self
+            .request(reqwest::Method::GET, path)
+            .timeout(Duration::from_secs(secs))
+            .send()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                if tx.send(line.unwrap_or_default()).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
     /// The server's resident memory now, in bytes (`VmRSS` of `/proc/<pid>/status`).
     #[cfg(target_os = "linux")]
     pub fn rss(&self) -> u64 {
