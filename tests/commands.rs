@@ -531,7 +531,7 @@ fn a_server_killed_while_commands_run_leaves_none_running() {
 #[test]
 fn secrets_environment_signals_and_action_limits() {
     let dir = site(
-        "[packs.sec]\ncommands = [\"printenv *\", \"sleep *\"]\nenv = [\"*\"]\n\
+        "[packs.sec]\ncommands = [\"printenv\", \"sleep *\"]\nenv = [\"*\"]\n\
          [packs.core]\nshell = true\n",
     );
     let pack = new_pack(dir.path(), "sec", "version: 1.0.0\n");
@@ -551,12 +551,28 @@ fn secrets_environment_signals_and_action_limits() {
     )
     .unwrap();
     std::fs::write(
+        actions.join("printenv.yaml"),
+        "name: printenv\nrunner_type: local-shell-cmd\nparameters:\n  \
+         cmd: {default: \"printenv\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
         actions.join("slow.yaml"),
         "name: slow\nrunner_type: local-shell-cmd\nlimits: {timeout: 1s}\n\
          parameters:\n  cmd: {default: \"sleep 5\"}\n",
     )
     .unwrap();
-    let server = Server::start(dir.path());
+    // The server's own environment: a wildcard grant passes APP_* to commands, never
+    // SQUALL_* or LD_* (named exactly they could be).
+    let server = Server::start_with(
+        dir.path(),
+        "127.0.0.1:0",
+        &[
+            ("APP_REGION", std::ffi::OsStr::new("eu-west")),
+            ("SQUALL_TEST_TOKEN", std::ffi::OsStr::new("operator-only")),
+            ("LD_DEBUG_OUTPUT", std::ffi::OsStr::new("/tmp/x")),
+        ],
+    );
 
     let e = run(&server, "sec.login", json!({"password": "hunter2pw"}));
     assert_eq!(e["status"], "failed", "{e:#}");
@@ -580,6 +596,16 @@ fn secrets_environment_signals_and_action_limits() {
     let e = run(&server, "sec.env", json!({"env": {"APP_MODE": "blue"}}));
     assert_eq!(e["status"], "succeeded", "{e:#}");
     assert_eq!(e["result"]["stdout"], "blue");
+    let e = run(&server, "sec.printenv", json!({}));
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    let lines: Vec<&str> = e["result"]["stdout"].as_str().unwrap().lines().collect();
+    assert!(lines.contains(&"APP_REGION=eu-west"), "{lines:?}");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("SQUALL_") || l.starts_with("LD_")),
+        "{lines:?}"
+    );
     for name in ["LD_PRELOAD", "BASH_ENV", "SQUALL_API_KEY", "PATH"] {
         let e = run(&server, "sec.env", json!({"env": {name: "/tmp/x"}}));
         assert_eq!(e["status"], "failed", "{name}: {e:#}");
