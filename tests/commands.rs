@@ -366,6 +366,15 @@ fn runner_types_are_listed_as_st2() {
     assert_eq!(a["runner_type"], "local-shell-cmd");
     assert_eq!(a["parameters"]["sudo"]["immutable"], true, "{a:#}");
     assert_eq!(a["parameters"]["timeout"]["default"], 60, "{a:#}");
+    // The inquirer's runner parameters (st2's inquirer_runner/runner.yaml), merged into core.ask.
+    let r = server.get("/api/v1/runnertypes/inquirer");
+    assert_eq!(r["runner_parameters"]["ttl"]["default"], 1440);
+    assert_eq!(r["runner_parameters"]["schema"]["required"], true);
+    let a = server.get("/api/v1/actions/core.ask");
+    assert_eq!(
+        a["parameters"]["schema"]["default"]["properties"]["continue"]["type"], "boolean",
+        "{a:#}"
+    );
 }
 
 /// A pack `hostile` with the shell scripts below, granted, its commands run as `nobody` when

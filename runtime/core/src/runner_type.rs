@@ -296,6 +296,16 @@ mod tests {
     }
 
     #[test]
+    fn the_inquirer_default_schema_is_st2s() {
+        let params = &RunnerType::Inquirer.spec().runner_parameters;
+        assert_eq!(
+            params["schema"]["default"],
+            crate::inquiry::default_schema()
+        );
+        assert_eq!(params["ttl"]["default"], json!(1440));
+    }
+
+    #[test]
     fn unsupported_st2_runners_are_named() {
         let e = RunnerType::parse("action-chain").unwrap_err();
         assert!(e.contains("does not run yet"), "{e}");
