@@ -237,11 +237,49 @@ fn webhooks_reach_the_sensor_and_disable_takes_effect_at_once() {
     assert_eq!(resp.json::<Value>().unwrap(), json!({"seen": 5}));
     assert_eq!(ticks(&server, "probe.tick"), vec![5]);
 
+    // Credentials never reach the sensor (SECURITY.md; as the rule path, tests/hardening.rs):
+    // the component is handed the other headers only.
+    let resp = server
+        .request(reqwest::Method::POST, "/api/v1/webhooks/probe/in")
+        .header("content-type", "application/json")
+        .header("x-echo-headers", "1")
+        .header("St2-Api-Key", "caller-api-key")
+        .header("X-Auth-Token", "caller-token")
+        .header("Authorization", "Bearer caller-bearer")
+        .header("Proxy-Authorization", "Basic caller-proxy")
+        .header("Cookie", "session=caller-cookie")
+        .header("X-Github-Event", "push")
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let seen = resp.json::<Value>().unwrap();
+    let names: Vec<&str> = seen["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"x-github-event"), "{names:?}");
+    for credential in [
+        "st2-api-key",
+        "x-auth-token",
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+    ] {
+        assert!(
+            !names.contains(&credential),
+            "{credential} reached the sensor: {names:?}"
+        );
+    }
+    assert_eq!(ticks(&server, "probe.tick"), vec![2, 5]);
+
     let (ok, out) = squall(&server, &["sensor", "disable", "probe.Hook"]);
     assert!(ok, "{out}");
     let resp = server.post("/api/v1/webhooks/probe/in", "again");
     assert_eq!(resp.status().as_u16(), 404);
-    assert_eq!(ticks(&server, "probe.tick"), vec![5]);
+    assert_eq!(ticks(&server, "probe.tick"), vec![2, 5]);
     assert_eq!(sensor(&server, "probe.Hook")["status"]["state"], "disabled");
 
     // Kept across a restart.
@@ -252,7 +290,7 @@ fn webhooks_reach_the_sensor_and_disable_takes_effect_at_once() {
     assert!(ok, "{out}");
     let resp = server.post("/api/v1/webhooks/probe/in", "back");
     assert_eq!(resp.status().as_u16(), 202);
-    assert_eq!(ticks(&server, "probe.tick"), vec![4, 5]);
+    assert_eq!(ticks(&server, "probe.tick"), vec![2, 4, 5]);
 }
 
 #[test]

@@ -12,7 +12,8 @@
 //! | `Secret` | reads the system key named by config `key` and emits `<pack>.tick` `{"n": <its length>}` |
 //!
 //! `webhook` (any class name): emits `<pack>.tick` `{"n": <body length>}` and answers 202
-//! `{"seen": <body length>}`.
+//! `{"seen": <body length>}`, plus `"headers": [<names>]` (the header names it was handed)
+//! when the request has an `x-echo-headers` header.
 
 use serde_json::json;
 use squall_plugin::Error;
@@ -84,6 +85,13 @@ impl Sensor for Test {
     fn webhook(ctx: &SensorContext, request: WebhookRequest) -> Result<WebhookResponse, Error> {
         let n = request.body.len();
         sensor::emit(&tick(ctx), &json!({"n": n}))?;
+        if request.header("x-echo-headers").is_some() {
+            let names: Vec<&str> = request.headers.iter().map(|(k, _)| k.as_str()).collect();
+            return Ok(WebhookResponse::new(
+                202,
+                json!({"seen": n, "headers": names}),
+            ));
+        }
         Ok(WebhookResponse::new(202, json!({"seen": n})))
     }
 }
