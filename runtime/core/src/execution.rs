@@ -393,8 +393,16 @@ impl Execution {
     /// (a `cmd` rendered from `{{ password }}`), that text masked too ([`Self::secret_texts`]).
     pub fn masked(&self) -> Execution {
         let mut shown = self.clone();
+        shown.parameters = self.masked_parameters(&self.parameters);
+        shown
+    }
+
+    /// `params` (this execution's parameters, or a part of them) as [`Self::masked`] shows
+    /// them.
+    pub fn masked_parameters(&self, params: &Map<String, Value>) -> Map<String, Value> {
         let secrets = self.secret_texts();
-        for (name, value) in shown.parameters.iter_mut() {
+        let mut shown = params.clone();
+        for (name, value) in shown.iter_mut() {
             if self.secret_parameters.contains(name) {
                 *value = Value::String(crate::param::MASKED.to_string());
             } else if !secrets.is_empty() {
@@ -466,17 +474,22 @@ impl Execution {
     }
 }
 
-/// Replaces every occurrence of each of `secrets` in the strings of `value` (recursively)
-/// with [`crate::param::MASKED`].
+/// `text` with every occurrence of each of `secrets` (longest first, as
+/// [`Execution::secret_texts`] gives them) replaced by [`crate::param::MASKED`].
+pub fn mask_text(text: &str, secrets: &[String]) -> String {
+    let mut text = text.to_string();
+    for secret in secrets {
+        if text.contains(secret.as_str()) {
+            text = text.replace(secret.as_str(), crate::param::MASKED);
+        }
+    }
+    text
+}
+
+/// [`mask_text`] over the strings of `value`, recursively.
 pub fn mask_strings(value: &mut Value, secrets: &[String]) {
     match value {
-        Value::String(text) => {
-            for secret in secrets {
-                if text.contains(secret.as_str()) {
-                    *text = text.replace(secret.as_str(), crate::param::MASKED);
-                }
-            }
-        }
+        Value::String(text) => *text = mask_text(text, secrets),
         Value::Array(items) => items.iter_mut().for_each(|v| mask_strings(v, secrets)),
         Value::Object(map) => map.values_mut().for_each(|v| mask_strings(v, secrets)),
         _ => {}

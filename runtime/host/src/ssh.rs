@@ -333,6 +333,11 @@ pub async fn run_remote(
     cancel: &CancellationToken,
 ) -> Result<RemoteOutcome, SshError> {
     let started = Instant::now();
+    if spec.timeout.is_zero() {
+        // No time left (hosts run one after another under one deadline): nothing connects.
+        let none = Bounded::default;
+        return Ok(outcome(RemoteExit::TimedOut, none(), none(), started));
+    }
     let deadline = tokio::time::Instant::now() + spec.timeout;
     let name = spec.target.to_string();
     let connect = tokio::time::timeout(spec.connect_timeout.min(spec.timeout), open(spec));

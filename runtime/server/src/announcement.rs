@@ -27,14 +27,14 @@ impl Runner {
         &self,
         mut execution: Execution,
     ) -> Result<Execution, StoreError> {
-        let Some(start) = self.start_command(&mut execution) else {
-            return self.action_gone(execution).await;
-        };
-        let Start {
+        let Some(Start {
             runner_params,
             action_params,
             ..
-        } = start;
+        }) = self.start_command(&mut execution)
+        else {
+            return self.action_gone(execution).await;
+        };
         if runner_params.get("experimental") != Some(&Value::Bool(true)) {
             let message = format!(
                 "Experimental flag is missing for action {}",
@@ -58,9 +58,7 @@ impl Runner {
             .expect("a scheduled execution can run");
         // Secret parameters are masked in the announcement and in the result alike (StackStorm
         // sends and records them as given).
-        let mut shown = execution.clone();
-        shown.parameters = action_params;
-        let payload = Value::Object(shown.masked().parameters);
+        let payload = Value::Object(execution.masked_parameters(&action_params));
         self.bus().publish(
             format!("st2.announcement__{route}"),
             &json!({"payload": payload, "trace_context": null}),

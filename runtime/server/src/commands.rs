@@ -25,7 +25,7 @@ use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 use squall_core::command::{CommandLineError, SEARCH_PATH, env_granted, split_command, wildcard};
 use squall_core::config::PackGrants;
-use squall_core::execution::CommandRun;
+use squall_core::execution::{CommandRun, mask_text};
 use squall_core::local_runner::{self, TIMEOUT_EXIT_CODE};
 use squall_core::{Action, Execution, ExecutionStatus, RunnerType};
 use squall_host::process::{
@@ -51,7 +51,7 @@ pub(crate) enum Refusal {
 pub(crate) struct Start {
     /// The registry the action was resolved in (its `config()` is `squall.toml`).
     pub(crate) registry: Arc<Registry>,
-    /// The action as loaded, with its limits.
+    /// The action as loaded, with its limits (the timeout already the command's).
     pub(crate) resolved: ResolvedAction,
     /// The pack's grants (`[packs.<pack>]`).
     pub(crate) grants: PackGrants,
@@ -84,9 +84,9 @@ impl Runner {
             resolved.action.limits.timeout,
             config.limits.max.timeout,
         );
-        let mut limits = resolved.limits;
-        limits.timeout = Duration::from_secs(timeout_secs);
-        execution.limits = Some(limits);
+        let mut resolved = resolved;
+        resolved.limits.timeout = Duration::from_secs(timeout_secs);
+        execution.limits = Some(resolved.limits);
         Some(Start {
             registry,
             resolved,
@@ -123,12 +123,12 @@ impl Runner {
     ) -> Result<Execution, StoreError> {
         let message = match refusal {
             Refusal::Denied(message) => {
-                let message = mask_text(&execution, &message);
+                let message = mask_message(&execution, &message);
                 tracing::warn!(execution.id = %execution.id, "{message}");
                 execution.output.denials.push(message.clone());
                 message
             }
-            Refusal::Failed(message) => mask_text(&execution, &message),
+            Refusal::Failed(message) => mask_message(&execution, &message),
         };
         self.finish(
             execution,
@@ -163,19 +163,19 @@ impl Runner {
         mut execution: Execution,
         cancel: CancellationToken,
     ) -> Result<Execution, StoreError> {
-        let Some(start) = self.start_command(&mut execution) else {
-            return self.action_gone(execution).await;
-        };
-        let Start {
+        let Some(Start {
             registry,
             resolved,
             grants,
             runner_params,
             action_params,
             timeout_secs,
-        } = start;
+        }) = self.start_command(&mut execution)
+        else {
+            return self.action_gone(execution).await;
+        };
         let config = registry.config();
-        let limits = execution.limits.expect("start_command sets the limits");
+        let limits = resolved.limits;
         let plan = match plan(
             &execution,
             &resolved.action,
@@ -235,7 +235,7 @@ impl Runner {
         let outcome = match run_command(spec, self.ledger(), &cancel).await {
             Ok(o) => o,
             Err(e) => {
-                let message = mask_text(&execution, &e.to_string());
+                let message = mask_message(&execution, &e.to_string());
                 return self
                     .finish(
                         execution,
@@ -619,20 +619,13 @@ fn current_user() -> String {
 /// command line can carry them ([`Execution::secret_texts`]).
 pub(crate) fn mask(execution: &Execution, argv: Vec<String>) -> Vec<String> {
     let secrets = execution.secret_texts();
-    argv.into_iter()
-        .map(|mut word| {
-            for s in &secrets {
-                word = word.replace(s.as_str(), squall_core::param::MASKED);
-            }
-            word
-        })
-        .collect()
+    argv.iter().map(|word| mask_text(word, &secrets)).collect()
 }
 
 /// `text` (a refusal or error message that may quote a rendered command) with the values of
 /// the execution's secret parameters masked, as [`mask`].
-pub(crate) fn mask_text(execution: &Execution, text: &str) -> String {
-    mask(execution, vec![text.to_string()]).remove(0)
+pub(crate) fn mask_message(execution: &Execution, text: &str) -> String {
+    mask_text(text, &execution.secret_texts())
 }
 
 /// The command's timeout in seconds, as StackStorm's runners take it: the `timeout` runner

@@ -56,17 +56,17 @@ impl Runner {
         mut execution: Execution,
         cancel: CancellationToken,
     ) -> Result<Execution, StoreError> {
-        let Some(start) = self.start_command(&mut execution) else {
-            return self.action_gone(execution).await;
-        };
-        let Start {
+        let Some(Start {
             registry,
             mut resolved,
             grants,
             runner_params,
             action_params,
             ..
-        } = start;
+        }) = self.start_command(&mut execution)
+        else {
+            return self.action_gone(execution).await;
+        };
         let component = HTTP_COMPONENT.parse::<Ref>().ok().and_then(|r| {
             registry
                 .resolve(&r)

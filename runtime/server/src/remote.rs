@@ -33,7 +33,9 @@
 //! `[ssh] key_file`); no API URL or token is exported.
 
 use crate::Runner;
-use crate::commands::{Refusal, Start, check_script, checked_command, given_env, mask};
+use crate::commands::{
+    Refusal, Start, check_script, checked_command, given_env, mask, mask_message,
+};
 use crate::runner::CANCELED_MESSAGE;
 use futures_util::StreamExt;
 use jiff::Timestamp;
@@ -77,19 +79,19 @@ impl Runner {
         mut execution: Execution,
         cancel: CancellationToken,
     ) -> Result<Execution, StoreError> {
-        let Some(start) = self.start_command(&mut execution) else {
-            return self.action_gone(execution).await;
-        };
-        let Start {
+        let Some(Start {
             registry,
             resolved,
             grants,
             runner_params,
             action_params,
             timeout_secs,
-        } = start;
+        }) = self.start_command(&mut execution)
+        else {
+            return self.action_gone(execution).await;
+        };
         let config = registry.config();
-        let limits = execution.limits.expect("start_command sets the limits");
+        let limits = resolved.limits;
         let plan = match plan(
             &execution,
             &resolved.action,
@@ -138,18 +140,7 @@ impl Runner {
             async move {
                 let started_at = Timestamp::now();
                 spec.timeout = deadline.saturating_duration_since(std::time::Instant::now());
-                let outcome = if spec.timeout.is_zero() {
-                    Ok(RemoteOutcome {
-                        exit: RemoteExit::TimedOut,
-                        stdout: String::new(),
-                        stderr: String::new(),
-                        stdout_bytes: 0,
-                        stderr_bytes: 0,
-                        duration: std::time::Duration::ZERO,
-                    })
-                } else {
-                    run_remote(&spec, &cancel).await
-                };
+                let outcome = run_remote(&spec, &cancel).await;
                 (key, spec.target, started_at, outcome)
             }
         }))
@@ -167,7 +158,7 @@ impl Runner {
             runs.into_iter().partition(|(_, _, _, o)| o.is_err());
         let all_unreachable = finished.is_empty();
         ordered.extend(finished);
-        let masked_line = mask(&execution, vec![plan.command.clone()]).remove(0);
+        let masked_line = mask_message(&execution, &plan.command);
         let mut result = Map::new();
         let mut order = Vec::new();
         let mut canceled = false;

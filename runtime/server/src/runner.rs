@@ -325,8 +325,7 @@ impl Runner {
                 .transition(ExecutionStatus::Scheduled, Timestamp::now())
                 .expect("a requested execution can be scheduled");
             let Some(resolved) = self.registry.resolve(&execution.action.reference) else {
-                let message = format!("action {} is no longer loaded", execution.action.reference);
-                return self.finish(execution, ExecutionStatus::Failed, json!({"error": message})).await;
+                return self.action_gone(execution).await;
             };
             let component = resolved.action.clone();
             let params = Value::Object(execution.parameters.clone());
