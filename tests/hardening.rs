@@ -27,7 +27,10 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
-use support::{HttpStub, Response, Server, hostile_action, new_pack, write_squall_toml};
+use support::{
+    CREDENTIAL_HEADERS, HttpStub, Response, Server, hostile_action, new_pack,
+    post_with_credentials, write_squall_toml,
+};
 
 const SECRET: &str = "TOP-SECRET-KEY-MATERIAL";
 
@@ -490,18 +493,7 @@ fn pack_files_stay_inside_the_pack_and_are_never_quoted() {
 fn webhook_credentials_never_become_event_data() {
     let dir = site("");
     let server = Server::start(dir.path());
-    let resp = server
-        .request(reqwest::Method::POST, "/api/v1/webhooks/creds")
-        .header("content-type", "application/json")
-        .header("St2-Api-Key", "caller-api-key")
-        .header("X-Auth-Token", "caller-token")
-        .header("Authorization", "Bearer caller-bearer")
-        .header("Proxy-Authorization", "Basic caller-proxy")
-        .header("Cookie", "session=caller-cookie")
-        .header("X-Github-Event", "push")
-        .body("{}")
-        .send()
-        .unwrap();
+    let resp = post_with_credentials(&server, "/api/v1/webhooks/creds", &[]);
     assert_eq!(resp.status(), 202);
     let instances = server.wait_for(
         "/api/v1/triggerinstances?trigger=core.st2.webhook",
@@ -517,13 +509,7 @@ fn webhook_credentials_never_become_event_data() {
     let headers = &instances[0]["payload"]["headers"];
     assert_eq!(headers["X-Github-Event"], "push", "{headers:#}");
     let stored = format!("{instances}{execution}");
-    for credential in [
-        "caller-api-key",
-        "caller-token",
-        "caller-bearer",
-        "caller-proxy",
-        "caller-cookie",
-    ] {
+    for (_, credential) in CREDENTIAL_HEADERS {
         assert!(
             !stored.contains(credential),
             "{credential} stored: {stored}"

@@ -21,6 +21,33 @@ use std::path::{Path, PathBuf};
 pub const SQUALL: &str = env!("CARGO_BIN_EXE_squall");
 
 /// The repository root (shipped packs, examples and fixtures are found from here).
+/// The credential headers Squall strips from webhook requests (name, a value to look for), as
+/// a caller would send them.
+pub const CREDENTIAL_HEADERS: [(&str, &str); 5] = [
+    ("St2-Api-Key", "caller-api-key"),
+    ("X-Auth-Token", "caller-token"),
+    ("Authorization", "Bearer caller-bearer"),
+    ("Proxy-Authorization", "Basic caller-proxy"),
+    ("Cookie", "session=caller-cookie"),
+];
+
+/// A `POST` to `path` with a JSON body `{}`, every one of [`CREDENTIAL_HEADERS`] and
+/// `X-Github-Event: push`, plus `extra` headers.
+pub fn post_with_credentials(
+    server: &Server,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::blocking::Response {
+    let mut request = server
+        .request(reqwest::Method::POST, path)
+        .header("content-type", "application/json")
+        .header("X-Github-Event", "push");
+    for (name, value) in CREDENTIAL_HEADERS.iter().chain(extra) {
+        request = request.header(*name, *value);
+    }
+    request.body("{}").send().unwrap()
+}
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
