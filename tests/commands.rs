@@ -240,7 +240,17 @@ fn a_stackstorm_pack_loads_unchanged_and_runs_under_grants() {
         .map(|a| a["name"].as_str().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["check", "disk_free", "greet", "nothing"]);
+    assert_eq!(
+        names,
+        [
+            "approved_kernel",
+            "check",
+            "deploy",
+            "disk_free",
+            "greet",
+            "nothing"
+        ]
+    );
 
     // local-shell-script: named arguments first (sorted), then positional ones, as st2 passes
     // them; the granted environment variable from the `env` parameter.
@@ -843,5 +853,124 @@ fn announcements_reach_the_stream_as_st2_sends_them() {
             .unwrap()
             .starts_with("route \"a\\nevent: forged\""),
         "{e:#}"
+    );
+}
+
+/// StackStorm's `action-chain` runner on the fixture pack's chains, as
+/// `contrib/runners/action_chain_runner/action_chain_runner.py` runs them: vars, each node's
+/// result under its name, `publish`, `__results`, `action_context`, parameters cast to the
+/// called action's types, `on-failure` (a handled failure ends as its handler does), the result
+/// `{tasks, published}`; a chain waiting on an inquiry survives a server kill and goes on when
+/// answered.
+#[test]
+fn action_chains_run_as_st2_and_survive_a_restart() {
+    let dir = site("");
+    copy_dir(
+        &repo().join("tests/fixtures/st2-pack/packs"),
+        &dir.path().join("packs"),
+    );
+    write_squall_toml(
+        dir.path(),
+        "[packs.st2ops]\nscripts = [\"greet.sh\"]\nenv = [\"GREETING\", \"FAIL\"]\n\
+         [packs.core]\ncommands = [\"uname -s\", \"echo greet failed with *\"]\n",
+    );
+    let server = Server::start(dir.path());
+    let runner = server.get("/api/v1/runnertypes/action-chain");
+    assert_eq!(runner["output_key"], "published");
+    assert_eq!(
+        runner["runner_parameters"]["display_published"]["default"],
+        true
+    );
+
+    let e = run(&server, "st2ops.deploy", json!({"service": "web"}));
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    let user = e["context"]["user"].as_str().unwrap();
+    let tasks = e["result"]["tasks"].as_array().unwrap();
+    let names: Vec<&str> = tasks.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["greet", "kernel", "done"]);
+    for t in tasks {
+        assert_eq!(t["state"], "succeeded");
+        assert_eq!(t["id"], t["name"]);
+        assert_eq!(t["workflow"], Value::Null);
+        assert!(t["created_at"].as_str().unwrap().ends_with('Z'));
+    }
+    let greeting = format!(
+        "arg: --style=plain\narg: --tags=[]\narg: deploy of web\narg: 3\ngreeting: from {user}\npack: st2ops"
+    );
+    assert_eq!(tasks[0]["result"]["stdout"], greeting.as_str());
+    assert_eq!(
+        e["result"]["published"],
+        json!({"greeting": greeting, "greet_code": 0, "kernel": "Linux"})
+    );
+    assert_eq!(
+        e["result"].as_object().unwrap().len(),
+        2,
+        "tasks and published, no error: {e:#}"
+    );
+    // Node executions are the chain's children, with `context.chain` naming the node.
+    let id = e["id"].as_str().unwrap();
+    let children = server.get(&format!("/api/v1/executions?parent={id}"));
+    let mut nodes: Vec<&str> = children
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["context"]["chain"]["name"].as_str().unwrap())
+        .collect();
+    nodes.sort();
+    assert_eq!(nodes, ["done", "greet", "kernel"]);
+    assert_eq!(
+        tasks[1]["execution_id"],
+        children
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["context"]["chain"]["name"] == "kernel")
+            .unwrap()["id"]
+    );
+
+    // A failed node goes to its on-failure node; that one succeeding makes the chain succeed.
+    let e = run(
+        &server,
+        "st2ops.deploy",
+        json!({"service": "web", "fail": true}),
+    );
+    let tasks = e["result"]["tasks"].as_array().unwrap();
+    let states: Vec<(&str, &str)> = tasks
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [("greet", "failed"), ("report", "succeeded")],
+        "{e:#}"
+    );
+    assert_eq!(e["status"], "succeeded");
+    assert_eq!(tasks[1]["result"]["stdout"], "greet failed with 3");
+    assert_eq!(e["result"]["published"]["greet_code"], 3);
+
+    // Waiting on an inquiry: paused, durable across a kill -9, goes on when answered.
+    let id = request(&server, "st2ops.approved_kernel", json!({}));
+    let path = format!("/api/v1/executions/{id}");
+    server.wait_for(&path, 30, |v| v["status"] == "paused");
+    server.kill_9();
+    let server = Server::start(dir.path());
+    let inquiries = server.wait_for("/api/v1/inquiries", 30, |v| {
+        v.as_array().is_some_and(|a| !a.is_empty())
+    });
+    assert_eq!(inquiries[0]["parent"], id.as_str());
+    let (answered, body) = server.send(
+        reqwest::Method::PUT,
+        &format!("/api/v1/inquiries/{}", inquiries[0]["id"].as_str().unwrap()),
+        Some(json!({"response": {"continue": true}})),
+    );
+    assert_eq!(answered, 200, "{body}");
+    let e = server.wait_for(&path, 60, completed);
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    let tasks = e["result"]["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(tasks[1]["result"]["stdout"], "Linux");
+    assert!(
+        e["result"].get("published").is_none(),
+        "display_published: false"
     );
 }

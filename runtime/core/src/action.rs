@@ -47,6 +47,9 @@ pub struct Action {
     /// The workflow of an `orquesta` action, parsed and inspected when its pack loads
     /// (`None` for other runners, and until [`crate::PackSet`] has inspected it).
     pub workflow: Option<std::sync::Arc<crate::workflow::WorkflowSpec>>,
+    /// The chain of an `action-chain` action, parsed and validated when its pack loads
+    /// (`None` for other runners).
+    pub chain: Option<std::sync::Arc<crate::chain::ChainSpec>>,
     /// The declared parameters.
     pub parameters: Parameters,
     /// The `limits:` block.
@@ -183,6 +186,7 @@ impl Action {
             entry_point: raw.entry_point,
             entry_path,
             workflow: None,
+            chain: None,
             parameters,
             limits: raw.limits,
             idempotent: raw.idempotent,
@@ -230,6 +234,7 @@ fn resolve_entry_point(
 ) -> Result<PathBuf, String> {
     let what = match runner {
         RunnerType::Orquesta => "workflow",
+        RunnerType::ActionChain => "chain",
         RunnerType::LocalShellScript | RunnerType::RemoteShellScript => "script",
         _ => "component",
     };

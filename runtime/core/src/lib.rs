@@ -19,7 +19,8 @@
 //! - [`units`]: durations (`"30s"`) and sizes (`"64MiB"`) as operators write them.
 //! - [`trigger`]: trigger types (StackStorm's built-ins and packs' own) and trigger instances.
 //! - [`workflow`]: Orquesta workflows — spec, expressions (Jinja and YAQL), inspection, and the
-//!   conductor state machine; [`inquiry`]: `core.ask` questions and their responses.
+//!   conductor state machine; [`chain`]: StackStorm's ActionChains, conducted the same way;
+//!   [`inquiry`]: `core.ask` questions and their responses.
 //! - [`runner_type::RunnerType`]: the runner types with StackStorm's runner parameters;
 //!   [`local_runner`]: the local runners' arguments, results and statuses, as StackStorm's.
 //! - [`policy::Policy`]: concurrency and retry policies attached to actions.
@@ -29,6 +30,7 @@
 pub mod action;
 pub mod apikey;
 pub mod capability;
+pub mod chain;
 pub mod command;
 pub mod config;
 pub mod criteria;

@@ -291,16 +291,16 @@ impl PackSet {
         items
     }
 
-    /// Parses and inspects the workflow of every `orquesta` action; an action whose workflow
-    /// has problems is reported (every problem, naming the workflow file, task and field) and
-    /// not loaded.
+    /// Parses and inspects the workflow of every `orquesta` action and the chain of every
+    /// `action-chain` action; an action whose workflow or chain has problems is reported
+    /// (naming the file, task or node, and field) and not loaded.
     fn load_workflows(&mut self, snapshot: &PackSet) {
         let lookup =
             |r: &str| -> Option<Action> { snapshot.action(&r.parse::<Ref>().ok()?).cloned() };
         for pack in self.packs.values_mut() {
             let mut broken = Vec::new();
             for (name, action) in pack.actions.iter_mut() {
-                if action.runner_type != crate::RunnerType::Orquesta {
+                if !action.runner_type.is_conducted() {
                     continue;
                 }
                 let file = action.entry_path.clone();
@@ -308,6 +308,15 @@ impl PackSet {
                     .and_then(|t| t.ok_or_else(|| "cannot read: not found".to_string()));
                 let problems = match text {
                     Err(e) => vec![PackError::new(&file, "", e)],
+                    Ok(text) if action.runner_type == crate::RunnerType::ActionChain => {
+                        match load_chain(&text, &action.reference, &lookup) {
+                            Ok(spec) => {
+                                action.chain = Some(std::sync::Arc::new(spec));
+                                Vec::new()
+                            }
+                            Err(e) => vec![PackError::new(&file, &e.field, e.message)],
+                        }
+                    }
                     Ok(text) => match crate::workflow::WorkflowSpec::parse(&text) {
                         Err(e) => vec![PackError::new(&file, &e.field, e.message)],
                         Ok(spec) => {
@@ -568,6 +577,29 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
+}
+
+/// Parses an ActionChain file and checks that every action it names (Jinja refs aside) is
+/// loaded, as Orquesta workflows are inspected (StackStorm finds an unknown ref only when the
+/// node is reached).
+fn load_chain(
+    text: &str,
+    reference: &Ref,
+    lookup: &dyn Fn(&str) -> Option<Action>,
+) -> Result<crate::chain::ChainSpec, crate::chain::ChainError> {
+    let spec = crate::chain::ChainSpec::parse(text, &reference.to_string())?;
+    for (i, action) in spec.actions() {
+        if lookup(action).is_none() {
+            return Err(crate::chain::ChainError {
+                field: format!("chain[{i}].ref"),
+                message: format!(
+                    "Task :: {} - Action with ref {action} not registered.",
+                    spec.chain[i].name
+                ),
+            });
+        }
+    }
+    Ok(spec)
 }
 
 #[cfg(test)]

@@ -27,6 +27,11 @@ pub enum RunnerType {
     /// by Squall, as StackStorm's `orquesta` runner.
     #[serde(rename = "orquesta")]
     Orquesta,
+    /// A chain of actions run one after another (`entry_point` = its YAML, e.g.
+    /// `chains/deploy.yaml`), conducted durably by Squall, as StackStorm's `action-chain`
+    /// runner (see [`crate::chain`]).
+    #[serde(rename = "action-chain")]
+    ActionChain,
     /// Waits for a human response, as StackStorm's `inquirer` runner (`core.ask`); no entry
     /// point.
     #[serde(rename = "inquirer")]
@@ -64,9 +69,8 @@ pub enum RunnerType {
 
 /// StackStorm runner types Squall does not run yet; an action naming one is reported at load
 /// (file, field `runner_type`, runner name) and not loaded, the rest of its pack is.
-pub const NOT_YET: [&str; 5] = [
+pub const NOT_YET: [&str; 4] = [
     "python-script",
-    "action-chain",
     "winrm-cmd",
     "winrm-ps-cmd",
     "winrm-ps-script",
@@ -107,9 +111,10 @@ static SPECS: LazyLock<Vec<RunnerTypeSpec>> = LazyLock::new(|| {
 
 impl RunnerType {
     /// Every runner Squall runs, by the name used in `runner_type`.
-    pub const ALL: [(&'static str, RunnerType); 10] = [
+    pub const ALL: [(&'static str, RunnerType); 11] = [
         ("wasm", RunnerType::Wasm),
         ("orquesta", RunnerType::Orquesta),
+        ("action-chain", RunnerType::ActionChain),
         ("inquirer", RunnerType::Inquirer),
         ("noop", RunnerType::Noop),
         ("local-shell-cmd", RunnerType::LocalShellCmd),
@@ -150,9 +155,16 @@ impl RunnerType {
             self,
             RunnerType::Wasm
                 | RunnerType::Orquesta
+                | RunnerType::ActionChain
                 | RunnerType::LocalShellScript
                 | RunnerType::RemoteShellScript
         )
+    }
+
+    /// Whether Squall conducts it durably: its state lives beside the execution, its steps run
+    /// as child executions (`orquesta`, `action-chain`).
+    pub fn is_conducted(self) -> bool {
+        matches!(self, RunnerType::Orquesta | RunnerType::ActionChain)
     }
 
     /// Whether it runs a command (through the `process` or the `ssh` capability).

@@ -269,7 +269,7 @@ impl Runner {
             }
             match execution.action.runner_type {
                 squall_core::RunnerType::Wasm => {}
-                squall_core::RunnerType::Orquesta => {
+                squall_core::RunnerType::Orquesta | squall_core::RunnerType::ActionChain => {
                     return match self.workflows.get() {
                         Some(w) => {
                             let started = w.start(execution).await?;
@@ -284,7 +284,7 @@ impl Runner {
                             Ok(started)
                         }
                         None => {
-                            let message = "workflows run only under squall serve or the CLI's services";
+                            let message = "workflows and action chains run only under squall serve or the CLI's services";
                             self.finish(execution, ExecutionStatus::Failed, json!({"error": message})).await
                         }
                     };

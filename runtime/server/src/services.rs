@@ -299,7 +299,7 @@ impl Services {
             });
         }
         match e.action.runner_type {
-            RunnerType::Orquesta if e.status != ExecutionStatus::Requested => self
+            r if r.is_conducted() && e.status != ExecutionStatus::Requested => self
                 .inner
                 .workflows
                 .cancel(id)
@@ -562,9 +562,7 @@ impl Services {
                 .filter(|e| orphaned(e))
             {
                 e.owner = Some(store.process().to_string());
-                if e.action.runner_type == RunnerType::Orquesta
-                    && status != ExecutionStatus::Scheduled
-                {
+                if e.action.runner_type.is_conducted() && status != ExecutionStatus::Scheduled {
                     // Its state is durable: it goes on once its task executions are looked at.
                     self.store().update(&e).await?;
                     self.inner.scheduler.adopt(&e);
@@ -577,7 +575,7 @@ impl Services {
                 ) {
                     continue;
                 }
-                let idempotent = e.action.runner_type == RunnerType::Orquesta
+                let idempotent = e.action.runner_type.is_conducted()
                     || self
                         .registry()
                         .packs()

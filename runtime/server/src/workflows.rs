@@ -1,4 +1,6 @@
-//! The `orquesta` runner: conducts workflow executions durably.
+//! The `orquesta` and `action-chain` runners: conduct workflow and ActionChain executions
+//! durably (an ActionChain is conducted exactly as a workflow is, by its own pure conductor,
+//! [`squall_core::chain::ChainConductor`]).
 //!
 //! A workflow execution's [`WorkflowState`] lives in the store beside it. Every change — the
 //! start, a task execution's progress, pause, resume, cancel — is applied to the pure
@@ -16,8 +18,11 @@
 
 use crate::{Runner, Scheduler};
 use jiff::Timestamp;
-use serde_json::{Map, json};
-use squall_core::workflow::{Conductor, Dispatch, WorkflowSpec, WorkflowState};
+use serde_json::{Map, Value, json};
+use squall_core::chain::{ChainConductor, ChainSpec, ChainState};
+use squall_core::template::Context;
+use squall_core::workflow::Conductor;
+use squall_core::workflow::{ConductorError, Dispatch, WorkflowSpec, WorkflowState};
 use squall_core::{Execution, ExecutionId, ExecutionStatus, Ref, RunnerType};
 use squall_store::{Batch, StoreError};
 use std::collections::HashMap;
@@ -87,7 +92,126 @@ struct Inner {
     /// One lock per workflow: every change to it holds it.
     locks: Mutex<HashMap<ExecutionId, Arc<tokio::sync::Mutex<()>>>>,
     /// Workflow executions and their states as last committed.
-    cache: Mutex<HashMap<ExecutionId, (Execution, WorkflowState)>>,
+    cache: Mutex<HashMap<ExecutionId, (Execution, State)>>,
+}
+
+/// What a conducted execution runs: an Orquesta workflow or an ActionChain.
+enum Spec {
+    Orquesta(Arc<WorkflowSpec>),
+    Chain(Arc<ChainSpec>),
+}
+
+/// A conducted execution's stored state.
+#[derive(Clone)]
+enum State {
+    Orquesta(WorkflowState),
+    Chain(ChainState),
+}
+
+/// The conductor of one workflow or chain, as the engine drives it.
+enum Conducted<'a> {
+    Orquesta(Conductor<'a>),
+    Chain(ChainConductor<'a>),
+}
+
+impl Conducted<'_> {
+    fn take_dispatches(&mut self) -> Vec<Dispatch> {
+        match self {
+            Conducted::Orquesta(c) => c.take_dispatches(),
+            Conducted::Chain(c) => c.take_dispatches(),
+        }
+    }
+
+    fn bind(&mut self, d: &Dispatch, execution: String) {
+        match self {
+            Conducted::Orquesta(c) => c.bind(d.task, d.run, execution),
+            Conducted::Chain(c) => c.bind(d.task, execution),
+        }
+    }
+
+    fn update(&mut self, task: usize, run: usize, status: ExecutionStatus, result: Value) {
+        match self {
+            Conducted::Orquesta(c) => c.update(task, run, status, result),
+            Conducted::Chain(c) => c.update(task, status, result),
+        }
+    }
+
+    /// The status last reported for a (task, run).
+    fn known(&self, task: usize, run: usize) -> Option<ExecutionStatus> {
+        match self {
+            Conducted::Orquesta(c) => Some(c.state().tasks.get(task)?.runs.get(run)?.status),
+            Conducted::Chain(c) => Some(c.state().tasks.get(task)?.state),
+        }
+    }
+
+    fn find(&self, execution: &str) -> Option<(usize, usize)> {
+        match self {
+            Conducted::Orquesta(c) => c.find(execution),
+            Conducted::Chain(c) => c.find(execution).map(|t| (t, 0)),
+        }
+    }
+
+    /// An index of every run for a batch of many reports (a chain runs one node at a time).
+    fn run_index(&self) -> Option<HashMap<String, (usize, usize)>> {
+        match self {
+            Conducted::Orquesta(c) => Some(c.run_index()),
+            Conducted::Chain(_) => None,
+        }
+    }
+
+    fn state_json(&self) -> Vec<u8> {
+        match self {
+            Conducted::Orquesta(c) => serde_json::to_vec(c.state()),
+            Conducted::Chain(c) => serde_json::to_vec(c.state()),
+        }
+        .expect("conductor states serialize")
+    }
+
+    fn check_state_size(&mut self, bytes: usize) -> bool {
+        match self {
+            Conducted::Orquesta(c) => c.check_state_size(bytes),
+            Conducted::Chain(c) => c.check_state_size(bytes),
+        }
+    }
+
+    fn status(&self) -> ExecutionStatus {
+        match self {
+            Conducted::Orquesta(c) => c.status(),
+            Conducted::Chain(c) => c.status(),
+        }
+    }
+
+    fn result(&self) -> Value {
+        match self {
+            Conducted::Orquesta(c) => c.result(),
+            Conducted::Chain(c) => c.result(),
+        }
+    }
+
+    fn into_state(self) -> State {
+        match self {
+            Conducted::Orquesta(c) => State::Orquesta(c.into_state()),
+            Conducted::Chain(c) => State::Chain(c.into_state()),
+        }
+    }
+
+    fn request(&mut self, request: Request) -> Result<(), ConductorError> {
+        match (self, request) {
+            (Conducted::Orquesta(c), Request::Pause) => c.pause(),
+            (Conducted::Orquesta(c), Request::Resume) => c.resume(),
+            (Conducted::Orquesta(c), Request::Cancel) => c.cancel().map(|_| ()),
+            (Conducted::Chain(c), Request::Pause) => c.pause(),
+            (Conducted::Chain(c), Request::Resume) => c.resume(),
+            (Conducted::Chain(c), Request::Cancel) => c.cancel(),
+        }
+    }
+
+    fn active_executions(&self) -> Vec<String> {
+        match self {
+            Conducted::Orquesta(c) => c.active_executions(),
+            Conducted::Chain(c) => c.active_executions(),
+        }
+    }
 }
 
 /// Whether [`Workflows::apply`] creates the workflow execution's record or updates it.
@@ -183,31 +307,118 @@ impl Workflows {
         m.lock_owned().await
     }
 
-    fn spec(&self, e: &Execution) -> Result<Arc<WorkflowSpec>, ControlError> {
-        self.inner
+    fn spec(&self, e: &Execution) -> Result<Spec, ControlError> {
+        let action = self
+            .inner
             .runner
             .registry()
             .packs()
             .action(&e.action.reference)
-            .and_then(|a| a.workflow.clone())
-            .ok_or_else(|| ControlError::Unloaded {
-                id: e.id,
-                action: e.action.reference.clone(),
-            })
+            .cloned();
+        let spec = match e.action.runner_type {
+            RunnerType::ActionChain => action.and_then(|a| a.chain).map(Spec::Chain),
+            _ => action.and_then(|a| a.workflow).map(Spec::Orquesta),
+        };
+        spec.ok_or_else(|| ControlError::Unloaded {
+            id: e.id,
+            action: e.action.reference.clone(),
+        })
     }
 
-    /// The workflow execution and its state: from the cache, else the store.
-    async fn load(
-        &self,
-        id: ExecutionId,
-    ) -> Result<(Execution, Option<WorkflowState>), ControlError> {
+    /// The workflow (or chain) execution and its state: from the cache, else the store.
+    async fn load(&self, id: ExecutionId) -> Result<(Execution, Option<State>), ControlError> {
         if let Some((e, s)) = lock(&self.inner.cache).get(&id).cloned() {
             return Ok((e, Some(s)));
         }
         let store = self.inner.runner.store();
         let e = store.get(id).await?.ok_or(ControlError::NotFound(id))?;
-        let state = store.workflow(id).await?;
+        let state = match e.action.runner_type {
+            RunnerType::ActionChain => store.chain(id).await?.map(State::Chain),
+            _ => store.workflow(id).await?.map(State::Orquesta),
+        };
         Ok((e, state))
+    }
+
+    /// What an ActionChain's templates see besides its own values, as StackStorm's
+    /// `_resolve_params`: `st2kv`, `action_context` (`{"parent": {"execution_id", ...the
+    /// chain execution's context}}`) and, when the chain mentions it, `config_context`.
+    fn chain_context(&self, wf: &Execution, spec: &ChainSpec) -> Result<Context, String> {
+        let pack = wf.action.reference.pack();
+        let mut parent = wf.context.clone();
+        parent.insert("execution_id".into(), json!(wf.id.to_string()));
+        parent.entry("pack").or_insert_with(|| json!(pack));
+        let mut ctx = Context::empty()
+            .with_keys(self.keys(wf.user(), &wf.action.reference))
+            .with("action_context", json!({ "parent": parent }));
+        if spec.mentions_config {
+            use squall_core::pack_config::CONFIG_CONTEXT;
+            let operator = Context::empty().with_keys(self.inner.runner.key_lookup(wf.user()));
+            let config = self
+                .inner
+                .runner
+                .registry()
+                .pack_config(pack, &operator)
+                .map_err(|e| format!("{CONFIG_CONTEXT}: {e}"))?;
+            ctx = ctx.with(CONFIG_CONTEXT, Value::Object(config));
+        }
+        Ok(ctx)
+    }
+
+    /// The action parameters of a chain execution (its runner parameters set aside, as
+    /// StackStorm's `render_final_params` splits them) and `display_published`.
+    fn chain_parameters(wf: &Execution) -> (Map<String, Value>, bool) {
+        let runner = &RunnerType::ActionChain.spec().runner_parameters;
+        let display = wf
+            .parameters
+            .get("display_published")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let params = wf
+            .parameters
+            .iter()
+            .filter(|(k, _)| !runner.contains_key(k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        (params, display)
+    }
+
+    /// The conductor of a stored workflow or chain.
+    fn conductor<'s>(
+        &self,
+        spec: &'s Spec,
+        wf: &Execution,
+        state: State,
+    ) -> Result<Conducted<'s>, ControlError> {
+        match (spec, state) {
+            (Spec::Orquesta(spec), State::Orquesta(state)) => {
+                Ok(Conducted::Orquesta(Conductor::resume_from(
+                    spec,
+                    state,
+                    Some(self.keys(wf.user(), &wf.action.reference)),
+                    &self.budget(),
+                )))
+            }
+            (Spec::Chain(spec), State::Chain(state)) => {
+                let base = self
+                    .chain_context(wf, spec)
+                    .map_err(|message| ControlError::Refused { id: wf.id, message })?;
+                let (params, _) = Self::chain_parameters(wf);
+                Ok(Conducted::Chain(ChainConductor::resume_from(
+                    spec,
+                    state,
+                    &params,
+                    base,
+                    self.budget().max_state_bytes,
+                )))
+            }
+            _ => Err(ControlError::Refused {
+                id: wf.id,
+                message: format!(
+                    "action {} no longer runs as {}; its stored state cannot go on",
+                    wf.action.reference, wf.action.runner_type
+                ),
+            }),
+        }
     }
 
     /// Starts a `requested` workflow execution (called by the runner when the scheduler picks
@@ -236,12 +447,39 @@ impl Workflows {
                     .await;
             }
         };
-        let conductor = Conductor::start(
-            &spec,
-            &execution.parameters,
-            Some(self.keys(execution.user(), &execution.action.reference)),
-            &self.budget(),
-        );
+        let conductor = match &spec {
+            Spec::Orquesta(spec) => Conducted::Orquesta(Conductor::start(
+                spec,
+                &execution.parameters,
+                Some(self.keys(execution.user(), &execution.action.reference)),
+                &self.budget(),
+            )),
+            Spec::Chain(chain) => {
+                let base = match self.chain_context(&execution, chain) {
+                    Ok(base) => base,
+                    Err(message) => {
+                        lock(&self.inner.locks).remove(&execution.id);
+                        return self
+                            .inner
+                            .runner
+                            .finish(
+                                execution,
+                                ExecutionStatus::Failed,
+                                json!({"tasks": [], "error": message}),
+                            )
+                            .await;
+                    }
+                };
+                let (params, display) = Self::chain_parameters(&execution);
+                Conducted::Chain(ChainConductor::start(
+                    chain,
+                    &params,
+                    base,
+                    display,
+                    self.budget().max_state_bytes,
+                ))
+            }
+        };
         tracing::info!(execution.id = %execution.id, action.ref = %execution.action.reference, "workflow started");
         self.apply(
             execution,
@@ -260,7 +498,7 @@ impl Workflows {
         mut wf: Execution,
         before: ExecutionStatus,
         record: Record,
-        mut c: Conductor<'_>,
+        mut c: Conducted<'_>,
     ) -> Result<Execution, StoreError> {
         let mut children: Vec<Execution> = Vec::new();
         loop {
@@ -269,9 +507,9 @@ impl Workflows {
                 break;
             }
             for d in dispatches {
-                match self.child(&wf, &d) {
+                match self.child(&wf, &d, &c) {
                     Ok(child) => {
-                        c.bind(d.task, d.run, child.id.to_string());
+                        c.bind(&d, child.id.to_string());
                         wf.children.push(child.id);
                         children.push(child);
                     }
@@ -288,9 +526,9 @@ impl Workflows {
         }
         // The state as it will be stored, serialized once: over `[workflows] max_state_bytes`
         // fails the workflow (it is stored this once, with the error).
-        let mut state_json = serde_json::to_vec(c.state()).expect("workflow states serialize");
+        let mut state_json = c.state_json();
         if c.check_state_size(state_json.len()) {
-            state_json = serde_json::to_vec(c.state()).expect("workflow states serialize");
+            state_json = c.state_json();
         }
         let now = Timestamp::now();
         let status = c.status();
@@ -343,8 +581,10 @@ impl Workflows {
         Ok(wf)
     }
 
-    /// A task execution for a dispatch, validated (not stored).
-    fn child(&self, wf: &Execution, d: &Dispatch) -> Result<Execution, String> {
+    /// A task execution for a dispatch, validated (not stored). A chain node's parameters are
+    /// cast to the called action's types (StackStorm's `cast_params`) and its context carries
+    /// `chain` (the node) where a workflow task's carries `orquesta`.
+    fn child(&self, wf: &Execution, d: &Dispatch, c: &Conducted<'_>) -> Result<Execution, String> {
         let reference: Ref = d
             .action
             .parse()
@@ -354,6 +594,31 @@ impl Workflows {
             "parent".into(),
             json!({"execution_id": wf.id.to_string(), "user": wf.user(), "pack": wf.action.pack}),
         );
+        if let Conducted::Chain(_) = c {
+            let packs = self.inner.runner.registry().packs();
+            let action = packs.action(&reference).ok_or_else(|| {
+                format!(
+                    "Task :: {} - Action with ref {reference} not registered.",
+                    d.task_name
+                )
+            })?;
+            let input: Map<String, Value> = d
+                .input
+                .iter()
+                .map(|(k, v)| (k.clone(), action.parameters.coerce(k, v.clone())))
+                .collect();
+            context.insert(
+                "chain".into(),
+                json!({"name": d.task_name, "ref": d.action}),
+            );
+            let mut child = self
+                .inner
+                .runner
+                .new_execution(&reference, &input, wf.user(), context)
+                .map_err(|e| format!("Failed running task \"{}\". {e}", d.task_name))?;
+            child.parent = Some(wf.id);
+            return Ok(child);
+        }
         let mut orquesta = json!({
             "workflow_execution_id": wf.id.to_string(),
             "task_execution_id": format!("{}:{}:{}", wf.id, d.task_name, d.route),
@@ -427,16 +692,15 @@ impl Workflows {
             return Ok(());
         }
         let spec = self.spec(&wf)?;
-        let mut c = Conductor::resume_from(
-            &spec,
-            state,
-            Some(self.keys(wf.user(), &wf.action.reference)),
-            &self.budget(),
-        );
+        let mut c = self.conductor(&spec, &wf, state)?;
         let mut changed = false;
         // A batch of many reports (a wide with-items canceled) looks runs up in one index; a
         // few are found by a scan each.
-        let index = (events.len() > 8).then(|| c.run_index());
+        let index = if events.len() > 8 {
+            c.run_index()
+        } else {
+            None
+        };
         for child in events {
             let id = child.id.to_string();
             let found = match &index {
@@ -446,7 +710,9 @@ impl Workflows {
             let Some((task, run)) = found else {
                 continue;
             };
-            let known = c.state().tasks[task].runs[run].status;
+            let Some(known) = c.known(task, run) else {
+                continue;
+            };
             if known == child.status || known.is_completed() {
                 continue;
             }
@@ -504,7 +770,7 @@ impl Workflows {
         let (wf, active) = {
             let _guard = self.lock(id).await;
             let (wf, state) = self.load(id).await?;
-            if wf.action.runner_type != RunnerType::Orquesta {
+            if !wf.action.runner_type.is_conducted() {
                 return Err(ControlError::WrongRunner {
                     id,
                     runner: wf.action.runner_type,
@@ -518,23 +784,9 @@ impl Workflows {
                 });
             };
             let spec = self.spec(&wf)?;
-            let mut c = Conductor::resume_from(
-                &spec,
-                state,
-                Some(self.keys(wf.user(), &wf.action.reference)),
-                &self.budget(),
-            );
-            let refused = |e: squall_core::workflow::ConductorError| ControlError::Refused {
-                id,
-                message: e.0,
-            };
-            match request {
-                Request::Pause => c.pause().map_err(refused)?,
-                Request::Resume => c.resume().map_err(refused)?,
-                Request::Cancel => {
-                    c.cancel().map_err(refused)?;
-                }
-            }
+            let mut c = self.conductor(&spec, &wf, state)?;
+            c.request(request)
+                .map_err(|e| ControlError::Refused { id, message: e.0 })?;
             let active = c.active_executions();
             let before = wf.status;
             (self.apply(wf, before, Record::Stored, c).await?, active)
@@ -549,7 +801,7 @@ impl Workflows {
         let mut tasks = Vec::new();
         for e in children {
             let child_id = e.id;
-            let conducted = e.action.runner_type == RunnerType::Orquesta
+            let conducted = e.action.runner_type.is_conducted()
                 && !matches!(
                     e.status,
                     ExecutionStatus::Requested | ExecutionStatus::Delayed
@@ -670,7 +922,13 @@ impl Workflows {
                 id,
                 message: "the workflow never started".into(),
             })?;
-        let spec = self.spec(&old)?;
+        let Spec::Orquesta(spec) = self.spec(&old)? else {
+            return Err(ControlError::WrongRunner {
+                id,
+                runner: old.action.runner_type,
+                what: "only a workflow execution re-runs from tasks",
+            });
+        };
         let c = Conductor::rerun(
             &spec,
             &state,
@@ -679,6 +937,7 @@ impl Workflows {
             &self.budget(),
         )
         .map_err(|e| ControlError::Refused { id, message: e.0 })?;
+        let c = Conducted::Orquesta(c);
         let action = self
             .inner
             .runner
@@ -711,30 +970,26 @@ impl Workflows {
     /// # Errors
     /// Store failures.
     pub async fn reconcile(&self, id: ExecutionId) -> Result<(), ControlError> {
-        let Some(state) = self.inner.runner.store().workflow(id).await? else {
+        let (wf, state) = self.load(id).await?;
+        let Some(state) = state else {
             return Ok(());
         };
+        let spec = self.spec(&wf)?;
+        let c = self.conductor(&spec, &wf, state)?;
         let store = self.inner.runner.store();
         let mut seen = Vec::new();
-        for t in &state.tasks {
-            for r in &t.runs {
-                if r.status.is_completed() {
-                    continue;
-                }
-                let Some(child) = r
-                    .execution
-                    .as_deref()
-                    .and_then(|x| x.parse::<ExecutionId>().ok())
-                else {
-                    continue;
-                };
-                if let Some(e) = store.get(child).await?
-                    && e.status != r.status
-                {
-                    seen.push(e);
-                }
+        for child in c.active_executions() {
+            let known = c.find(&child).and_then(|(t, r)| c.known(t, r));
+            let Ok(child) = child.parse::<ExecutionId>() else {
+                continue;
+            };
+            if let Some(e) = store.get(child).await?
+                && Some(e.status) != known
+            {
+                seen.push(e);
             }
         }
+        drop(c);
         let _guard = self.lock(id).await;
         self.feed(id, seen).await
     }

@@ -9,7 +9,7 @@
 //! | `execution_status` | id | status name |
 //! | `executions_by_action` / `executions_by_status` | (ref / status, id) | () |
 //! | `executions_by_parent` | (workflow execution id, id) | () |
-//! | `workflows` | workflow execution id | conductor state (JSON) |
+//! | `workflows` | workflow or action chain execution id | conductor state (JSON) |
 //! | `trigger_instances` | id | record (JSON) |
 //! | `trigger_instance_status` | id | status name |
 //! | `trigger_instances_by_trigger` / `_by_status` | (ref / status, id) | () |
@@ -31,6 +31,7 @@ use redb::{
 };
 use serde::de::DeserializeOwned;
 use squall_core::apikey::ApiKey;
+use squall_core::chain::ChainState;
 use squall_core::datastore::{KeyRef, KeyScope, KeyValuePair};
 use squall_core::enforcement::RuleEnforcement;
 use squall_core::workflow::WorkflowState;
@@ -1079,6 +1080,11 @@ impl ExecutionStore for RedbStore {
 impl WorkflowStore for RedbStore {
     async fn workflow(&self, id: ExecutionId) -> Result<Option<WorkflowState>, StoreError> {
         self.read(move |txn| get_record(txn, WORKFLOWS, "workflow", id.as_u128()))
+            .await
+    }
+
+    async fn chain(&self, id: ExecutionId) -> Result<Option<ChainState>, StoreError> {
+        self.read(move |txn| get_record(txn, WORKFLOWS, "action chain", id.as_u128()))
             .await
     }
 }

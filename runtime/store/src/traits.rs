@@ -4,6 +4,7 @@
 use crate::{Batch, StoreError};
 use async_trait::async_trait;
 use squall_core::apikey::ApiKey;
+use squall_core::chain::ChainState;
 use squall_core::datastore::{KeyRef, KeyScope, KeyValuePair};
 use squall_core::enforcement::RuleEnforcement;
 use squall_core::trigger::TriggerInstanceStatus;
@@ -84,6 +85,13 @@ pub trait WorkflowStore: Send + Sync {
     /// # Errors
     /// Transaction errors; [`StoreError::Corrupt`].
     async fn workflow(&self, id: ExecutionId) -> Result<Option<WorkflowState>, StoreError>;
+
+    /// The state of the ActionChain execution `id` (kept where a workflow's is, written with
+    /// [`crate::Batch::put_workflow_json`]).
+    ///
+    /// # Errors
+    /// Transaction errors; [`StoreError::Corrupt`].
+    async fn chain(&self, id: ExecutionId) -> Result<Option<ChainState>, StoreError>;
 }
 
 /// Which trigger instances to list: newest first.

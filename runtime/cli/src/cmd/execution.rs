@@ -10,7 +10,7 @@ use crate::progress::Progress;
 use clap::Subcommand;
 use http::Method;
 use serde_json::{Map, Value, json};
-use squall_core::{Execution, ExecutionId, ExecutionStatus, Ref, RunnerType};
+use squall_core::{Execution, ExecutionId, ExecutionStatus, Ref};
 use std::collections::HashMap;
 
 /// Most records one list request returns (the API's ceiling).
@@ -155,7 +155,7 @@ pub async fn run(client: &Client, command: ExecutionCommand) -> Result<u8, Failu
                 print_json(&e);
             } else {
                 print_table(&details(&e));
-                if e.action.runner_type == RunnerType::Orquesta {
+                if e.action.runner_type.is_conducted() {
                     let tasks = tasks_of(client, &e).await?;
                     if !tasks.is_empty() {
                         out("\n");
@@ -265,6 +265,13 @@ async fn control(client: &Client, id: ExecutionId, status: &str) -> Result<u8, F
 /// The task a workflow's task execution runs (`context.orquesta.task_name`), with `[i]` for
 /// the i-th item of a with-items task; empty for other executions.
 fn task_name(e: &Execution) -> String {
+    if let Some(node) = e.context.get("chain") {
+        return node
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+    }
     let orquesta = e.context.get("orquesta");
     let name = orquesta
         .and_then(|o| o.get("task_name"))

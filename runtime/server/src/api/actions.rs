@@ -113,6 +113,14 @@ pub async fn get_action(
                 .collect();
             shown["workflow"] = json!({"path": action.entry_path, "tasks": tasks});
         }
+        RunnerType::ActionChain => {
+            let nodes: Vec<&str> = action
+                .chain
+                .iter()
+                .flat_map(|c| c.chain.iter().map(|n| n.name.as_str()))
+                .collect();
+            shown["chain"] = json!({"path": action.entry_path, "nodes": nodes});
+        }
         RunnerType::LocalShellCmd
         | RunnerType::LocalShellScript
         | RunnerType::RemoteShellCmd
