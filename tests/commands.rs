@@ -974,3 +974,73 @@ fn action_chains_run_as_st2_and_survive_a_restart() {
         "display_published: false"
     );
 }
+
+/// Pausing a chain lets its running node finish and starts no other until resumed; canceling
+/// it cancels the running node (its command killed) and the chain ends `canceled`, as
+/// StackStorm's action chain runner's `pause`/`resume`/`cancel`.
+#[test]
+fn action_chains_pause_resume_and_cancel() {
+    let dir = site("[packs.core]\ncommands = [\"sleep *\", \"true\"]\n");
+    let pack = new_pack(dir.path(), "ops", "version: 1.0.0\n");
+    std::fs::create_dir_all(pack.join("actions/chains")).unwrap();
+    std::fs::write(
+        pack.join("actions/slow.yaml"),
+        "name: slow\nrunner_type: action-chain\nentry_point: chains/slow.yaml\n\
+         parameters:\n  nap:\n    type: number\n    default: 1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        pack.join("actions/chains/slow.yaml"),
+        "chain:\n  - name: nap\n    ref: core.local\n    parameters: {cmd: \"sleep {{ nap }}\"}\n    on-success: after\n\
+         \x20 - name: after\n    ref: core.local\n    parameters: {cmd: \"true\"}\n",
+    )
+    .unwrap();
+    let server = Server::start(dir.path());
+    let put = |id: &str, status: &str| {
+        server.send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/executions/{id}"),
+            Some(json!({"status": status})),
+        )
+    };
+    let id = request(&server, "ops.slow", json!({"nap": 1}));
+    let path = format!("/api/v1/executions/{id}");
+    server.wait_for(&path, 30, |e| e["status"] == "running");
+    let (code, v) = put(&id, "pausing");
+    assert_eq!(code, 200, "{v}");
+    let e = server.wait_for(&path, 30, |e| e["status"] == "paused");
+    assert_eq!(e["result"]["tasks"].as_array().unwrap().len(), 1, "{e:#}");
+    std::thread::sleep(Duration::from_millis(500));
+    let e = server.get(&path);
+    assert_eq!(e["status"], "paused");
+    assert_eq!(
+        e["result"]["tasks"].as_array().unwrap().len(),
+        1,
+        "no node starts while paused"
+    );
+    let (code, v) = put(&id, "resuming");
+    assert_eq!(code, 200, "{v}");
+    let e = server.wait_for(&path, 30, completed);
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(e["result"]["tasks"][1]["name"], "after");
+
+    let id = request(&server, "ops.slow", json!({"nap": 60}));
+    let path = format!("/api/v1/executions/{id}");
+    let started = Instant::now();
+    server.wait_for(&format!("/api/v1/executions?parent={id}"), 30, |l| {
+        l[0]["status"] == "running"
+    });
+    let (code, v) = server.send(reqwest::Method::DELETE, &path, None);
+    assert_eq!(code, 200, "{v}");
+    let e = server.wait_for(&path, 30, completed);
+    assert_eq!(e["status"], "canceled", "{e:#}");
+    assert_eq!(e["result"]["tasks"][0]["state"], "canceled");
+    assert_eq!(e["result"]["tasks"].as_array().unwrap().len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the nap was cut short"
+    );
+    // Pausing a completed chain is refused.
+    let (code, _) = put(&id, "pausing");
+    assert_eq!(code, 409);
+}

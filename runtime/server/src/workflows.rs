@@ -533,7 +533,10 @@ impl Workflows {
         let now = Timestamp::now();
         let status = c.status();
         move_to(&mut wf, status, now);
-        if status.is_completed() {
+        // A chain shows its tasks so far when it pauses too, as StackStorm's runner returns its
+        // result then.
+        let paused_chain = matches!(c, Conducted::Chain(_)) && status == ExecutionStatus::Paused;
+        if status.is_completed() || paused_chain {
             wf.result = c.result();
         }
         let state = c.into_state();
