@@ -123,10 +123,7 @@ fn core_echo_runs_and_is_recorded() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("status: succeeded ("), "{stdout}");
-    assert!(
-        stdout.contains("result: {\"stdout\": \"hello\"}"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("\"stdout\": \"hello\""), "{stdout}");
     let id = stdout.split_whitespace().nth(1).unwrap().to_string();
 
     // Another process reads it back.
@@ -135,7 +132,10 @@ fn core_echo_runs_and_is_recorded() {
     let record: Value = serde_json::from_slice(&got.stdout).unwrap();
     assert_eq!(record["status"], "succeeded");
     assert_eq!(record["parameters"], json!({"message": "hello"}));
-    assert_eq!(record["result"], json!({"stdout": "hello"}));
+    assert_eq!(
+        record["result"],
+        json!({"failed": false, "succeeded": true, "return_code": 0, "stdout": "hello", "stderr": ""})
+    );
     assert_eq!(record["context"]["user"], "tester");
     let log: Vec<&str> = record["log"]
         .as_array()
@@ -163,15 +163,61 @@ fn positional_values_fill_positional_parameters() {
     let env = Env::shipped("");
     let (code, record) = env.run(&["core.echo", "hi there"]);
     assert_eq!(code, 0);
-    assert_eq!(record["result"], json!({"stdout": "hi there"}));
+    assert_eq!(record["result"]["stdout"], "hi there");
 }
 
+/// `core.noop`, `core.error`, `core.uuid` and `core.pause` give StackStorm's results:
+/// `noop_runner.py`'s for noop; the local runner's for `>&2 echo "{{message}}"` (which exits 0:
+/// st2's `core.error` succeeds); the Python runner's `{result, exit_code, stdout, stderr}` for
+/// `generate_uuid.py` and `pause.py`.
 #[test]
-fn core_noop_succeeds_with_an_empty_object() {
+fn core_actions_give_stackstorms_results() {
     let env = Env::shipped("");
     let (code, record) = env.run(&["core.noop"]);
     assert_eq!(code, 0);
-    assert_eq!(record["result"], json!({}));
+    assert_eq!(
+        record["result"],
+        json!({"failed": false, "succeeded": true, "return_code": 0})
+    );
+    let (code, record) = env.run(&["core.error", "message=it broke; $(id)"]);
+    assert_eq!(code, 0, "{record:#}");
+    assert_eq!(record["status"], "succeeded");
+    assert_eq!(
+        record["result"],
+        json!({"failed": false, "succeeded": true, "return_code": 0, "stdout": "", "stderr": "it broke; $(id)"})
+    );
+    for (kind, version) in [("uuid4", 4), ("uuid1", 1)] {
+        let (code, record) = env.run(&["core.uuid", &format!("uuid_type={kind}")]);
+        assert_eq!(code, 0, "{record:#}");
+        let id: uuid::Uuid = record["result"]["result"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(id.get_version_num(), version, "{id}");
+        assert_eq!(record["result"]["exit_code"], 0);
+    }
+    let (code, record) = env.run(&["core.uuid"]);
+    assert_eq!(code, 0);
+    assert_eq!(record["parameters"]["uuid_type"], "uuid4");
+    let out = env.squall(&["run", "core.uuid", "uuid_type=uuid7"]);
+    assert_ne!(out.status.code(), Some(0), "not in the enum");
+    assert!(
+        text(&out.stderr).contains("\"uuid7\" is not one of \"uuid1\" or \"uuid4\""),
+        "{}",
+        text(&out.stderr)
+    );
+    let started = std::time::Instant::now();
+    let (code, record) = env.run(&["core.pause", "1"]);
+    assert_eq!(code, 0, "{record:#}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    assert_eq!(
+        record["result"],
+        json!({"result": 1, "exit_code": 0, "stdout": "", "stderr": ""})
+    );
+    let (code, record) = env.run(&["core.pause", "1", "true"]);
+    assert_eq!(code, 0, "{record:#}");
+    assert_eq!(record["result"]["result"], 1, "randint(1, 1)");
 }
 
 #[test]
@@ -743,7 +789,7 @@ fn a_workflow_runs_end_to_end_and_shows_its_tasks() {
     assert_eq!(column(&tasks, "/action/ref"), ["core.echo", "core.echo"]);
     assert_eq!(column(&tasks, "/status"), ["succeeded", "succeeded"]);
     assert_eq!(column(&tasks, "/parent"), [id, id]);
-    assert_eq!(tasks[0]["result"], json!({"stdout": "hello world!"}));
+    assert_eq!(tasks[0]["result"]["stdout"], "hello world!");
     assert_eq!(tasks[1]["parameters"], json!({"message": "hello world"}));
     let (shout, hello) = (
         tasks[0]["id"].as_str().unwrap(),
@@ -829,10 +875,7 @@ fn re_run_of_an_action_takes_new_parameters_and_pause_needs_a_workflow() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("status: succeeded ("), "{stdout}");
-    assert!(
-        stdout.contains("result: {\"stdout\": \"twice\"}"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("\"stdout\": \"twice\""), "{stdout}");
     let same = env.squall(&["execution", "re-run", id, "--json"]);
     let same: Value = serde_json::from_slice(&same.stdout).unwrap();
     assert_eq!(same["parameters"], json!({"message": "once"}));

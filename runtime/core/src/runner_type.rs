@@ -319,7 +319,7 @@ mod tests {
 
     #[test]
     fn unsupported_st2_runners_are_named() {
-        let e = RunnerType::parse("action-chain").unwrap_err();
+        let e = RunnerType::parse("winrm-cmd").unwrap_err();
         assert!(e.contains("does not run yet"), "{e}");
         let e = RunnerType::parse("local-shel-cmd").unwrap_err();
         assert!(e.contains("unknown runner"), "{e}");
