@@ -1044,3 +1044,136 @@ fn action_chains_pause_resume_and_cancel() {
     let (code, _) = put(&id, "pausing");
     assert_eq!(code, 409);
 }
+
+/// A component runs commands through its `process` import (`wit/squall.wit`, world
+/// `command-action`) under the same grants as `core.local`: refused (naming the grant, recorded
+/// as a denial, nothing run) until granted; then run without a shell, with only granted
+/// variables, recorded in the execution's `commands`; a command past its timeout ends with its
+/// whole process group; canceling the execution ends a running command.
+#[test]
+fn a_component_runs_commands_only_as_granted() {
+    let dir = site("");
+    let pack = new_pack(dir.path(), "ops", "version: 1.0.0\n");
+    support::hostile_action(
+        &pack,
+        "probe",
+        "limits:\n  timeout: 20s\nparameters:\n  mode: {type: string}\n  argv: {type: array}\n  \
+         env: {type: object}\n  stdin: {type: string}\n  timeout: {type: integer}\n",
+    );
+    let server = Server::start(dir.path());
+    let uname = json!({"mode": "command", "argv": ["uname", "-s"]});
+    let e = run(&server, "ops.probe", uname.clone());
+    assert_eq!(e["status"], "failed", "{e:#}");
+    let error = e["result"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("not granted to pack \"ops\"")
+            && error.contains("[packs.ops] commands in squall.toml"),
+        "{error}"
+    );
+    assert_eq!(e["output"]["denials"][0].as_str().unwrap(), error);
+    assert!(e.get("commands").is_none(), "nothing ran: {e:#}");
+    drop(server);
+
+    write_squall_toml(
+        dir.path(),
+        "[packs.ops]\ncommands = [\"uname -s\", \"sh -c 'exit 4'\", \"sleep *\", \"cat\"]\nenv = [\"COLOUR\"]\n",
+    );
+    let server = Server::start(dir.path());
+    let e = run(&server, "ops.probe", uname);
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(e["result"]["stdout"], "Linux\n");
+    assert_eq!(e["result"]["exit_code"], 0);
+    let c = &e["commands"][0];
+    assert_eq!(c["argv"], json!(["/usr/bin/uname", "-s"]));
+    assert_eq!(c["ended"], "exited");
+    assert_eq!(c["stdout_bytes"], 6);
+    assert_eq!(c["shell"], false);
+    // The exit code, stdin, granted variables; an ungranted one is refused.
+    let e = run(
+        &server,
+        "ops.probe",
+        json!({"mode": "command", "argv": ["sh", "-c", "exit 4"]}),
+    );
+    assert_eq!(e["result"]["exit_code"], 4, "{e:#}");
+    let e = run(
+        &server,
+        "ops.probe",
+        json!({"mode": "command", "argv": ["cat"], "stdin": "piped in"}),
+    );
+    assert_eq!(e["result"]["stdout"], "piped in", "{e:#}");
+    let e = run(
+        &server,
+        "ops.probe",
+        json!({"mode": "command", "argv": ["uname", "-s"], "env": {"LD_PRELOAD": "/x.so"}}),
+    );
+    assert_eq!(e["status"], "failed");
+    assert!(
+        e["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("[packs.ops] env = [\"LD_PRELOAD\"]"),
+        "{e:#}"
+    );
+    // Shell syntax in one argument is just an argument: `sh -c "exit 4; id"` matches no pattern.
+    let e = run(
+        &server,
+        "ops.probe",
+        json!({"mode": "command", "argv": ["sh", "-c", "exit 4; id"]}),
+    );
+    assert_eq!(e["status"], "failed", "{e:#}");
+    assert!(e.get("commands").is_none(), "nothing ran: {e:#}");
+    // Past its timeout: the group is killed, the component hears `timed_out`.
+    let e = run(
+        &server,
+        "ops.probe",
+        json!({"mode": "command", "argv": ["sleep", "30"], "timeout": 1}),
+    );
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(e["result"]["timed_out"], true);
+    assert_eq!(e["commands"][0]["ended"], "timeout");
+    let pgid = e["commands"][0]["pid"].as_u64().unwrap();
+    assert!(
+        group_members(pgid).is_empty(),
+        "the command's group is gone"
+    );
+    // Canceled while a command runs: the command goes too.
+    let id = request(
+        &server,
+        "ops.probe",
+        json!({"mode": "command", "argv": ["sleep", "60"]}),
+    );
+    let path = format!("/api/v1/executions/{id}");
+    let started = Instant::now();
+    let pid = loop {
+        let sleeping: Vec<u64> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|c| c == "/usr/bin/sleep\u{0}60\u{0}")
+            })
+            .collect();
+        if let Some(p) = sleeping.first() {
+            break *p;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the command started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (code, v) = server.send(reqwest::Method::DELETE, &path, None);
+    assert_eq!(code, 200, "{v}");
+    let e = server.wait_for(&path, 30, completed);
+    assert_eq!(e["status"], "canceled", "{e:#}");
+    let gone = Instant::now();
+    while alive(pid) {
+        assert!(
+            gone.elapsed() < Duration::from_secs(10),
+            "the command was ended"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(e["commands"][0]["ended"], "canceled", "{e:#}");
+}

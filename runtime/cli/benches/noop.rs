@@ -81,6 +81,7 @@ fn main() {
                         params: json!({}),
                         limits: Limits::DEFAULT,
                         http: policy.clone(),
+                        process: None,
                     },
                 )
                 .await;

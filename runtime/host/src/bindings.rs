@@ -29,3 +29,22 @@ pub mod sensor {
         require_store_data_send: true,
     });
 }
+
+/// The `command-action` world: the `action` world plus the `process` import (async: a command
+/// runs for as long as it runs without holding a worker thread).
+pub mod command {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "squall:plugin/command-action",
+        exports: { default: async },
+        imports: { "squall:plugin/process.run": async },
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            "squall:plugin/log": super::squall::plugin::log,
+            "squall:plugin/types": super::squall::plugin::types,
+        },
+        require_store_data_send: true,
+    });
+}

@@ -225,6 +225,12 @@ impl Host {
                 >(&mut linker, |s| s)
             })
             .and_then(|()| {
+                crate::bindings::command::squall::plugin::process::add_to_linker::<
+                    _,
+                    HasSelf<RunState>,
+                >(&mut linker, |s| s)
+            })
+            .and_then(|()| {
                 crate::bindings::sensor::squall::plugin::emit::add_to_linker::<_, HasSelf<RunState>>(
                     &mut linker,
                     |s| s,

@@ -117,6 +117,42 @@ pub enum ProcessError {
     },
 }
 
+/// A command a component asked for through the `process` import, not yet checked against any
+/// grant (see `wit/squall.wit`, interface `process`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRequest {
+    /// The program and its arguments, as the component gave them.
+    pub argv: Vec<String>,
+    /// Variables it asks to set.
+    pub env: Vec<(String, String)>,
+    /// The working directory it names, if any.
+    pub cwd: Option<String>,
+    /// Bytes for stdin.
+    pub stdin: Option<Vec<u8>>,
+    /// Its wall-clock bound: what it asked for, capped at the execution's remaining time.
+    pub timeout: Duration,
+}
+
+/// Runs the commands one execution's component asks for, under its pack's grants. The server
+/// implements it per execution (grants, limits, recording); the host calls it from the
+/// component's `process.run` import. Without one (sensors, or a host built without it) every
+/// call is refused.
+#[async_trait::async_trait]
+pub trait ProcessGate: Send + Sync {
+    /// Checks `request` against the grants, runs it to its end and records it.
+    ///
+    /// # Errors
+    /// A message for the component: the refusal naming the grant to add (nothing ran), or why
+    /// the command could not start.
+    async fn run(&self, request: CommandRequest) -> Result<CommandOutcome, String>;
+}
+
+impl std::fmt::Debug for dyn ProcessGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProcessGate")
+    }
+}
+
 /// How long the pipes are still read after the group is gone (a process that left the group
 /// may hold them open).
 const DRAIN: Duration = Duration::from_millis(200);

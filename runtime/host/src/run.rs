@@ -55,6 +55,9 @@ pub struct RunRequest {
     pub limits: Limits,
     /// The outbound HTTP policy of the action's pack.
     pub http: Arc<HttpPolicy>,
+    /// What runs the commands the component asks for (`process` import) under its pack's
+    /// grants; `None` refuses every one.
+    pub process: Option<Arc<dyn crate::process::ProcessGate>>,
 }
 
 /// How a run ended.
@@ -99,7 +102,7 @@ impl Host {
     pub async fn run(&self, component: &PreparedComponent, request: RunRequest) -> RunOutcome {
         let limits = request.limits;
         let max_output = usize::try_from(limits.max_output).unwrap_or(usize::MAX);
-        let mut sandbox = match self.sandbox(limits, request.http.clone(), None) {
+        let mut sandbox = match self.sandbox(limits, request.http.clone(), None, request.process) {
             Ok(s) => s,
             Err(e) => {
                 return failed(json!({"error": e}), Output::default(), 0, Duration::ZERO);
@@ -222,6 +225,7 @@ impl Host {
         limits: Limits,
         http: Arc<HttpPolicy>,
         sensor: Option<SensorCall>,
+        process: Option<Arc<dyn crate::process::ProcessGate>>,
     ) -> Result<Sandbox, String> {
         let max_output = usize::try_from(limits.max_output).unwrap_or(usize::MAX);
         let stdout = CapturePipe::new(max_output);
@@ -250,6 +254,8 @@ impl Host {
             memory: MemoryLimiter::new(limits.memory),
             log: LogBuffer::new(max_output),
             sensor,
+            process,
+            deadline: Instant::now() + limits.timeout,
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.memory);

@@ -314,7 +314,7 @@ impl Host {
             over_limit: None,
             denials: denials.clone(),
         };
-        let mut sandbox = match self.sandbox(limits, request.http.clone(), Some(call)) {
+        let mut sandbox = match self.sandbox(limits, request.http.clone(), Some(call), None) {
             Ok(s) => s,
             Err(e) => return not_run(e),
         };

@@ -24,6 +24,10 @@ pub(crate) struct RunState {
     pub(crate) log: LogBuffer,
     /// A sensor call's datastore writes and emitted instances; `None` for actions.
     pub(crate) sensor: Option<crate::sensor::SensorCall>,
+    /// What runs the component's commands (`process` import); `None`: refused.
+    pub(crate) process: Option<std::sync::Arc<dyn crate::process::ProcessGate>>,
+    /// When the call's time is up: no command runs past it.
+    pub(crate) deadline: std::time::Instant,
 }
 
 impl WasiView for RunState {
@@ -52,6 +56,55 @@ impl log::Host for RunState {
 }
 
 impl crate::bindings::squall::plugin::types::Host for RunState {}
+
+use crate::bindings::command::squall::plugin::process as wit_process;
+
+impl wit_process::Host for RunState {
+    async fn run(
+        &mut self,
+        request: wit_process::CommandRequest,
+    ) -> Result<wit_process::CommandOutput, String> {
+        use crate::process::{CommandRequest, Exit};
+        use std::time::{Duration, Instant};
+        let Some(gate) = self.process.clone() else {
+            return Err(
+                "the process capability is only for actions (a sensor cannot run commands)".into(),
+            );
+        };
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        let timeout = request
+            .timeout_seconds
+            .map_or(remaining, |s| Duration::from_secs(s.into()).min(remaining));
+        if timeout.is_zero() {
+            return Err("the execution has no time left to run a command".into());
+        }
+        let outcome = gate
+            .run(CommandRequest {
+                argv: request.argv,
+                env: request.env,
+                cwd: request.cwd,
+                stdin: request.stdin,
+                timeout,
+            })
+            .await?;
+        let (exit_code, signal, timed_out) = match outcome.exit {
+            Exit::Code(c) => (Some(c), None, false),
+            Exit::Signal(s) => (None, Some(s), false),
+            Exit::TimedOut => (None, None, true),
+            Exit::Canceled => return Err("the execution was canceled".into()),
+        };
+        Ok(wit_process::CommandOutput {
+            exit_code,
+            signal,
+            timed_out,
+            stdout: outcome.stdout,
+            stderr: outcome.stderr,
+            stdout_bytes: outcome.stdout_bytes,
+            stderr_bytes: outcome.stderr_bytes,
+            duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+}
 
 /// What one kept log line costs beyond its text, in bytes (the record's level, framing), so a
 /// flood of empty lines is bounded too.

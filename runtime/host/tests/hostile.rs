@@ -65,6 +65,7 @@ fn run_with(params: Value, limits: Limits, http: HttpPolicy) -> RunOutcome {
             params,
             limits,
             http: Arc::new(http),
+            process: None,
         },
     ))
 }
@@ -391,6 +392,7 @@ fn many_runs_in_parallel_stay_isolated() {
                             params: json!({"mode": mode, "i": i}),
                             limits: l,
                             http: Arc::new(HttpPolicy::default()),
+                            process: None,
                         },
                     )
                     .await;
@@ -498,6 +500,7 @@ fn a_swapped_or_forged_cache_file_is_never_loaded() {
             params: json!({"mode": "echo", "x": 1}),
             limits: limits(),
             http: Arc::new(HttpPolicy::default()),
+            process: None,
         },
     ));
     assert_eq!(out.status, ExecutionStatus::Succeeded, "{:?}", out.result);

@@ -649,3 +649,267 @@ pub(crate) fn effective_timeout(
         .as_secs()
         .max(1)
 }
+
+/// Commands one execution's component may run through its `process` import
+/// (`wit/squall.wit`): at most this many, then each further call is refused.
+pub(crate) const MAX_COMPONENT_COMMANDS: usize = 1000;
+
+/// The `process` import of one `wasm` execution: each command the component asks for is
+/// checked against the pack's grants exactly as `core.local`'s are (`commands` over the whole
+/// argv, never a shell; `sudo` as a program needs `sudo = true`; `env` names; a `cwd` inside a
+/// granted one, else a fresh empty directory; `run_as`), then run by
+/// [`squall_host::process::run_command`] under `[process]` limits, in a task of its own so that
+/// a run abandoned at the execution's deadline or cancel still ends its whole process group.
+/// What ran and what was refused is taken into the execution's `commands` and denials when
+/// the component returns or is canceled ([`ComponentCommands::finish`], which first waits for
+/// a command still being ended).
+pub(crate) struct ComponentCommands {
+    execution: Execution,
+    grants: PackGrants,
+    settings: squall_core::config::ProcessSettings,
+    max_output: u64,
+    ledger: squall_host::process::ProcessLedger,
+    cancel: CancellationToken,
+    ran: Arc<std::sync::Mutex<(Vec<CommandRun>, Vec<String>)>>,
+    /// The task of the last command started (it records the command when it ends).
+    running: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl ComponentCommands {
+    /// The gate of `execution` (its action's pack's grants, the operator's `[process]`
+    /// settings, its output bound); `cancel` is the execution's.
+    pub(crate) fn new(
+        execution: &Execution,
+        registry: &Registry,
+        max_output: u64,
+        ledger: squall_host::process::ProcessLedger,
+        cancel: CancellationToken,
+    ) -> ComponentCommands {
+        let config = registry.config();
+        ComponentCommands {
+            execution: execution.clone(),
+            grants: config.grants(&execution.action.pack),
+            settings: config.process.clone(),
+            max_output,
+            ledger,
+            cancel,
+            ran: Arc::default(),
+            running: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The commands that ran and the refusals, in order, for the execution's record: once the
+    /// last command's task has ended it (at most its kill grace and output drain after a
+    /// cancel).
+    pub(crate) async fn finish(&self) -> (Vec<CommandRun>, Vec<String>) {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(task) = running {
+            let bound = self.settings.kill_grace + Duration::from_secs(5);
+            if tokio::time::timeout(bound, task).await.is_err() {
+                tracing::warn!(execution.id = %self.execution.id, "a command was not recorded: it did not end in time");
+            }
+        }
+        std::mem::take(&mut *self.ran.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn deny(&self, message: String) -> String {
+        let message = mask_message(&self.execution, &message);
+        tracing::warn!(execution.id = %self.execution.id, "{message}");
+        self.ran
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .push(message.clone());
+        message
+    }
+
+    /// Checks a request against the grants and forms its command.
+    fn plan(&self, request: &squall_host::process::CommandRequest) -> Result<Plan, Refusal> {
+        let pack = &self.execution.action.pack;
+        let toml = |grant: &str| format!("[packs.{pack}] {grant} in squall.toml");
+        let Some(first) = request.argv.first().filter(|a| !a.is_empty()) else {
+            return Err(Refusal::Failed(
+                "the command is empty (argv[0] is the program)".into(),
+            ));
+        };
+        if request.argv.iter().any(|a| a.contains('\0')) {
+            return Err(Refusal::Failed("an argument contains a NUL byte".into()));
+        }
+        if !self
+            .grants
+            .commands
+            .iter()
+            .any(|p| p.matches(&request.argv))
+        {
+            return Err(Refusal::Denied(format!(
+                "command {:?} is not granted to pack {pack:?}: add a pattern that matches it to \
+                 [packs.{pack}] commands in squall.toml (e.g. commands = [{first:?}])",
+                request.argv.join(" ")
+            )));
+        }
+        let program = resolve_program(first, SEARCH_PATH).ok_or_else(|| {
+            Refusal::Failed(format!(
+                "program {first:?} not found (bare names are looked up on {SEARCH_PATH})"
+            ))
+        })?;
+        let sudo = program.file_name().is_some_and(|n| n == "sudo");
+        if sudo && !self.grants.sudo {
+            return Err(Refusal::Denied(format!(
+                "sudo is not granted to pack {pack:?} ({})",
+                toml("sudo = true")
+            )));
+        }
+        let cwd = match request.cwd.as_deref() {
+            None | Some("") => None,
+            Some(dir) => Some(granted_dir(dir, &self.grants).ok_or_else(|| {
+                Refusal::Denied(format!(
+                    "working directory {dir:?} is not granted to pack {pack:?} ({})",
+                    toml(&format!("cwd = [{dir:?}]"))
+                ))
+            })?),
+        };
+        let given: Map<String, Value> = request
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        let params = Map::from_iter([("env".to_string(), Value::Object(given))]);
+        let env = environment(&self.execution, &self.grants, &params, |name| {
+            std::env::var(name).ok()
+        })
+        .map_err(Refusal::Denied)?;
+        let (run_as, user) = match &self.grants.run_as {
+            None => (None, current_user()),
+            Some(name) => {
+                let ids = user_ids(name)
+                    .map_err(|e| Refusal::Failed(format!("{}: {e}", toml("run_as"))))?;
+                (Some(ids), name.clone())
+            }
+        };
+        Ok(Plan {
+            program,
+            args: request.argv[1..].to_vec(),
+            env,
+            cwd,
+            run_as,
+            user,
+            sudo,
+            shell: false,
+            stdin: request.stdin.clone(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl squall_host::process::ProcessGate for ComponentCommands {
+    async fn run(
+        &self,
+        request: squall_host::process::CommandRequest,
+    ) -> Result<squall_host::process::CommandOutcome, String> {
+        if self.ran.lock().unwrap_or_else(|e| e.into_inner()).0.len() >= MAX_COMPONENT_COMMANDS {
+            return Err(format!(
+                "the execution already ran {MAX_COMPONENT_COMMANDS} commands, the most one may run"
+            ));
+        }
+        let plan = match self.plan(&request) {
+            Ok(p) => p,
+            Err(Refusal::Denied(m)) => return Err(self.deny(m)),
+            Err(Refusal::Failed(m)) => return Err(mask_message(&self.execution, &m)),
+        };
+        let fresh = match &plan.cwd {
+            Some(_) => None,
+            None => Some(
+                fresh_dir(plan.run_as)
+                    .map_err(|e| format!("cannot make the command's working directory: {e}"))?,
+            ),
+        };
+        let cwd = plan
+            .cwd
+            .clone()
+            .or_else(|| fresh.as_ref().map(|d| d.path().to_path_buf()))
+            .expect("one of them is set");
+        let spec = CommandSpec {
+            program: plan.program.clone(),
+            args: plan.args.clone(),
+            env: plan.env.clone().into_iter().collect(),
+            cwd: cwd.clone(),
+            run_as: plan.run_as,
+            stdin: plan.stdin.clone(),
+            timeout: request.timeout,
+            max_output: self.max_output,
+            limits: ProcessLimits {
+                max_processes: self.settings.max_processes,
+                max_memory: self.settings.max_memory,
+                max_open_files: self.settings.max_open_files,
+                cpu_seconds: request.timeout.as_secs().max(1),
+                kill_grace: self.settings.kill_grace,
+            },
+        };
+        let mut argv = vec![plan.program.display().to_string()];
+        argv.extend(plan.args.iter().cloned());
+        let argv = mask(&self.execution, argv);
+        let (user, sudo) = (plan.user, plan.sudo);
+        let started_at = Timestamp::now();
+        // Its own task: when the component's call is dropped (deadline, cancel), the guard
+        // cancels the token and the task still ends the whole group, clears the ledger and
+        // records the command.
+        let token = self.cancel.child_token();
+        let guard = token.clone().drop_guard();
+        let ledger = self.ledger.clone();
+        let ran = self.ran.clone();
+        let id = self.execution.id;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let result = run_command(spec, &ledger, &token).await;
+            drop(fresh);
+            if let Ok(outcome) = &result {
+                let (ended, exit_code, signal) = match outcome.exit {
+                    Exit::Code(c) => ("exited", Some(c), None),
+                    Exit::Signal(s) => ("signaled", None, Some(s)),
+                    Exit::TimedOut => ("timeout", None, None),
+                    Exit::Canceled => ("canceled", None, None),
+                };
+                tracing::info!(
+                    execution.id = %id,
+                    command.pid = outcome.pid,
+                    command.ended = ended,
+                    command.exit_code = exit_code,
+                    ms = outcome.duration.as_secs_f64() * 1000.0,
+                    "component's command finished"
+                );
+                ran.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+                    .push(CommandRun {
+                        host: "localhost".into(),
+                        argv,
+                        user,
+                        cwd: cwd.display().to_string(),
+                        sudo,
+                        shell: false,
+                        pid: outcome.pid,
+                        ended: ended.into(),
+                        exit_code,
+                        signal,
+                        started_at,
+                        duration_ms: u64::try_from(outcome.duration.as_millis())
+                            .unwrap_or(u64::MAX),
+                        stdout_bytes: outcome.stdout_bytes,
+                        stderr_bytes: outcome.stderr_bytes,
+                    });
+            }
+            let _ = tx.send(result);
+        });
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        let outcome = rx
+            .await
+            .map_err(|_| "the command's task ended without an outcome".to_string())?
+            .map_err(|e| mask_message(&self.execution, &e.to_string()))?;
+        guard.disarm();
+        Ok(outcome)
+    }
+}

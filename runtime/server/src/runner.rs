@@ -373,6 +373,13 @@ impl Runner {
             .expect("a scheduled execution can run");
         self.save(&execution).await?;
 
+        let commands = Arc::new(crate::commands::ComponentCommands::new(
+            &execution,
+            &self.registry,
+            resolved.limits.max_output,
+            self.ledger().clone(),
+            cancel.clone(),
+        ));
         let run = self.registry.host().run(
             &component,
             RunRequest {
@@ -385,11 +392,15 @@ impl Runner {
                 params,
                 limits: resolved.limits,
                 http: resolved.http,
+                process: Some(commands.clone()),
             },
         );
         let outcome = tokio::select! {
             outcome = run => outcome,
             () = cancel.cancelled() => {
+                let (ran, denials) = commands.finish().await;
+                execution.commands.extend(ran);
+                execution.output.denials.extend(denials);
                 return self.finish(execution, ExecutionStatus::Canceled, json!({"message": CANCELED_MESSAGE})).await;
             }
         };
@@ -400,6 +411,9 @@ impl Runner {
             "execution finished"
         );
         execution.output = outcome.output;
+        let (ran, denials) = commands.finish().await;
+        execution.commands.extend(ran);
+        execution.output.denials.extend(denials);
         execution.usage = Some(Usage {
             fuel_consumed: outcome.fuel_consumed,
             component_sha256: component.sha256().to_string(),

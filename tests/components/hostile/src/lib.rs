@@ -21,6 +21,8 @@
 //! | `env` | returns every environment variable and argument it can see |
 //! | `http` | GETs `url` and returns the status |
 //! | `fail` | returns an action error with a result |
+//! | `command` | runs `argv` (with `env`, `cwd`, `stdin`, `timeout`) through `process` and returns what it did |
+//! | `commands` | runs `argv` `times` times through `process`, returns how many ran and the first error |
 
 #![allow(
     clippy::print_stdout,
@@ -162,6 +164,21 @@ fn run(ctx: &Context, params: Value) -> Result<Value, Error> {
         }
         "hold-connections" => Ok(hold_connections(&params)),
         "fail" => Err(Error::with_result("asked to fail", json!({"why": "test"}))),
+        "command" => command(&params),
+        "commands" => {
+            let mut ran = 0;
+            let mut error = None;
+            for _ in 0..number(&params, "times", 1) {
+                match process_command(&params).run() {
+                    Ok(_) => ran += 1,
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
+                }
+            }
+            Ok(json!({"ran": ran, "error": error}))
+        }
         other => Err(Error::new(format!("unknown mode {other:?}"))),
     }
 }
@@ -202,3 +219,46 @@ fn hold_connections(params: &Value) -> Value {
 }
 
 squall_plugin::action!(run);
+
+fn process_command(params: &Value) -> squall_plugin::process::Command {
+    let argv: Vec<String> = params
+        .get("argv")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut cmd = squall_plugin::process::Command::new(argv);
+    if let Some(env) = params.get("env").and_then(Value::as_object) {
+        for (k, v) in env {
+            cmd = cmd.env(k, v.as_str().unwrap_or_default());
+        }
+    }
+    if let Some(dir) = params.get("cwd").and_then(Value::as_str) {
+        cmd = cmd.cwd(dir);
+    }
+    if let Some(input) = params.get("stdin").and_then(Value::as_str) {
+        cmd = cmd.stdin(input.as_bytes());
+    }
+    if let Some(t) = params.get("timeout").and_then(Value::as_u64) {
+        cmd = cmd.timeout_seconds(u32::try_from(t).unwrap_or(u32::MAX));
+    }
+    cmd
+}
+
+fn command(params: &Value) -> Result<Value, Error> {
+    let out = process_command(params).run().map_err(Error::new)?;
+    Ok(json!({
+        "exit_code": out.exit_code,
+        "signal": out.signal,
+        "timed_out": out.timed_out,
+        "stdout": out.stdout,
+        "stderr": out.stderr,
+        "stdout_bytes": out.stdout_bytes,
+        "stderr_bytes": out.stderr_bytes,
+        "duration_ms": out.duration_ms,
+    }))
+}
