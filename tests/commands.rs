@@ -1046,7 +1046,7 @@ fn action_chains_pause_resume_and_cancel() {
 }
 
 /// A component runs commands through its `process` import (`wit/squall.wit`, world
-/// `command-action`) under the same grants as `core.local`: refused (naming the grant, recorded
+/// `extended-action`) under the same grants as `core.local`: refused (naming the grant, recorded
 /// as a denial, nothing run) until granted; then run without a shell, with only granted
 /// variables, recorded in the execution's `commands`; a command past its timeout ends with its
 /// whole process group; canceling the execution ends a running command.
@@ -1176,4 +1176,84 @@ fn a_component_runs_commands_only_as_granted() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(e["commands"][0]["ended"], "canceled", "{e:#}");
+}
+
+/// `core.inject_trigger`, as StackStorm's (`contrib/core/actions/inject_trigger.py` posting to
+/// `/webhooks/st2`): refused until the operator grants the trigger type to `core`
+/// (`[packs.core] triggers`), then the instance is dispatched like a webhook's (schema checked,
+/// rules fire) and the result is the Python runner's shape around the echoed request.
+#[test]
+fn core_inject_trigger_dispatches_granted_trigger_types() {
+    let dir = site("");
+    let pack = new_pack(dir.path(), "ops", "version: 1.0.0\n");
+    std::fs::create_dir_all(pack.join("triggers")).unwrap();
+    std::fs::create_dir_all(pack.join("rules")).unwrap();
+    std::fs::write(
+        pack.join("triggers/alert.yaml"),
+        "name: alert\npayload_schema:\n  type: object\n  properties: {host: {type: string, required: true}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        pack.join("rules/on_alert.yaml"),
+        "name: on_alert\npack: ops\nenabled: true\ntrigger: {type: ops.alert}\n\
+         action:\n  ref: core.echo\n  parameters: {message: \"alert on {{ trigger.host }}\"}\n",
+    )
+    .unwrap();
+    let server = Server::start(dir.path());
+    let alert = json!({"trigger": "ops.alert", "payload": {"host": "web1"}});
+    let e = run(&server, "core.inject_trigger", alert.clone());
+    assert_eq!(e["status"], "failed", "{e:#}");
+    let error = e["result"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("[packs.core] triggers in squall.toml (e.g. triggers = [\"ops.alert\"])"),
+        "{error}"
+    );
+    assert_eq!(e["output"]["denials"][0].as_str().unwrap(), error);
+    drop(server);
+
+    write_squall_toml(dir.path(), "[packs.core]\ntriggers = [\"ops.*\"]\n");
+    let server = Server::start(dir.path());
+    let e = run(
+        &server,
+        "core.inject_trigger",
+        json!({"trigger": "ops.alert", "payload": {"host": "web1"}, "trace_tag": "t-1"}),
+    );
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(
+        e["result"],
+        json!({"result": {"trigger": "ops.alert", "payload": {"host": "web1"}, "trace_tag": "t-1"},
+               "exit_code": 0, "stdout": "", "stderr": ""})
+    );
+    let echoed = server.wait_for("/api/v1/executions?action=core.echo", 30, |l| {
+        l.as_array().is_some_and(|a| !a.is_empty()) && completed(&l[0])
+    });
+    assert_eq!(echoed[0]["result"]["stdout"], "alert on web1");
+    assert_eq!(echoed[0]["context"]["rule"]["ref"], "ops.on_alert");
+    // The payload is checked against the trigger type's schema; other types stay refused.
+    let e = run(
+        &server,
+        "core.inject_trigger",
+        json!({"trigger": "ops.alert", "payload": {"hostname": "web1"}}),
+    );
+    assert_eq!(e["status"], "failed");
+    assert!(
+        e["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("payload does not match the payload_schema of ops.alert"),
+        "{e:#}"
+    );
+    let e = run(
+        &server,
+        "core.inject_trigger",
+        json!({"trigger": "core.st2.webhook", "payload": {}}),
+    );
+    assert_eq!(e["status"], "failed");
+    assert!(
+        e["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not granted to pack \"core\""),
+        "{e:#}"
+    );
 }

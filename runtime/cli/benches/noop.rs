@@ -82,6 +82,7 @@ fn main() {
                         limits: Limits::DEFAULT,
                         http: policy.clone(),
                         process: None,
+                        triggers: None,
                     },
                 )
                 .await;

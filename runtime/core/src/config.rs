@@ -591,6 +591,11 @@ pub struct PackGrants {
     /// Default: none.
     #[serde(default)]
     pub ssh_users: Vec<String>,
+    /// Trigger types its actions may dispatch instances of (the `triggers` import, StackStorm's
+    /// `core.inject_trigger`): refs, `*` as wildcard (e.g. `["ops.*", "core.st2.webhook"]`).
+    /// Rules on those triggers then run what they run. Default: none.
+    #[serde(default)]
+    pub triggers: Vec<String>,
 }
 
 impl PackGrants {

@@ -1,4 +1,5 @@
-//! Host bindings for the `squall:plugin` worlds (`action`, `sensor`), generated from `wit/`.
+//! Host bindings for the `squall:plugin` worlds (`action`, `sensor`, `extended-action`),
+//! generated from `wit/`.
 
 #![allow(missing_docs)]
 
@@ -30,14 +31,17 @@ pub mod sensor {
     });
 }
 
-/// The `command-action` world: the `action` world plus the `process` import (async: a command
-/// runs for as long as it runs without holding a worker thread).
-pub mod command {
+/// The `extended-action` world: the `action` world plus the `process` and `triggers` imports
+/// (async: a command runs, and an instance is committed, without holding a worker thread).
+pub mod extended {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "squall:plugin/command-action",
+        world: "squall:plugin/extended-action",
         exports: { default: async },
-        imports: { "squall:plugin/process.run": async },
+        imports: {
+            "squall:plugin/process.run": async,
+            "squall:plugin/triggers.dispatch": async,
+        },
         with: {
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
             "wasi:io": wasmtime_wasi::p2::bindings::io,

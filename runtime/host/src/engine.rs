@@ -225,7 +225,13 @@ impl Host {
                 >(&mut linker, |s| s)
             })
             .and_then(|()| {
-                crate::bindings::command::squall::plugin::process::add_to_linker::<
+                crate::bindings::extended::squall::plugin::process::add_to_linker::<
+                    _,
+                    HasSelf<RunState>,
+                >(&mut linker, |s| s)
+            })
+            .and_then(|()| {
+                crate::bindings::extended::squall::plugin::triggers::add_to_linker::<
                     _,
                     HasSelf<RunState>,
                 >(&mut linker, |s| s)

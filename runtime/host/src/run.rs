@@ -58,6 +58,29 @@ pub struct RunRequest {
     /// What runs the commands the component asks for (`process` import) under its pack's
     /// grants; `None` refuses every one.
     pub process: Option<Arc<dyn crate::process::ProcessGate>>,
+    /// What dispatches the trigger instances the component asks for (`triggers` import) under
+    /// its pack's grants; `None` refuses every one.
+    pub triggers: Option<Arc<dyn TriggerGate>>,
+}
+
+/// Dispatches the trigger instances one execution's component asks for, under its pack's
+/// `triggers` grant. The server implements it per execution; the host calls it from the
+/// component's `triggers.dispatch` import.
+#[async_trait::async_trait]
+pub trait TriggerGate: Send + Sync {
+    /// Checks the grant, the trigger type and the payload; dispatches the instance (durable
+    /// before this returns) and returns its id.
+    ///
+    /// # Errors
+    /// A message for the component: the refusal naming the grant to add, an unknown type, a
+    /// payload its `payload_schema` refuses, the per-execution budget used up.
+    async fn dispatch(&self, trigger: String, payload: Value) -> Result<String, String>;
+}
+
+impl std::fmt::Debug for dyn TriggerGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TriggerGate")
+    }
 }
 
 /// How a run ended.
@@ -102,7 +125,12 @@ impl Host {
     pub async fn run(&self, component: &PreparedComponent, request: RunRequest) -> RunOutcome {
         let limits = request.limits;
         let max_output = usize::try_from(limits.max_output).unwrap_or(usize::MAX);
-        let mut sandbox = match self.sandbox(limits, request.http.clone(), None, request.process) {
+        let mut sandbox = match self.sandbox(
+            limits,
+            request.http.clone(),
+            None,
+            (request.process, request.triggers),
+        ) {
             Ok(s) => s,
             Err(e) => {
                 return failed(json!({"error": e}), Output::default(), 0, Duration::ZERO);
@@ -225,7 +253,10 @@ impl Host {
         limits: Limits,
         http: Arc<HttpPolicy>,
         sensor: Option<SensorCall>,
-        process: Option<Arc<dyn crate::process::ProcessGate>>,
+        (process, triggers): (
+            Option<Arc<dyn crate::process::ProcessGate>>,
+            Option<Arc<dyn TriggerGate>>,
+        ),
     ) -> Result<Sandbox, String> {
         let max_output = usize::try_from(limits.max_output).unwrap_or(usize::MAX);
         let stdout = CapturePipe::new(max_output);
@@ -255,6 +286,7 @@ impl Host {
             log: LogBuffer::new(max_output),
             sensor,
             process,
+            triggers,
             deadline: Instant::now() + limits.timeout,
         };
         let mut store = Store::new(&self.inner.engine, state);

@@ -314,7 +314,8 @@ impl Host {
             over_limit: None,
             denials: denials.clone(),
         };
-        let mut sandbox = match self.sandbox(limits, request.http.clone(), Some(call), None) {
+        let mut sandbox = match self.sandbox(limits, request.http.clone(), Some(call), (None, None))
+        {
             Ok(s) => s,
             Err(e) => return not_run(e),
         };

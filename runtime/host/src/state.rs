@@ -26,6 +26,8 @@ pub(crate) struct RunState {
     pub(crate) sensor: Option<crate::sensor::SensorCall>,
     /// What runs the component's commands (`process` import); `None`: refused.
     pub(crate) process: Option<std::sync::Arc<dyn crate::process::ProcessGate>>,
+    /// What dispatches the component's trigger instances (`triggers` import); `None`: refused.
+    pub(crate) triggers: Option<std::sync::Arc<dyn crate::run::TriggerGate>>,
     /// When the call's time is up: no command runs past it.
     pub(crate) deadline: std::time::Instant,
 }
@@ -57,7 +59,26 @@ impl log::Host for RunState {
 
 impl crate::bindings::squall::plugin::types::Host for RunState {}
 
-use crate::bindings::command::squall::plugin::process as wit_process;
+use crate::bindings::extended::squall::plugin::process as wit_process;
+use crate::bindings::extended::squall::plugin::triggers as wit_triggers;
+
+impl wit_triggers::Host for RunState {
+    async fn dispatch(
+        &mut self,
+        trigger_ref: String,
+        payload_json: String,
+    ) -> Result<String, String> {
+        let Some(gate) = self.triggers.clone() else {
+            return Err(
+                "the triggers capability is only for actions (a sensor emits with emit)".into(),
+            );
+        };
+        let payload: serde_json::Value = squall_core::json::check_depth(payload_json.as_bytes())
+            .and_then(|()| serde_json::from_str(&payload_json).map_err(|e| e.to_string()))
+            .map_err(|e| format!("payload is not JSON: {e}"))?;
+        gate.dispatch(trigger_ref, payload).await
+    }
+}
 
 impl wit_process::Host for RunState {
     async fn run(

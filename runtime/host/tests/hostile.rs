@@ -66,6 +66,7 @@ fn run_with(params: Value, limits: Limits, http: HttpPolicy) -> RunOutcome {
             limits,
             http: Arc::new(http),
             process: None,
+            triggers: None,
         },
     ))
 }
@@ -393,6 +394,7 @@ fn many_runs_in_parallel_stay_isolated() {
                             limits: l,
                             http: Arc::new(HttpPolicy::default()),
                             process: None,
+                            triggers: None,
                         },
                     )
                     .await;
@@ -501,6 +503,7 @@ fn a_swapped_or_forged_cache_file_is_never_loaded() {
             limits: limits(),
             http: Arc::new(HttpPolicy::default()),
             process: None,
+            triggers: None,
         },
     ));
     assert_eq!(out.status, ExecutionStatus::Succeeded, "{:?}", out.result);

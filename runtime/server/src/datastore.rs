@@ -339,6 +339,12 @@ impl Datastore {
         let _ = self.inner.services.set(services.downgrade());
     }
 
+    /// The services it was attached to (its key triggers fire through them; actions'
+    /// trigger instances too, see [`crate::injected`]).
+    pub(crate) fn services(&self) -> Option<crate::services::WeakServices> {
+        self.inner.services.get().cloned()
+    }
+
     /// The key file of the cipher, when one is configured.
     pub fn key_file(&self) -> Option<&Path> {
         self.inner.registry.config().datastore.key_file.as_deref()

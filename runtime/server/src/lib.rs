@@ -26,6 +26,7 @@ mod commands;
 mod datastore;
 mod engine;
 mod http_runner;
+mod injected;
 mod policies;
 mod registry;
 mod remote;

@@ -380,6 +380,14 @@ impl Runner {
             self.ledger().clone(),
             cancel.clone(),
         ));
+        let triggers = Arc::new(crate::injected::ActionTriggers::new(
+            &execution,
+            self.registry
+                .config()
+                .grants(&execution.action.pack)
+                .triggers,
+            self.datastore.get().and_then(crate::Datastore::services),
+        ));
         let run = self.registry.host().run(
             &component,
             RunRequest {
@@ -393,6 +401,7 @@ impl Runner {
                 limits: resolved.limits,
                 http: resolved.http,
                 process: Some(commands.clone()),
+                triggers: Some(triggers.clone()),
             },
         );
         let outcome = tokio::select! {
@@ -401,6 +410,7 @@ impl Runner {
                 let (ran, denials) = commands.finish().await;
                 execution.commands.extend(ran);
                 execution.output.denials.extend(denials);
+                execution.output.denials.extend(triggers.take_denials());
                 return self.finish(execution, ExecutionStatus::Canceled, json!({"message": CANCELED_MESSAGE})).await;
             }
         };
@@ -414,6 +424,7 @@ impl Runner {
         let (ran, denials) = commands.finish().await;
         execution.commands.extend(ran);
         execution.output.denials.extend(denials);
+        execution.output.denials.extend(triggers.take_denials());
         execution.usage = Some(Usage {
             fuel_consumed: outcome.fuel_consumed,
             component_sha256: component.sha256().to_string(),
