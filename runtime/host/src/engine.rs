@@ -98,6 +98,10 @@ pub struct PreparedComponent {
     pub(crate) pre: ActionPre<RunState>,
     sha256: String,
     path: PathBuf,
+    /// Whether it imports `squall:plugin/process`.
+    uses_process: bool,
+    /// Whether it imports `squall:plugin/triggers`.
+    uses_triggers: bool,
 }
 
 impl PreparedComponent {
@@ -109,6 +113,18 @@ impl PreparedComponent {
     /// The component file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether it imports the `process` interface (an `extended-action` component that runs
+    /// commands): only then does a run need a [`crate::process::ProcessGate`].
+    pub fn uses_process(&self) -> bool {
+        self.uses_process
+    }
+
+    /// Whether it imports the `triggers` interface: only then does a run need a
+    /// [`crate::TriggerGate`].
+    pub fn uses_triggers(&self) -> bool {
+        self.uses_triggers
     }
 }
 
@@ -303,7 +319,16 @@ impl Host {
     /// [`LoadError`] naming the file: unreadable, not a valid component, importing something
     /// the host does not provide, or not exporting `run`.
     pub fn prepare(&self, path: &Path) -> Result<Arc<PreparedComponent>, LoadError> {
+        let engine = self.inner.engine.clone();
         self.prepare_as(path, &self.inner.prepared, |pre, sha256| {
+            let imports = |interface: &str| {
+                pre.component()
+                    .component_type()
+                    .imports(&engine)
+                    .any(|(name, _)| name.split('@').next() == Some(interface))
+            };
+            let uses_process = imports("squall:plugin/process");
+            let uses_triggers = imports("squall:plugin/triggers");
             let pre = ActionPre::new(pre).map_err(|e| LoadError::NotAnAction {
                 path: path.to_path_buf(),
                 message: format!("{e:#}"),
@@ -312,6 +337,8 @@ impl Host {
                 pre,
                 sha256,
                 path: path.to_path_buf(),
+                uses_process,
+                uses_triggers,
             })
         })
     }

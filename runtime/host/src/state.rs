@@ -70,7 +70,7 @@ impl wit_triggers::Host for RunState {
     ) -> Result<String, String> {
         let Some(gate) = self.triggers.clone() else {
             return Err(
-                "the triggers capability is only for actions (a sensor emits with emit)".into(),
+                "trigger instances cannot be dispatched here: no triggers capability is given to this call (a sensor emits with emit)".into(),
             );
         };
         let payload: serde_json::Value = squall_core::json::check_depth(payload_json.as_bytes())
@@ -89,7 +89,7 @@ impl wit_process::Host for RunState {
         use std::time::{Duration, Instant};
         let Some(gate) = self.process.clone() else {
             return Err(
-                "the process capability is only for actions (a sensor cannot run commands)".into(),
+                "commands cannot run here: no process capability is given to this call (sensors never have one)".into(),
             );
         };
         let remaining = self.deadline.saturating_duration_since(Instant::now());

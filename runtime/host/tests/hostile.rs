@@ -520,3 +520,29 @@ fn a_swapped_or_forged_cache_file_is_never_loaded() {
         b"not an artifact at all"
     );
 }
+
+/// A component importing `process` / `triggers` is known as such once prepared; without a gate
+/// (as here: no grants behind the host) every command and trigger instance is refused, and
+/// nothing ran.
+#[test]
+fn commands_and_triggers_need_a_gate() {
+    let f = fixture();
+    assert!(f.hostile.uses_process() && f.hostile.uses_triggers());
+    let out = run(json!({"mode": "command", "argv": ["true"]}));
+    assert_eq!(out.status, ExecutionStatus::Failed);
+    assert_eq!(
+        out.result["error"],
+        "commands cannot run here: no process capability is given to this call (sensors never have one)"
+    );
+    let out = run(json!({"mode": "dispatch", "trigger": "ops.alert", "payload": {}}));
+    assert_eq!(out.status, ExecutionStatus::Failed);
+    assert!(
+        out.result["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("trigger instances cannot be dispatched here"),
+        "{:?}",
+        out.result
+    );
+    host_still_serves();
+}

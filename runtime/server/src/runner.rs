@@ -373,21 +373,26 @@ impl Runner {
             .expect("a scheduled execution can run");
         self.save(&execution).await?;
 
-        let commands = Arc::new(crate::commands::ComponentCommands::new(
-            &execution,
-            &self.registry,
-            resolved.limits.max_output,
-            self.ledger().clone(),
-            cancel.clone(),
-        ));
-        let triggers = Arc::new(crate::injected::ActionTriggers::new(
-            &execution,
-            self.registry
-                .config()
-                .grants(&execution.action.pack)
-                .triggers,
-            self.datastore.get().and_then(crate::Datastore::services),
-        ));
+        // Only a component importing `process` / `triggers` gets a gate (none costs nothing).
+        let commands = component.uses_process().then(|| {
+            Arc::new(crate::commands::ComponentCommands::new(
+                &execution,
+                &self.registry,
+                resolved.limits.max_output,
+                self.ledger().clone(),
+                cancel.clone(),
+            ))
+        });
+        let triggers = component.uses_triggers().then(|| {
+            Arc::new(crate::injected::ActionTriggers::new(
+                &execution,
+                self.registry
+                    .config()
+                    .grants(&execution.action.pack)
+                    .triggers,
+                self.datastore.get().and_then(crate::Datastore::services),
+            ))
+        });
         let run = self.registry.host().run(
             &component,
             RunRequest {
@@ -400,17 +405,18 @@ impl Runner {
                 params,
                 limits: resolved.limits,
                 http: resolved.http,
-                process: Some(commands.clone()),
-                triggers: Some(triggers.clone()),
+                process: commands
+                    .clone()
+                    .map(|c| c as Arc<dyn squall_host::process::ProcessGate>),
+                triggers: triggers
+                    .clone()
+                    .map(|t| t as Arc<dyn squall_host::TriggerGate>),
             },
         );
         let outcome = tokio::select! {
             outcome = run => outcome,
             () = cancel.cancelled() => {
-                let (ran, denials) = commands.finish().await;
-                execution.commands.extend(ran);
-                execution.output.denials.extend(denials);
-                execution.output.denials.extend(triggers.take_denials());
+                record_gates(&mut execution, commands.as_deref(), triggers.as_deref()).await;
                 return self.finish(execution, ExecutionStatus::Canceled, json!({"message": CANCELED_MESSAGE})).await;
             }
         };
@@ -421,10 +427,7 @@ impl Runner {
             "execution finished"
         );
         execution.output = outcome.output;
-        let (ran, denials) = commands.finish().await;
-        execution.commands.extend(ran);
-        execution.output.denials.extend(denials);
-        execution.output.denials.extend(triggers.take_denials());
+        record_gates(&mut execution, commands.as_deref(), triggers.as_deref()).await;
         execution.usage = Some(Usage {
             fuel_consumed: outcome.fuel_consumed,
             component_sha256: component.sha256().to_string(),
@@ -527,5 +530,22 @@ impl Runner {
             }
         }
         Ok(execution)
+    }
+}
+
+/// Takes what a component's gates saw into its execution: the commands that ran, then every
+/// refusal among its denials.
+async fn record_gates(
+    execution: &mut Execution,
+    commands: Option<&crate::commands::ComponentCommands>,
+    triggers: Option<&crate::injected::ActionTriggers>,
+) {
+    if let Some(commands) = commands {
+        let (ran, denials) = commands.finish().await;
+        execution.commands.extend(ran);
+        execution.output.denials.extend(denials);
+    }
+    if let Some(triggers) = triggers {
+        execution.output.denials.extend(triggers.take_denials());
     }
 }

@@ -23,6 +23,7 @@
 //! | `fail` | returns an action error with a result |
 //! | `command` | runs `argv` (with `env`, `cwd`, `stdin`, `timeout`) through `process` and returns what it did |
 //! | `commands` | runs `argv` `times` times through `process`, returns how many ran and the first error |
+//! | `dispatch` | dispatches a `trigger` instance with `payload` through `triggers`, returns its id |
 
 #![allow(
     clippy::print_stdout,
@@ -165,6 +166,15 @@ fn run(ctx: &Context, params: Value) -> Result<Value, Error> {
         "hold-connections" => Ok(hold_connections(&params)),
         "fail" => Err(Error::with_result("asked to fail", json!({"why": "test"}))),
         "command" => command(&params),
+        "dispatch" => {
+            let trigger = params
+                .get("trigger")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let payload = params.get("payload").cloned().unwrap_or(json!({}));
+            let id = squall_plugin::triggers::dispatch(trigger, &payload).map_err(Error::new)?;
+            Ok(json!({"id": id}))
+        }
         "commands" => {
             let mut ran = 0;
             let mut error = None;
