@@ -129,7 +129,10 @@ impl Host {
             limits,
             request.http.clone(),
             None,
-            (request.process, request.triggers),
+            Gates {
+                process: request.process,
+                triggers: request.triggers,
+            },
         ) {
             Ok(s) => s,
             Err(e) => {
@@ -225,6 +228,13 @@ impl Host {
     }
 }
 
+/// The capabilities an action call may be given beyond WASI and HTTP (none for sensors).
+#[derive(Default)]
+pub(crate) struct Gates {
+    pub(crate) process: Option<Arc<dyn crate::process::ProcessGate>>,
+    pub(crate) triggers: Option<Arc<dyn TriggerGate>>,
+}
+
 /// A fresh store for one call, with its captured streams and the clock started.
 pub(crate) struct Sandbox {
     pub(crate) store: Store<RunState>,
@@ -253,11 +263,9 @@ impl Host {
         limits: Limits,
         http: Arc<HttpPolicy>,
         sensor: Option<SensorCall>,
-        (process, triggers): (
-            Option<Arc<dyn crate::process::ProcessGate>>,
-            Option<Arc<dyn TriggerGate>>,
-        ),
+        gates: Gates,
     ) -> Result<Sandbox, String> {
+        let Gates { process, triggers } = gates;
         let max_output = usize::try_from(limits.max_output).unwrap_or(usize::MAX);
         let stdout = CapturePipe::new(max_output);
         let stderr = CapturePipe::new(max_output);

@@ -314,8 +314,12 @@ impl Host {
             over_limit: None,
             denials: denials.clone(),
         };
-        let mut sandbox = match self.sandbox(limits, request.http.clone(), Some(call), (None, None))
-        {
+        let mut sandbox = match self.sandbox(
+            limits,
+            request.http.clone(),
+            Some(call),
+            crate::run::Gates::default(),
+        ) {
             Ok(s) => s,
             Err(e) => return not_run(e),
         };
