@@ -1257,3 +1257,167 @@ fn core_inject_trigger_dispatches_granted_trigger_types() {
         "{e:#}"
     );
 }
+
+/// A real SMTP server (`aiosmtpd` from the distribution's `python3-aiosmtpd`, storing what it
+/// receives in a maildir) on a loopback port; `None` (test skipped, said on stderr) without it
+/// unless `SQUALL_REQUIRE_SMTPD=1` (as `.ci/run` sets).
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    fn start() -> Option<SmtpServer> {
+        const BIN: &str = "/usr/bin/aiosmtpd";
+        if !Path::new(BIN).exists() {
+            assert!(
+                std::env::var_os("SQUALL_REQUIRE_SMTPD").is_none(),
+                "{BIN} is missing (apt-get install python3-aiosmtpd)"
+            );
+            eprintln!("skipped: {BIN} is missing (apt-get install python3-aiosmtpd)");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let maildir = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new(BIN)
+            .args(["-n", "-l", &format!("127.0.0.1:{port}"), "-c"])
+            .arg("aiosmtpd.handlers.Mailbox")
+            .arg(maildir.path().join("box"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "aiosmtpd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(SmtpServer {
+            child,
+            port,
+            maildir,
+        })
+    }
+
+    /// The messages received, as raw text.
+    fn messages(&self) -> Vec<String> {
+        let Ok(dir) = std::fs::read_dir(self.maildir.path().join("box/new")) else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `core.sendmail`, as StackStorm's (`contrib/core/actions/send_mail/send_mail`): refused until
+/// the operator grants the `[smtp]` relay to `core` (`smtp_allow`); then the message reaches a
+/// real SMTP server with st2's headers, sender completion, line break and footer, and the
+/// local runner's result; a relay that does not answer fails it with st2's exit code 2.
+#[test]
+fn core_sendmail_goes_through_the_granted_relay() {
+    let Some(smtp) = SmtpServer::start() else {
+        return;
+    };
+    let relay = format!(
+        "[smtp]\nserver = \"127.0.0.1:{}\"\ntls = \"none\"\n",
+        smtp.port
+    );
+    let dir = site(&relay);
+    let server = Server::start(dir.path());
+    let mail = json!({"to": "ann@example.com", "subject": "Deploy", "body": "<b>done</b>", "from": "squall"});
+    let e = run(&server, "core.sendmail", mail.clone());
+    assert_eq!(e["status"], "failed", "{e:#}");
+    let error = e["result"]["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "[packs.core] smtp_allow in squall.toml (e.g. smtp_allow = [\"127.0.0.1:{}\"])",
+            smtp.port
+        )),
+        "{error}"
+    );
+    assert_eq!(
+        e["result"]["stdout"],
+        "Failed to send mail to ann@example.com"
+    );
+    assert_eq!(e["result"]["return_code"], 2);
+    assert_eq!(e["output"]["denials"][0].as_str().unwrap(), error);
+    assert!(smtp.messages().is_empty(), "nothing was sent");
+    drop(server);
+
+    write_squall_toml(
+        dir.path(),
+        &format!(
+            "{relay}[packs.core]\nsmtp_allow = [\"127.0.0.1:{}\"]\n",
+            smtp.port
+        ),
+    );
+    let server = Server::start(dir.path());
+    let e = run(&server, "core.sendmail", mail);
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(
+        e["result"],
+        json!({"failed": false, "succeeded": true, "return_code": 0,
+               "stdout": "Successfully sent mail to ann@example.com", "stderr": ""})
+    );
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let m = messages[0].replace("\r\n", "\n");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert!(m.contains("To: ann@example.com\n"), "{m}");
+    assert!(
+        m.contains(&format!("From: squall@{}\n", host.trim())),
+        "{m}"
+    );
+    assert!(m.contains("Subject: Deploy\n"), "{m}");
+    assert!(m.contains("Content-Type: text/html"), "{m}");
+    assert!(
+        m.contains(
+            "<b>done</b>\n<br><br>\nThis message was generated by Squall action core.sendmail"
+        ),
+        "{m}"
+    );
+    // A body of spaces with send_empty_body false: nothing sent, st2's answer all the same.
+    let e = run(
+        &server,
+        "core.sendmail",
+        json!({"to": "ann@example.com", "subject": "x", "body": "   ", "send_empty_body": false}),
+    );
+    assert_eq!(
+        e["result"]["stdout"],
+        "Successfully sent mail to ann@example.com"
+    );
+    assert_eq!(smtp.messages().len(), 1);
+    // The relay gone: failed, exit code 2, the reason in stderr.
+    let port = smtp.port;
+    drop(smtp);
+    let e = run(
+        &server,
+        "core.sendmail",
+        json!({"to": "ann@example.com", "subject": "x", "body": "y"}),
+    );
+    assert_eq!(e["status"], "failed", "{e:#}");
+    assert_eq!(e["result"]["return_code"], 2);
+    assert!(
+        e["result"]["stderr"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("the SMTP relay 127.0.0.1:{port}")),
+        "{e:#}"
+    );
+}

@@ -83,6 +83,7 @@ fn main() {
                         http: policy.clone(),
                         process: None,
                         triggers: None,
+                        mail: None,
                     },
                 )
                 .await;

@@ -30,6 +30,12 @@
 //! scripts = ["*.sh"]      # its own scripts (local-shell-script entry points) that may run
 //! env = ["LANG"]          # environment variables a command may get (from the server or `env`)
 //! ssh_hosts = ["web*.example.com", "10.0.0.0/8"]  # hosts its remote runners may reach
+//! triggers = ["ops.*"]    # trigger types its actions may dispatch (core.inject_trigger)
+//! smtp_allow = ["mail.example.com:587"]  # SMTP relays its actions may send through
+//!
+//! [smtp]                  # the relay mail goes through (crate::config::SmtpSettings)
+//! server = "mail.example.com:587"
+//! tls = "starttls"        # or "tls", "none"
 //!
 //! [ssh]                   # the remote runners' SSH client (crate::config::SshSettings)
 //! known_hosts = "ssh/known_hosts"   # host keys checked (default <data_dir>/ssh/known_hosts)
@@ -109,6 +115,63 @@ pub struct Config {
     /// The remote runners' SSH client.
     #[serde(default)]
     pub ssh: SshSettings,
+    /// The SMTP relay mail goes through (`core.sendmail`, the `mail` import).
+    #[serde(default)]
+    pub smtp: SmtpSettings,
+}
+
+/// How mail reaches the `[smtp]` relay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with `STARTTLS`, which must succeed (the default; port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No TLS at all: only for a relay on this machine or a trusted network.
+    None,
+}
+
+/// `[smtp]`: the operator's SMTP relay. A pack sends mail through it only when granted the relay
+/// (`[packs.<pack>] smtp_allow`), as outbound HTTP is granted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// The relay, `host:port` (e.g. `"mail.example.com:587"`). Default: none (mail is refused,
+    /// naming this setting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// `"starttls"` (default), `"tls"` or `"none"`.
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// The user to log in as (`AUTH PLAIN`/`LOGIN`); default: no login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// A file holding the password (its first line), read when mail is sent. Relative to this
+    /// file. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// Bound on one message's delivery to the relay, in seconds (`"30s"` in config). Default
+    /// 30 s.
+    #[serde(default = "default_smtp_timeout", with = "units::duration")]
+    pub timeout: std::time::Duration,
+}
+
+fn default_smtp_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(30)
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        SmtpSettings {
+            server: None,
+            tls: SmtpTls::default(),
+            username: None,
+            password_file: None,
+            timeout: default_smtp_timeout(),
+        }
+    }
 }
 
 /// `[ssh]`: the SSH client of the remote runners (`remote-shell-cmd`, `remote-shell-script`).
@@ -596,6 +659,11 @@ pub struct PackGrants {
     /// Rules on those triggers then run what they run. Default: none.
     #[serde(default)]
     pub triggers: Vec<String>,
+    /// SMTP relays its actions may send mail through (`host:port` patterns as
+    /// [`HostPattern`], e.g. `["mail.example.com:587"]`); the `[smtp] server` must match one.
+    /// Default: none.
+    #[serde(default)]
+    pub smtp_allow: Vec<HostPattern>,
 }
 
 impl PackGrants {
@@ -647,7 +715,8 @@ impl Config {
             .chain(config.configs_dir.iter_mut())
             .chain(config.datastore.key_file.iter_mut())
             .chain(config.ssh.known_hosts.iter_mut())
-            .chain(config.ssh.key_file.iter_mut());
+            .chain(config.ssh.key_file.iter_mut())
+            .chain(config.smtp.password_file.iter_mut());
         for dir in dirs {
             if dir.is_relative() {
                 *dir = base.join(&*dir);

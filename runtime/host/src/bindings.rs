@@ -41,6 +41,7 @@ pub mod extended {
         imports: {
             "squall:plugin/process.run": async,
             "squall:plugin/triggers.dispatch": async,
+            "squall:plugin/mail.send": async,
         },
         with: {
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,

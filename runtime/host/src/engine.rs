@@ -102,6 +102,8 @@ pub struct PreparedComponent {
     uses_process: bool,
     /// Whether it imports `squall:plugin/triggers`.
     uses_triggers: bool,
+    /// Whether it imports `squall:plugin/mail`.
+    uses_mail: bool,
 }
 
 impl PreparedComponent {
@@ -125,6 +127,12 @@ impl PreparedComponent {
     /// [`crate::TriggerGate`].
     pub fn uses_triggers(&self) -> bool {
         self.uses_triggers
+    }
+
+    /// Whether it imports the `mail` interface: only then does a run need a
+    /// [`crate::MailGate`].
+    pub fn uses_mail(&self) -> bool {
+        self.uses_mail
     }
 }
 
@@ -253,6 +261,12 @@ impl Host {
                 >(&mut linker, |s| s)
             })
             .and_then(|()| {
+                crate::bindings::extended::squall::plugin::mail::add_to_linker::<
+                    _,
+                    HasSelf<RunState>,
+                >(&mut linker, |s| s)
+            })
+            .and_then(|()| {
                 crate::bindings::sensor::squall::plugin::emit::add_to_linker::<_, HasSelf<RunState>>(
                     &mut linker,
                     |s| s,
@@ -329,6 +343,7 @@ impl Host {
             };
             let uses_process = imports("squall:plugin/process");
             let uses_triggers = imports("squall:plugin/triggers");
+            let uses_mail = imports("squall:plugin/mail");
             let pre = ActionPre::new(pre).map_err(|e| LoadError::NotAnAction {
                 path: path.to_path_buf(),
                 message: format!("{e:#}"),
@@ -339,6 +354,7 @@ impl Host {
                 path: path.to_path_buf(),
                 uses_process,
                 uses_triggers,
+                uses_mail,
             })
         })
     }

@@ -61,6 +61,42 @@ pub struct RunRequest {
     /// What dispatches the trigger instances the component asks for (`triggers` import) under
     /// its pack's grants; `None` refuses every one.
     pub triggers: Option<Arc<dyn TriggerGate>>,
+    /// What sends the mail the component asks for (`mail` import) under its pack's grants;
+    /// `None` refuses every message.
+    pub mail: Option<Arc<dyn MailGate>>,
+}
+
+/// One message a component asks to send (see `wit/squall.wit`, interface `mail`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailMessage {
+    /// An address, or a name (`@<host name>` is added).
+    pub sender: String,
+    /// Comma-separated addresses.
+    pub recipients: String,
+    /// The subject.
+    pub subject: String,
+    /// `text/plain` or `text/html`.
+    pub content_type: String,
+    /// The body.
+    pub body: String,
+}
+
+/// Sends the mail one execution's component asks for, under its pack's `smtp_allow` grant
+/// and the operator's `[smtp]` relay. The server implements it per execution.
+#[async_trait::async_trait]
+pub trait MailGate: Send + Sync {
+    /// Checks the grant and delivers `message` to the relay.
+    ///
+    /// # Errors
+    /// A message for the component: the refusal naming the grant, no relay, a bad address, the
+    /// relay's answer, a timeout, the per-execution budget used up.
+    async fn send(&self, message: MailMessage) -> Result<(), String>;
+}
+
+impl std::fmt::Debug for dyn MailGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MailGate")
+    }
 }
 
 /// Dispatches the trigger instances one execution's component asks for, under its pack's
@@ -132,6 +168,7 @@ impl Host {
             Gates {
                 process: request.process,
                 triggers: request.triggers,
+                mail: request.mail,
             },
         ) {
             Ok(s) => s,
@@ -233,6 +270,7 @@ impl Host {
 pub(crate) struct Gates {
     pub(crate) process: Option<Arc<dyn crate::process::ProcessGate>>,
     pub(crate) triggers: Option<Arc<dyn TriggerGate>>,
+    pub(crate) mail: Option<Arc<dyn MailGate>>,
 }
 
 /// A fresh store for one call, with its captured streams and the clock started.
@@ -265,7 +303,11 @@ impl Host {
         sensor: Option<SensorCall>,
         gates: Gates,
     ) -> Result<Sandbox, String> {
-        let Gates { process, triggers } = gates;
+        let Gates {
+            process,
+            triggers,
+            mail,
+        } = gates;
         let max_output = usize::try_from(limits.max_output).unwrap_or(usize::MAX);
         let stdout = CapturePipe::new(max_output);
         let stderr = CapturePipe::new(max_output);
@@ -295,6 +337,7 @@ impl Host {
             sensor,
             process,
             triggers,
+            mail,
             deadline: Instant::now() + limits.timeout,
         };
         let mut store = Store::new(&self.inner.engine, state);

@@ -28,6 +28,8 @@ pub(crate) struct RunState {
     pub(crate) process: Option<std::sync::Arc<dyn crate::process::ProcessGate>>,
     /// What dispatches the component's trigger instances (`triggers` import); `None`: refused.
     pub(crate) triggers: Option<std::sync::Arc<dyn crate::run::TriggerGate>>,
+    /// What sends the component's mail (`mail` import); `None`: refused.
+    pub(crate) mail: Option<std::sync::Arc<dyn crate::run::MailGate>>,
     /// When the call's time is up: no command runs past it.
     pub(crate) deadline: std::time::Instant,
 }
@@ -59,8 +61,27 @@ impl log::Host for RunState {
 
 impl crate::bindings::squall::plugin::types::Host for RunState {}
 
+use crate::bindings::extended::squall::plugin::mail as wit_mail;
 use crate::bindings::extended::squall::plugin::process as wit_process;
 use crate::bindings::extended::squall::plugin::triggers as wit_triggers;
+
+impl wit_mail::Host for RunState {
+    async fn send(&mut self, message: wit_mail::Message) -> Result<(), String> {
+        let Some(gate) = self.mail.clone() else {
+            return Err(
+                "mail cannot be sent here: no mail capability is given to this call".into(),
+            );
+        };
+        gate.send(crate::run::MailMessage {
+            sender: message.sender,
+            recipients: message.recipients,
+            subject: message.subject,
+            content_type: message.content_type,
+            body: message.body,
+        })
+        .await
+    }
+}
 
 impl wit_triggers::Host for RunState {
     async fn dispatch(

@@ -67,6 +67,7 @@ fn run_with(params: Value, limits: Limits, http: HttpPolicy) -> RunOutcome {
             http: Arc::new(http),
             process: None,
             triggers: None,
+            mail: None,
         },
     ))
 }
@@ -395,6 +396,7 @@ fn many_runs_in_parallel_stay_isolated() {
                             http: Arc::new(HttpPolicy::default()),
                             process: None,
                             triggers: None,
+                            mail: None,
                         },
                     )
                     .await;
@@ -504,6 +506,7 @@ fn a_swapped_or_forged_cache_file_is_never_loaded() {
             http: Arc::new(HttpPolicy::default()),
             process: None,
             triggers: None,
+            mail: None,
         },
     ));
     assert_eq!(out.status, ExecutionStatus::Succeeded, "{:?}", out.result);

@@ -27,6 +27,7 @@ mod datastore;
 mod engine;
 mod http_runner;
 mod injected;
+mod mail;
 mod policies;
 mod registry;
 mod remote;

@@ -393,6 +393,14 @@ impl Runner {
                 self.datastore.get().and_then(crate::Datastore::services),
             ))
         });
+        let mail = component.uses_mail().then(|| {
+            let config = self.registry.config();
+            Arc::new(crate::mail::ActionMail::new(
+                &execution,
+                config.grants(&execution.action.pack),
+                config.smtp.clone(),
+            ))
+        });
         let run = self.registry.host().run(
             &component,
             RunRequest {
@@ -411,12 +419,13 @@ impl Runner {
                 triggers: triggers
                     .clone()
                     .map(|t| t as Arc<dyn squall_host::TriggerGate>),
+                mail: mail.clone().map(|m| m as Arc<dyn squall_host::MailGate>),
             },
         );
         let outcome = tokio::select! {
             outcome = run => outcome,
             () = cancel.cancelled() => {
-                record_gates(&mut execution, commands.as_deref(), triggers.as_deref()).await;
+                record_gates(&mut execution, commands.as_deref(), triggers.as_deref(), mail.as_deref()).await;
                 return self.finish(execution, ExecutionStatus::Canceled, json!({"message": CANCELED_MESSAGE})).await;
             }
         };
@@ -427,7 +436,13 @@ impl Runner {
             "execution finished"
         );
         execution.output = outcome.output;
-        record_gates(&mut execution, commands.as_deref(), triggers.as_deref()).await;
+        record_gates(
+            &mut execution,
+            commands.as_deref(),
+            triggers.as_deref(),
+            mail.as_deref(),
+        )
+        .await;
         execution.usage = Some(Usage {
             fuel_consumed: outcome.fuel_consumed,
             component_sha256: component.sha256().to_string(),
@@ -539,6 +554,7 @@ async fn record_gates(
     execution: &mut Execution,
     commands: Option<&crate::commands::ComponentCommands>,
     triggers: Option<&crate::injected::ActionTriggers>,
+    mail: Option<&crate::mail::ActionMail>,
 ) {
     if let Some(commands) = commands {
         let (ran, denials) = commands.finish().await;
@@ -547,5 +563,8 @@ async fn record_gates(
     }
     if let Some(triggers) = triggers {
         execution.output.denials.extend(triggers.take_denials());
+    }
+    if let Some(mail) = mail {
+        execution.output.denials.extend(mail.take_denials());
     }
 }
