@@ -243,12 +243,16 @@ fn a_stackstorm_pack_loads_unchanged_and_runs_under_grants() {
     assert_eq!(
         names,
         [
+            "announce",
             "approved_kernel",
             "check",
             "deploy",
             "disk_free",
             "greet",
-            "nothing"
+            "health",
+            "nothing",
+            "remote_greet",
+            "uptime"
         ]
     );
 
@@ -328,6 +332,20 @@ fn a_stackstorm_pack_loads_unchanged_and_runs_under_grants() {
             .as_str()
             .unwrap()
             .starts_with("arg: --loud\n")
+    );
+
+    // The announcement and http-request actions run under their own pack's grants.
+    let e = run(
+        &server,
+        "st2ops.announce",
+        json!({"message": {"text": "deployed"}}),
+    );
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    let e = run(&server, "st2ops.health", json!({}));
+    assert_eq!(e["status"], "failed", "{e:#}");
+    assert_eq!(
+        e["output"]["denials"][0],
+        "outbound HTTP to 127.0.0.1:8080 is not granted to pack st2ops (squall.toml [packs.st2ops] http_allow = [])"
     );
 
     // The script is refused when not granted.
