@@ -1013,6 +1013,17 @@ fn action_chains_pause_resume_and_cancel() {
          \x20 - name: after\n    ref: core.local\n    parameters: {cmd: \"true\"}\n",
     )
     .unwrap();
+    std::fs::write(
+        pack.join("actions/dynamic.yaml"),
+        "name: dynamic\nrunner_type: action-chain\nentry_point: chains/dynamic.yaml\n\
+         parameters:\n  target:\n    type: string\n",
+    )
+    .unwrap();
+    std::fs::write(
+        pack.join("actions/chains/dynamic.yaml"),
+        "chain:\n  - name: call\n    ref: \"{{ target }}\"\n    parameters: {nonsense: 1}\n",
+    )
+    .unwrap();
     let server = Server::start(dir.path());
     let put = |id: &str, status: &str| {
         server.send(
@@ -1061,6 +1072,28 @@ fn action_chains_pause_resume_and_cancel() {
     // Pausing a completed chain is refused.
     let (code, _) = put(&id, "pausing");
     assert_eq!(code, 409);
+
+    // A node whose (rendered) action is not loaded fails the chain, as st2's
+    // InvalidActionReferencedException; a node whose parameters are refused is a failed node.
+    let e = run(&server, "ops.dynamic", json!({"target": "ops.nope"}));
+    assert_eq!(e["status"], "failed", "{e:#}");
+    assert_eq!(e["result"]["tasks"], json!([]));
+    assert!(
+        e["result"]["error"].as_str().unwrap().starts_with(
+            "Failed to run task \"call\". Action with reference \"{{ target }}\" doesn't exist."
+        ),
+        "{e:#}"
+    );
+    let e = run(&server, "ops.dynamic", json!({"target": "core.local"}));
+    assert_eq!(e["status"], "failed", "{e:#}");
+    assert_eq!(e["result"]["tasks"][0]["state"], "failed");
+    assert!(
+        e["result"]["tasks"][0]["result"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Failed running task \"call\"."),
+        "{e:#}"
+    );
 }
 
 /// A component runs commands through its `process` import (`wit/squall.wit`, world

@@ -8,10 +8,13 @@
 //! - The YAML has `chain` (nodes: `name`, `ref`, `parameters` or its old name `params`,
 //!   `on-success`, `on-failure`, `publish`, `notify`), `vars` and `default`. No `default`: the
 //!   first node no `on-success`/`on-failure` names, else the first node.
-//! - `vars` are rendered once, with the action's parameters and `st2kv`. A node's parameters
-//!   are rendered with the action's parameters, every earlier node's result under its name,
-//!   the vars (published ones included), `__results`, `st2kv`, `action_context` and
-//!   `config_context`; then cast to the called action's parameter types.
+//! - `vars` are rendered once, with the action's parameters and `st2kv` (here also
+//!   `action_context` and `config_context`). A node's parameters are rendered with the action's
+//!   parameters, every earlier node's result under its name, the vars (published ones
+//!   included), `__results`, `st2kv`, `action_context` and `config_context`; then cast to the
+//!   called action's parameter types. A node whose action is not loaded (or disabled) fails the
+//!   chain, as StackStorm's `InvalidActionReferencedException` does; one whose parameters the
+//!   action refuses is a failed node (its `on-failure` follows).
 //! - One node runs at a time. When it completes, its `publish` is rendered (with its own
 //!   result under its name, also when it failed) into the vars; then `on-success` follows a
 //!   success, `on-failure` any other end (failed, timeout, abandoned), and a canceled node
@@ -19,12 +22,23 @@
 //!   an `on-failure` node that succeeds makes the chain succeed, as in StackStorm.
 //! - A node waiting for a response (an inquiry) or paused pauses the chain; it goes on when
 //!   the node completes.
+//! - Bounded as workflows are (`[workflows]`): at most `max_tasks` node runs in all and
+//!   `max_transitions_per_event` started by one event, and the state within
+//!   `max_state_bytes`; passing one fails the chain naming the setting (a chain looping through
+//!   `on-failure` ends there).
+//!
+//! Differences from StackStorm, on purpose: canceling a chain cancels its running node too
+//! (st2 lets a plain node finish); a Jinja `ref` is rendered (st2 looks the raw text up);
+//! `publish` is rendered when a node completes, also after it waited for a response (st2
+//! renders it when the node first returns `pending`, so an inquiry's answer never reaches it);
+//! a pack config that no longer renders fails the chain when a template needs it.
 //! - The result is `{"tasks": [...], "published": {...}}` (`published` only with the runner
 //!   parameter `display_published`, default true), each task as StackStorm lists it: `id`,
 //!   `name`, `execution_id`, `liveaction_id` (Squall's executions are their own live actions:
 //!   the same id), `workflow` (null), `created_at`, `updated_at`, `state`, `result`. A failure
 //!   outside any node adds `error` (StackStorm's message; Squall has no Python `traceback`).
 
+use crate::config::WorkflowSettings;
 use crate::execution::ExecutionStatus;
 use crate::template::{self, Context};
 use crate::workflow::{ConductorError, Dispatch};
@@ -89,11 +103,6 @@ fn is_jinja(text: &str) -> bool {
     template::is_template(text)
 }
 
-/// `^\w+$`, as the schema requires of `vars` and `publish` names.
-fn is_word(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')
-}
-
 fn additional(field: &str, map: &Map<String, Value>, allowed: &[&str]) -> Result<(), ChainError> {
     let extra: Vec<String> = map
         .keys()
@@ -119,18 +128,12 @@ fn additional(field: &str, map: &Map<String, Value>, allowed: &[&str]) -> Result
     }
 }
 
+/// An object of names (`vars`, `publish`): StackStorm's schema lists `^\w+$` names as
+/// `patternProperties` without forbidding others, so any name loads.
 fn words(field: &str, value: Option<&Value>) -> Result<Map<String, Value>, ChainError> {
     match value {
         None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(m)) => {
-            if let Some(bad) = m.keys().find(|k| !is_word(k)) {
-                return Err(ChainError::new(
-                    format!("{field}.{bad}"),
-                    format!("'{bad}' does not match '^\\\\w+$'"),
-                ));
-            }
-            Ok(m.clone())
-        }
+        Some(Value::Object(m)) => Ok(m.clone()),
         Some(other) => Err(ChainError::new(
             field,
             format!("{other} is not of type 'object'"),
@@ -159,7 +162,9 @@ impl ChainSpec {
     /// `Additional properties are not allowed ('x' was unexpected)`, a node's `name`/`ref`
     /// missing, both `params` and `parameters`), a duplicate node name, an `on-success`,
     /// `on-failure` or `default` naming no node (a Jinja name is checked when it is reached),
-    /// or no node at all (`Failed to find default node in <name>.`).
+    /// or no node at all (`Failed to find default node in <name>.`). As StackStorm's schema
+    /// (`items: [Node.schema]`) only the first node's keys are checked; later nodes' unknown
+    /// keys are ignored, and of nodes sharing a name the first is the one run.
     pub fn parse(text: &str, name: &str) -> Result<ChainSpec, ChainError> {
         let doc: Value = serde_saphyr::from_str(text)
             .map_err(|e| ChainError::new("", format!("invalid YAML: {e}")))?;
@@ -185,20 +190,22 @@ impl ChainSpec {
                     format!("{item} is not of type 'object'"),
                 ));
             };
-            additional(
-                &at,
-                m,
-                &[
-                    "name",
-                    "ref",
-                    "params",
-                    "parameters",
-                    "on-success",
-                    "on-failure",
-                    "publish",
-                    "notify",
-                ],
-            )?;
+            if i == 0 {
+                additional(
+                    &at,
+                    m,
+                    &[
+                        "name",
+                        "ref",
+                        "params",
+                        "parameters",
+                        "on-success",
+                        "on-failure",
+                        "publish",
+                        "notify",
+                    ],
+                )?;
+            }
             let text_field = |field: &str| -> Result<String, ChainError> {
                 match m.get(field) {
                     Some(Value::String(s)) => Ok(s.clone()),
@@ -230,12 +237,6 @@ impl ChainSpec {
                 return Err(ChainError::new(
                     at,
                     "Either \"params\" or \"parameters\" attribute needs to be provided, but not both",
-                ));
-            }
-            if nodes.iter().any(|n| n.name == name) {
-                return Err(ChainError::new(
-                    format!("{at}.name"),
-                    format!("node {name:?} is already defined"),
                 ));
             }
             nodes.push(Node {
@@ -303,6 +304,16 @@ impl ChainSpec {
             }
         };
         for (i, node) in nodes.iter().enumerate() {
+            for (field, text) in [
+                ("ref", Some(&node.action)),
+                ("on-success", node.on_success.as_ref()),
+                ("on-failure", node.on_failure.as_ref()),
+            ] {
+                if let Some(text) = text.filter(|t| is_jinja(t)) {
+                    template::check(text)
+                        .map_err(|e| ChainError::new(format!("chain[{i}].{field}"), e))?;
+                }
+            }
             for (field, value) in [("parameters", &node.parameters), ("publish", &node.publish)] {
                 template::check_value(&Value::Object(value.clone()))
                     .map_err(|e| ChainError::new(format!("chain[{i}].{field}"), e))?;
@@ -403,7 +414,14 @@ pub struct ChainConductor<'a> {
     base: Context,
     parameters: Map<String, Value>,
     dispatches: Vec<Dispatch>,
-    max_state_bytes: u64,
+    budget: WorkflowSettings,
+    /// Node runs started by this conductor (one batch of events).
+    started: usize,
+    /// The task bound by this conductor, if any (a node requested in this batch).
+    bound_now: Option<usize>,
+    /// Why `config_context` is not available, when it is not (see
+    /// [`ChainConductor::config_unavailable`]).
+    config_error: Option<String>,
 }
 
 fn now() -> String {
@@ -416,13 +434,16 @@ impl<'a> ChainConductor<'a> {
     /// Starts a chain with the action's `parameters`: renders its vars and asks for its
     /// default node. `base` holds what templates see besides the chain's own values (the
     /// datastore, `action_context`, `config_context`); `display_published` is the runner
-    /// parameter; a state over `max_state_bytes` fails the chain.
+    /// parameter; `config_error` says why `config_context` could not be rendered, if it could
+    /// not (see [`ChainConductor::config_unavailable`]); `budget` bounds it (see the module
+    /// docs).
     pub fn start(
         spec: &'a ChainSpec,
         parameters: &Map<String, Value>,
         base: Context,
+        config_error: Option<String>,
         display_published: bool,
-        max_state_bytes: u64,
+        budget: &WorkflowSettings,
     ) -> ChainConductor<'a> {
         let state = ChainState {
             runner: CHAIN_RUNNER.into(),
@@ -436,7 +457,14 @@ impl<'a> ChainConductor<'a> {
             next: None,
             paused_by_request: false,
         };
-        let mut c = ChainConductor::resume_from(spec, state, parameters, base, max_state_bytes);
+        let mut c = ChainConductor::resume_from(spec, state, parameters, base, budget);
+        c.config_error = config_error;
+        if spec.mentions_config
+            && let Some(e) = c.config_error.clone()
+        {
+            c.fail(format!("Failed initializing ``vars`` in chain. {e}"));
+            return c;
+        }
         let mut ctx = c.base.clone();
         for (k, v) in parameters {
             ctx = ctx.with(k, v.clone());
@@ -463,7 +491,7 @@ impl<'a> ChainConductor<'a> {
         state: ChainState,
         parameters: &Map<String, Value>,
         base: Context,
-        max_state_bytes: u64,
+        budget: &WorkflowSettings,
     ) -> ChainConductor<'a> {
         ChainConductor {
             spec,
@@ -471,8 +499,18 @@ impl<'a> ChainConductor<'a> {
             base,
             parameters: parameters.clone(),
             dispatches: Vec::new(),
-            max_state_bytes,
+            budget: budget.clone(),
+            started: 0,
+            bound_now: None,
+            config_error: None,
         }
+    }
+
+    /// Says `config_context` could not be rendered (`why`): a template that needs it (the
+    /// spec mentions it) fails the chain when it is rendered; pause, resume, cancel and
+    /// bookkeeping go on without it.
+    pub fn config_unavailable(&mut self, why: String) {
+        self.config_error = Some(why);
     }
 
     /// Fails the chain with a top-level error.
@@ -502,6 +540,27 @@ impl<'a> ChainConductor<'a> {
 
     /// Asks for node `name` (reached from `from`), or fails the chain when it cannot.
     fn run_node(&mut self, name: &str, from: Option<&str>) {
+        if self.state.tasks.len() >= self.budget.max_tasks {
+            self.fail(format!(
+                "the chain ran {} nodes, the most a chain may ([workflows] max_tasks)",
+                self.state.tasks.len()
+            ));
+            return;
+        }
+        if self.started >= self.budget.max_transitions_per_event {
+            self.fail(format!(
+                "the chain started {} nodes at once, the most one event may start \
+                 ([workflows] max_transitions_per_event)",
+                self.started
+            ));
+            return;
+        }
+        if self.spec.mentions_config
+            && let Some(e) = self.config_error.clone()
+        {
+            self.fail(format!("Failed to run task \"{name}\". {e}"));
+            return;
+        }
         let Some(node) = self.spec.node(name) else {
             let message = match from {
                 Some(from) => format!(
@@ -557,6 +616,7 @@ impl<'a> ChainConductor<'a> {
             result: Value::Null,
         });
         self.state.status = ExecutionStatus::Running;
+        self.started += 1;
         self.dispatches.push(Dispatch {
             task: self.state.tasks.len() - 1,
             run: 0,
@@ -578,7 +638,26 @@ impl<'a> ChainConductor<'a> {
     pub fn bind(&mut self, task: usize, execution: String) {
         if let Some(t) = self.state.tasks.get_mut(task) {
             t.execution_id = Some(execution);
+            self.bound_now = Some(task);
         }
+    }
+
+    /// The node of a dispatch could not be requested because its action is not loaded (or
+    /// disabled): the chain fails with StackStorm's message and the node is not listed, as
+    /// st2's `InvalidActionReferencedException`.
+    pub fn unknown_action(&mut self, task: usize, message: &str) {
+        let Some(t) = self.state.tasks.get(task) else {
+            return;
+        };
+        let name = t.name.clone();
+        let action = self
+            .spec
+            .node(&name)
+            .map_or_else(String::new, |n| n.action.clone());
+        self.state.tasks.truncate(task);
+        self.fail(format!(
+            "Failed to run task \"{name}\". Action with reference \"{action}\" doesn't exist. {message}"
+        ));
     }
 
     /// The task a node execution belongs to.
@@ -645,11 +724,23 @@ impl<'a> ChainConductor<'a> {
         t.result = result.clone();
         let name = t.name.clone();
         self.state.results.insert(name.clone(), result);
-        let node = self
-            .spec
-            .node(&name)
-            .expect("a task runs a node of its chain");
+        let Some(node) = self.spec.node(&name) else {
+            // Its pack was reloaded without this node.
+            self.fail(format!(
+                "Failed to get next node \"{name}\". Unable to find node with name \"{name}\" \
+                 (the chain changed while it ran)."
+            ));
+            return;
+        };
         if !node.publish.is_empty() {
+            if self.spec.mentions_config
+                && let Some(e) = self.config_error.clone()
+            {
+                self.fail(format!(
+                    "Failed rendering value for publish parameters in task \"{name}\": {e}"
+                ));
+                return;
+            }
             let ctx = self.context();
             for (k, v) in &node.publish {
                 match template::render_value(v, &ctx) {
@@ -781,22 +872,35 @@ impl<'a> ChainConductor<'a> {
 
     /// Fails the chain when its state, as stored, is over `max_state_bytes` (the caller measured
     /// `bytes`); returns whether it did. A chain looping through `on-failure` grows until this.
+    /// A node requested in this batch is dropped from the state: the caller must not store
+    /// or queue its execution (see [`ChainConductor::dropped`]).
     pub fn check_state_size(&mut self, bytes: usize) -> bool {
-        if bytes as u64 <= self.max_state_bytes || self.state.status.is_completed() {
+        if bytes as u64 <= self.budget.max_state_bytes || self.state.status.is_completed() {
             return false;
         }
         self.dispatches.clear();
-        if let Some(t) = self.state.tasks.last()
-            && t.execution_id.is_none()
+        if let Some(t) = self.bound_now.take() {
+            self.state.tasks.truncate(t);
+        } else if self
+            .state
+            .tasks
+            .last()
+            .is_some_and(|t| t.execution_id.is_none())
         {
             self.state.tasks.pop();
         }
         self.fail(format!(
             "action chain state is {bytes} bytes, over the limit of {} bytes \
              ([workflows] max_state_bytes)",
-            self.max_state_bytes
+            self.budget.max_state_bytes
         ));
         true
+    }
+
+    /// Whether the execution `id` is no longer the chain's (requested in this batch, then the
+    /// chain went over a budget): the caller does not store or queue it.
+    pub fn dropped(&self, id: &str) -> bool {
+        self.find(id).is_none()
     }
 
     /// The state to persist.
@@ -863,6 +967,10 @@ chain:
     ref: core.noop
 "#;
 
+    fn budget() -> WorkflowSettings {
+        WorkflowSettings::default()
+    }
+
     fn params() -> Map<String, Value> {
         json!({"who": "world"}).as_object().unwrap().clone()
     }
@@ -919,7 +1027,7 @@ chain:
     #[test]
     fn a_chain_runs_node_by_node_with_publish_results_and_vars() {
         let s = spec(CHAIN);
-        let mut c = ChainConductor::start(&s, &params(), Context::empty(), true, 1 << 20);
+        let mut c = ChainConductor::start(&s, &params(), Context::empty(), None, true, &budget());
         let d = c.take_dispatches();
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].action, "core.local");
@@ -951,7 +1059,7 @@ chain:
     fn a_handled_failure_ends_as_its_handler_does() {
         // st2: chain_status is the status of the last node that ran.
         let s = spec(CHAIN);
-        let mut c = ChainConductor::start(&s, &params(), Context::empty(), false, 1 << 20);
+        let mut c = ChainConductor::start(&s, &params(), Context::empty(), None, false, &budget());
         c.take_dispatches();
         c.bind(0, "e1".into());
         c.update(
@@ -970,7 +1078,7 @@ chain:
         );
         // Without a handler a failure fails the chain; a timeout ends it `timeout`.
         let s = spec("chain:\n  - {name: a, ref: x.y}\n");
-        let mut c = ChainConductor::start(&s, &Map::new(), Context::empty(), true, 1 << 20);
+        let mut c = ChainConductor::start(&s, &Map::new(), Context::empty(), None, true, &budget());
         c.bind(0, "e".into());
         c.update(0, ExecutionStatus::Timeout, json!({}));
         assert_eq!(c.status(), ExecutionStatus::Timeout);
@@ -981,7 +1089,7 @@ chain:
         let s = spec(
             "chain:\n  - {name: a, ref: x.y, parameters: {p: \"{{ 'x' | from_json_string }}\"}}\n",
         );
-        let c = ChainConductor::start(&s, &Map::new(), Context::empty(), true, 1 << 20);
+        let c = ChainConductor::start(&s, &Map::new(), Context::empty(), None, true, &budget());
         assert_eq!(c.status(), ExecutionStatus::Failed);
         let e = c.result()["error"].as_str().unwrap().to_string();
         assert!(
@@ -994,7 +1102,7 @@ chain:
     #[test]
     fn pause_cancel_and_a_waiting_node() {
         let s = spec(CHAIN);
-        let mut c = ChainConductor::start(&s, &params(), Context::empty(), true, 1 << 20);
+        let mut c = ChainConductor::start(&s, &params(), Context::empty(), None, true, &budget());
         c.take_dispatches();
         c.bind(0, "e1".into());
         c.pause().unwrap();
@@ -1017,7 +1125,7 @@ chain:
         c.update(1, ExecutionStatus::Succeeded, json!({"response": {}}));
         assert_eq!(c.status(), ExecutionStatus::Succeeded);
 
-        let mut c = ChainConductor::start(&s, &params(), Context::empty(), true, 1 << 20);
+        let mut c = ChainConductor::start(&s, &params(), Context::empty(), None, true, &budget());
         c.take_dispatches();
         c.bind(0, "e1".into());
         c.cancel().unwrap();
@@ -1031,7 +1139,17 @@ chain:
     #[test]
     fn a_loop_through_on_failure_ends_at_the_state_limit() {
         let s = spec("chain:\n  - {name: a, ref: x.y, on-failure: a}\n");
-        let mut c = ChainConductor::start(&s, &Map::new(), Context::empty(), true, 2_000);
+        let mut c = ChainConductor::start(
+            &s,
+            &Map::new(),
+            Context::empty(),
+            None,
+            true,
+            &WorkflowSettings {
+                max_state_bytes: 2_000,
+                ..budget()
+            },
+        );
         for i in 0.. {
             let d = c.take_dispatches();
             let bytes = serde_json::to_vec(c.state()).unwrap().len();
@@ -1049,5 +1167,153 @@ chain:
                 .unwrap()
                 .contains("max_state_bytes")
         );
+    }
+
+    #[test]
+    fn stackstorms_lenient_schema_loads() {
+        // st2: patternProperties without additionalProperties false; items: [Node.schema]
+        // checks only the first node; of nodes sharing a name the first runs.
+        let s = spec(
+            "vars: {dash-name: 1}\nchain:\n  - {name: a, ref: x.y, publish: {out-put: 1}, on-success: b}\n  \
+             - {name: b, ref: x.y, extra: ignored}\n  - {name: b, ref: x.z}\n",
+        );
+        assert_eq!(s.node("b").unwrap().action, "x.y");
+        assert!(
+            err("chain:\n  - {name: a, ref: x.y, extra: 1}\n")
+                .message
+                .contains("'extra' was unexpected")
+        );
+        let e = err("chain:\n  - {name: a, ref: \"{{ x\"}\n");
+        assert_eq!(e.field, "chain[0].ref");
+    }
+
+    #[test]
+    fn a_synchronous_loop_ends_at_the_budget() {
+        // Every request fails at once (the action refuses its parameters) and on-failure
+        // loops: one event may start at most max_transitions_per_event nodes.
+        let s = spec("chain:\n  - {name: a, ref: x.y, on-failure: a}\n");
+        let budget = WorkflowSettings {
+            max_transitions_per_event: 5,
+            ..budget()
+        };
+        let mut c = ChainConductor::start(&s, &Map::new(), Context::empty(), None, true, &budget);
+        for _ in 0..100 {
+            let d = c.take_dispatches();
+            let Some(d) = d.first() else { break };
+            c.update(
+                d.task,
+                ExecutionStatus::Failed,
+                json!({"error": "bad parameters"}),
+            );
+        }
+        assert_eq!(c.status(), ExecutionStatus::Failed);
+        assert!(
+            c.result()["error"]
+                .as_str()
+                .unwrap()
+                .contains("[workflows] max_transitions_per_event"),
+            "{}",
+            c.result()
+        );
+        assert_eq!(c.state().tasks.len(), 5);
+    }
+
+    #[test]
+    fn an_unknown_action_fails_the_chain_as_st2() {
+        let s = spec(CHAIN);
+        let mut c = ChainConductor::start(&s, &params(), Context::empty(), None, true, &budget());
+        let d = c.take_dispatches();
+        c.unknown_action(
+            d[0].task,
+            "Task :: first - Action with ref core.local not registered.",
+        );
+        assert_eq!(c.status(), ExecutionStatus::Failed);
+        assert_eq!(c.result()["tasks"], json!([]));
+        assert_eq!(
+            c.result()["error"],
+            "Failed to run task \"first\". Action with reference \"core.local\" doesn't exist. \
+             Task :: first - Action with ref core.local not registered."
+        );
+    }
+
+    #[test]
+    fn a_node_gone_after_a_reload_fails_the_chain_without_panicking() {
+        let s = spec(CHAIN);
+        let mut c = ChainConductor::start(&s, &params(), Context::empty(), None, true, &budget());
+        c.take_dispatches();
+        c.bind(0, "e1".into());
+        let state = c.into_state();
+        let changed = spec("chain:\n  - {name: other, ref: x.y}\n");
+        let mut c =
+            ChainConductor::resume_from(&changed, state, &params(), Context::empty(), &budget());
+        c.update(0, ExecutionStatus::Succeeded, json!({}));
+        assert_eq!(c.status(), ExecutionStatus::Failed);
+        assert!(
+            c.result()["error"]
+                .as_str()
+                .unwrap()
+                .contains("the chain changed")
+        );
+    }
+
+    #[test]
+    fn an_unavailable_config_fails_only_what_needs_it() {
+        let s = spec(
+            "chain:\n  - {name: a, ref: x.y, parameters: {u: \"{{ config_context.url }}\"}}\n",
+        );
+        let c = ChainConductor::start(
+            &s,
+            &Map::new(),
+            Context::empty(),
+            Some("config_context: bad".into()),
+            true,
+            &budget(),
+        );
+        assert_eq!(c.status(), ExecutionStatus::Failed);
+        assert!(
+            c.result()["error"]
+                .as_str()
+                .unwrap()
+                .contains("config_context: bad")
+        );
+        // Bookkeeping goes on without it: a chain that does not mention it is unaffected.
+        let s = spec(CHAIN);
+        let mut c = ChainConductor::start(&s, &params(), Context::empty(), None, true, &budget());
+        c.take_dispatches();
+        c.bind(0, "e1".into());
+        let mut c =
+            ChainConductor::resume_from(&s, c.into_state(), &params(), Context::empty(), &budget());
+        c.config_unavailable("config_context: bad".into());
+        c.cancel().unwrap();
+        assert_eq!(c.status(), ExecutionStatus::Canceling);
+    }
+
+    #[test]
+    fn over_the_state_limit_the_node_of_this_batch_is_dropped() {
+        let s = spec("chain:\n  - {name: a, ref: x.y, on-success: b}\n  - {name: b, ref: x.y}\n");
+        let mut c = ChainConductor::start(&s, &Map::new(), Context::empty(), None, true, &budget());
+        c.take_dispatches();
+        c.bind(0, "e1".into());
+        let state = c.into_state();
+        let mut c = ChainConductor::resume_from(
+            &s,
+            state,
+            &Map::new(),
+            Context::empty(),
+            &WorkflowSettings {
+                max_state_bytes: 10,
+                ..budget()
+            },
+        );
+        c.update(0, ExecutionStatus::Succeeded, json!({}));
+        let d = c.take_dispatches();
+        c.bind(d[0].task, "e2".into());
+        assert!(c.check_state_size(1_000));
+        assert!(
+            c.dropped("e2"),
+            "the node requested in this batch is not the chain's"
+        );
+        assert!(!c.dropped("e1"));
+        assert_eq!(c.status(), ExecutionStatus::Failed);
     }
 }

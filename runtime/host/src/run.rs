@@ -104,13 +104,13 @@ impl std::fmt::Debug for dyn MailGate {
 /// component's `triggers.dispatch` import.
 #[async_trait::async_trait]
 pub trait TriggerGate: Send + Sync {
-    /// Checks the grant, the trigger type and the payload; dispatches the instance (durable
-    /// before this returns) and returns its id.
+    /// Checks the grant, the trigger type and the payload (JSON text, as the component gave
+    /// it); dispatches the instance (durable before this returns) and returns its id.
     ///
     /// # Errors
     /// A message for the component: the refusal naming the grant to add, an unknown type, a
     /// payload its `payload_schema` refuses, the per-execution budget used up.
-    async fn dispatch(&self, trigger: String, payload: Value) -> Result<String, String>;
+    async fn dispatch(&self, trigger: String, payload_json: String) -> Result<String, String>;
 }
 
 impl std::fmt::Debug for dyn TriggerGate {

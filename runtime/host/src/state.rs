@@ -94,10 +94,7 @@ impl wit_triggers::Host for RunState {
                 "trigger instances cannot be dispatched here: no triggers capability is given to this call (a sensor emits with emit)".into(),
             );
         };
-        let payload: serde_json::Value = squall_core::json::check_depth(payload_json.as_bytes())
-            .and_then(|()| serde_json::from_str(&payload_json).map_err(|e| e.to_string()))
-            .map_err(|e| format!("payload is not JSON: {e}"))?;
-        gate.dispatch(trigger_ref, payload).await
+        gate.dispatch(trigger_ref, payload_json).await
     }
 }
 
@@ -110,12 +107,13 @@ impl wit_process::Host for RunState {
         use std::time::{Duration, Instant};
         let Some(gate) = self.process.clone() else {
             return Err(
-                "commands cannot run here: no process capability is given to this call (sensors never have one)".into(),
+                "commands cannot run here: no process capability is given to this call".into(),
             );
         };
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         let timeout = request
             .timeout_seconds
+            .filter(|s| *s > 0)
             .map_or(remaining, |s| Duration::from_secs(s.into()).min(remaining));
         if timeout.is_zero() {
             return Err("the execution has no time left to run a command".into());

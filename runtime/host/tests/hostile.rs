@@ -535,7 +535,7 @@ fn commands_and_triggers_need_a_gate() {
     assert_eq!(out.status, ExecutionStatus::Failed);
     assert_eq!(
         out.result["error"],
-        "commands cannot run here: no process capability is given to this call (sensors never have one)"
+        "commands cannot run here: no process capability is given to this call"
     );
     let out = run(json!({"mode": "dispatch", "trigger": "ops.alert", "payload": {}}));
     assert_eq!(out.status, ExecutionStatus::Failed);

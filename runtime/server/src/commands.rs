@@ -314,6 +314,18 @@ impl Runner {
     }
 }
 
+/// Programs that run others as another user: whatever `commands` says, they run only for a
+/// pack granted `sudo = true`.
+const PRIVILEGED: [&str; 6] = ["sudo", "sudoedit", "doas", "pkexec", "su", "run0"];
+
+/// Whether `program` is one of [`PRIVILEGED`].
+fn privileged(program: &Path) -> bool {
+    program
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| PRIVILEGED.contains(&n))
+}
+
 /// Checks every part of the command against `grants` and forms it.
 fn plan(
     execution: &Execution,
@@ -393,6 +405,13 @@ fn plan(
             argv[0]
         ))
     })?;
+    if !grants.sudo && privileged(&program) {
+        return Err(Refusal::Denied(format!(
+            "{} changes user: it is not granted to pack {pack:?} without sudo ({})",
+            program.display(),
+            toml("sudo = true")
+        )));
+    }
     let cwd = match runner_params.get("cwd").and_then(Value::as_str) {
         None | Some("") => None,
         Some(dir) => Some(granted_dir(dir, grants).ok_or_else(|| {
@@ -670,7 +689,8 @@ pub(crate) struct ComponentCommands {
     max_output: u64,
     ledger: squall_host::process::ProcessLedger,
     cancel: CancellationToken,
-    ran: Arc<std::sync::Mutex<(Vec<CommandRun>, Vec<String>)>>,
+    ran: Arc<std::sync::Mutex<Vec<CommandRun>>>,
+    refusals: crate::runner::Refusals,
     /// The task of the last command started (it records the command when it ends).
     running: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -694,6 +714,7 @@ impl ComponentCommands {
             ledger,
             cancel,
             ran: Arc::default(),
+            refusals: crate::runner::Refusals::new(execution.id),
             running: std::sync::Mutex::new(None),
         }
     }
@@ -713,17 +734,13 @@ impl ComponentCommands {
                 tracing::warn!(execution.id = %self.execution.id, "a command was not recorded: it did not end in time");
             }
         }
-        std::mem::take(&mut *self.ran.lock().unwrap_or_else(|e| e.into_inner()))
+        let ran = std::mem::take(&mut *self.ran.lock().unwrap_or_else(|e| e.into_inner()));
+        (ran, self.refusals.take())
     }
 
     fn deny(&self, message: String) -> String {
         let message = mask_message(&self.execution, &message);
-        tracing::warn!(execution.id = %self.execution.id, "{message}");
-        self.ran
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .1
-            .push(message.clone());
+        self.refusals.push(&message);
         message
     }
 
@@ -756,7 +773,7 @@ impl ComponentCommands {
                 "program {first:?} not found (bare names are looked up on {SEARCH_PATH})"
             ))
         })?;
-        let sudo = program.file_name().is_some_and(|n| n == "sudo");
+        let sudo = privileged(&program);
         if sudo && !self.grants.sudo {
             return Err(Refusal::Denied(format!(
                 "sudo is not granted to pack {pack:?} ({})",
@@ -810,7 +827,7 @@ impl squall_host::process::ProcessGate for ComponentCommands {
         &self,
         request: squall_host::process::CommandRequest,
     ) -> Result<squall_host::process::CommandOutcome, String> {
-        if self.ran.lock().unwrap_or_else(|e| e.into_inner()).0.len() >= MAX_COMPONENT_COMMANDS {
+        if self.ran.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_COMPONENT_COMMANDS {
             return Err(format!(
                 "the execution already ran {MAX_COMPONENT_COMMANDS} commands, the most one may run"
             ));
@@ -883,7 +900,6 @@ impl squall_host::process::ProcessGate for ComponentCommands {
                 );
                 ran.lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .0
                     .push(CommandRun {
                         host: "localhost".into(),
                         argv,

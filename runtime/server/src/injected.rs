@@ -4,8 +4,10 @@
 //! (`[packs.<pack>] triggers = [...]`, see [`squall_core::config::PackGrants::triggers`]).
 //!
 //! An instance goes through the same door as a webhook's ([`crate::Services::dispatch`]: type
-//! known, payload checked against its `payload_schema`, durable before the component hears its
-//! id, rules evaluated in the background) and the same backlog bound (`[server] max_backlog`).
+//! known, payload within `[server] max_body` and `max_json_depth` and checked against its
+//! `payload_schema`, durable before the component hears its id, rules evaluated in the
+//! background) and the same backlog bound (`[server] max_backlog`). StackStorm's built-in
+//! trigger types (`core.st2.*`) are granted only by their exact ref, never by a wildcard.
 //! One execution dispatches at most [`MAX_DISPATCHED`]. Refusals are recorded among the
 //! execution's denials.
 
@@ -13,7 +15,6 @@ use crate::services::WeakServices;
 use serde_json::{Map, Value};
 use squall_core::command::wildcard;
 use squall_core::{Execution, Ref};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Trigger instances one execution may dispatch; past it each call is refused.
@@ -26,7 +27,7 @@ pub(crate) struct ActionTriggers {
     granted: Vec<String>,
     services: Option<WeakServices>,
     dispatched: AtomicUsize,
-    denials: Mutex<Vec<String>>,
+    refusals: crate::runner::Refusals,
 }
 
 impl ActionTriggers {
@@ -43,30 +44,36 @@ impl ActionTriggers {
             granted,
             services,
             dispatched: AtomicUsize::new(0),
-            denials: Mutex::new(Vec::new()),
+            refusals: crate::runner::Refusals::new(execution.id),
         }
     }
 
     /// The refusals, for the execution's denials.
     pub(crate) fn take_denials(&self) -> Vec<String> {
-        std::mem::take(&mut *self.denials.lock().unwrap_or_else(|e| e.into_inner()))
+        self.refusals.take()
     }
+}
+
+/// Whether `pattern` grants `trigger`: by wildcard, except that StackStorm's built-in trigger
+/// types (`core.st2.*`: action completions, inquiries, datastore changes, timers, webhooks)
+/// must be named exactly, so `*` or `core.*` never lets a pack forge those events.
+fn grants(pattern: &str, trigger: &str) -> bool {
+    if trigger.starts_with("core.st2.") {
+        return pattern == trigger;
+    }
+    wildcard(pattern, trigger)
 }
 
 #[async_trait::async_trait]
 impl squall_host::TriggerGate for ActionTriggers {
-    async fn dispatch(&self, trigger: String, payload: Value) -> Result<String, String> {
+    async fn dispatch(&self, trigger: String, payload_json: String) -> Result<String, String> {
         let pack = &self.pack;
-        if !self.granted.iter().any(|p| wildcard(p, &trigger)) {
+        if !self.granted.iter().any(|p| grants(p, &trigger)) {
             let message = format!(
                 "trigger {trigger:?} is not granted to pack {pack:?}: add it to [packs.{pack}] \
                  triggers in squall.toml (e.g. triggers = [{trigger:?}])"
             );
-            tracing::warn!(execution.id = %self.execution, "{message}");
-            self.denials
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(message.clone());
+            self.refusals.push(&message);
             return Err(message);
         }
         if self.dispatched.fetch_add(1, Ordering::SeqCst) >= MAX_DISPATCHED {
@@ -74,6 +81,25 @@ impl squall_host::TriggerGate for ActionTriggers {
                 "the execution already dispatched {MAX_DISPATCHED} trigger instances, the most one may"
             ));
         }
+        let services = self
+            .services
+            .as_ref()
+            .and_then(WeakServices::upgrade)
+            .ok_or(
+                "trigger instances are dispatched only under squall serve or the CLI's services",
+            )?;
+        // The webhook door's bounds: `[server] max_body` and `max_json_depth`.
+        let max_body = services.registry().config().server.max_body;
+        if payload_json.len() as u64 > max_body {
+            return Err(format!(
+                "payload is {} bytes, over the limit of {max_body} bytes ([server] max_body)",
+                payload_json.len()
+            ));
+        }
+        squall_core::json::check_depth(payload_json.as_bytes())
+            .map_err(|e| format!("payload: {e}"))?;
+        let payload: Value =
+            serde_json::from_str(&payload_json).map_err(|e| format!("payload is not JSON: {e}"))?;
         let reference: Ref = trigger
             .parse()
             .map_err(|e| format!("trigger {trigger:?}: {e}"))?;

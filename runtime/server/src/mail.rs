@@ -11,7 +11,6 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use squall_core::Execution;
 use squall_core::config::{PackGrants, SmtpSettings, SmtpTls};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Messages one execution may send; past it each send is refused.
@@ -24,7 +23,7 @@ pub(crate) struct ActionMail {
     grants: PackGrants,
     smtp: SmtpSettings,
     sent: AtomicUsize,
-    denials: Mutex<Vec<String>>,
+    refusals: crate::runner::Refusals,
 }
 
 impl ActionMail {
@@ -36,21 +35,17 @@ impl ActionMail {
             grants,
             smtp,
             sent: AtomicUsize::new(0),
-            denials: Mutex::new(Vec::new()),
+            refusals: crate::runner::Refusals::new(execution.id),
         }
     }
 
     /// The refusals, for the execution's denials.
     pub(crate) fn take_denials(&self) -> Vec<String> {
-        std::mem::take(&mut *self.denials.lock().unwrap_or_else(|e| e.into_inner()))
+        self.refusals.take()
     }
 
     fn deny(&self, message: String) -> String {
-        tracing::warn!(execution.id = %self.execution, "{message}");
-        self.denials
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(message.clone());
+        self.refusals.push(&message);
         message
     }
 

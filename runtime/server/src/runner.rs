@@ -568,3 +568,44 @@ async fn record_gates(
         execution.output.denials.extend(mail.take_denials());
     }
 }
+
+/// Refusals one execution's gate (`process`, `triggers`, `mail`) kept and logged, as the host
+/// keeps HTTP denials: the first [`MAX_REFUSALS`], later ones only counted, so a component
+/// looping on refused calls cannot fill the record or the log.
+pub(crate) struct Refusals {
+    execution: squall_core::ExecutionId,
+    kept: std::sync::Mutex<(Vec<String>, u64)>,
+}
+
+/// Refusals kept (and logged) per gate and execution.
+pub(crate) const MAX_REFUSALS: usize = 20;
+
+impl Refusals {
+    pub(crate) fn new(execution: squall_core::ExecutionId) -> Refusals {
+        Refusals {
+            execution,
+            kept: std::sync::Mutex::new((Vec::new(), 0)),
+        }
+    }
+
+    /// Records `message` (kept and logged while under [`MAX_REFUSALS`]).
+    pub(crate) fn push(&self, message: &str) {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.0.len() < MAX_REFUSALS {
+            tracing::warn!(execution.id = %self.execution, "{message}");
+            kept.0.push(message.to_string());
+        } else {
+            kept.1 += 1;
+        }
+    }
+
+    /// The kept refusals, then a line counting the others.
+    pub(crate) fn take(&self) -> Vec<String> {
+        let (mut kept, more) =
+            std::mem::take(&mut *self.kept.lock().unwrap_or_else(|e| e.into_inner()));
+        if more > 0 {
+            kept.push(format!("... and {more} more refusals like these"));
+        }
+        kept
+    }
+}

@@ -95,6 +95,15 @@ struct Inner {
     cache: Mutex<HashMap<ExecutionId, (Execution, State)>>,
 }
 
+/// Why a task or node execution could not be requested.
+enum ChildError {
+    /// Its action is not loaded or disabled, or its ref does not parse: a chain fails
+    /// (StackStorm's `InvalidActionReferencedException`), a workflow's task fails.
+    Unknown(String),
+    /// The action refused the parameters: the task or node fails.
+    Refused(String),
+}
+
 /// What a conducted execution runs: an Orquesta workflow or an ActionChain.
 enum Spec {
     Orquesta(Arc<WorkflowSpec>),
@@ -341,8 +350,10 @@ impl Workflows {
 
     /// What an ActionChain's templates see besides its own values, as StackStorm's
     /// `_resolve_params`: `st2kv`, `action_context` (`{"parent": {"execution_id", ...the
-    /// chain execution's context}}`) and, when the chain mentions it, `config_context`.
-    fn chain_context(&self, wf: &Execution, spec: &ChainSpec) -> Result<Context, String> {
+    /// chain execution's context}}`) and, when the chain mentions it, `config_context` — or
+    /// why that could not be rendered (the chain fails when a template needs it; nothing else
+    /// does).
+    fn chain_context(&self, wf: &Execution, spec: &ChainSpec) -> (Context, Option<String>) {
         let pack = wf.action.reference.pack();
         let mut parent = wf.context.clone();
         parent.insert("execution_id".into(), json!(wf.id.to_string()));
@@ -353,15 +364,12 @@ impl Workflows {
         if spec.mentions_config {
             use squall_core::pack_config::CONFIG_CONTEXT;
             let operator = Context::empty().with_keys(self.inner.runner.key_lookup(wf.user()));
-            let config = self
-                .inner
-                .runner
-                .registry()
-                .pack_config(pack, &operator)
-                .map_err(|e| format!("{CONFIG_CONTEXT}: {e}"))?;
-            ctx = ctx.with(CONFIG_CONTEXT, Value::Object(config));
+            match self.inner.runner.registry().pack_config(pack, &operator) {
+                Ok(config) => ctx = ctx.with(CONFIG_CONTEXT, Value::Object(config)),
+                Err(e) => return (ctx, Some(format!("{CONFIG_CONTEXT}: {e}"))),
+            }
         }
-        Ok(ctx)
+        (ctx, None)
     }
 
     /// The action parameters of a chain execution (its runner parameters set aside, as
@@ -399,17 +407,13 @@ impl Workflows {
                 )))
             }
             (Spec::Chain(spec), State::Chain(state)) => {
-                let base = self
-                    .chain_context(wf, spec)
-                    .map_err(|message| ControlError::Refused { id: wf.id, message })?;
+                let (base, config_error) = self.chain_context(wf, spec);
                 let (params, _) = Self::chain_parameters(wf);
-                Ok(Conducted::Chain(ChainConductor::resume_from(
-                    spec,
-                    state,
-                    &params,
-                    base,
-                    self.budget().max_state_bytes,
-                )))
+                let mut c = ChainConductor::resume_from(spec, state, &params, base, &self.budget());
+                if let Some(e) = config_error {
+                    c.config_unavailable(e);
+                }
+                Ok(Conducted::Chain(c))
             }
             _ => Err(ControlError::Refused {
                 id: wf.id,
@@ -455,28 +459,15 @@ impl Workflows {
                 &self.budget(),
             )),
             Spec::Chain(chain) => {
-                let base = match self.chain_context(&execution, chain) {
-                    Ok(base) => base,
-                    Err(message) => {
-                        lock(&self.inner.locks).remove(&execution.id);
-                        return self
-                            .inner
-                            .runner
-                            .finish(
-                                execution,
-                                ExecutionStatus::Failed,
-                                json!({"tasks": [], "error": message}),
-                            )
-                            .await;
-                    }
-                };
+                let (base, config_error) = self.chain_context(&execution, chain);
                 let (params, display) = Self::chain_parameters(&execution);
                 Conducted::Chain(ChainConductor::start(
                     chain,
                     &params,
                     base,
+                    config_error,
                     display,
-                    self.budget().max_state_bytes,
+                    &self.budget(),
                 ))
             }
         };
@@ -513,7 +504,12 @@ impl Workflows {
                         wf.children.push(child.id);
                         children.push(child);
                     }
-                    Err(message) => {
+                    Err(ChildError::Unknown(message)) if matches!(c, Conducted::Chain(_)) => {
+                        if let Conducted::Chain(chain) = &mut c {
+                            chain.unknown_action(d.task, &message);
+                        }
+                    }
+                    Err(ChildError::Unknown(message) | ChildError::Refused(message)) => {
                         c.update(
                             d.task,
                             d.run,
@@ -529,6 +525,16 @@ impl Workflows {
         let mut state_json = c.state_json();
         if c.check_state_size(state_json.len()) {
             state_json = c.state_json();
+            // A chain node requested in this batch is dropped with the budget: never stored.
+            if let Conducted::Chain(chain) = &c {
+                let dropped: Vec<ExecutionId> = children
+                    .iter()
+                    .filter(|child| chain.dropped(&child.id.to_string()))
+                    .map(|child| child.id)
+                    .collect();
+                children.retain(|child| !dropped.contains(&child.id));
+                wf.children.retain(|id| !dropped.contains(id));
+            }
         }
         let now = Timestamp::now();
         let status = c.status();
@@ -587,11 +593,16 @@ impl Workflows {
     /// A task execution for a dispatch, validated (not stored). A chain node's parameters are
     /// cast to the called action's types (StackStorm's `cast_params`) and its context carries
     /// `chain` (the node) where a workflow task's carries `orquesta`.
-    fn child(&self, wf: &Execution, d: &Dispatch, c: &Conducted<'_>) -> Result<Execution, String> {
+    fn child(
+        &self,
+        wf: &Execution,
+        d: &Dispatch,
+        c: &Conducted<'_>,
+    ) -> Result<Execution, ChildError> {
         let reference: Ref = d
             .action
             .parse()
-            .map_err(|e| format!("action {:?}: {e}", d.action))?;
+            .map_err(|e| ChildError::Unknown(format!("action {:?}: {e}", d.action)))?;
         let mut context = Map::new();
         context.insert(
             "parent".into(),
@@ -600,10 +611,10 @@ impl Workflows {
         if let Conducted::Chain(_) = c {
             let packs = self.inner.runner.registry().packs();
             let action = packs.action(&reference).ok_or_else(|| {
-                format!(
+                ChildError::Unknown(format!(
                     "Task :: {} - Action with ref {reference} not registered.",
                     d.task_name
-                )
+                ))
             })?;
             let input: Map<String, Value> = d
                 .input
@@ -618,7 +629,17 @@ impl Workflows {
                 .inner
                 .runner
                 .new_execution(&reference, &input, wf.user(), context)
-                .map_err(|e| format!("Failed running task \"{}\". {e}", d.task_name))?;
+                .map_err(|e| match e {
+                    crate::RequestError::UnknownAction(_) | crate::RequestError::Disabled(_) => {
+                        ChildError::Unknown(format!(
+                            "Task :: {} - Action with ref {reference} not registered ({e}).",
+                            d.task_name
+                        ))
+                    }
+                    e => {
+                        ChildError::Refused(format!("Failed running task \"{}\". {e}", d.task_name))
+                    }
+                })?;
             child.parent = Some(wf.id);
             return Ok(child);
         }
@@ -637,7 +658,7 @@ impl Workflows {
             .inner
             .runner
             .new_execution(&reference, &d.input, wf.user(), context)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ChildError::Refused(e.to_string()))?;
         child.parent = Some(wf.id);
         child.delay = d.delay_ms;
         Ok(child)
@@ -981,8 +1002,14 @@ impl Workflows {
         let c = self.conductor(&spec, &wf, state)?;
         let store = self.inner.runner.store();
         let mut seen = Vec::new();
+        // A wide workflow has thousands of active runs: look them up in one index.
+        let index = c.run_index();
         for child in c.active_executions() {
-            let known = c.find(&child).and_then(|(t, r)| c.known(t, r));
+            let at = match &index {
+                Some(index) => index.get(&child).copied(),
+                None => c.find(&child),
+            };
+            let known = at.and_then(|(t, r)| c.known(t, r));
             let Ok(child) = child.parse::<ExecutionId>() else {
                 continue;
             };
