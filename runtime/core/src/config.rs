@@ -138,14 +138,15 @@ pub enum SmtpTls {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpSettings {
-    /// The relay, `host:port` (e.g. `"mail.example.com:587"`). Default: none (mail is refused,
-    /// naming this setting).
+    /// The relay, `host:port` (e.g. `"mail.example.com:587"`; checked when the file loads).
+    /// Default: none (mail is refused, naming this setting).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
     /// `"starttls"` (default), `"tls"` or `"none"`.
     #[serde(default)]
     pub tls: SmtpTls,
-    /// The user to log in as (`AUTH PLAIN`/`LOGIN`); default: no login.
+    /// The user to log in as (`AUTH PLAIN`/`LOGIN`); default: no login. Refused with
+    /// `tls = "none"` (the password would travel in clear).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// A file holding the password (its first line), read when mail is sent. Relative to this
@@ -722,6 +723,22 @@ impl Config {
                 *dir = base.join(&*dir);
             }
         }
+        if let Some(server) = &config.smtp.server
+            && server
+                .rsplit_once(':')
+                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+        {
+            return Err(invalid(format!(
+                "[smtp] server: {server:?} must be host:port, e.g. \"mail.example.com:587\""
+            )));
+        }
+        if config.smtp.username.is_some() && config.smtp.tls == SmtpTls::None {
+            return Err(invalid(
+                "[smtp] username with tls = \"none\" would send the password in clear: use \
+                 \"starttls\" or \"tls\""
+                    .to_string(),
+            ));
+        }
         for (pack, grants) in &config.packs {
             validate_pack_name(pack).map_err(|e| invalid(format!("[packs.{pack}]: {e}")))?;
             for key in &grants.secret_keys {
@@ -852,6 +869,24 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, String> {
         Config::parse(text, Path::new("squall.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_smtp_relay_is_checked_when_the_file_loads() {
+        let c =
+            parse("[smtp]\nserver = \"mail.example.com:587\"\nusername = \"squall\"\n").unwrap();
+        assert_eq!(c.smtp.tls, SmtpTls::Starttls);
+        assert!(
+            parse("[smtp]\nserver = \"mail.example.com\"\n")
+                .unwrap_err()
+                .contains("must be host:port")
+        );
+        assert!(
+            parse("[smtp]\nserver = \"m:25\"\ntls = \"none\"\nusername = \"u\"\n")
+                .unwrap_err()
+                .contains("password in clear")
+        );
+        assert!(parse("[smtp]\ntls = \"ssl\"\n").is_err(), "unknown mode");
     }
 
     #[test]

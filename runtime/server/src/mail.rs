@@ -3,8 +3,9 @@
 //! operator's relay (`[smtp]`, see [`squall_core::config::SmtpSettings`]) with [lettre], and
 //! only when the action's pack is granted that relay (`[packs.<pack>] smtp_allow`, host
 //! patterns as `http_allow`). A sender without `@` gets `@<this machine's host name>`, as
-//! st2's `send_mail` script does (the kernel's name; st2 asks `hostname -f`). One execution sends at most [`MAX_MESSAGES`]. Refusals are
-//! recorded among the execution's denials.
+//! st2's `send_mail` script does (the kernel's name; st2 asks `hostname -f`). One execution
+//! sends at most [`MAX_MESSAGES`], each to at most [`MAX_RECIPIENTS`] and of at most
+//! [`MAX_MESSAGE_BYTES`]. Refusals are recorded among the execution's denials.
 
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
@@ -15,6 +16,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Messages one execution may send; past it each send is refused.
 pub(crate) const MAX_MESSAGES: usize = 100;
+
+/// Recipients of one message.
+pub(crate) const MAX_RECIPIENTS: usize = 100;
+
+/// Bytes of one message's subject and body together (10 MiB).
+pub(crate) const MAX_MESSAGE_BYTES: usize = 10 << 20;
 
 /// The `mail` import of one `wasm` execution.
 pub(crate) struct ActionMail {
@@ -120,6 +127,21 @@ impl squall_host::MailGate for ActionMail {
             return Err(format!(
                 "the execution already sent {MAX_MESSAGES} messages, the most one may"
             ));
+        }
+        let size = message.subject.len() + message.body.len();
+        if size > MAX_MESSAGE_BYTES {
+            return Err(format!(
+                "the message is {size} bytes, over the limit of {MAX_MESSAGE_BYTES} bytes"
+            ));
+        }
+        if message
+            .recipients
+            .split(',')
+            .filter(|t| !t.trim().is_empty())
+            .count()
+            > MAX_RECIPIENTS
+        {
+            return Err(format!("more than {MAX_RECIPIENTS} recipients"));
         }
         let content_type = match message.content_type.as_str() {
             "text/html" => ContentType::TEXT_HTML,

@@ -539,10 +539,9 @@ impl Workflows {
         let now = Timestamp::now();
         let status = c.status();
         move_to(&mut wf, status, now);
-        // A chain shows its tasks so far when it pauses too, as StackStorm's runner returns its
-        // result then.
-        let paused_chain = matches!(c, Conducted::Chain(_)) && status == ExecutionStatus::Paused;
-        if status.is_completed() || paused_chain {
+        // A chain shows its tasks so far at every step (StackStorm's runner returns its result
+        // when it pauses and when it ends).
+        if status.is_completed() || matches!(c, Conducted::Chain(_)) {
             wf.result = c.result();
         }
         let state = c.into_state();
