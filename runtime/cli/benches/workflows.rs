@@ -2,7 +2,9 @@
 //!
 //! 1. A 40-task sequential workflow of `core.noop` (each task waits for the one before), run
 //!    one workflow at a time: time per workflow and per task.
-//! 2. One with-items task of 1,000 `core.noop` items (the scheduler's default concurrency, 16):
+//! 2. The same 40 steps as a StackStorm ActionChain (`action-chain` runner): time per chain
+//!    and per node, next to the workflow's.
+//! 3. One with-items task of 1,000 `core.noop` items (the scheduler's default concurrency, 16):
 //!    time per workflow and per item.
 //!
 //! Everything is durable: every task execution is recorded `requested`, `running` and
@@ -47,7 +49,7 @@ fn memory(field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// The bench pack: `bench.seq40` and `bench.items`.
+/// The bench pack: `bench.seq40`, `bench.chain40` and `bench.items`.
 fn write_pack(root: &Path, items: usize) {
     let pack = root.join("bench");
     std::fs::create_dir_all(pack.join("actions/workflows")).unwrap();
@@ -69,6 +71,20 @@ fn write_pack(root: &Path, items: usize) {
             "version: 1.0\ntasks:\n  fan:\n    with: \"i in <% range({items}) %>\"\n    action: core.noop\n\
              output: [{{n: <% ctx().len() %>}}]\n"
         ),
+    )
+    .unwrap();
+    let mut chain = String::from("chain:\n");
+    for i in 1..=40 {
+        chain.push_str(&format!("  - name: n{i}\n    ref: core.noop\n"));
+        if i < 40 {
+            chain.push_str(&format!("    on-success: n{}\n", i + 1));
+        }
+    }
+    std::fs::create_dir_all(pack.join("actions/chains")).unwrap();
+    std::fs::write(pack.join("actions/chains/chain40.yaml"), chain).unwrap();
+    std::fs::write(
+        pack.join("actions/chain40.yaml"),
+        "name: chain40\nrunner_type: action-chain\nentry_point: chains/chain40.yaml\n",
     )
     .unwrap();
     for name in ["seq40", "items"] {
@@ -147,6 +163,22 @@ fn main() {
             total.as_secs_f64() * 1e3 / (runs * 40) as f64,
         );
         let rss_seq = memory("VmRSS");
+
+        let chain: Ref = "bench.chain40".parse().unwrap();
+        run(&services, &chain).await;
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            times.push(run(&services, &chain).await);
+        }
+        times.sort();
+        let total: Duration = times.iter().sum();
+        println!(
+            "40-node action chain, {runs} chains:    {:>8.1} ms per chain (p50 {:.1} ms, p99 {:.1} ms)   {:.2} ms per node",
+            total.as_secs_f64() * 1e3 / runs as f64,
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.99).as_secs_f64() * 1e3,
+            total.as_secs_f64() * 1e3 / (runs * 40) as f64,
+        );
 
         let fan: Ref = "bench.items".parse().unwrap();
         let took = run(&services, &fan).await;
