@@ -661,8 +661,8 @@ pub struct PackGrants {
     #[serde(default)]
     pub triggers: Vec<String>,
     /// SMTP relays its actions may send mail through (`host:port` patterns as
-    /// [`HostPattern`], e.g. `["mail.example.com:587"]`); the `[smtp] server` must match one.
-    /// Default: none.
+    /// [`HostPattern`], e.g. `["mail.example.com:587"]`; give the port: a pattern without one
+    /// means 80 and 443, as in `http_allow`); the `[smtp] server` must match one. Default: none.
     #[serde(default)]
     pub smtp_allow: Vec<HostPattern>,
 }
