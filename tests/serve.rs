@@ -627,3 +627,64 @@ fn a_listener_beyond_loopback_requires_an_api_key() {
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.contains("ci") && !listed.contains(&key), "{listed}");
 }
+
+/// The README tour from a checkout (issue 12, part 1): the server it starts
+/// (`squall serve --packs packs:examples/auto-remediation/packs:examples/cicd-canary/packs`)
+/// has the examples' rules, so the Alertmanager webhook it posts is taken (it was a 404); and
+/// the `configs/monitor.yaml` its sensor step writes does not reach the examples' own servers
+/// (`squall --config examples/<example>/squall.toml serve`), whose monitor sensor used to fail
+/// on the tour's ungranted target at every poll.
+#[test]
+fn the_readme_tour_serves_the_examples_and_leaves_them_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("packs"), &dir.path().join("packs"));
+    copy_dir(&repo().join("examples"), &dir.path().join("examples"));
+    let packs =
+        std::ffi::OsStr::new("packs:examples/auto-remediation/packs:examples/cicd-canary/packs");
+    let server = Server::start_with(dir.path(), "127.0.0.1:0", &[("SQUALL_PACKS", packs)]);
+    let alert = std::fs::read_to_string(
+        dir.path()
+            .join("examples/auto-remediation/alerts/nginx-down.json"),
+    )
+    .unwrap();
+    let resp = server.post("/api/v1/webhooks/alertmanager", &alert);
+    assert_eq!(resp.status(), 202, "{}", resp.text().unwrap());
+    let rules = server.get("/api/v1/rules");
+    assert!(
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["ref"] == "deploy.on_push"),
+        "{rules:#}"
+    );
+    drop(server);
+
+    std::fs::create_dir_all(dir.path().join("configs")).unwrap();
+    std::fs::write(
+        dir.path().join("configs/monitor.yaml"),
+        "targets:\n  - {name: web, url: \"http://127.0.0.1:8080/\"}\n",
+    )
+    .unwrap();
+    for example in ["auto-remediation", "cicd-canary"] {
+        let log = dir.path().join(format!("{example}.log"));
+        let config = dir.path().join(format!("examples/{example}/squall.toml"));
+        let server = Server::start_with_stderr(
+            dir.path(),
+            "127.0.0.1:0",
+            &[("SQUALL_CONFIG", config.as_os_str())],
+            std::process::Stdio::from(std::fs::File::create(&log).unwrap()),
+        );
+        // The monitor sensor polls once at start: with no target of its own, nothing to check.
+        let sensor = server.wait_for("/api/v1/sensortypes/monitor.StatusSensor", 20, |s| {
+            s["status"]["calls"].as_u64() >= Some(1)
+        });
+        assert_eq!(sensor["status"]["failures"], 0, "{sensor:#}");
+        drop(server);
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            !text.contains("monitor"),
+            "{example}'s server saw the tour's monitor config:\n{text}"
+        );
+    }
+}
