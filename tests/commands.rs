@@ -1109,7 +1109,8 @@ fn a_component_runs_commands_only_as_granted() {
         &pack,
         "probe",
         "limits:\n  timeout: 20s\nparameters:\n  mode: {type: string}\n  argv: {type: array}\n  \
-         env: {type: object}\n  stdin: {type: string}\n  timeout: {type: integer}\n",
+         env: {type: object}\n  stdin: {type: string}\n  timeout: {type: integer}\n  \
+         times: {type: integer}\n  keep_going: {type: boolean}\n",
     );
     let server = Server::start(dir.path());
     let uname = json!({"mode": "command", "argv": ["uname", "-s"]});
@@ -1123,6 +1124,17 @@ fn a_component_runs_commands_only_as_granted() {
     );
     assert_eq!(e["output"]["denials"][0].as_str().unwrap(), error);
     assert!(e.get("commands").is_none(), "nothing ran: {e:#}");
+    // A flood of refused commands is bounded in the record as HTTP denials are: 20 kept, the
+    // rest counted.
+    let e = run(
+        &server,
+        "ops.probe",
+        json!({"mode": "commands", "argv": ["uname", "-s"], "times": 50, "keep_going": true}),
+    );
+    assert_eq!(e["result"]["ran"], 0, "{e:#}");
+    let denials = e["output"]["denials"].as_array().unwrap();
+    assert_eq!(denials.len(), 21, "{denials:#?}");
+    assert_eq!(denials[20], "... and 30 more denials like these");
     drop(server);
 
     write_squall_toml(

@@ -41,6 +41,19 @@ pub(crate) struct Denials {
     pub(crate) more: u64,
 }
 
+impl Denials {
+    /// Records a refusal of `pack`'s component: kept and logged (for the audit trail) while
+    /// under [`MAX_DENIALS`], counted after.
+    pub(crate) fn push(&mut self, pack: &str, message: String) {
+        if self.kept.len() < MAX_DENIALS {
+            tracing::info!(pack.ref = %pack, "capability denied: {message}");
+            self.kept.push(message);
+        } else {
+            self.more += 1;
+        }
+    }
+}
+
 /// The hooks of one execution's HTTP context.
 pub(crate) struct OutboundHttp {
     pub(crate) policy: Arc<HttpPolicy>,
@@ -70,14 +83,10 @@ impl WasiHttpHooks for OutboundHttp {
         let global = self.global.clone();
         Box::new(async move {
             let deny = |message: String| {
-                let mut d = denials.lock().unwrap_or_else(|e| e.into_inner());
-                if d.kept.len() < MAX_DENIALS {
-                    // Logged here for the audit trail; the execution record keeps it too.
-                    tracing::info!(pack.ref = %policy.pack, "capability denied: {message}");
-                    d.kept.push(message);
-                } else {
-                    d.more += 1;
-                }
+                denials
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(&policy.pack, message);
             };
             let uri = request.uri();
             let tls = uri.scheme() == Some(&Scheme::HTTPS);

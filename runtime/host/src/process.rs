@@ -144,7 +144,7 @@ pub trait ProcessGate: Send + Sync {
     /// # Errors
     /// A message for the component: the refusal naming the grant to add (nothing ran), or why
     /// the command could not start.
-    async fn run(&self, request: CommandRequest) -> Result<CommandOutcome, String>;
+    async fn run(&self, request: CommandRequest) -> Result<CommandOutcome, crate::GateError>;
 }
 
 impl std::fmt::Debug for dyn ProcessGate {

@@ -66,6 +66,30 @@ pub struct RunRequest {
     pub mail: Option<Arc<dyn MailGate>>,
 }
 
+/// Why a gate ([`crate::process::ProcessGate`], [`TriggerGate`], [`MailGate`]) refused a
+/// call. A denial (a grant is missing) is recorded with the execution's other capability
+/// denials, under the same bound as outbound HTTP's; either way the component gets the
+/// message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateError {
+    /// Not granted: the message names the grant to add.
+    Denied(String),
+    /// Anything else (no such program, a bad payload, a budget used up, the relay refused).
+    Failed(String),
+}
+
+impl From<String> for GateError {
+    fn from(message: String) -> Self {
+        GateError::Failed(message)
+    }
+}
+
+impl From<&str> for GateError {
+    fn from(message: &str) -> Self {
+        GateError::Failed(message.to_string())
+    }
+}
+
 /// One message a component asks to send (see `wit/squall.wit`, interface `mail`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailMessage {
@@ -90,7 +114,7 @@ pub trait MailGate: Send + Sync {
     /// # Errors
     /// A message for the component: the refusal naming the grant, no relay, a bad address, the
     /// relay's answer, a timeout, the per-execution budget used up.
-    async fn send(&self, message: MailMessage) -> Result<(), String>;
+    async fn send(&self, message: MailMessage) -> Result<(), GateError>;
 }
 
 impl std::fmt::Debug for dyn MailGate {
@@ -110,7 +134,7 @@ pub trait TriggerGate: Send + Sync {
     /// # Errors
     /// A message for the component: the refusal naming the grant to add, an unknown type, a
     /// payload its `payload_schema` refuses, the per-execution budget used up.
-    async fn dispatch(&self, trigger: String, payload_json: String) -> Result<String, String>;
+    async fn dispatch(&self, trigger: String, payload_json: String) -> Result<String, GateError>;
 }
 
 impl std::fmt::Debug for dyn TriggerGate {

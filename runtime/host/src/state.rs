@@ -62,6 +62,24 @@ impl log::Host for RunState {
 impl crate::bindings::squall::plugin::types::Host for RunState {}
 
 use crate::bindings::extended::squall::plugin::mail as wit_mail;
+
+impl RunState {
+    /// A gate's refusal as the component hears it; a denial is recorded with the execution's
+    /// other capability denials (bounded as outbound HTTP's).
+    fn refused(&self, error: crate::GateError) -> String {
+        match error {
+            crate::GateError::Denied(message) => {
+                self.outbound
+                    .denials
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(&self.outbound.policy.pack, message.clone());
+                message
+            }
+            crate::GateError::Failed(message) => message,
+        }
+    }
+}
 use crate::bindings::extended::squall::plugin::process as wit_process;
 use crate::bindings::extended::squall::plugin::triggers as wit_triggers;
 
@@ -80,6 +98,7 @@ impl wit_mail::Host for RunState {
             body: message.body,
         })
         .await
+        .map_err(|e| self.refused(e))
     }
 }
 
@@ -94,7 +113,9 @@ impl wit_triggers::Host for RunState {
                 "trigger instances cannot be dispatched here: no triggers capability is given to this call (a sensor emits with emit)".into(),
             );
         };
-        gate.dispatch(trigger_ref, payload_json).await
+        gate.dispatch(trigger_ref, payload_json)
+            .await
+            .map_err(|e| self.refused(e))
     }
 }
 
@@ -126,7 +147,8 @@ impl wit_process::Host for RunState {
                 stdin: request.stdin,
                 timeout,
             })
-            .await?;
+            .await
+            .map_err(|e| self.refused(e))?;
         let (exit_code, signal, timed_out) = match outcome.exit {
             Exit::Code(c) => (Some(c), None, false),
             Exit::Signal(s) => (None, Some(s), false),

@@ -27,9 +27,10 @@ use squall_core::command::{CommandLineError, SEARCH_PATH, env_granted, split_com
 use squall_core::config::PackGrants;
 use squall_core::execution::{CommandRun, mask_text};
 use squall_core::local_runner::{self, TIMEOUT_EXIT_CODE};
-use squall_core::{Action, Execution, ExecutionStatus, RunnerType};
+use squall_core::{Action, Execution, ExecutionId, ExecutionStatus, RunnerType};
 use squall_host::process::{
-    CommandSpec, Exit, ProcessLimits, resolve_program, run_command, signal_name, user_ids,
+    CommandOutcome, CommandSpec, Exit, ProcessLimits, resolve_program, run_command, signal_name,
+    user_ids,
 };
 use squall_store::StoreError;
 use std::collections::BTreeMap;
@@ -152,6 +153,85 @@ struct Plan {
     stdin: Option<Vec<u8>>,
 }
 
+impl Plan {
+    /// The command in `cwd`, ended after `timeout` (and bounded to as many CPU seconds),
+    /// keeping `max_output` bytes of each stream, under the operator's `[process]` limits.
+    fn spec(
+        &self,
+        cwd: &Path,
+        timeout: Duration,
+        max_output: u64,
+        process: &squall_core::config::ProcessSettings,
+    ) -> CommandSpec {
+        CommandSpec {
+            program: self.program.clone(),
+            args: self.args.clone(),
+            env: self.env.clone().into_iter().collect(),
+            cwd: cwd.to_path_buf(),
+            run_as: self.run_as,
+            stdin: self.stdin.clone(),
+            timeout,
+            max_output,
+            limits: ProcessLimits {
+                max_processes: process.max_processes,
+                max_memory: process.max_memory,
+                max_open_files: process.max_open_files,
+                cpu_seconds: timeout.as_secs().max(1),
+                kill_grace: process.kill_grace,
+            },
+        }
+    }
+
+    /// The program and its arguments, secrets of `execution` masked, as the audit shows them.
+    fn audited_argv(&self, execution: &Execution) -> Vec<String> {
+        let mut argv = vec![self.program.display().to_string()];
+        argv.extend(self.args.iter().cloned());
+        mask(execution, argv)
+    }
+
+    /// The audit record of the command once it ran (`argv` from [`Plan::audited_argv`]), also
+    /// logged.
+    fn record(
+        &self,
+        execution: ExecutionId,
+        argv: Vec<String>,
+        cwd: &Path,
+        started_at: Timestamp,
+        outcome: &CommandOutcome,
+    ) -> CommandRun {
+        let (ended, exit_code, signal) = match outcome.exit {
+            Exit::Code(c) => ("exited", Some(c), None),
+            Exit::Signal(s) => ("signaled", None, Some(s)),
+            Exit::TimedOut => ("timeout", None, None),
+            Exit::Canceled => ("canceled", None, None),
+        };
+        tracing::info!(
+            execution.id = %execution,
+            command.pid = outcome.pid,
+            command.ended = ended,
+            command.exit_code = exit_code,
+            ms = outcome.duration.as_secs_f64() * 1000.0,
+            "command finished"
+        );
+        CommandRun {
+            host: "localhost".into(),
+            argv,
+            user: self.user.clone(),
+            cwd: cwd.display().to_string(),
+            sudo: self.sudo,
+            shell: self.shell,
+            pid: outcome.pid,
+            ended: ended.into(),
+            exit_code,
+            signal,
+            started_at,
+            duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+            stdout_bytes: outcome.stdout_bytes,
+            stderr_bytes: outcome.stderr_bytes,
+        }
+    }
+}
+
 impl Runner {
     /// Runs a `local-shell-cmd` or `local-shell-script` execution to its end; see the module
     /// docs.
@@ -213,24 +293,7 @@ impl Runner {
             .expect("a scheduled execution can run");
         self.save(&execution).await?;
 
-        let process = &config.process;
-        let spec = CommandSpec {
-            program: plan.program.clone(),
-            args: plan.args.clone(),
-            env: plan.env.clone().into_iter().collect(),
-            cwd: cwd.clone(),
-            run_as: plan.run_as,
-            stdin: plan.stdin.clone(),
-            timeout: limits.timeout,
-            max_output: limits.max_output,
-            limits: ProcessLimits {
-                max_processes: process.max_processes,
-                max_memory: process.max_memory,
-                max_open_files: process.max_open_files,
-                cpu_seconds: timeout_secs.max(1),
-                kill_grace: process.kill_grace,
-            },
-        };
+        let spec = plan.spec(&cwd, limits.timeout, limits.max_output, &config.process);
         let started_at = Timestamp::now();
         let outcome = match run_command(spec, self.ledger(), &cancel).await {
             Ok(o) => o,
@@ -246,38 +309,9 @@ impl Runner {
             }
         };
         drop(fresh);
-        let mut argv = vec![plan.program.display().to_string()];
-        argv.extend(plan.args.iter().cloned());
-        let (ended, exit_code, signal) = match outcome.exit {
-            Exit::Code(c) => ("exited", Some(c), None),
-            Exit::Signal(s) => ("signaled", None, Some(s)),
-            Exit::TimedOut => ("timeout", None, None),
-            Exit::Canceled => ("canceled", None, None),
-        };
-        tracing::info!(
-            execution.id = %execution.id,
-            command.pid = outcome.pid,
-            command.ended = ended,
-            command.exit_code = exit_code,
-            ms = outcome.duration.as_secs_f64() * 1000.0,
-            "command finished"
-        );
-        execution.commands.push(CommandRun {
-            host: "localhost".into(),
-            argv: mask(&execution, argv),
-            user: plan.user.clone(),
-            cwd: cwd.display().to_string(),
-            sudo: plan.sudo,
-            shell: plan.shell,
-            pid: outcome.pid,
-            ended: ended.into(),
-            exit_code,
-            signal,
-            started_at,
-            duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
-            stdout_bytes: outcome.stdout_bytes,
-            stderr_bytes: outcome.stderr_bytes,
-        });
+        let argv = plan.audited_argv(&execution);
+        let run = plan.record(execution.id, argv, &cwd, started_at, &outcome);
+        execution.commands.push(run);
         execution.output.stdout_dropped_bytes = outcome
             .stdout_bytes
             .saturating_sub(outcome.stdout.len() as u64);
@@ -690,7 +724,6 @@ pub(crate) struct ComponentCommands {
     ledger: squall_host::process::ProcessLedger,
     cancel: CancellationToken,
     ran: Arc<std::sync::Mutex<Vec<CommandRun>>>,
-    refusals: crate::runner::Refusals,
     /// The task of the last command started (it records the command when it ends).
     running: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -714,15 +747,14 @@ impl ComponentCommands {
             ledger,
             cancel,
             ran: Arc::default(),
-            refusals: crate::runner::Refusals::new(execution.id),
             running: std::sync::Mutex::new(None),
         }
     }
 
-    /// The commands that ran and the refusals, in order, for the execution's record: once the
-    /// last command's task has ended it (at most its kill grace and output drain after a
-    /// cancel).
-    pub(crate) async fn finish(&self) -> (Vec<CommandRun>, Vec<String>) {
+    /// The commands that ran, in order, for the execution's record: once the last command's
+    /// task has ended it (at most its kill grace and output drain after a cancel). Refusals
+    /// reach the record through the host, with the other capability denials.
+    pub(crate) async fn finish(&self) -> Vec<CommandRun> {
         let running = self
             .running
             .lock()
@@ -734,14 +766,7 @@ impl ComponentCommands {
                 tracing::warn!(execution.id = %self.execution.id, "a command was not recorded: it did not end in time");
             }
         }
-        let ran = std::mem::take(&mut *self.ran.lock().unwrap_or_else(|e| e.into_inner()));
-        (ran, self.refusals.take())
-    }
-
-    fn deny(&self, message: String) -> String {
-        let message = mask_message(&self.execution, &message);
-        self.refusals.push(&message);
-        message
+        std::mem::take(&mut *self.ran.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Checks a request against the grants and forms its command.
@@ -826,16 +851,21 @@ impl squall_host::process::ProcessGate for ComponentCommands {
     async fn run(
         &self,
         request: squall_host::process::CommandRequest,
-    ) -> Result<squall_host::process::CommandOutcome, String> {
+    ) -> Result<squall_host::process::CommandOutcome, squall_host::GateError> {
+        use squall_host::GateError;
         if self.ran.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_COMPONENT_COMMANDS {
-            return Err(format!(
+            return Err(GateError::Failed(format!(
                 "the execution already ran {MAX_COMPONENT_COMMANDS} commands, the most one may run"
-            ));
+            )));
         }
         let plan = match self.plan(&request) {
             Ok(p) => p,
-            Err(Refusal::Denied(m)) => return Err(self.deny(m)),
-            Err(Refusal::Failed(m)) => return Err(mask_message(&self.execution, &m)),
+            Err(Refusal::Denied(m)) => {
+                return Err(GateError::Denied(mask_message(&self.execution, &m)));
+            }
+            Err(Refusal::Failed(m)) => {
+                return Err(GateError::Failed(mask_message(&self.execution, &m)));
+            }
         };
         let fresh = match &plan.cwd {
             Some(_) => None,
@@ -849,27 +879,8 @@ impl squall_host::process::ProcessGate for ComponentCommands {
             .clone()
             .or_else(|| fresh.as_ref().map(|d| d.path().to_path_buf()))
             .expect("one of them is set");
-        let spec = CommandSpec {
-            program: plan.program.clone(),
-            args: plan.args.clone(),
-            env: plan.env.clone().into_iter().collect(),
-            cwd: cwd.clone(),
-            run_as: plan.run_as,
-            stdin: plan.stdin.clone(),
-            timeout: request.timeout,
-            max_output: self.max_output,
-            limits: ProcessLimits {
-                max_processes: self.settings.max_processes,
-                max_memory: self.settings.max_memory,
-                max_open_files: self.settings.max_open_files,
-                cpu_seconds: request.timeout.as_secs().max(1),
-                kill_grace: self.settings.kill_grace,
-            },
-        };
-        let mut argv = vec![plan.program.display().to_string()];
-        argv.extend(plan.args.iter().cloned());
-        let argv = mask(&self.execution, argv);
-        let (user, sudo) = (plan.user, plan.sudo);
+        let spec = plan.spec(&cwd, request.timeout, self.max_output, &self.settings);
+        let argv = plan.audited_argv(&self.execution);
         let started_at = Timestamp::now();
         // Its own task: when the component's call is dropped (deadline, cancel), the guard
         // cancels the token and the task still ends the whole group, clears the ledger and
@@ -884,39 +895,8 @@ impl squall_host::process::ProcessGate for ComponentCommands {
             let result = run_command(spec, &ledger, &token).await;
             drop(fresh);
             if let Ok(outcome) = &result {
-                let (ended, exit_code, signal) = match outcome.exit {
-                    Exit::Code(c) => ("exited", Some(c), None),
-                    Exit::Signal(s) => ("signaled", None, Some(s)),
-                    Exit::TimedOut => ("timeout", None, None),
-                    Exit::Canceled => ("canceled", None, None),
-                };
-                tracing::info!(
-                    execution.id = %id,
-                    command.pid = outcome.pid,
-                    command.ended = ended,
-                    command.exit_code = exit_code,
-                    ms = outcome.duration.as_secs_f64() * 1000.0,
-                    "component's command finished"
-                );
-                ran.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(CommandRun {
-                        host: "localhost".into(),
-                        argv,
-                        user,
-                        cwd: cwd.display().to_string(),
-                        sudo,
-                        shell: false,
-                        pid: outcome.pid,
-                        ended: ended.into(),
-                        exit_code,
-                        signal,
-                        started_at,
-                        duration_ms: u64::try_from(outcome.duration.as_millis())
-                            .unwrap_or(u64::MAX),
-                        stdout_bytes: outcome.stdout_bytes,
-                        stderr_bytes: outcome.stderr_bytes,
-                    });
+                let run = plan.record(id, argv, &cwd, started_at, outcome);
+                ran.lock().unwrap_or_else(|e| e.into_inner()).push(run);
             }
             let _ = tx.send(result);
         });

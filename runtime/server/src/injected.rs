@@ -8,13 +8,14 @@
 //! `payload_schema`, durable before the component hears its id, rules evaluated in the
 //! background) and the same backlog bound (`[server] max_backlog`). StackStorm's built-in
 //! trigger types (`core.st2.*`) are granted only by their exact ref, never by a wildcard.
-//! One execution dispatches at most [`MAX_DISPATCHED`]. Refusals are recorded among the
-//! execution's denials.
+//! One execution dispatches at most [`MAX_DISPATCHED`]. A refusal is a
+//! [`GateError::Denied`]: the host records it among the execution's denials.
 
 use crate::services::WeakServices;
 use serde_json::{Map, Value};
 use squall_core::command::wildcard;
 use squall_core::{Execution, Ref};
+use squall_host::GateError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Trigger instances one execution may dispatch; past it each call is refused.
@@ -27,7 +28,6 @@ pub(crate) struct ActionTriggers {
     granted: Vec<String>,
     services: Option<WeakServices>,
     dispatched: AtomicUsize,
-    refusals: crate::runner::Refusals,
 }
 
 impl ActionTriggers {
@@ -44,13 +44,7 @@ impl ActionTriggers {
             granted,
             services,
             dispatched: AtomicUsize::new(0),
-            refusals: crate::runner::Refusals::new(execution.id),
         }
-    }
-
-    /// The refusals, for the execution's denials.
-    pub(crate) fn take_denials(&self) -> Vec<String> {
-        self.refusals.take()
     }
 }
 
@@ -66,20 +60,19 @@ fn grants(pattern: &str, trigger: &str) -> bool {
 
 #[async_trait::async_trait]
 impl squall_host::TriggerGate for ActionTriggers {
-    async fn dispatch(&self, trigger: String, payload_json: String) -> Result<String, String> {
+    async fn dispatch(&self, trigger: String, payload_json: String) -> Result<String, GateError> {
         let pack = &self.pack;
         if !self.granted.iter().any(|p| grants(p, &trigger)) {
             let message = format!(
                 "trigger {trigger:?} is not granted to pack {pack:?}: add it to [packs.{pack}] \
                  triggers in squall.toml (e.g. triggers = [{trigger:?}])"
             );
-            self.refusals.push(&message);
-            return Err(message);
+            return Err(GateError::Denied(message));
         }
         if self.dispatched.fetch_add(1, Ordering::SeqCst) >= MAX_DISPATCHED {
-            return Err(format!(
+            return Err(GateError::Failed(format!(
                 "the execution already dispatched {MAX_DISPATCHED} trigger instances, the most one may"
-            ));
+            )));
         }
         let services = self
             .services
@@ -91,10 +84,10 @@ impl squall_host::TriggerGate for ActionTriggers {
         // The webhook door's bounds: `[server] max_body` and `max_json_depth`.
         let max_body = services.registry().config().server.max_body;
         if payload_json.len() as u64 > max_body {
-            return Err(format!(
+            return Err(GateError::Failed(format!(
                 "payload is {} bytes, over the limit of {max_body} bytes ([server] max_body)",
                 payload_json.len()
-            ));
+            )));
         }
         squall_core::json::check_depth(payload_json.as_bytes())
             .map_err(|e| format!("payload: {e}"))?;
@@ -103,13 +96,6 @@ impl squall_host::TriggerGate for ActionTriggers {
         let reference: Ref = trigger
             .parse()
             .map_err(|e| format!("trigger {trigger:?}: {e}"))?;
-        let services = self
-            .services
-            .as_ref()
-            .and_then(WeakServices::upgrade)
-            .ok_or(
-                "trigger instances are dispatched only under squall serve or the CLI's services",
-            )?;
         services.admit().map_err(|e| e.to_string())?;
         let instance = services
             .dispatch(&reference, &Map::new(), payload)

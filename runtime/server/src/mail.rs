@@ -5,13 +5,15 @@
 //! patterns as `http_allow`). A sender without `@` gets `@<this machine's host name>`, as
 //! st2's `send_mail` script does (the kernel's name; st2 asks `hostname -f`). One execution
 //! sends at most [`MAX_MESSAGES`], each to at most [`MAX_RECIPIENTS`] and of at most
-//! [`MAX_MESSAGE_BYTES`]. Refusals are recorded among the execution's denials.
+//! [`MAX_MESSAGE_BYTES`]. A refusal is a [`GateError::Denied`]: the host records it among the
+//! execution's denials.
 
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use squall_core::Execution;
 use squall_core::config::{PackGrants, SmtpSettings, SmtpTls};
+use squall_host::GateError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Messages one execution may send; past it each send is refused.
@@ -30,7 +32,6 @@ pub(crate) struct ActionMail {
     grants: PackGrants,
     smtp: SmtpSettings,
     sent: AtomicUsize,
-    refusals: crate::runner::Refusals,
 }
 
 impl ActionMail {
@@ -42,22 +43,11 @@ impl ActionMail {
             grants,
             smtp,
             sent: AtomicUsize::new(0),
-            refusals: crate::runner::Refusals::new(execution.id),
         }
     }
 
-    /// The refusals, for the execution's denials.
-    pub(crate) fn take_denials(&self) -> Vec<String> {
-        self.refusals.take()
-    }
-
-    fn deny(&self, message: String) -> String {
-        self.refusals.push(&message);
-        message
-    }
-
     /// The relay as `(host, port)`, once granted to the pack.
-    fn relay(&self) -> Result<(String, u16), String> {
+    fn relay(&self) -> Result<(String, u16), GateError> {
         let pack = &self.pack;
         let server = self.smtp.server.as_deref().ok_or_else(|| {
             "no SMTP relay is configured: set [smtp] server in squall.toml".to_string()
@@ -67,7 +57,7 @@ impl ActionMail {
             .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
             .ok_or_else(|| format!("[smtp] server {server:?} is not host:port"))?;
         if !self.grants.smtp_allow.iter().any(|p| p.matches(host, port)) {
-            return Err(self.deny(format!(
+            return Err(GateError::Denied(format!(
                 "mail through {server} is not granted to pack {pack:?}: add it to \
                  [packs.{pack}] smtp_allow in squall.toml (e.g. smtp_allow = [{server:?}])"
             )));
@@ -121,18 +111,18 @@ fn sender_address(name: &str) -> String {
 
 #[async_trait::async_trait]
 impl squall_host::MailGate for ActionMail {
-    async fn send(&self, message: squall_host::MailMessage) -> Result<(), String> {
+    async fn send(&self, message: squall_host::MailMessage) -> Result<(), GateError> {
         let (host, port) = self.relay()?;
         if self.sent.fetch_add(1, Ordering::SeqCst) >= MAX_MESSAGES {
-            return Err(format!(
+            return Err(GateError::Failed(format!(
                 "the execution already sent {MAX_MESSAGES} messages, the most one may"
-            ));
+            )));
         }
         let size = message.subject.len() + message.body.len();
         if size > MAX_MESSAGE_BYTES {
-            return Err(format!(
+            return Err(GateError::Failed(format!(
                 "the message is {size} bytes, over the limit of {MAX_MESSAGE_BYTES} bytes"
-            ));
+            )));
         }
         if message
             .recipients
@@ -141,15 +131,17 @@ impl squall_host::MailGate for ActionMail {
             .count()
             > MAX_RECIPIENTS
         {
-            return Err(format!("more than {MAX_RECIPIENTS} recipients"));
+            return Err(GateError::Failed(format!(
+                "more than {MAX_RECIPIENTS} recipients"
+            )));
         }
         let content_type = match message.content_type.as_str() {
             "text/html" => ContentType::TEXT_HTML,
             "text/plain" => ContentType::TEXT_PLAIN,
             other => {
-                return Err(format!(
+                return Err(GateError::Failed(format!(
                     "content type {other:?}: only \"text/plain\" and \"text/html\""
-                ));
+                )));
             }
         };
         let sender = sender_address(&message.sender);

@@ -425,7 +425,7 @@ impl Runner {
         let outcome = tokio::select! {
             outcome = run => outcome,
             () = cancel.cancelled() => {
-                record_gates(&mut execution, commands.as_deref(), triggers.as_deref(), mail.as_deref()).await;
+                record_commands(&mut execution, commands.as_deref()).await;
                 return self.finish(execution, ExecutionStatus::Canceled, json!({"message": CANCELED_MESSAGE})).await;
             }
         };
@@ -436,13 +436,7 @@ impl Runner {
             "execution finished"
         );
         execution.output = outcome.output;
-        record_gates(
-            &mut execution,
-            commands.as_deref(),
-            triggers.as_deref(),
-            mail.as_deref(),
-        )
-        .await;
+        record_commands(&mut execution, commands.as_deref()).await;
         execution.usage = Some(Usage {
             fuel_consumed: outcome.fuel_consumed,
             component_sha256: component.sha256().to_string(),
@@ -548,64 +542,13 @@ impl Runner {
     }
 }
 
-/// Takes what a component's gates saw into its execution: the commands that ran, then every
-/// refusal among its denials.
-async fn record_gates(
+/// Takes the commands a component's `process` gate ran into its execution (refusals of every
+/// gate are already among the host's denials in its output).
+async fn record_commands(
     execution: &mut Execution,
     commands: Option<&crate::commands::ComponentCommands>,
-    triggers: Option<&crate::injected::ActionTriggers>,
-    mail: Option<&crate::mail::ActionMail>,
 ) {
     if let Some(commands) = commands {
-        let (ran, denials) = commands.finish().await;
-        execution.commands.extend(ran);
-        execution.output.denials.extend(denials);
-    }
-    if let Some(triggers) = triggers {
-        execution.output.denials.extend(triggers.take_denials());
-    }
-    if let Some(mail) = mail {
-        execution.output.denials.extend(mail.take_denials());
-    }
-}
-
-/// Refusals one execution's gate (`process`, `triggers`, `mail`) kept and logged, as the host
-/// keeps HTTP denials: the first [`MAX_REFUSALS`], later ones only counted, so a component
-/// looping on refused calls cannot fill the record or the log.
-pub(crate) struct Refusals {
-    execution: squall_core::ExecutionId,
-    kept: std::sync::Mutex<(Vec<String>, u64)>,
-}
-
-/// Refusals kept (and logged) per gate and execution.
-pub(crate) const MAX_REFUSALS: usize = 20;
-
-impl Refusals {
-    pub(crate) fn new(execution: squall_core::ExecutionId) -> Refusals {
-        Refusals {
-            execution,
-            kept: std::sync::Mutex::new((Vec::new(), 0)),
-        }
-    }
-
-    /// Records `message` (kept and logged while under [`MAX_REFUSALS`]).
-    pub(crate) fn push(&self, message: &str) {
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.0.len() < MAX_REFUSALS {
-            tracing::warn!(execution.id = %self.execution, "{message}");
-            kept.0.push(message.to_string());
-        } else {
-            kept.1 += 1;
-        }
-    }
-
-    /// The kept refusals, then a line counting the others.
-    pub(crate) fn take(&self) -> Vec<String> {
-        let (mut kept, more) =
-            std::mem::take(&mut *self.kept.lock().unwrap_or_else(|e| e.into_inner()));
-        if more > 0 {
-            kept.push(format!("... and {more} more refusals like these"));
-        }
-        kept
+        execution.commands.extend(commands.finish().await);
     }
 }

@@ -22,7 +22,7 @@
 //! | `http` | GETs `url` and returns the status |
 //! | `fail` | returns an action error with a result |
 //! | `command` | runs `argv` (with `env`, `cwd`, `stdin`, `timeout`) through `process` and returns what it did |
-//! | `commands` | runs `argv` `times` times through `process`, returns how many ran and the first error |
+//! | `commands` | runs `argv` `times` times through `process` (past refusals with `keep_going`), returns how many ran and the last error |
 //! | `dispatch` | dispatches a `trigger` instance with `payload` through `triggers`, returns its id |
 
 #![allow(
@@ -183,7 +183,9 @@ fn run(ctx: &Context, params: Value) -> Result<Value, Error> {
                     Ok(_) => ran += 1,
                     Err(e) => {
                         error = Some(e);
-                        break;
+                        if params.get("keep_going") != Some(&Value::Bool(true)) {
+                            break;
+                        }
                     }
                 }
             }
