@@ -87,6 +87,36 @@ impl From<bindings::Context> for Context {
     }
 }
 
+/// The result StackStorm's local runner gives a shell command, `{failed, succeeded,
+/// return_code, stdout, stderr}` (`contrib/runners/local_runner`), for actions that stand in for
+/// st2's shell actions with the same result (`core.echo`, `core.error`, `core.sendmail`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShellResult {
+    /// `return_code != 0`.
+    pub failed: bool,
+    /// `return_code == 0`.
+    pub succeeded: bool,
+    /// The exit code.
+    pub return_code: i32,
+    /// What it wrote to stdout (st2 strips the final newline).
+    pub stdout: String,
+    /// What it wrote to stderr.
+    pub stderr: String,
+}
+
+impl ShellResult {
+    /// The result of a command that exited with `return_code`.
+    pub fn exited(return_code: i32, stdout: impl Into<String>, stderr: impl Into<String>) -> Self {
+        ShellResult {
+            failed: return_code != 0,
+            succeeded: return_code == 0,
+            return_code,
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+        }
+    }
+}
+
 /// A failed run: a one-line message and, optionally, a JSON result recorded with the failed
 /// execution (StackStorm's `(False, result)`). Without a result the host records
 /// `{"error": message}`.

@@ -380,16 +380,12 @@ impl ChainTask {
 /// the execution, where an Orquesta workflow keeps its state).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChainState {
-    /// Always `"action-chain"`: tells a chain's stored state from a workflow's.
-    pub runner: String,
     /// `running`, `pausing`, `paused`, `canceling`, then its final status.
     pub status: ExecutionStatus,
     /// The status of the last node that completed (StackStorm's `chain_status`).
     pub outcome: ExecutionStatus,
     /// The chain's variables, published ones included.
     pub vars: Map<String, Value>,
-    /// Each node's last result, by node name (StackStorm's `context_result`).
-    pub results: Map<String, Value>,
     /// The node runs, in order.
     pub tasks: Vec<ChainTask>,
     /// What was published, when `display_published`.
@@ -403,8 +399,17 @@ pub struct ChainState {
     pub paused_by_request: bool,
 }
 
-/// The name stored in [`ChainState::runner`].
-pub const CHAIN_RUNNER: &str = "action-chain";
+impl ChainState {
+    /// Each node's last result by node name, from its completed runs (StackStorm's
+    /// `context_result`).
+    pub fn results(&self) -> Map<String, Value> {
+        self.tasks
+            .iter()
+            .filter(|t| t.state.is_completed())
+            .map(|t| (t.name.clone(), t.result.clone()))
+            .collect()
+    }
+}
 
 /// Drives one ActionChain execution's [`ChainState`].
 pub struct ChainConductor<'a> {
@@ -446,11 +451,9 @@ impl<'a> ChainConductor<'a> {
         budget: &WorkflowSettings,
     ) -> ChainConductor<'a> {
         let state = ChainState {
-            runner: CHAIN_RUNNER.into(),
             status: ExecutionStatus::Running,
             outcome: ExecutionStatus::Succeeded,
             vars: Map::new(),
-            results: Map::new(),
             tasks: Vec::new(),
             published: display_published.then(Map::new),
             error: None,
@@ -529,13 +532,14 @@ impl<'a> ChainConductor<'a> {
         for (k, v) in &self.parameters {
             ctx = ctx.with(k, v.clone());
         }
-        for (k, v) in &self.state.results {
+        let results = self.state.results();
+        for (k, v) in &results {
             ctx = ctx.with(k, v.clone());
         }
         for (k, v) in &self.state.vars {
             ctx = ctx.with(k, v.clone());
         }
-        ctx.with(RESULTS_KEY, Value::Object(self.state.results.clone()))
+        ctx.with(RESULTS_KEY, Value::Object(results))
     }
 
     /// Asks for node `name` (reached from `from`), or fails the chain when it cannot.
@@ -721,9 +725,8 @@ impl<'a> ChainConductor<'a> {
             // The waiting node completed (its inquiry was answered): the chain goes on.
             self.state.status = ExecutionStatus::Running;
         }
-        t.result = result.clone();
+        t.result = result;
         let name = t.name.clone();
-        self.state.results.insert(name.clone(), result);
         let Some(node) = self.spec.node(&name) else {
             // Its pack was reloaded without this node.
             self.fail(format!(

@@ -3,8 +3,8 @@
 //! stderr}`, stdout without its final newline, as `local_runner` strips it) — without a shell,
 //! so nothing in the message is expanded.
 
-use serde::{Deserialize, Serialize};
-use squall_plugin::{Context, Error};
+use serde::Deserialize;
+use squall_plugin::{Context, Error, ShellResult};
 
 /// `core.echo` parameters (see `packs/core/actions/echo.yaml`).
 #[derive(Deserialize)]
@@ -12,24 +12,8 @@ struct Params {
     message: String,
 }
 
-/// `core.echo` result, as StackStorm's local runner reports it.
-#[derive(Serialize)]
-struct Output {
-    failed: bool,
-    succeeded: bool,
-    return_code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn echo(_ctx: &Context, params: Params) -> Result<Output, Error> {
-    Ok(Output {
-        failed: false,
-        succeeded: true,
-        return_code: 0,
-        stdout: params.message,
-        stderr: String::new(),
-    })
+fn echo(_ctx: &Context, params: Params) -> Result<ShellResult, Error> {
+    Ok(ShellResult::exited(0, params.message, ""))
 }
 
 squall_plugin::action!(echo);

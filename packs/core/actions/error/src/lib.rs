@@ -4,8 +4,8 @@
 //! message}`; Squall's does the same (without a shell), so content written for st2 behaves the
 //! same here.
 
-use serde::{Deserialize, Serialize};
-use squall_plugin::{Context, Error};
+use serde::Deserialize;
+use squall_plugin::{Context, Error, ShellResult};
 
 /// `core.error` parameters (see `packs/core/actions/error.yaml`).
 #[derive(Deserialize)]
@@ -13,25 +13,9 @@ struct Params {
     message: String,
 }
 
-/// `core.error` result, as StackStorm's local runner reports it.
-#[derive(Serialize)]
-struct Output {
-    failed: bool,
-    succeeded: bool,
-    return_code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn error(_ctx: &Context, params: Params) -> Result<Output, Error> {
+fn error(_ctx: &Context, params: Params) -> Result<ShellResult, Error> {
     eprintln!("{}", params.message);
-    Ok(Output {
-        failed: false,
-        succeeded: true,
-        return_code: 0,
-        stdout: String::new(),
-        stderr: params.message,
-    })
+    Ok(ShellResult::exited(0, "", params.message))
 }
 
 squall_plugin::action!(error);

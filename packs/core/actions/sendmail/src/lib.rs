@@ -10,9 +10,9 @@
 //! local runner's, with stdout `Successfully sent mail to <to>` (exit 0) or `Failed to send
 //! mail to <to>` (exit 2, the reason in stderr).
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use squall_plugin::mail::{self, Message};
-use squall_plugin::{Context, Error};
+use squall_plugin::{Context, Error, ShellResult};
 
 /// `core.sendmail` parameters (see `packs/core/actions/sendmail.yaml`).
 #[derive(Deserialize)]
@@ -25,17 +25,7 @@ struct Params {
     body: String,
 }
 
-/// The local runner's result.
-#[derive(Serialize)]
-struct Output {
-    failed: bool,
-    succeeded: bool,
-    return_code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn sendmail(ctx: &Context, p: Params) -> Result<Output, Error> {
+fn sendmail(ctx: &Context, p: Params) -> Result<ShellResult, Error> {
     let line_break = if p.content_type == "text/html" {
         "<br><br>"
     } else {
@@ -58,23 +48,15 @@ fn sendmail(ctx: &Context, p: Params) -> Result<Output, Error> {
             let stdout = format!("Failed to send mail to {}", p.to);
             return Err(Error::with_result(
                 e.clone(),
-                Output {
-                    failed: true,
-                    succeeded: false,
-                    return_code: 2,
-                    stdout,
-                    stderr: e,
-                },
+                ShellResult::exited(2, stdout, e),
             ));
         }
     }
-    Ok(Output {
-        failed: false,
-        succeeded: true,
-        return_code: 0,
-        stdout: format!("Successfully sent mail to {}", p.to),
-        stderr: String::new(),
-    })
+    Ok(ShellResult::exited(
+        0,
+        format!("Successfully sent mail to {}", p.to),
+        "",
+    ))
 }
 
 squall_plugin::action!(sendmail);
