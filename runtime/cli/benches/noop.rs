@@ -84,6 +84,7 @@ fn main() {
                         process: None,
                         triggers: None,
                         mail: None,
+                        keys: None,
                     },
                 )
                 .await;

@@ -119,7 +119,8 @@ enum Command {
     /// Webhooks rules listen to
     #[command(subcommand)]
     Webhook(cmd::trigger::WebhookCommand),
-    /// Packs: their configs (config.schema.yaml + configs/<pack>.yaml)
+    /// Packs: build a pack's Python actions; their configs (config.schema.yaml +
+    /// configs/<pack>.yaml)
     #[command(subcommand)]
     Pack(cmd::pack::PackCommand),
     /// The datastore (st2kv.system)
@@ -196,6 +197,10 @@ fn main() -> ExitCode {
             Command::Serve(args) => return cmd::serve::run(&settings, args).await,
             Command::Apikey(c) => return cmd::apikey::run(&settings, c).await,
             Command::Workflow(c) => return cmd::workflow::run(&settings, c),
+            Command::Pack(cmd::pack::PackCommand::Build {
+                path,
+                componentize_py,
+            }) => return cmd::pack::build(&path, &componentize_py),
             other => other,
         };
         let client = client::Client::connect(&settings).await?;

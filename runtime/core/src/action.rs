@@ -42,7 +42,9 @@ pub struct Action {
     /// The entry point as written.
     pub entry_point: String,
     /// The entry point resolved to a file inside the pack (`wasm`: the component; `orquesta`:
-    /// the workflow YAML; `inquirer`: empty).
+    /// the workflow YAML; `inquirer`: empty); for `python-script`, the pack's built component
+    /// (see [`crate::python`]) once its pack has loaded, the module named by `entry_point`
+    /// until then.
     pub entry_path: PathBuf,
     /// The workflow of an `orquesta` action, parsed and inspected when its pack loads
     /// (`None` for other runners, and until [`crate::PackSet`] has inspected it).
@@ -236,8 +238,15 @@ fn resolve_entry_point(
         RunnerType::Orquesta => "workflow",
         RunnerType::ActionChain => "chain",
         RunnerType::LocalShellScript | RunnerType::RemoteShellScript => "script",
+        RunnerType::PythonScript => "module",
         _ => "component",
     };
+    // As StackStorm's loader (`_get_plugin_module`), which loads only `.py` files.
+    if runner == RunnerType::PythonScript && !entry.trim().is_empty() && !entry.ends_with(".py") {
+        return Err(format!(
+            "{entry:?}: a python-script action's entry point is a Python module (a .py file)"
+        ));
+    }
     if entry.trim().is_empty() {
         return Err(format!(
             "missing: a {runner} action needs the path of its {what}"
@@ -313,9 +322,14 @@ mod tests {
     fn errors_name_the_field() {
         for (yaml, field, want) in [
             (
-                "name: x\nrunner_type: python-script\nentry_point: a.wasm\n",
+                "name: x\nrunner_type: winrm-cmd\n",
                 "runner_type",
                 "does not run yet",
+            ),
+            (
+                "name: x\nrunner_type: python-script\nentry_point: a.wasm\n",
+                "entry_point",
+                "a Python module (a .py file)",
             ),
             ("name: x\nrunner_type: wasm\n", "entry_point", "missing"),
             (

@@ -47,6 +47,7 @@ pub mod pack_config;
 pub mod pack_files;
 pub mod param;
 pub mod policy;
+pub mod python;
 pub mod reference;
 pub mod rule;
 pub mod runner_type;

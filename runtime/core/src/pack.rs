@@ -392,12 +392,13 @@ impl PackSet {
         }
         let actions_dir = dir.join("actions");
         let pack = meta.reference.clone();
-        let actions = self.load_items(
+        let mut actions = self.load_items(
             dir,
             "actions",
             |text, file| Action::parse(text, &pack, &actions_dir, file),
             |a: &Action| a.reference.name().to_string(),
         );
+        self.attach_python_component(dir, &mut actions);
         let mut trigger_types = self.load_items(
             dir,
             "triggers",
@@ -421,6 +422,42 @@ impl PackSet {
                 sensors,
             },
         );
+    }
+
+    /// Points the pack's `python-script` actions at the component `squall pack build` made of
+    /// its Python files, when that build is current ([`crate::python::check_built`]); when it
+    /// is not, each of them is reported (file, field `entry_point`, the command to run) and
+    /// not loaded.
+    fn attach_python_component(
+        &mut self,
+        dir: &Path,
+        actions: &mut BTreeMap<String, (Action, PathBuf)>,
+    ) {
+        let entry_points: Vec<String> = actions
+            .values()
+            .filter(|(a, _)| a.runner_type == crate::RunnerType::PythonScript)
+            .map(|(a, _)| a.entry_point.clone())
+            .collect();
+        if entry_points.is_empty() {
+            return;
+        }
+        match crate::python::check_built(dir, &entry_points) {
+            Ok(component) => {
+                for (a, _) in actions.values_mut() {
+                    if a.runner_type == crate::RunnerType::PythonScript {
+                        a.entry_path = component.clone();
+                    }
+                }
+            }
+            Err(message) => actions.retain(|_, (a, file)| {
+                if a.runner_type != crate::RunnerType::PythonScript {
+                    return true;
+                }
+                self.errors
+                    .push(PackError::new(file, "entry_point", message.clone()));
+                false
+            }),
+        }
     }
 
     /// Loads `sensors/*.yaml`; trigger types a sensor declares inline join `trigger_types`

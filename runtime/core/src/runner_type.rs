@@ -65,16 +65,16 @@ pub enum RunnerType {
     /// StackStorm's `announcement` runner (`core.announcement`); needs `experimental: true`.
     #[serde(rename = "announcement")]
     Announcement,
+    /// Runs a StackStorm Python action (`entry_point` = its module, e.g. `lookup.py`,
+    /// relative to `actions/`) unchanged, inside the component `squall pack build` made of the
+    /// pack's Python files (see [`crate::python`]), as StackStorm's `python-script` runner.
+    #[serde(rename = "python-script")]
+    PythonScript,
 }
 
 /// StackStorm runner types Squall does not run yet; an action naming one is reported at load
 /// (file, field `runner_type`, runner name) and not loaded, the rest of its pack is.
-pub const NOT_YET: [&str; 4] = [
-    "python-script",
-    "winrm-cmd",
-    "winrm-ps-cmd",
-    "winrm-ps-script",
-];
+pub const NOT_YET: [&str; 3] = ["winrm-cmd", "winrm-ps-cmd", "winrm-ps-script"];
 
 /// The attributes of a runner parameter an action may give other values, as StackStorm's
 /// `RUNNER_PARAM_OVERRIDABLE_ATTRS`.
@@ -111,7 +111,7 @@ static SPECS: LazyLock<Vec<RunnerTypeSpec>> = LazyLock::new(|| {
 
 impl RunnerType {
     /// Every runner Squall runs, by the name used in `runner_type`.
-    pub const ALL: [(&'static str, RunnerType); 11] = [
+    pub const ALL: [(&'static str, RunnerType); 12] = [
         ("wasm", RunnerType::Wasm),
         ("orquesta", RunnerType::Orquesta),
         ("action-chain", RunnerType::ActionChain),
@@ -123,6 +123,7 @@ impl RunnerType {
         ("remote-shell-script", RunnerType::RemoteShellScript),
         ("http-request", RunnerType::HttpRequest),
         ("announcement", RunnerType::Announcement),
+        ("python-script", RunnerType::PythonScript),
     ];
 
     /// The runner's name as written in `runner_type`.
@@ -158,6 +159,7 @@ impl RunnerType {
                 | RunnerType::ActionChain
                 | RunnerType::LocalShellScript
                 | RunnerType::RemoteShellScript
+                | RunnerType::PythonScript
         )
     }
 
@@ -196,13 +198,8 @@ impl RunnerType {
             .collect::<Vec<_>>()
             .join(", ");
         if NOT_YET.contains(&name) {
-            let hint = if name == "python-script" {
-                " (build the action as a WebAssembly component: runner_type \"wasm\")"
-            } else {
-                ""
-            };
             return Err(format!(
-                "runner {name:?} is a StackStorm runner Squall does not run yet; Squall runs {known}{hint}"
+                "runner {name:?} is a StackStorm runner Squall does not run yet; Squall runs {known}"
             ));
         }
         Err(format!("unknown runner {name:?}; known runners: {known}"))

@@ -1,4 +1,5 @@
-//! Host bindings for the `squall:plugin` worlds (`action`, `sensor`, `extended-action`),
+//! Host bindings for the `squall:plugin` worlds (`action`, `sensor`, `extended-action`,
+//! `python-action`),
 //! generated from `wit/`.
 
 #![allow(missing_docs)]
@@ -49,6 +50,33 @@ pub mod extended {
             "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
             "squall:plugin/log": super::squall::plugin::log,
             "squall:plugin/types": super::squall::plugin::types,
+        },
+        require_store_data_send: true,
+    });
+}
+
+/// The `python-action` world: `extended-action` plus `st2-datastore` (async: a write commits
+/// to the store without holding a worker thread).
+pub mod python {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "squall:plugin/python-action",
+        exports: { default: async },
+        imports: {
+            "squall:plugin/st2-datastore.list-values": async,
+            "squall:plugin/st2-datastore.get-value": async,
+            "squall:plugin/st2-datastore.set-value": async,
+            "squall:plugin/st2-datastore.delete-value": async,
+        },
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            "squall:plugin/log": super::squall::plugin::log,
+            "squall:plugin/types": super::squall::plugin::types,
+            "squall:plugin/process": super::extended::squall::plugin::process,
+            "squall:plugin/triggers": super::extended::squall::plugin::triggers,
+            "squall:plugin/mail": super::extended::squall::plugin::mail,
         },
         require_store_data_send: true,
     });

@@ -104,6 +104,8 @@ pub struct PreparedComponent {
     uses_triggers: bool,
     /// Whether it imports `squall:plugin/mail`.
     uses_mail: bool,
+    /// Whether it imports `squall:plugin/st2-datastore`.
+    uses_keys: bool,
 }
 
 impl PreparedComponent {
@@ -133,6 +135,12 @@ impl PreparedComponent {
     /// [`crate::MailGate`].
     pub fn uses_mail(&self) -> bool {
         self.uses_mail
+    }
+
+    /// Whether it imports the `st2-datastore` interface (a pack's Python component): only
+    /// then does a run need a [`crate::KeyGate`].
+    pub fn uses_keys(&self) -> bool {
+        self.uses_keys
     }
 }
 
@@ -267,6 +275,12 @@ impl Host {
                 >(&mut linker, |s| s)
             })
             .and_then(|()| {
+                crate::bindings::python::squall::plugin::st2_datastore::add_to_linker::<
+                    _,
+                    HasSelf<RunState>,
+                >(&mut linker, |s| s)
+            })
+            .and_then(|()| {
                 crate::bindings::sensor::squall::plugin::emit::add_to_linker::<_, HasSelf<RunState>>(
                     &mut linker,
                     |s| s,
@@ -344,6 +358,7 @@ impl Host {
             let uses_process = imports("squall:plugin/process");
             let uses_triggers = imports("squall:plugin/triggers");
             let uses_mail = imports("squall:plugin/mail");
+            let uses_keys = imports("squall:plugin/st2-datastore");
             let pre = ActionPre::new(pre).map_err(|e| LoadError::NotAnAction {
                 path: path.to_path_buf(),
                 message: format!("{e:#}"),
@@ -355,6 +370,7 @@ impl Host {
                 uses_process,
                 uses_triggers,
                 uses_mail,
+                uses_keys,
             })
         })
     }

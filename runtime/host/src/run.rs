@@ -64,6 +64,9 @@ pub struct RunRequest {
     /// What sends the mail the component asks for (`mail` import) under its pack's grants;
     /// `None` refuses every message.
     pub mail: Option<Arc<dyn MailGate>>,
+    /// What reads and writes the datastore for the component (`st2-datastore` import) under
+    /// its pack's grants; `None` refuses every call.
+    pub keys: Option<Arc<dyn KeyGate>>,
 }
 
 /// Why a gate ([`crate::process::ProcessGate`], [`TriggerGate`], [`MailGate`]) refused a
@@ -143,6 +146,51 @@ impl std::fmt::Debug for dyn TriggerGate {
     }
 }
 
+/// The datastore as one execution's Python component reaches it (`st2-datastore` import,
+/// StackStorm's `action_service`), under its pack's grants. The server implements it per
+/// execution: the pack's own keys (`<pack>.…`, `<pack>:…`) read and written, other keys read
+/// as `datastore.get-system` reads them and never written.
+#[async_trait::async_trait]
+pub trait KeyGate: Send + Sync {
+    /// The pack's own keys starting with `prefix`: `(name, value, secret)`, a secret's value
+    /// its ciphertext.
+    ///
+    /// # Errors
+    /// A message for the component (a bad prefix, a store failure).
+    async fn list(&self, prefix: String) -> Result<Vec<(String, String, bool)>, GateError>;
+
+    /// The value of `name` (a secret's ciphertext unless `decrypt`), `None` when unset.
+    ///
+    /// # Errors
+    /// [`GateError::Denied`] for a secret of another pack's the pack was not granted; a bad
+    /// name; a store failure.
+    async fn get(&self, name: String, decrypt: bool) -> Result<Option<String>, GateError>;
+
+    /// Sets the pack's key `name`.
+    ///
+    /// # Errors
+    /// [`GateError::Denied`] for a key that is not the pack's; a bad name, value or ttl.
+    async fn set(
+        &self,
+        name: String,
+        value: String,
+        ttl_seconds: Option<u32>,
+        encrypt: bool,
+    ) -> Result<(), GateError>;
+
+    /// Deletes the pack's key `name`; `false` when it was not set.
+    ///
+    /// # Errors
+    /// [`GateError::Denied`] for a key that is not the pack's; a store failure.
+    async fn delete(&self, name: String) -> Result<bool, GateError>;
+}
+
+impl std::fmt::Debug for dyn KeyGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyGate")
+    }
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOutcome {
@@ -193,6 +241,7 @@ impl Host {
                 process: request.process,
                 triggers: request.triggers,
                 mail: request.mail,
+                keys: request.keys,
             },
         ) {
             Ok(s) => s,
@@ -295,6 +344,7 @@ pub(crate) struct Gates {
     pub(crate) process: Option<Arc<dyn crate::process::ProcessGate>>,
     pub(crate) triggers: Option<Arc<dyn TriggerGate>>,
     pub(crate) mail: Option<Arc<dyn MailGate>>,
+    pub(crate) keys: Option<Arc<dyn KeyGate>>,
 }
 
 /// A fresh store for one call, with its captured streams and the clock started.
@@ -331,6 +381,7 @@ impl Host {
             process,
             triggers,
             mail,
+            keys,
         } = gates;
         let max_output = usize::try_from(limits.max_output).unwrap_or(usize::MAX);
         let stdout = CapturePipe::new(max_output);
@@ -362,6 +413,7 @@ impl Host {
             process,
             triggers,
             mail,
+            keys,
             deadline: Instant::now() + limits.timeout,
         };
         let mut store = Store::new(&self.inner.engine, state);

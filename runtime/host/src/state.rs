@@ -30,6 +30,9 @@ pub(crate) struct RunState {
     pub(crate) triggers: Option<std::sync::Arc<dyn crate::run::TriggerGate>>,
     /// What sends the component's mail (`mail` import); `None`: refused.
     pub(crate) mail: Option<std::sync::Arc<dyn crate::run::MailGate>>,
+    /// What reads and writes the component's datastore keys (`st2-datastore` import);
+    /// `None`: refused.
+    pub(crate) keys: Option<std::sync::Arc<dyn crate::run::KeyGate>>,
     /// When the call's time is up: no command runs past it.
     pub(crate) deadline: std::time::Instant,
 }
@@ -82,6 +85,7 @@ impl RunState {
 }
 use crate::bindings::extended::squall::plugin::process as wit_process;
 use crate::bindings::extended::squall::plugin::triggers as wit_triggers;
+use crate::bindings::python::squall::plugin::st2_datastore as wit_keys;
 
 impl wit_mail::Host for RunState {
     async fn send(&mut self, message: wit_mail::Message) -> Result<(), String> {
@@ -99,6 +103,45 @@ impl wit_mail::Host for RunState {
         })
         .await
         .map_err(|e| self.refused(e))
+    }
+}
+
+impl RunState {
+    fn key_gate(&self) -> Result<std::sync::Arc<dyn crate::run::KeyGate>, String> {
+        self.keys.clone().ok_or_else(|| {
+            "the datastore cannot be reached here: no st2-datastore capability is given to this call"
+                .to_string()
+        })
+    }
+}
+
+impl wit_keys::Host for RunState {
+    async fn list_values(&mut self, prefix: String) -> Result<Vec<(String, String, bool)>, String> {
+        let gate = self.key_gate()?;
+        gate.list(prefix).await.map_err(|e| self.refused(e))
+    }
+
+    async fn get_value(&mut self, name: String, decrypt: bool) -> Result<Option<String>, String> {
+        let gate = self.key_gate()?;
+        gate.get(name, decrypt).await.map_err(|e| self.refused(e))
+    }
+
+    async fn set_value(
+        &mut self,
+        name: String,
+        value: String,
+        ttl_seconds: Option<u32>,
+        encrypt: bool,
+    ) -> Result<(), String> {
+        let gate = self.key_gate()?;
+        gate.set(name, value, ttl_seconds, encrypt)
+            .await
+            .map_err(|e| self.refused(e))
+    }
+
+    async fn delete_value(&mut self, name: String) -> Result<bool, String> {
+        let gate = self.key_gate()?;
+        gate.delete(name).await.map_err(|e| self.refused(e))
     }
 }
 

@@ -68,6 +68,7 @@ fn run_with(params: Value, limits: Limits, http: HttpPolicy) -> RunOutcome {
             process: None,
             triggers: None,
             mail: None,
+            keys: None,
         },
     ))
 }
@@ -397,6 +398,7 @@ fn many_runs_in_parallel_stay_isolated() {
                             process: None,
                             triggers: None,
                             mail: None,
+                            keys: None,
                         },
                     )
                     .await;
@@ -507,6 +509,7 @@ fn a_swapped_or_forged_cache_file_is_never_loaded() {
             process: None,
             triggers: None,
             mail: None,
+            keys: None,
         },
     ));
     assert_eq!(out.status, ExecutionStatus::Succeeded, "{:?}", out.result);

@@ -91,20 +91,30 @@ impl Runner {
             .min(resolved.action.limits.timeout.unwrap_or(max))
             .min(max);
         execution.limits = Some(resolved.limits);
-        // The pack's own `capabilities.http`, when it declares one, still narrows the grant.
-        let requested = if resolved.http.requested.is_empty() {
-            grants.http_allow.clone()
-        } else {
-            resolved.http.requested.clone()
-        };
-        resolved.http = Arc::new(HttpPolicy {
-            pack: execution.action.pack.clone(),
-            requested,
-            granted: grants.http_allow,
-        });
+        resolved.http = stackstorm_http_policy(&resolved.http, grants.http_allow);
         self.run_component(execution, cancel, resolved, &component.action, params)
             .await
     }
+}
+
+/// The outbound HTTP policy of StackStorm content (`http-request` and `python-script`
+/// actions), which cannot declare Squall's `capabilities.http` in its `pack.yaml`: the
+/// operator's `granted` alone decides, narrowed by the pack's own `capabilities.http` when it
+/// does declare one.
+pub(crate) fn stackstorm_http_policy(
+    policy: &HttpPolicy,
+    granted: Vec<squall_core::capability::HostPattern>,
+) -> Arc<HttpPolicy> {
+    let requested = if policy.requested.is_empty() {
+        granted.clone()
+    } else {
+        policy.requested.clone()
+    };
+    Arc::new(HttpPolicy {
+        pack: policy.pack.clone(),
+        requested,
+        granted,
+    })
 }
 
 /// The component's parameters (`packs/core/actions/http.yaml`) for the execution, and the

@@ -29,6 +29,7 @@ mod http_runner;
 mod injected;
 mod mail;
 mod policies;
+mod python_keys;
 mod registry;
 mod remote;
 mod runner;

@@ -3,7 +3,7 @@
 use crate::{Bus, Registry};
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
-use squall_core::execution::Usage;
+use squall_core::execution::{Output, Usage};
 use squall_core::param::ParamError;
 use squall_core::{Execution, ExecutionStatus, Ref};
 use squall_host::process::ProcessLedger;
@@ -268,7 +268,7 @@ impl Runner {
                 return self.finish(execution, ExecutionStatus::Canceled, json!({"message": CANCELED_MESSAGE})).await;
             }
             match execution.action.runner_type {
-                squall_core::RunnerType::Wasm => {}
+                squall_core::RunnerType::Wasm | squall_core::RunnerType::PythonScript => {}
                 squall_core::RunnerType::Orquesta | squall_core::RunnerType::ActionChain => {
                     return match self.workflows.get() {
                         Some(w) => {
@@ -328,10 +328,86 @@ impl Runner {
                 return self.action_gone(execution).await;
             };
             let component = resolved.action.clone();
+            if component.runner_type == squall_core::RunnerType::PythonScript {
+                return self.run_python(execution, cancel, resolved).await;
+            }
             let params = Value::Object(execution.parameters.clone());
             self.run_component(execution, cancel, resolved, &component, params).await
         }
         .instrument(span)
+        .await
+    }
+
+    /// Runs a `python-script` action (scheduled) in its pack's Python component, as
+    /// StackStorm's `python_runner`: the component gets the entry point, the pack's config
+    /// (rendered as the operator's), the action parameters (runner parameters split off, as
+    /// `st2common/util/param.py`) and the `log_level` runner parameter; the `timeout` runner
+    /// parameter (default 600 s; 0: none) shortens the action's `limits.timeout`, never
+    /// lengthens it. Outbound HTTP follows the operator's `http_allow` grant alone (StackStorm
+    /// packs declare no `capabilities`; see `http_runner::stackstorm_http_policy`). The result is StackStorm's `{"stdout", "stderr", "exit_code", "result"}`
+    /// (see [`python_result`]).
+    ///
+    /// # Errors
+    /// Store failures only.
+    async fn run_python(
+        &self,
+        execution: Execution,
+        cancel: CancellationToken,
+        mut resolved: crate::registry::ResolvedAction,
+    ) -> Result<Execution, StoreError> {
+        use squall_core::template::Context;
+        let pack = execution.action.pack.clone();
+        let (runner, action_params) = squall_core::local_runner::split_parameters(
+            squall_core::RunnerType::PythonScript,
+            &execution.parameters,
+        );
+        let operator = Context::trigger(&Value::Null).with_keys(self.key_lookup(execution.user()));
+        let config = match self.registry.pack_config(&pack, &operator) {
+            Ok(c) => c,
+            Err(e) => {
+                return self
+                    .finish(
+                        execution,
+                        ExecutionStatus::Failed,
+                        json!({"error": format!("pack config: {e}")}),
+                    )
+                    .await;
+            }
+        };
+        resolved.http = crate::http_runner::stackstorm_http_policy(
+            &resolved.http,
+            self.registry.config().grants(&pack).http_allow,
+        );
+        if let Some(seconds) = runner
+            .get("timeout")
+            .and_then(Value::as_u64)
+            .filter(|s| *s > 0)
+        {
+            resolved.limits.timeout = resolved
+                .limits
+                .timeout
+                .min(std::time::Duration::from_secs(seconds));
+        }
+        let log_level = runner
+            .get("log_level")
+            .and_then(Value::as_str)
+            .unwrap_or("DEBUG")
+            .to_string();
+        let params = json!({
+            "entry_point": resolved.action.entry_point,
+            "config": config,
+            "parameters": action_params,
+            "log_level": log_level,
+        });
+        let component = resolved.action.clone();
+        self.run_component_as(
+            execution,
+            cancel,
+            resolved,
+            &component,
+            params,
+            Shape::PythonScript,
+        )
         .await
     }
 
@@ -344,11 +420,32 @@ impl Runner {
     /// Store failures only.
     pub(crate) async fn run_component(
         &self,
+        execution: Execution,
+        cancel: CancellationToken,
+        resolved: crate::registry::ResolvedAction,
+        component_action: &squall_core::Action,
+        params: Value,
+    ) -> Result<Execution, StoreError> {
+        self.run_component_as(
+            execution,
+            cancel,
+            resolved,
+            component_action,
+            params,
+            Shape::Component,
+        )
+        .await
+    }
+
+    /// [`Runner::run_component`], the result read as `shape` says.
+    async fn run_component_as(
+        &self,
         mut execution: Execution,
         cancel: CancellationToken,
         resolved: crate::registry::ResolvedAction,
         component_action: &squall_core::Action,
         params: Value,
+        shape: Shape,
     ) -> Result<Execution, StoreError> {
         let registry = self.registry.clone();
         let action = component_action.clone();
@@ -401,6 +498,16 @@ impl Runner {
                 config.smtp.clone(),
             ))
         });
+        let keys = component.uses_keys().then(|| {
+            Arc::new(crate::python_keys::ActionKeys::new(
+                &execution.action.pack,
+                self.registry
+                    .config()
+                    .grants(&execution.action.pack)
+                    .secret_keys,
+                self.datastore.get().cloned(),
+            ))
+        });
         let run = self.registry.host().run(
             &component,
             RunRequest {
@@ -420,6 +527,7 @@ impl Runner {
                     .clone()
                     .map(|t| t as Arc<dyn squall_host::TriggerGate>),
                 mail: mail.clone().map(|m| m as Arc<dyn squall_host::MailGate>),
+                keys: keys.map(|k| k as Arc<dyn squall_host::KeyGate>),
             },
         );
         let outcome = tokio::select! {
@@ -441,7 +549,11 @@ impl Runner {
             fuel_consumed: outcome.fuel_consumed,
             component_sha256: component.sha256().to_string(),
         });
-        self.finish(execution, outcome.status, outcome.result).await
+        let (status, result) = match shape {
+            Shape::Component => (outcome.status, outcome.result),
+            Shape::PythonScript => python_result(outcome.status, outcome.result, &execution.output),
+        };
+        self.finish(execution, status, result).await
     }
 
     /// [`Runner::request`] then [`Runner::execute`] (not cancellable).
@@ -551,4 +663,63 @@ async fn record_commands(
     if let Some(commands) = commands {
         execution.commands.extend(commands.finish().await);
     }
+}
+
+/// How a component's answer becomes the execution's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// As the component returned it (`wasm` actions, the `http-request` runner).
+    Component,
+    /// A pack's Python component's answer `{"exit_code", "status", "result"}` (see
+    /// `runtime/python/squall_st2.py`), made StackStorm's python-script result.
+    PythonScript,
+}
+
+/// The status and result of a `python-script` execution from its component's `status` and
+/// `result`, as StackStorm's `python_runner.py` `_get_output_values` and `_get_final_status`
+/// make them: `{"stdout", "stderr", "exit_code", "result"}` with the captured streams; an
+/// action returning `(False, …)` or exiting non-zero (an exception: its traceback is on
+/// stderr, `result` is `"None"`) failed; exit code 220 (a status that is not a bool) failed
+/// with the message StackStorm raises. A run that never answered (a trap, a limit) keeps the
+/// host's `{"error": …}` and gains the streams.
+fn python_result(
+    status: ExecutionStatus,
+    result: Value,
+    output: &Output,
+) -> (ExecutionStatus, Value) {
+    let mut out = serde_json::Map::new();
+    out.insert("stdout".into(), Value::String(output.stdout.clone()));
+    out.insert("stderr".into(), Value::String(output.stderr.clone()));
+    let answer = match (status, result) {
+        (ExecutionStatus::Succeeded, Value::Object(answer)) => answer,
+        (status, Value::Object(mut failure)) => {
+            failure.extend(out);
+            return (status, Value::Object(failure));
+        }
+        (status, other) => {
+            out.insert("error".into(), other);
+            return (status, Value::Object(out));
+        }
+    };
+    let exit_code = answer.get("exit_code").and_then(Value::as_i64).unwrap_or(1);
+    out.insert("exit_code".into(), Value::from(exit_code));
+    if exit_code == 220 {
+        // As python_runner.py, which raises ValueError(stderr) for this exit code.
+        out.insert("error".into(), Value::String(output.stderr.clone()));
+        return (ExecutionStatus::Failed, Value::Object(out));
+    }
+    let result = match answer.get("result") {
+        // StackStorm prints no result after an exception and records the string "None".
+        _ if exit_code != 0 => Value::String("None".into()),
+        Some(v) => v.clone(),
+        None => Value::Null,
+    };
+    out.insert("result".into(), result);
+    let succeeded = exit_code == 0 && answer.get("status") != Some(&Value::Bool(false));
+    let status = if succeeded {
+        ExecutionStatus::Succeeded
+    } else {
+        ExecutionStatus::Failed
+    };
+    (status, Value::Object(out))
 }

@@ -1,5 +1,7 @@
 //! `squall pack config`: a pack's config as loaded (`configs/<pack>.yaml` against its
-//! `config.schema.yaml`), like `st2 pack config` shows it.
+//! `config.schema.yaml`), like `st2 pack config` shows it. `squall pack build`: the component
+//! of a pack's StackStorm `python-script` actions (see [`squall_core::python`]), made on this
+//! machine with componentize-py.
 
 use crate::Failure;
 use crate::client::{Client, query};
@@ -10,6 +12,21 @@ use serde_json::Value;
 /// `squall pack` subcommands.
 #[derive(Subcommand)]
 pub enum PackCommand {
+    /// Build the pack at PATH: its python-script actions (every .py file under actions/, with
+    /// Squall's st2common stand-in) into one component, .squall/python-actions.wasm, and its
+    /// lock, with componentize-py. Runs on this machine, without a server; the server loads
+    /// the build at its next start.
+    Build {
+        /// The pack's directory, e.g. packs/acme
+        path: std::path::PathBuf,
+        /// The componentize-py program (from PyPI: pip install componentize-py)
+        #[arg(
+            long,
+            env = "SQUALL_COMPONENTIZE_PY",
+            default_value = "componentize-py"
+        )]
+        componentize_py: std::path::PathBuf,
+    },
     /// Show a pack's config: values as written (templates are rendered only when used),
     /// defaults filled in, secrets shown as ******** unless --show-secrets. Problems found at
     /// load are printed on stderr and the exit code is 2.
@@ -27,6 +44,7 @@ pub enum PackCommand {
 
 pub async fn run(client: &Client, command: PackCommand) -> Result<u8, Failure> {
     match command {
+        PackCommand::Build { .. } => unreachable!("built locally, before connecting"),
         PackCommand::Config {
             pack,
             show_secrets,
@@ -57,4 +75,287 @@ pub async fn run(client: &Client, command: PackCommand) -> Result<u8, Failure> {
             Ok(if errors.is_empty() { 0 } else { 2 })
         }
     }
+}
+
+/// The fields of an action's metadata `squall pack build` reads (the loader checks the rest).
+#[derive(serde::Deserialize)]
+struct ActionEntry {
+    #[serde(default)]
+    runner_type: String,
+    #[serde(default)]
+    entry_point: String,
+}
+
+/// `squall pack build PATH`: writes `<PATH>/.squall/python-actions.wasm` and its lock.
+///
+/// # Errors
+/// [`Failure`] (exit code 1) naming the file or the program: no `pack.yaml`, an action
+/// metadata file that does not parse, no python-script action, componentize-py missing or
+/// failing (its output is shown: an import error there names the module and the file).
+pub fn build(pack_dir: &std::path::Path, componentize_py: &std::path::Path) -> Result<u8, Failure> {
+    use squall_core::python;
+    let started = std::time::Instant::now();
+    if !pack_dir.join("pack.yaml").is_file() {
+        return Err(Failure::input(format!(
+            "{}: not a pack (no pack.yaml)",
+            pack_dir.display()
+        )));
+    }
+    let mut entry_points = Vec::new();
+    let actions_dir = pack_dir.join("actions");
+    let mut files: Vec<_> = std::fs::read_dir(&actions_dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    for file in files {
+        if !matches!(
+            file.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            continue;
+        }
+        let text = squall_core::pack_files::read_text(pack_dir, &file)
+            .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?
+            .unwrap_or_default();
+        let entry: ActionEntry = serde_saphyr::from_str(&text)
+            .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
+        if entry.runner_type == "python-script" {
+            entry_points.push(entry.entry_point);
+        }
+    }
+    if entry_points.is_empty() {
+        eprintln!(
+            "{}: no python-script actions; nothing to build",
+            pack_dir.display()
+        );
+        return Ok(0);
+    }
+    let sources = python::pack_sources(pack_dir).map_err(Failure::input)?;
+    let version = std::process::Command::new(componentize_py)
+        .arg("--version")
+        .output()
+        .map_err(|e| {
+            Failure::input(format!(
+                "cannot run {} ({e}): install it with `pip install componentize-py` or name it \
+                 with --componentize-py / SQUALL_COMPONENTIZE_PY",
+                componentize_py.display()
+            ))
+        })?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+
+    let work =
+        tempfile::tempdir().map_err(|e| Failure::internal(format!("temporary directory: {e}")))?;
+    let write = |rel: &str, bytes: &[u8]| -> Result<(), Failure> {
+        let path = work.path().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Failure::internal(format!("{}: {e}", parent.display())))?;
+        }
+        std::fs::write(&path, bytes)
+            .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))
+    };
+    for (rel, text) in python::WIT_FILES {
+        write(&format!("wit/{rel}"), text.as_bytes())?;
+    }
+    for (rel, text) in python::RUNTIME_FILES {
+        write(&format!("runtime/{rel}"), text.as_bytes())?;
+    }
+    for (rel, bytes) in &sources {
+        if rel != python::REQUIREMENTS {
+            write(&format!("pack/{rel}"), bytes)?;
+        }
+    }
+    let wanted = sources
+        .iter()
+        .find(|(rel, _)| rel == python::REQUIREMENTS)
+        .map(|(_, text)| python::requirements(&String::from_utf8_lossy(text)))
+        .unwrap_or_default();
+    let dependencies = if wanted.is_empty() {
+        Vec::new()
+    } else {
+        vendor(
+            pack_dir,
+            componentize_py,
+            &wanted,
+            &work.path().join("deps"),
+        )?
+    };
+    write(
+        &format!("pack/{}.py", python::MANIFEST_MODULE),
+        python::manifest(&entry_points).as_bytes(),
+    )?;
+    eprintln!(
+        "building {} python-script actions of {} with {version} ...",
+        entry_points.len(),
+        pack_dir.display()
+    );
+    let out = work.path().join("out.wasm");
+    let run = std::process::Command::new(componentize_py)
+        .arg("-d")
+        .arg(work.path().join("wit"))
+        .args(["-w", python::WORLD, "componentize", "-p"])
+        .arg(work.path().join("runtime"))
+        .arg("-p")
+        .arg(work.path().join("pack"))
+        .args(if dependencies.is_empty() {
+            Vec::new()
+        } else {
+            vec![
+                std::ffi::OsString::from("-p"),
+                work.path().join("deps").into_os_string(),
+            ]
+        })
+        .arg(python::APP_MODULE)
+        .arg("-o")
+        .arg(&out)
+        .current_dir(work.path())
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .map_err(|e| Failure::internal(format!("cannot run {}: {e}", componentize_py.display())))?;
+    if !run.status.success() {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        // componentize-py reports a module failing to import as "AssertionError: <the
+        // traceback>" then "Caused by:"; show the traceback with the pack's own paths (its
+        // Python path entries are mounted as /0 = Squall's runtime, /1 = the pack's actions,
+        // /2 = the vendored dependencies).
+        let traceback = text
+            .split_once("AssertionError: ")
+            .map(|(_, rest)| rest.split("\n\nCaused by:").next().unwrap_or(rest))
+            .unwrap_or(&text);
+        let shown = traceback
+            .replace("\"/1/", &format!("\"{}/actions/", pack_dir.display()))
+            .replace("\"/0/", "\"<squall runtime>/")
+            .replace("\"/2/", "\"<vendored dependencies>/");
+        return Err(Failure::input(format!(
+            "building the Python actions of {} failed ({}):\n{}",
+            pack_dir.display(),
+            run.status,
+            shown.trim_end()
+        )));
+    }
+    let component =
+        std::fs::read(&out).map_err(|e| Failure::internal(format!("{}: {e}", out.display())))?;
+    let lock = python::Lock {
+        format: python::FORMAT,
+        sources_sha256: python::sources_digest(&sources, &entry_points),
+        component_sha256: python::sha256_hex(&component),
+        entry_points: {
+            let mut e = entry_points.clone();
+            e.sort();
+            e.dedup();
+            e
+        },
+        files: sources
+            .iter()
+            .map(|(p, b)| (p.clone(), python::sha256_hex(b)))
+            .collect(),
+        componentize_py: version,
+        dependencies,
+    };
+    let build_dir = pack_dir.join(python::BUILD_DIR);
+    std::fs::create_dir_all(&build_dir)
+        .map_err(|e| Failure::internal(format!("{}: {e}", build_dir.display())))?;
+    // Component first, then the lock that vouches for it; each replaced whole (rename).
+    for (name, bytes) in [
+        (python::COMPONENT_FILE, component.clone()),
+        (
+            python::LOCK_FILE,
+            serde_json::to_vec_pretty(&lock).expect("the lock serializes"),
+        ),
+    ] {
+        let tmp = build_dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, &bytes)
+            .and_then(|()| std::fs::rename(&tmp, build_dir.join(name)))
+            .map_err(|e| Failure::internal(format!("{}: {e}", build_dir.join(name).display())))?;
+    }
+    crate::output::out(&format!(
+        "built {} ({:.1} MB, {} entry points, sha256 {}) in {:.1} s\n",
+        build_dir.join(python::COMPONENT_FILE).display(),
+        component.len() as f64 / 1e6,
+        lock.entry_points.len(),
+        &lock.component_sha256[..12],
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(0)
+}
+
+/// The Python of the componentized runtime (the pure-Python wheels vendored must fit it).
+const GUEST_PYTHON: &str = "3.14";
+
+/// Installs `wanted` (requirement lines) into `target` from the package index, pure-Python
+/// wheels only (`--platform any --abi none --implementation py`, for Python
+/// [`GUEST_PYTHON`]), with the pip of the Python beside `componentize_py` (its virtualenv),
+/// else `python3`. Returns `name==version` of each distribution installed, sorted.
+///
+/// # Errors
+/// [`Failure`] naming the requirement pip could not satisfy with a pure-Python wheel (a
+/// package with C code and no WASI build), with pip's own words.
+fn vendor(
+    pack_dir: &std::path::Path,
+    componentize_py: &std::path::Path,
+    wanted: &[String],
+    target: &std::path::Path,
+) -> Result<Vec<String>, Failure> {
+    let beside = componentize_py
+        .parent()
+        .map(|d| d.join("python3"))
+        .filter(|p| p.is_file());
+    let python = beside.unwrap_or_else(|| std::path::PathBuf::from("python3"));
+    eprintln!(
+        "vendoring {} from requirements.txt (pure-Python wheels for Python {GUEST_PYTHON}) ...",
+        wanted.join(", ")
+    );
+    let run = std::process::Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+        ])
+        .args(["--only-binary=:all:", "--platform", "any", "--abi", "none"])
+        .args([
+            "--implementation",
+            "py",
+            "--python-version",
+            GUEST_PYTHON,
+            "--target",
+        ])
+        .arg(target)
+        .args(wanted)
+        .output()
+        .map_err(|e| Failure::input(format!("cannot run {} -m pip: {e}", python.display())))?;
+    if !run.status.success() {
+        let said = String::from_utf8_lossy(&run.stderr);
+        let missing = said
+            .lines()
+            .find_map(|l| l.split("No matching distribution found for ").nth(1))
+            .map(|name| {
+                format!(
+                    "{name} has no pure-Python wheel (it needs C code, which has no WASI build); "
+                )
+            })
+            .unwrap_or_default();
+        return Err(Failure::input(format!(
+            "{}/requirements.txt: {missing}pip could not vendor it:\n{}",
+            pack_dir.display(),
+            said.trim_end()
+        )));
+    }
+    let mut installed = Vec::new();
+    for entry in std::fs::read_dir(target).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if let Some(stem) = name.strip_suffix(".dist-info")
+            && let Some((dist, version)) = stem.rsplit_once('-')
+        {
+            installed.push(format!("{dist}=={version}"));
+        }
+    }
+    installed.sort();
+    Ok(installed)
 }

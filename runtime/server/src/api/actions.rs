@@ -96,7 +96,7 @@ pub async fn get_action(
     let mut shown = action_json(&state, &action);
     let resolved = registry.resolve(&r);
     match action.runner_type {
-        RunnerType::Wasm => {
+        RunnerType::Wasm | RunnerType::PythonScript => {
             let prepared = tokio::task::spawn_blocking(move || registry.prepare(&action))
                 .await
                 .map_err(|e| ApiError::Internal(e.to_string()))?;

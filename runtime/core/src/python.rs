@@ -1,0 +1,417 @@
+//! StackStorm `python-script` actions: what goes into a pack's Python component and how the
+//! loader knows it is built and current.
+//!
+//! A pack's Python actions run, unchanged, inside one WebAssembly component of the
+//! `squall:plugin/python-action` world (`wit/squall.wit`) that `squall pack build` makes with
+//! componentize-py from three things:
+//! - Squall's Python runtime ([`RUNTIME_FILES`], `runtime/python/`): the app module
+//!   `squall_st2` (the runner, after StackStorm's `python_runner/python_action_wrapper.py`) and
+//!   the `st2common` names pack code imports (`Action`, `get_logger_for_python_runner_action`,
+//!   the datastore scopes);
+//! - every `.py` file under the pack's `actions/` ([`pack_sources`]);
+//! - the generated `squall_pack_manifest` listing the entry points of the pack's
+//!   `python-script` actions, which the component imports when it is built.
+//!
+//! The result is `<pack>/.squall/python-actions.wasm` beside the lock
+//! `<pack>/.squall/python-actions.lock` ([`Lock`], JSON), which records the digest of
+//! everything that went in ([`sources_digest`]). At load, [`check_built`] recomputes that
+//! digest: a missing or out-of-date build is a load error on each `python-script` action of
+//! the pack, naming the command that builds it; the pack's other actions load.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Directory inside a pack where `squall pack build` writes what it builds.
+pub const BUILD_DIR: &str = ".squall";
+
+/// The component file in [`BUILD_DIR`].
+pub const COMPONENT_FILE: &str = "python-actions.wasm";
+
+/// The lock file in [`BUILD_DIR`].
+pub const LOCK_FILE: &str = "python-actions.lock";
+
+/// The WIT world the component is built for.
+pub const WORLD: &str = "python-action";
+
+/// The app module componentize-py is given.
+pub const APP_MODULE: &str = "squall_st2";
+
+/// The generated module listing the entry points (placed at the root of the pack's files).
+pub const MANIFEST_MODULE: &str = "squall_pack_manifest";
+
+/// Version of the lock format and of what goes into the digest; a change here rebuilds
+/// every pack.
+pub const FORMAT: u32 = 1;
+
+/// Squall's Python runtime: `(path, text)`, paths relative to the Python path root.
+pub const RUNTIME_FILES: &[(&str, &str)] = &[
+    ("squall_st2.py", include_str!("../../python/squall_st2.py")),
+    (
+        "squall_http.py",
+        include_str!("../../python/squall_http.py"),
+    ),
+    (
+        "st2common/__init__.py",
+        include_str!("../../python/st2common/__init__.py"),
+    ),
+    (
+        "st2common/log.py",
+        include_str!("../../python/st2common/log.py"),
+    ),
+    (
+        "st2common/constants/__init__.py",
+        include_str!("../../python/st2common/constants/__init__.py"),
+    ),
+    (
+        "st2common/constants/keyvalue.py",
+        include_str!("../../python/st2common/constants/keyvalue.py"),
+    ),
+    (
+        "st2common/runners/__init__.py",
+        include_str!("../../python/st2common/runners/__init__.py"),
+    ),
+    (
+        "st2common/runners/base_action.py",
+        include_str!("../../python/st2common/runners/base_action.py"),
+    ),
+    (
+        "st2common/runners/utils.py",
+        include_str!("../../python/st2common/runners/utils.py"),
+    ),
+    (
+        "st2common/util/__init__.py",
+        include_str!("../../python/st2common/util/__init__.py"),
+    ),
+];
+
+/// Squall's WIT package and its WASI dependencies: `(path under the WIT directory, text)`,
+/// what componentize-py reads as `-d <dir>`.
+pub const WIT_FILES: &[(&str, &str)] = &[
+    ("squall.wit", include_str!("../../../wit/squall.wit")),
+    (
+        "deps/cli/cli.wit",
+        include_str!("../../../wit/deps/cli/cli.wit"),
+    ),
+    (
+        "deps/clocks/clocks.wit",
+        include_str!("../../../wit/deps/clocks/clocks.wit"),
+    ),
+    (
+        "deps/filesystem/filesystem.wit",
+        include_str!("../../../wit/deps/filesystem/filesystem.wit"),
+    ),
+    (
+        "deps/http/http.wit",
+        include_str!("../../../wit/deps/http/http.wit"),
+    ),
+    (
+        "deps/io/io.wit",
+        include_str!("../../../wit/deps/io/io.wit"),
+    ),
+    (
+        "deps/random/random.wit",
+        include_str!("../../../wit/deps/random/random.wit"),
+    ),
+    (
+        "deps/sockets/sockets.wit",
+        include_str!("../../../wit/deps/sockets/sockets.wit"),
+    ),
+];
+
+/// What `squall pack build` records about a pack's Python component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lock {
+    /// [`FORMAT`] when it was built.
+    pub format: u32,
+    /// [`sources_digest`] of what went in (hex SHA-256).
+    pub sources_sha256: String,
+    /// Hex SHA-256 of the component file.
+    pub component_sha256: String,
+    /// The entry points built in, as the actions name them.
+    pub entry_points: Vec<String>,
+    /// Each Python file of the pack that went in (relative to `actions/`) with its hex SHA-256.
+    pub files: Vec<(String, String)>,
+    /// `componentize-py --version` of the build.
+    pub componentize_py: String,
+    /// The distributions vendored from `requirements.txt`, as `name==version`, sorted.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+}
+
+/// Where the pack's `requirements.txt` appears among [`pack_sources`] (a path relative to
+/// `actions/`, so it never collides with a module).
+pub const REQUIREMENTS: &str = "../requirements.txt";
+
+/// The Python files of the pack at `pack_dir`: every `*.py` under `actions/` (hidden
+/// directories and `__pycache__` skipped), `(path relative to actions/, with '/', bytes)`,
+/// sorted by path; and its `requirements.txt`, when it has one, as [`REQUIREMENTS`].
+///
+/// # Errors
+/// A message naming the file: unreadable, a name that is not UTF-8, or a link leading out of
+/// the pack ([`crate::pack_files::confine`]).
+pub fn pack_sources(pack_dir: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let actions = pack_dir.join("actions");
+    let mut out = Vec::new();
+    if actions.is_dir() {
+        walk(pack_dir, &actions, "", &mut out)?;
+    }
+    let requirements = pack_dir.join("requirements.txt");
+    if let Some(text) = crate::pack_files::read_text(pack_dir, &requirements)
+        .map_err(|e| format!("{}: {e}", requirements.display()))?
+    {
+        out.push((REQUIREMENTS.to_string(), text.into_bytes()));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn walk(
+    pack_dir: &Path,
+    dir: &Path,
+    prefix: &str,
+    out: &mut Vec<(String, Vec<u8>)>,
+) -> Result<(), String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        let path = entry.path();
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            return Err(format!("{}: file name is not UTF-8", path.display()));
+        };
+        if name.starts_with('.') || name == "__pycache__" {
+            continue;
+        }
+        let real = crate::pack_files::confine(pack_dir, &path)?;
+        let rel = format!("{prefix}{name}");
+        if real.is_dir() {
+            walk(pack_dir, &path, &format!("{rel}/"), out)?;
+        } else if name.ends_with(".py") {
+            let bytes =
+                std::fs::read(&real).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            out.push((rel, bytes));
+        }
+    }
+    Ok(())
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The digest of everything a pack's Python component is built from: [`FORMAT`], Squall's
+/// runtime and WIT files, the pack's `sources` and its `entry_points` (sorted), each length-
+/// prefixed so no two different inputs collide.
+pub fn sources_digest(sources: &[(String, Vec<u8>)], entry_points: &[String]) -> String {
+    let mut h = Sha256::new();
+    let mut put = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    put(format!("squall-python-actions/{FORMAT}").as_bytes());
+    for (path, text) in RUNTIME_FILES.iter().chain(WIT_FILES) {
+        put(path.as_bytes());
+        put(text.as_bytes());
+    }
+    for (path, bytes) in sources {
+        put(path.as_bytes());
+        put(bytes);
+    }
+    let mut entries = entry_points.to_vec();
+    entries.sort();
+    entries.dedup();
+    for e in &entries {
+        put(e.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// The text of the generated [`MANIFEST_MODULE`] for `entry_points`.
+pub fn manifest(entry_points: &[String]) -> String {
+    let mut entries = entry_points.to_vec();
+    entries.sort();
+    entries.dedup();
+    let list = entries
+        .iter()
+        .map(|e| serde_json::to_string(e).expect("a string serializes"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "# Generated by `squall pack build`: the pack's python-script entry points.\n\
+         ENTRY_POINTS = [{list}]\n"
+    )
+}
+
+/// The built component of the pack at `pack_dir`, checked current for `entry_points` (the
+/// entry points of its `python-script` actions).
+///
+/// # Errors
+/// A message saying what is wrong and naming the command that fixes it: not built, built by
+/// another lock format, or built from other sources (naming a changed file when one is).
+pub fn check_built(pack_dir: &Path, entry_points: &[String]) -> Result<PathBuf, String> {
+    let build = pack_dir.join(BUILD_DIR);
+    let component = build.join(COMPONENT_FILE);
+    let lock_path = build.join(LOCK_FILE);
+    let fix = format!("run `squall pack build {}`", pack_dir.display());
+    let lock = match crate::pack_files::read_text(pack_dir, &lock_path)? {
+        None => return Err(format!("the pack's Python actions are not built; {fix}")),
+        Some(text) => serde_json::from_str::<Lock>(&text)
+            .map_err(|e| format!("{}: {e}; {fix}", lock_path.display()))?,
+    };
+    if lock.format != FORMAT {
+        return Err(format!(
+            "the pack's Python actions were built by another version of Squall; {fix}"
+        ));
+    }
+    let sources = pack_sources(pack_dir)?;
+    if sources_digest(&sources, entry_points) != lock.sources_sha256 {
+        let changed = sources
+            .iter()
+            .find(|(p, b)| {
+                !lock
+                    .files
+                    .iter()
+                    .any(|(lp, ls)| lp == p && *ls == sha256_hex(b))
+            })
+            .map(|(p, _)| format!("{} changed since", shown(p)))
+            .or_else(|| {
+                lock.files
+                    .iter()
+                    .find(|(lp, _)| !sources.iter().any(|(p, _)| p == lp))
+                    .map(|(p, _)| format!("{} was removed since", shown(p)))
+            })
+            .unwrap_or_else(|| "the pack's Python actions changed since".into());
+        return Err(format!("{changed} the pack was built; {fix}"));
+    }
+    crate::pack_files::confine(pack_dir, &component).map_err(|e| format!("{e}; {fix}"))
+}
+
+/// A source path as the pack author knows it (`actions/a.py`, `requirements.txt`).
+fn shown(path: &str) -> String {
+    match path.strip_prefix("../") {
+        Some(top) => top.to_string(),
+        None => format!("actions/{path}"),
+    }
+}
+
+/// The requirement lines of a `requirements.txt` (comments and blank lines dropped).
+pub fn requirements(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split_once('#').map_or(l, |(before, _)| before).trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn lock_for(dir: &Path, entries: &[String]) -> Lock {
+        let sources = pack_sources(dir).unwrap();
+        Lock {
+            format: FORMAT,
+            sources_sha256: sources_digest(&sources, entries),
+            component_sha256: String::new(),
+            entry_points: entries.to_vec(),
+            files: sources
+                .iter()
+                .map(|(p, b)| (p.clone(), sha256_hex(b)))
+                .collect(),
+            componentize_py: "test".into(),
+            dependencies: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn sources_are_the_python_files_under_actions() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "actions/a.py", "x = 1\n");
+        write(d.path(), "actions/lib/b.py", "y = 2\n");
+        write(d.path(), "actions/a.yaml", "name: a\n");
+        write(d.path(), "actions/.hidden/c.py", "z = 3\n");
+        write(d.path(), "actions/__pycache__/a.cpython.py", "");
+        write(d.path(), "sensors/s.py", "");
+        let names: Vec<String> = pack_sources(d.path())
+            .unwrap()
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(names, ["a.py", "lib/b.py"]);
+    }
+
+    #[test]
+    fn a_build_is_current_until_a_source_changes() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "actions/a.py", "x = 1\n");
+        let entries = vec!["a.py".to_string()];
+        let err = check_built(d.path(), &entries).unwrap_err();
+        assert!(err.contains("not built; run `squall pack build"), "{err}");
+
+        let lock = lock_for(d.path(), &entries);
+        write(
+            d.path(),
+            ".squall/python-actions.lock",
+            &serde_json::to_string(&lock).unwrap(),
+        );
+        write(d.path(), ".squall/python-actions.wasm", "\0asm");
+        let built = check_built(d.path(), &entries).unwrap();
+        assert!(built.ends_with(".squall/python-actions.wasm"));
+
+        write(d.path(), "actions/a.py", "x = 2\n");
+        let err = check_built(d.path(), &entries).unwrap_err();
+        assert!(
+            err.starts_with("actions/a.py changed since the pack was built"),
+            "{err}"
+        );
+
+        write(d.path(), "actions/a.py", "x = 1\n");
+        write(d.path(), "actions/new.py", "");
+        let err = check_built(d.path(), &entries).unwrap_err();
+        assert!(err.starts_with("actions/new.py changed since"), "{err}");
+        std::fs::remove_file(d.path().join("actions/new.py")).unwrap();
+        write(d.path(), "requirements.txt", "six\n");
+        let err = check_built(d.path(), &entries).unwrap_err();
+        assert!(err.starts_with("requirements.txt changed since"), "{err}");
+        std::fs::remove_file(d.path().join("requirements.txt")).unwrap();
+        check_built(d.path(), &entries).unwrap();
+
+        // A new python-script action naming an entry point not built in.
+        let more = vec!["a.py".to_string(), "lib/other.py".to_string()];
+        let err = check_built(d.path(), &more).unwrap_err();
+        assert!(err.contains("changed since the pack was built"), "{err}");
+    }
+
+    #[test]
+    fn requirement_lines_drop_comments_and_blanks() {
+        assert_eq!(
+            requirements("# deps\nrequests>=2 # http\n\n  six\n"),
+            ["requests>=2", "six"]
+        );
+    }
+
+    #[test]
+    fn the_manifest_lists_each_entry_point_once() {
+        let m = manifest(&["b.py".into(), "a.py".into(), "b.py".into()]);
+        assert!(m.ends_with("ENTRY_POINTS = [\"a.py\", \"b.py\"]\n"), "{m}");
+    }
+
+    #[test]
+    fn the_runtime_and_wit_are_embedded() {
+        assert!(
+            RUNTIME_FILES
+                .iter()
+                .any(|(p, t)| *p == "squall_st2.py" && t.contains("class WitWorld"))
+        );
+        assert!(WIT_FILES[0].1.contains(&format!("world {WORLD}")));
+    }
+}

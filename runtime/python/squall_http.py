@@ -1,0 +1,373 @@
+"""Outbound HTTP for Python content, carried over ``wasi:http/outgoing-handler``.
+
+A component has no sockets: every request goes to the host, which checks it against the pack's
+``http_allow`` grant (a refusal is ``ErrorCode_HttpRequestDenied``, recorded with the
+execution's denials) and makes the connection itself, TLS included. This module is the one
+place Python code reaches it; ``install()`` puts it under the standard library's
+``http.client`` (so ``urllib.request`` and everything built on ``http.client`` use it), under
+``requests`` (its ``HTTPAdapter.send``) when the pack vendors ``requests``, and under
+``botocore``'s ``URLLib3Session.send`` when it vendors ``botocore``; pyodide-http patches the
+same places for the same reason.
+"""
+
+import http.client
+import io
+import urllib.parse
+
+from componentize_py_types import Err
+from wit_world.imports import outgoing_handler, streams
+from wit_world.imports import wasi_http_types as t
+
+__all__ = ["request", "HTTPError", "install"]
+
+# Bytes written to an output stream per call (wasi:io allows 4096 per blocking write).
+_WRITE_CHUNK = 4096
+# Bytes asked for per read.
+_READ_CHUNK = 64 * 1024
+
+_METHODS = {
+    "GET": t.Method_Get,
+    "HEAD": t.Method_Head,
+    "POST": t.Method_Post,
+    "PUT": t.Method_Put,
+    "DELETE": t.Method_Delete,
+    "CONNECT": t.Method_Connect,
+    "OPTIONS": t.Method_Options,
+    "TRACE": t.Method_Trace,
+    "PATCH": t.Method_Patch,
+}
+
+
+class HTTPError(OSError):
+    """A request the host could not make: refused by the pack's grants, the destination not
+    reachable, a timeout. ``code`` is the ``wasi:http`` error-code's name, e.g.
+    ``HttpRequestDenied``."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+def _error(url, code):
+    name = type(code).__name__.replace("ErrorCode_", "")
+    detail = getattr(code, "value", None)
+    if name == "HttpRequestDenied":
+        message = (
+            "request to %s denied by the host: destination not granted to this pack "
+            "(squall.toml [packs.<pack>] http_allow)" % url
+        )
+    elif name == "DestinationIpProhibited":
+        message = (
+            "request to %s denied by the host: the address is loopback, private or link-local "
+            "and not granted explicitly" % url
+        )
+    else:
+        message = "request to %s failed: %s%s" % (url, name, ": %s" % (detail,) if detail else "")
+    return HTTPError(message, name)
+
+
+def request(method, url, headers=(), body=None, timeout=None):
+    """Sends one request and reads the whole response.
+
+    ``headers`` is a list of ``(name, value)`` (str or bytes values); ``body`` bytes or None;
+    ``timeout`` seconds for the connection and for each wait on the response (None: the
+    host's). Returns ``(status, [(name, bytes)], body bytes)``; raises :class:`HTTPError`.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise HTTPError("unsupported URL scheme %r in %s" % (parts.scheme, url), "HttpRequestUriInvalid")
+    fields = []
+    for name, value in headers:
+        if name.lower() in ("host", "connection", "content-length", "transfer-encoding"):
+            continue
+        if isinstance(value, str):
+            value = value.encode("latin-1")
+        fields.append((name, value))
+    if body is not None:
+        fields.append(("content-length", str(len(body)).encode()))
+    req = t.OutgoingRequest(t.Fields.from_list(fields))
+    verb = method.upper()
+    req.set_method(_METHODS[verb]() if verb in _METHODS else t.Method_Other(verb))
+    req.set_scheme(t.Scheme_Https() if parts.scheme == "https" else t.Scheme_Http())
+    req.set_authority(parts.netloc.rsplit("@", 1)[-1])
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    req.set_path_with_query(path)
+    options = None
+    if timeout is not None:
+        options = t.RequestOptions()
+        nanos = int(float(timeout) * 1e9)
+        options.set_connect_timeout(nanos)
+        options.set_first_byte_timeout(nanos)
+        options.set_between_bytes_timeout(nanos)
+    outgoing = req.body()
+    try:
+        future = outgoing_handler.handle(req, options)
+    except Err as e:
+        raise _error(url, e.value)
+    if body:
+        with outgoing.write() as stream:
+            view = memoryview(body)
+            for start in range(0, len(view), _WRITE_CHUNK):
+                stream.blocking_write_and_flush(bytes(view[start : start + _WRITE_CHUNK]))
+    t.OutgoingBody.finish(outgoing, None)
+    with future:
+        while True:
+            answer = future.get()
+            if answer is not None:
+                break
+            with future.subscribe() as ready:
+                ready.block()
+    outcome = answer.value
+    if isinstance(answer, Err):
+        raise HTTPError("request to %s: the response was already taken" % url, "InternalError")
+    if isinstance(outcome, Err):
+        raise _error(url, outcome.value)
+    response = outcome.value
+    with response:
+        status = response.status()
+        with response.headers() as fields:
+            response_headers = fields.entries()
+        incoming = response.consume()
+        chunks = []
+        with incoming.stream() as stream:
+            while True:
+                try:
+                    chunks.append(stream.blocking_read(_READ_CHUNK))
+                except Err as e:
+                    if isinstance(e.value, streams.StreamError_Closed):
+                        break
+                    raise HTTPError("request to %s: reading the response failed" % url, "HttpResponseIncomplete")
+        t.IncomingBody.finish(incoming)
+    return status, response_headers, b"".join(chunks)
+
+
+class _Replay(object):
+    """A socket whose ``makefile`` replays a response, so ``http.client.HTTPResponse`` parses
+    it as if it came off the wire."""
+
+    def __init__(self, raw):
+        self._raw = raw
+
+    def makefile(self, mode, *args, **kwargs):
+        return io.BytesIO(self._raw)
+
+
+def _raw_response(status, headers, body, head=False):
+    reason = http.client.responses.get(status, "")
+    lines = ["HTTP/1.1 %d %s" % (status, reason)]
+    for name, value in headers:
+        if name.lower() in ("transfer-encoding", "content-length", "connection"):
+            continue
+        lines.append("%s: %s" % (name, value.decode("latin-1")))
+    lines.append("Content-Length: %d" % len(body))
+    lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head else body)
+
+
+def http_response(status, headers, body, method="GET"):
+    """A genuine ``http.client.HTTPResponse`` (headers parsed by the standard library) for a
+    response read by :func:`request`."""
+    raw = _raw_response(status, headers, body, head=method.upper() == "HEAD")
+    response = http.client.HTTPResponse(_Replay(raw), method=method.upper())
+    response.begin()
+    return response
+
+
+_StdlibHTTPConnection = http.client.HTTPConnection
+
+
+class HTTPConnection(_StdlibHTTPConnection):
+    """``http.client.HTTPConnection`` over the host: the request is sent when the response is
+    asked for (``request`` or ``putrequest``/``putheader``/``endheaders``/``send``, then
+    ``getresponse``). The standard library's class is the base, so its helpers
+    (``_get_content_length``, host parsing, ...) stay as they are."""
+
+    default_port = http.client.HTTP_PORT
+    scheme = "http"
+
+    def __init__(self, host, port=None, timeout=None, source_address=None, blocksize=8192, **kwargs):
+        super().__init__(host, port)
+        self.timeout = timeout if isinstance(timeout, (int, float)) else None
+        self._reset()
+
+    def _reset(self):
+        self._method = None
+        self._url = None
+        self._headers = []
+        self._body = []
+
+    def set_tunnel(self, host, port=None, headers=None):
+        raise http.client.HTTPException("proxies (CONNECT tunnels) are not available to components")
+
+    def connect(self):
+        pass
+
+    def close(self):
+        self._reset()
+
+    def putrequest(self, method, url, skip_host=False, skip_accept_encoding=False):
+        self._method = method
+        self._url = url
+
+    def putheader(self, header, *values):
+        if isinstance(header, bytes):
+            header = header.decode("latin-1")
+        value = b", ".join(v if isinstance(v, bytes) else str(v).encode("latin-1") for v in values)
+        self._headers.append((header, value))
+
+    def endheaders(self, message_body=None, encode_chunked=False):
+        if message_body is not None:
+            self.send(message_body)
+
+    def send(self, data):
+        if hasattr(data, "read"):
+            while True:
+                chunk = data.read(65536)
+                if not chunk:
+                    break
+                self._body.append(chunk.encode("iso-8859-1") if isinstance(chunk, str) else chunk)
+        elif isinstance(data, str):
+            self._body.append(data.encode("iso-8859-1"))
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            self._body.append(bytes(data))
+        else:
+            for chunk in data:
+                self._body.append(chunk.encode("iso-8859-1") if isinstance(chunk, str) else bytes(chunk))
+
+    def request(self, method, url, body=None, headers={}, *, encode_chunked=False):
+        self.putrequest(method, url)
+        for name, value in headers.items():
+            self.putheader(name, value)
+        self.endheaders(body)
+
+    def getresponse(self):
+        url = self._url or "/"
+        if not url.startswith(("http://", "https://")):
+            default = self.port == self.default_port
+            authority = self.host if default else "%s:%d" % (self.host, self.port)
+            url = "%s://%s%s" % (self.scheme, authority, url)
+        body = b"".join(self._body) if self._body else None
+        method = self._method or "GET"
+        headers = self._headers
+        self._reset()
+        try:
+            status, response_headers, content = request(method, url, headers, body, self.timeout)
+        except HTTPError as e:
+            raise ConnectionRefusedError(str(e)) if e.code == "ConnectionRefused" else e
+        return http_response(status, response_headers, content, method)
+
+
+class HTTPSConnection(HTTPConnection):
+    """``http.client.HTTPSConnection`` over the host (TLS is the host's: the system's
+    certificate authorities, certificates always verified)."""
+
+    default_port = http.client.HTTPS_PORT
+    scheme = "https"
+
+    def __init__(self, host, port=None, key_file=None, cert_file=None, timeout=None,
+                 source_address=None, *, context=None, check_hostname=None, blocksize=8192, **kwargs):
+        super().__init__(host, port, timeout)
+
+
+def _install_requests():
+    try:
+        import requests.adapters
+        import urllib3
+    except ImportError:
+        return
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        if isinstance(timeout, tuple):
+            timeout = max(t for t in timeout if t is not None) if any(timeout) else None
+        body = request.body
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        elif hasattr(body, "read"):
+            body = body.read()
+        elif body is not None and not isinstance(body, bytes):
+            body = b"".join(c.encode("utf-8") if isinstance(c, str) else c for c in body)
+        try:
+            status, headers, content = globals()["request"](
+                request.method, request.url, list(request.headers.items()), body, timeout
+            )
+        except HTTPError as e:
+            if e.code in ("ConnectionTimeout", "ConnectionReadTimeout", "HttpResponseTimeout"):
+                raise requests.exceptions.Timeout(str(e), request=request)
+            raise requests.exceptions.ConnectionError(str(e), request=request)
+        original = http_response(status, headers, content, request.method)
+        response = urllib3.HTTPResponse(
+            body=io.BytesIO(content),
+            headers=[(n, v.decode("latin-1")) for n, v in headers],
+            status=status,
+            reason=original.reason,
+            preload_content=False,
+            decode_content=True,
+            original_response=original,
+            request_method=request.method,
+            request_url=request.url,
+        )
+        return self.build_response(request, response)
+
+    requests.adapters.HTTPAdapter.send = send
+
+
+def _install_botocore():
+    try:
+        import botocore.awsrequest
+        import botocore.httpsession
+        import botocore.exceptions
+    except ImportError:
+        return
+
+    def send(self, request):
+        body = request.body
+        if hasattr(body, "read"):
+            body = body.read()
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        try:
+            status, headers, content = globals()["request"](
+                request.method, request.url, list(request.headers.items()), body, self._timeout.read_timeout if hasattr(self, "_timeout") and self._timeout else None
+            )
+        except HTTPError as e:
+            raise botocore.exceptions.EndpointConnectionError(endpoint_url=request.url, error=e)
+        return botocore.awsrequest.AWSResponse(
+            request.url,
+            status,
+            {n: v.decode("latin-1") for n, v in headers},
+            _Raw(content),
+        )
+
+    botocore.httpsession.URLLib3Session.send = send
+
+
+class _Raw(object):
+    """The raw body botocore's ``AWSResponse`` streams from."""
+
+    def __init__(self, content):
+        self._io = io.BytesIO(content)
+
+    def stream(self, amt=1024, decode_content=False):
+        while True:
+            chunk = self._io.read(amt)
+            if not chunk:
+                return
+            yield chunk
+
+    def read(self, amt=None):
+        return self._io.read(amt)
+
+
+def install():
+    """Routes ``http.client`` (hence ``urllib.request``), ``requests`` and ``botocore`` through
+    :func:`request`. Called once, when the component is built."""
+    http.client.HTTPConnection = HTTPConnection
+    http.client.HTTPSConnection = HTTPSConnection
+    # urllib.request's HTTPS handler asks for an ssl context, which the host's TLS makes moot
+    # (and this Python has no ssl module).
+    http.client._create_https_context = lambda http_version=None: None
+    http.client._create_default_https_context = lambda: None
+    _install_requests()
+    _install_botocore()

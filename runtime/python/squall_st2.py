@@ -1,0 +1,321 @@
+"""Squall's runner for StackStorm ``python-script`` actions, inside one component per pack.
+
+``squall pack build`` makes a component of the ``squall:plugin/python-action`` world from this
+module, Squall's ``st2common`` stand-in and the pack's Python files, with componentize-py. At
+build time this module imports every action module the pack's metadata names (listed in the
+generated ``squall_pack_manifest``), so the component starts with them loaded; a module that
+fails to import fails the build, naming the file.
+
+Each execution calls ``run`` once with ``params-json`` =
+``{"entry_point": <path under actions/>, "config": {...}, "parameters": {...},
+"log_level": "debug"}``. As StackStorm's ``python_runner/python_action_wrapper.py``: the first
+class (by name) in the module that implements ``run`` is instantiated with the pack's config
+and an ``ActionService``, ``run(**parameters)`` is called, and a two-item tuple whose first item
+is a bool is read as ``(succeeded, result)``. The answer is the JSON object
+``{"exit_code": 0, "status": true|false|null, "result": ...}``; an exception is printed to
+stderr as a traceback with ``exit_code`` 1, and a non-bool status with ``exit_code`` 220
+(StackStorm's ``PYTHON_RUNNER_INVALID_ACTION_STATUS_EXIT_CODE``). The host turns that into
+StackStorm's result ``{"stdout", "stderr", "exit_code", "result"}``.
+"""
+
+import importlib.util
+import inspect
+import json
+import logging
+import os
+import sys
+import traceback
+
+import squall_http
+
+# Before anything imports urllib.request or requests: their HTTP goes to the host.
+squall_http.install()
+
+import wit_world
+from wit_world.imports import log as squall_log
+from wit_world.imports import st2_datastore
+
+from st2common.constants.keyvalue import ALLOWED_SCOPES, SYSTEM_SCOPE, USER_SCOPE, FULL_USER_SCOPE
+from st2common.runners.utils import get_action_class_instance
+
+__all__ = ["WitWorld", "ActionService", "ExecutionLogHandler"]
+
+# As StackStorm's st2common/constants/runners.py.
+PYTHON_RUNNER_INVALID_ACTION_STATUS_EXIT_CODE = 220
+
+INVALID_STATUS_ERROR_MESSAGE = """
+If this is an existing action which returns a tuple with two items, it needs to be updated to
+either:
+
+1. Return a list instead of a tuple
+2. Return a tuple where a first items is a status flag - (True, ('item1', 'item2'))
+
+For more information, please see: https://docs.stackstorm.com/upgrade_notes.html#st2-v1-6
+""".strip()
+
+_LEVELS = [
+    (logging.ERROR, squall_log.Level.ERROR),
+    (logging.WARNING, squall_log.Level.WARN),
+    (logging.INFO, squall_log.Level.INFO),
+    (logging.DEBUG, squall_log.Level.DEBUG),
+]
+
+
+class ExecutionLogHandler(logging.Handler):
+    """Sends log records to the execution's log (``squall:plugin/log``)."""
+
+    def emit(self, record):
+        try:
+            message = self.format(record)
+        except Exception:
+            message = str(record.msg)
+        level = squall_log.Level.TRACE
+        for threshold, wit_level in _LEVELS:
+            if record.levelno >= threshold:
+                level = wit_level
+                break
+        squall_log.log(level, message)
+
+
+class KeyValuePair(object):
+    """A key as ``list_values`` returns it (the attributes of st2client's ``KeyValuePair``
+    that actions read)."""
+
+    def __init__(self, name, value, secret):
+        self.id = name
+        self.name = name
+        self.value = value
+        self.secret = secret
+        self.encrypted = secret
+        self.scope = SYSTEM_SCOPE
+
+    def __repr__(self):
+        return "<KeyValuePair name=%s,value=%s>" % (self.name, self.value)
+
+
+class DatastoreService(object):
+    """StackStorm's ``BaseDatastoreService`` over ``squall:plugin/st2-datastore``: a local key
+    ``name`` is ``<pack>.<class>:name``, as StackStorm stores it. Failures are logged and read
+    as StackStorm's service reads them (``None`` from ``get_value``, ``False`` from
+    ``delete_value``)."""
+
+    DATASTORE_NAME_SEPARATOR = ":"
+
+    def __init__(self, logger, pack_name, class_name):
+        self._logger = logger
+        self._pack_name = pack_name
+        self._class_name = class_name
+
+    def get_user_info(self):
+        raise NotImplementedError(
+            "get_user_info needs StackStorm's API, which Squall does not give components"
+        )
+
+    def list_values(self, local=True, prefix=None):
+        key_prefix = self._get_full_key_prefix(local=local, prefix=prefix)
+        return [
+            KeyValuePair(name, value, secret)
+            for (name, value, secret) in st2_datastore.list_values(key_prefix or "")
+        ]
+
+    def get_value(self, name, local=True, scope=SYSTEM_SCOPE, decrypt=False):
+        self._check_scope(scope)
+        name = self._get_full_key_name(name=name, local=local)
+        try:
+            return st2_datastore.get_value(name, bool(decrypt))
+        except Exception as e:
+            self._logger.exception('Exception retrieving value from datastore (name=%s): %s', name, e)
+            return None
+
+    def set_value(self, name, value, ttl=None, local=True, scope=SYSTEM_SCOPE, encrypt=False):
+        self._check_scope(scope)
+        name = self._get_full_key_name(name=name, local=local)
+        value = str(value)
+        st2_datastore.set_value(name, value, int(ttl) if ttl else None, bool(encrypt))
+        return True
+
+    def delete_value(self, name, local=True, scope=SYSTEM_SCOPE):
+        self._check_scope(scope)
+        name = self._get_full_key_name(name=name, local=local)
+        try:
+            return st2_datastore.delete_value(name)
+        except Exception as e:
+            self._logger.exception('Exception deleting value from datastore (name=%s): %s', name, e)
+            return False
+
+    def _check_scope(self, scope):
+        if scope not in ALLOWED_SCOPES:
+            raise ValueError(
+                'Scope %s is unsupported. Supported scopes are %s.' % (scope, ALLOWED_SCOPES)
+            )
+        if scope in (USER_SCOPE, FULL_USER_SCOPE):
+            raise ValueError(
+                "Scope %s: Squall gives components system-scope keys only" % (scope,)
+            )
+
+    def _get_full_key_name(self, name, local):
+        if local:
+            return self._get_key_name_with_prefix(name)
+        return name
+
+    def _get_full_key_prefix(self, local, prefix=None):
+        if local:
+            key_prefix = self._get_local_keyvalue_prefix()
+            if prefix:
+                key_prefix += prefix
+        else:
+            key_prefix = prefix
+        return key_prefix
+
+    def _get_local_keyvalue_prefix(self):
+        return self._get_datastore_key_prefix() + self.DATASTORE_NAME_SEPARATOR
+
+    def _get_key_name_with_prefix(self, name):
+        return self._get_datastore_key_prefix() + self.DATASTORE_NAME_SEPARATOR + name
+
+    def _get_datastore_key_prefix(self):
+        return "%s.%s" % (self._pack_name, self._class_name)
+
+
+class ActionService(object):
+    """What an action sees as ``self.action_service``, as StackStorm's ``ActionService``."""
+
+    def __init__(self, action_wrapper):
+        self._action_wrapper = action_wrapper
+        self._datastore_service = None
+
+    @property
+    def datastore_service(self):
+        if not self._datastore_service:
+            from st2common.runners.utils import get_logger_for_python_runner_action
+
+            logger = get_logger_for_python_runner_action(
+                action_name=self._action_wrapper._class_name,
+                log_level=self._action_wrapper._log_level,
+            )
+            self._datastore_service = DatastoreService(
+                logger=logger,
+                pack_name=self._action_wrapper._pack,
+                class_name=self._action_wrapper._class_name,
+            )
+        return self._datastore_service
+
+    def get_user_info(self):
+        return self.datastore_service.get_user_info()
+
+    def list_values(self, local=True, prefix=None):
+        return self.datastore_service.list_values(local, prefix)
+
+    def get_value(self, name, local=True, scope=SYSTEM_SCOPE, decrypt=False):
+        return self.datastore_service.get_value(name, local, scope=scope, decrypt=decrypt)
+
+    def set_value(self, name, value, ttl=None, local=True, scope=SYSTEM_SCOPE, encrypt=False):
+        return self.datastore_service.set_value(
+            name, value, ttl, local, scope=scope, encrypt=encrypt
+        )
+
+    def delete_value(self, name, local=True, scope=SYSTEM_SCOPE):
+        return self.datastore_service.delete_value(name, local, scope=scope)
+
+
+class _Wrapper(object):
+    def __init__(self, pack, log_level):
+        self._pack = pack
+        self._class_name = None
+        self._log_level = log_level
+
+
+# Entry point (path under actions/) -> module, loaded at build time.
+_MODULES = {}
+
+
+def _load_pack_modules():
+    import squall_pack_manifest
+
+    actions_dir = os.path.dirname(os.path.abspath(squall_pack_manifest.__file__))
+    for entry_point in squall_pack_manifest.ENTRY_POINTS:
+        path = os.path.join(actions_dir, entry_point)
+        directory = os.path.dirname(path)
+        # As StackStorm's loader: the module's own directory is on sys.path.
+        if directory not in sys.path:
+            sys.path.append(directory)
+        module_name = os.path.basename(entry_point)[: -len(".py")]
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        _MODULES[entry_point] = module
+
+
+def _action_class(module, entry_point):
+    """The class StackStorm's ``register_plugin(Action, file)`` picks: the first, by name, of
+    the module's own classes that implements ``run``."""
+    classes = [
+        kls
+        for _, kls in inspect.getmembers(
+            module, lambda m: inspect.isclass(m) and m.__module__ == module.__name__
+        )
+    ]
+    for kls in classes:
+        run = getattr(kls, "run", None)
+        if inspect.isfunction(run) and not getattr(run, "__isabstractmethod__", False):
+            return kls
+    raise Exception(
+        'Found no classes in plugin file "%s" matching requirements.' % (entry_point,)
+    )
+
+
+def _run(ctx, call):
+    entry_point = call["entry_point"]
+    module = _MODULES.get(entry_point)
+    if module is None:
+        raise Exception(
+            'File "%s" has no action class or the file doesn\'t exist.' % (entry_point,)
+        )
+    wrapper = _Wrapper(ctx.pack, call.get("log_level") or "debug")
+    action_cls = _action_class(module, entry_point)
+    wrapper._class_name = action_cls.__name__
+    action = get_action_class_instance(
+        action_cls=action_cls,
+        config=call.get("config") or {},
+        action_service=ActionService(action_wrapper=wrapper),
+    )
+    output = action.run(**(call.get("parameters") or {}))
+    if isinstance(output, tuple) and len(output) == 2:
+        action_status, action_result = output
+    else:
+        action_status, action_result = None, output
+    if action_status is not None and not isinstance(action_status, bool):
+        sys.stderr.write(
+            "Status returned from the action run() method must either be "
+            "True or False, got: %s\n" % (action_status,)
+        )
+        sys.stderr.write(INVALID_STATUS_ERROR_MESSAGE)
+        return {
+            "exit_code": PYTHON_RUNNER_INVALID_ACTION_STATUS_EXIT_CODE,
+            "status": None,
+            "result": None,
+        }
+    answer = {"exit_code": 0, "status": action_status, "result": action_result}
+    try:
+        json.dumps(answer["result"])
+    except TypeError:
+        answer["result"] = str(answer["result"])
+    return answer
+
+
+class WitWorld(wit_world.WitWorld):
+    """The component's export: ``run`` of the ``python-action`` world."""
+
+    def run(self, ctx, params_json):
+        try:
+            answer = _run(ctx, json.loads(params_json))
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            answer = {"exit_code": 1, "status": None, "result": None}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return json.dumps(answer)
+
+
+_load_pack_modules()

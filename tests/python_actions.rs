@@ -1,0 +1,293 @@
+//! End-to-end tests of StackStorm `python-script` actions in `squall serve`: a pack written for
+//! StackStorm (`tests/fixtures/st2-python/packs/pyops`, nothing Squall-specific in it) is
+//! refused at load until `squall pack build` made its component, then runs unchanged, as
+//! StackStorm's `contrib/runners/python_runner` runs it: the `Action` class with
+//! `self.config`, `self.logger` and `self.action_service`; `run(**parameters)`; a returned
+//! `(succeeded, result)` tuple; an exception's traceback on stderr with exit code 1 and result
+//! `"None"`; the result `{"stdout", "stderr", "exit_code", "result"}`; local datastore keys
+//! named `<pack>.<class>:<name>` (`st2common/services/datastore.py`).
+//!
+//! Needs componentize-py (PyPI: `pip install componentize-py`), named by
+//! `SQUALL_COMPONENTIZE_PY` or found on `PATH`. `.ci/run` installs it and sets
+//! `SQUALL_REQUIRE_COMPONENTIZE_PY=1`, which turns its absence into a failure; without it and
+//! without that variable, each test says so and passes.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::{HttpStub, Response, SQUALL, Server, copy_dir, repo, write_squall_toml};
+
+fn componentize_py() -> Option<PathBuf> {
+    let named = std::env::var_os("SQUALL_COMPONENTIZE_PY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("componentize-py"));
+    let found = Command::new(&named)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some(named);
+    }
+    assert!(
+        std::env::var_os("SQUALL_REQUIRE_COMPONENTIZE_PY").is_none(),
+        "SQUALL_REQUIRE_COMPONENTIZE_PY is set but {} does not run (pip install componentize-py)",
+        named.display()
+    );
+    eprintln!("skipped: no componentize-py (pip install componentize-py; CI does)");
+    None
+}
+
+fn completed(e: &Value) -> bool {
+    matches!(
+        e["status"].as_str(),
+        Some("succeeded" | "failed" | "timeout" | "canceled" | "abandoned")
+    )
+}
+
+/// Runs `action` with `parameters` to its end; returns the execution. The first run compiles
+/// the pack's component (tens of seconds in a debug build).
+fn run(server: &Server, action: &str, parameters: Value) -> Value {
+    let (status, created) = server.send(
+        reqwest::Method::POST,
+        "/api/v1/executions",
+        Some(json!({"action": action, "parameters": parameters})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    server.wait_for(&format!("/api/v1/executions/{id}"), 300, completed)
+}
+
+fn build(pack: &Path, componentize_py: &Path) -> std::process::Output {
+    Command::new(SQUALL)
+        .args(["pack", "build"])
+        .arg(pack)
+        .env("SQUALL_COMPONENTIZE_PY", componentize_py)
+        .output()
+        .unwrap()
+}
+
+fn action_names(server: &Server) -> Vec<String> {
+    let actions = server.get("/api/v1/actions?pack=pyops");
+    let mut names: Vec<String> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn stackstorm_python_actions_run_unchanged_once_built() {
+    let Some(componentize_py) = componentize_py() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("tests/fixtures/st2-python"), dir.path());
+    let stub = HttpStub::start(|r| {
+        Response::json(
+            200,
+            &json!({"path": r.path, "method": r.method, "sent": r.text()}),
+        )
+    });
+    write_squall_toml(
+        dir.path(),
+        &format!(
+            "[packs.pyops]\nhttp_allow = [\"127.0.0.1:{}\"]\n",
+            stub.port
+        ),
+    );
+    let pack = dir.path().join("packs/pyops");
+
+    // Not built: the actions are refused at load, naming the file, the field and the
+    // command that builds them.
+    let log = dir.path().join("server.log");
+    let server = Server::start_with_stderr(
+        dir.path(),
+        "127.0.0.1:0",
+        &[],
+        std::process::Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    assert!(action_names(&server).is_empty());
+    drop(server);
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("actions/greet.yaml: entry_point: the pack's Python actions are not built; run `squall pack build"),
+        "{said}"
+    );
+
+    let built = build(&pack, &componentize_py);
+    assert!(
+        built.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&built.stdout),
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let said = String::from_utf8_lossy(&built.stdout);
+    assert!(
+        said.contains("python-actions.wasm") && said.contains("5 entry points"),
+        "{said}"
+    );
+
+    let server = Server::start(dir.path());
+    assert_eq!(
+        action_names(&server),
+        ["boom", "check", "counter", "fetch", "greet"]
+    );
+    let (status, _) = server.send(
+        reqwest::Method::PUT,
+        "/api/v1/keys/shared_note",
+        Some(json!({"name": "shared_note", "value": "for everyone"})),
+    );
+    assert_eq!(status, 200);
+
+    // The config, the logger (stderr in StackStorm's format, and the execution's log), print
+    // (stdout) and a module of the pack's actions/lib.
+    let e = run(&server, "pyops.greet", json!({"name": "Ann"}));
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    let r = &e["result"];
+    assert_eq!(r["result"], json!({"greeting": "Howdy, Ann"}), "{e:#}");
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["stdout"], "about to greet\n");
+    let stderr = r["stderr"].as_str().unwrap();
+    assert!(stderr.contains(" INFO greet [-] greeting Ann"), "{stderr}");
+    let mut keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["exit_code", "result", "stderr", "stdout"]);
+    assert_eq!(e["output"]["log"][0]["message"], "greeting Ann", "{e:#}");
+    let e = run(&server, "pyops.greet", json!({"name": "Bo", "loud": true}));
+    assert_eq!(e["result"]["result"]["greeting"], "HOWDY, BO!", "{e:#}");
+
+    // (succeeded, result) tuples.
+    let e = run(&server, "pyops.check", json!({"ok": true}));
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(e["result"]["result"], json!(["all", "good"]));
+    let e = run(&server, "pyops.check", json!({"ok": false}));
+    assert_eq!(e["status"], "failed", "{e:#}");
+    assert_eq!(e["result"]["result"], json!({"reason": "not ok"}));
+    assert_eq!(e["result"]["exit_code"], 0);
+
+    // An exception: traceback on stderr, exit code 1, result "None" (python_runner.py).
+    let e = run(&server, "pyops.boom", json!({}));
+    assert_eq!(e["status"], "failed", "{e:#}");
+    assert_eq!(e["result"]["exit_code"], 1);
+    assert_eq!(e["result"]["result"], "None");
+    let stderr = e["result"]["stderr"].as_str().unwrap();
+    assert!(
+        stderr.starts_with("Traceback") && stderr.contains("RuntimeError: the disk is on fire"),
+        "{stderr}"
+    );
+
+    // action_service: local keys are <pack>.<class>:<name>, durable, visible over the API;
+    // other keys are read as the grants allow and never written.
+    let e = run(&server, "pyops.counter", json!({}));
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(e["result"]["result"]["count"], 1, "{e:#}");
+    let e = run(&server, "pyops.counter", json!({}));
+    let r = &e["result"]["result"];
+    assert_eq!(r["count"], 2, "{e:#}");
+    assert_eq!(
+        r["keys"],
+        json!(["pyops.Counter:count", "pyops.Counter:token"])
+    );
+    assert_eq!(r["token"], "s3cret");
+    assert_eq!(r["shared"], "for everyone");
+    assert_eq!(r["foreign"], Value::Null);
+    let refused = r["wrote_elsewhere"].as_str().unwrap();
+    assert!(
+        refused.contains("may not write key \"elsewhere\""),
+        "{refused}"
+    );
+    let denials = e["output"]["denials"].to_string();
+    assert!(denials.contains("elsewhere"), "{e:#}");
+    let key = server.get("/api/v1/keys/pyops.Counter:count");
+    assert_eq!(key["value"], "2", "{key:#}");
+    let token = server.get("/api/v1/keys/pyops.Counter:token");
+    assert_eq!(token["secret"], true, "{token:#}");
+    assert_ne!(token["value"], "s3cret");
+    let e = run(&server, "pyops.counter", json!({"reset": true}));
+    assert_eq!(e["result"]["result"], json!({"deleted": true}), "{e:#}");
+
+    // urllib.request over the host's HTTP, under the pack's http_allow grant.
+    let e = run(
+        &server,
+        "pyops.fetch",
+        json!({"url": format!("{}/status?x=1", stub.url()), "data": "ping"}),
+    );
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    let r = &e["result"]["result"];
+    assert_eq!(r["status"], 200, "{e:#}");
+    assert_eq!(r["content_type"], "application/json");
+    assert_eq!(
+        r["body"],
+        json!({"path": "/status?x=1", "method": "POST", "sent": "ping"})
+    );
+    let seen = stub.requests();
+    assert_eq!(seen.last().unwrap().headers["x-asked-by"], "pyops");
+    let e = run(
+        &server,
+        "pyops.fetch",
+        json!({"url": "http://127.0.0.1:9/"}),
+    );
+    assert_eq!(e["status"], "failed", "{e:#}");
+    let error = e["result"]["result"]["error"].as_str().unwrap();
+    assert!(error.contains("denied by the host"), "{error}");
+    assert!(
+        e["output"]["denials"].to_string().contains("127.0.0.1:9"),
+        "{e:#}"
+    );
+
+    // Changing a module makes the build stale: refused at the next load until rebuilt.
+    drop(server);
+    let greet = pack.join("actions/greet.py");
+    let text = std::fs::read_to_string(&greet).unwrap();
+    std::fs::write(&greet, text.replace("about to greet", "greeting now")).unwrap();
+    let server = Server::start_with_stderr(
+        dir.path(),
+        "127.0.0.1:0",
+        &[],
+        std::process::Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    assert_eq!(action_names(&server), Vec::<String>::new());
+    drop(server);
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("actions/greet.py changed since the pack was built"),
+        "{said}"
+    );
+    assert!(build(&pack, &componentize_py).status.success());
+    let server = Server::start(dir.path());
+    let e = run(&server, "pyops.greet", json!({"name": "Cy"}));
+    assert_eq!(e["result"]["stdout"], "greeting now\n", "{e:#}");
+}
+
+#[test]
+fn a_module_that_does_not_import_fails_the_build_naming_it() {
+    let Some(componentize_py) = componentize_py() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("tests/fixtures/st2-python"), dir.path());
+    let pack = dir.path().join("packs/pyops");
+    std::fs::write(
+        pack.join("actions/check.py"),
+        "import no_such_sdk\n\nfrom st2common.runners.base_action import Action\n",
+    )
+    .unwrap();
+    let built = build(&pack, &componentize_py);
+    assert_eq!(built.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&built.stderr);
+    assert!(said.contains("No module named 'no_such_sdk'"), "{said}");
+    assert!(
+        said.contains(&format!(
+            "File \"{}/actions/check.py\", line 1",
+            pack.display()
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("Stack backtrace"), "{said}");
+    assert!(!pack.join(".squall/python-actions.wasm").exists());
+}
