@@ -291,3 +291,83 @@ fn a_module_that_does_not_import_fails_the_build_naming_it() {
     assert!(!said.contains("Stack backtrace"), "{said}");
     assert!(!pack.join(".squall/python-actions.wasm").exists());
 }
+
+#[test]
+fn requirements_are_vendored_and_requests_eventlet_and_subprocess_work_under_grants() {
+    let Some(componentize_py) = componentize_py() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("tests/fixtures/st2-python"), dir.path());
+    let stub = HttpStub::start(|r| Response::json(200, &json!({"path": r.path})));
+    write_squall_toml(
+        dir.path(),
+        &format!(
+            "[packs.pyreqs]\nhttp_allow = [\"127.0.0.1:{}\"]\ncommands = [\"uname -s\"]\n",
+            stub.port
+        ),
+    );
+    let pack = dir.path().join("packs/pyreqs");
+    let built = build(&pack, &componentize_py);
+    let said = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{said}");
+    assert!(said.contains("not vendored: eventlet"), "{said}");
+    let lock: Value =
+        serde_json::from_slice(&std::fs::read(pack.join(".squall/python-actions.lock")).unwrap())
+            .unwrap();
+    let deps: Vec<&str> = lock["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    for name in ["requests==", "urllib3==", "six==", "pytz==", "simplejson=="] {
+        assert!(
+            deps.iter().any(|d| d.starts_with(name)),
+            "{name} not in {deps:?}"
+        );
+    }
+    assert!(!deps.iter().any(|d| d.starts_with("eventlet")), "{deps:?}");
+
+    let server = Server::start(dir.path());
+    // requests over the host's HTTP; six and eventlet from StackStorm's environment.
+    let e = run(
+        &server,
+        "pyreqs.get",
+        json!({"url": format!("{}/items", stub.url())}),
+    );
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    let r = &e["result"]["result"];
+    assert_eq!(r["status"], 200, "{e:#}");
+    assert_eq!(r["json"]["path"], "/items?q=a+b");
+    assert_eq!(r["header"], "application/json");
+    assert_eq!(r["six"], true);
+    assert_eq!(r["green"], true);
+    assert_eq!(stub.requests().last().unwrap().headers["x-via"], "requests");
+    let e = run(
+        &server,
+        "pyreqs.get",
+        json!({"url": "http://127.0.0.1:9/x"}),
+    );
+    assert_eq!(e["status"], "failed", "{e:#}");
+    let error = e["result"]["result"]["error"].as_str().unwrap();
+    assert!(error.contains("denied by the host"), "{error}");
+
+    // subprocess through the process capability: granted argv runs, anything else is refused.
+    let e = run(&server, "pyreqs.uname", json!({}));
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(e["result"]["result"]["kernel"], "Linux", "{e:#}");
+    assert_eq!(e["result"]["result"]["bytes"], "Linux");
+    assert_eq!(e["result"]["result"]["returncode"], 0);
+    let argv = &e["commands"][0]["argv"];
+    assert!(argv[0].as_str().unwrap().ends_with("/uname"), "{e:#}");
+    assert_eq!(argv[1], "-s");
+    let e = run(&server, "pyreqs.uname", json!({"flag": "-r"}));
+    assert_eq!(e["status"], "failed", "{e:#}");
+    assert_eq!(e["result"]["exit_code"], 1);
+    let stderr = e["result"]["stderr"].as_str().unwrap();
+    assert!(
+        stderr.contains("PermissionError") && stderr.contains("not granted"),
+        "{stderr}"
+    );
+}

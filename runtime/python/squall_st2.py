@@ -27,9 +27,12 @@ import sys
 import traceback
 
 import squall_http
+import squall_subprocess
 
-# Before anything imports urllib.request or requests: their HTTP goes to the host.
+# Before anything imports urllib.request or requests: their HTTP goes to the host; commands
+# go to the process capability.
 squall_http.install()
+squall_subprocess.install()
 
 import wit_world
 from wit_world.imports import log as squall_log

@@ -52,6 +52,18 @@ pub const RUNTIME_FILES: &[(&str, &str)] = &[
         include_str!("../../python/squall_http.py"),
     ),
     (
+        "squall_subprocess.py",
+        include_str!("../../python/squall_subprocess.py"),
+    ),
+    (
+        "eventlet/__init__.py",
+        include_str!("../../python/eventlet/__init__.py"),
+    ),
+    (
+        "eventlet/green/__init__.py",
+        include_str!("../../python/eventlet/green/__init__.py"),
+    ),
+    (
         "st2common/__init__.py",
         include_str!("../../python/st2common/__init__.py"),
     ),
@@ -140,6 +152,15 @@ pub struct Lock {
     pub dependencies: Vec<String>,
 }
 
+/// StackStorm's Python environment that packs import without declaring it, vendored into every
+/// pack's component (pure-Python wheels from the package index; a pack's `requirements.txt`
+/// may pin other versions).
+pub const STACKSTORM_ENVIRONMENT: &[&str] = &["six", "requests", "pytz", "simplejson"];
+
+/// Requirements Squall provides itself and never asks the package index for: `eventlet` (and
+/// its C core `greenlet`, which has no WASI build) is Squall's stand-in in `runtime/python`.
+pub const PROVIDED: &[&str] = &["eventlet", "greenlet"];
+
 /// Where the pack's `requirements.txt` appears among [`pack_sources`] (a path relative to
 /// `actions/`, so it never collides with a module).
 pub const REQUIREMENTS: &str = "../requirements.txt";
@@ -212,6 +233,9 @@ pub fn sources_digest(sources: &[(String, Vec<u8>)], entry_points: &[String]) ->
         h.update(bytes);
     };
     put(format!("squall-python-actions/{FORMAT}").as_bytes());
+    for name in STACKSTORM_ENVIRONMENT {
+        put(name.as_bytes());
+    }
     for (path, text) in RUNTIME_FILES.iter().chain(WIT_FILES) {
         put(path.as_bytes());
         put(text.as_bytes());
@@ -297,13 +321,21 @@ fn shown(path: &str) -> String {
     }
 }
 
-/// The requirement lines of a `requirements.txt` (comments and blank lines dropped).
-pub fn requirements(text: &str) -> Vec<String> {
+/// The requirement lines of a `requirements.txt` (comments and blank lines dropped), and the
+/// ones naming a [`PROVIDED`] package, left out.
+pub fn requirements(text: &str) -> (Vec<String>, Vec<String>) {
     text.lines()
         .map(|l| l.split_once('#').map_or(l, |(before, _)| before).trim())
         .filter(|l| !l.is_empty())
         .map(str::to_string)
-        .collect()
+        .partition(|l| {
+            let name: String = l
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                .collect::<String>()
+                .to_ascii_lowercase();
+            !PROVIDED.contains(&name.as_str())
+        })
 }
 
 #[cfg(test)]
@@ -393,10 +425,10 @@ mod tests {
 
     #[test]
     fn requirement_lines_drop_comments_and_blanks() {
-        assert_eq!(
-            requirements("# deps\nrequests>=2 # http\n\n  six\n"),
-            ["requests>=2", "six"]
-        );
+        let (wanted, provided) =
+            requirements("# deps\nrequests>=2 # http\n\n  six\neventlet==0.33\n");
+        assert_eq!(wanted, ["requests>=2", "six"]);
+        assert_eq!(provided, ["eventlet==0.33"]);
     }
 
     #[test]

@@ -165,21 +165,24 @@ pub fn build(pack_dir: &std::path::Path, componentize_py: &std::path::Path) -> R
             write(&format!("pack/{rel}"), bytes)?;
         }
     }
-    let wanted = sources
+    let (mut wanted, provided) = sources
         .iter()
         .find(|(rel, _)| rel == python::REQUIREMENTS)
         .map(|(_, text)| python::requirements(&String::from_utf8_lossy(text)))
         .unwrap_or_default();
-    let dependencies = if wanted.is_empty() {
-        Vec::new()
-    } else {
-        vendor(
-            pack_dir,
-            componentize_py,
-            &wanted,
-            &work.path().join("deps"),
-        )?
-    };
+    if !provided.is_empty() {
+        eprintln!(
+            "not vendored: {} (Squall provides its own eventlet; see runtime/python/eventlet)",
+            provided.join(", ")
+        );
+    }
+    wanted.extend(python::STACKSTORM_ENVIRONMENT.iter().map(|s| s.to_string()));
+    let dependencies = vendor(
+        pack_dir,
+        componentize_py,
+        &wanted,
+        &work.path().join("deps"),
+    )?;
     write(
         &format!("pack/{}.py", python::MANIFEST_MODULE),
         python::manifest(&entry_points).as_bytes(),
@@ -197,14 +200,8 @@ pub fn build(pack_dir: &std::path::Path, componentize_py: &std::path::Path) -> R
         .arg(work.path().join("runtime"))
         .arg("-p")
         .arg(work.path().join("pack"))
-        .args(if dependencies.is_empty() {
-            Vec::new()
-        } else {
-            vec![
-                std::ffi::OsString::from("-p"),
-                work.path().join("deps").into_os_string(),
-            ]
-        })
+        .arg("-p")
+        .arg(work.path().join("deps"))
         .arg(python::APP_MODULE)
         .arg("-o")
         .arg(&out)
