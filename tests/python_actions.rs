@@ -59,8 +59,13 @@ fn run(server: &Server, action: &str, parameters: Value) -> Value {
     server.wait_for(&format!("/api/v1/executions/{id}"), 300, completed)
 }
 
+/// `squall pack build <pack>` in the site `pack` belongs to (`<site>/packs/<pack>`), so the
+/// build compiles into the site's component cache.
 fn build(pack: &Path, componentize_py: &Path) -> std::process::Output {
     Command::new(SQUALL)
+        .current_dir(pack.parent().unwrap().parent().unwrap())
+        .env_remove("SQUALL_DATA_DIR")
+        .env_remove("SQUALL_CONFIG")
         .args(["pack", "build"])
         .arg(pack)
         .env("SQUALL_COMPONENTIZE_PY", componentize_py)
@@ -87,6 +92,7 @@ fn stackstorm_python_actions_run_unchanged_once_built() {
     };
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&repo().join("tests/fixtures/st2-python"), dir.path());
+    std::fs::remove_dir_all(dir.path().join("packs/pyreqs")).unwrap();
     let stub = HttpStub::start(|r| {
         Response::json(
             200,
@@ -298,7 +304,10 @@ fn requirements_are_vendored_and_requests_eventlet_and_subprocess_work_under_gra
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&repo().join("tests/fixtures/st2-python"), dir.path());
+    copy_dir(
+        &repo().join("tests/fixtures/st2-python/packs/pyreqs"),
+        &dir.path().join("packs/pyreqs"),
+    );
     let stub = HttpStub::start(|r| Response::json(200, &json!({"path": r.path})));
     write_squall_toml(
         dir.path(),

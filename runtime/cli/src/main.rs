@@ -200,7 +200,7 @@ fn main() -> ExitCode {
             Command::Pack(cmd::pack::PackCommand::Build {
                 path,
                 componentize_py,
-            }) => return cmd::pack::build(&path, &componentize_py),
+            }) => return cmd::pack::build(&settings, &path, &componentize_py),
             other => other,
         };
         let client = client::Client::connect(&settings).await?;

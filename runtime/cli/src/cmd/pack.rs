@@ -14,8 +14,9 @@ use serde_json::Value;
 pub enum PackCommand {
     /// Build the pack at PATH: its python-script actions (every .py file under actions/, with
     /// Squall's st2common stand-in) into one component, .squall/python-actions.wasm, and its
-    /// lock, with componentize-py. Runs on this machine, without a server; the server loads
-    /// the build at its next start.
+    /// lock, with componentize-py, and compile it into the component cache of the data
+    /// directory (--data-dir / squall.toml), so its first run starts at once. Runs on this
+    /// machine, without a server; the server loads the build at its next start.
     Build {
         /// The pack's directory, e.g. packs/acme
         path: std::path::PathBuf,
@@ -92,7 +93,11 @@ struct ActionEntry {
 /// [`Failure`] (exit code 1) naming the file or the program: no `pack.yaml`, an action
 /// metadata file that does not parse, no python-script action, componentize-py missing or
 /// failing (its output is shown: an import error there names the module and the file).
-pub fn build(pack_dir: &std::path::Path, componentize_py: &std::path::Path) -> Result<u8, Failure> {
+pub fn build(
+    settings: &crate::settings::Settings,
+    pack_dir: &std::path::Path,
+    componentize_py: &std::path::Path,
+) -> Result<u8, Failure> {
     use squall_core::python;
     let started = std::time::Instant::now();
     if !pack_dir.join("pack.yaml").is_file() {
@@ -269,6 +274,20 @@ pub fn build(pack_dir: &std::path::Path, componentize_py: &std::path::Path) -> R
             .and_then(|()| std::fs::rename(&tmp, build_dir.join(name)))
             .map_err(|e| Failure::internal(format!("{}: {e}", build_dir.join(name).display())))?;
     }
+    // Compiled now, into the component cache of the server this configuration describes (its
+    // data directory), so the first run after the build loads native code instead of
+    // compiling it.
+    let compiling = std::time::Instant::now();
+    let component_path = build_dir.join(python::COMPONENT_FILE);
+    settings
+        .host(None)?
+        .prepare(&component_path)
+        .map_err(|e| Failure::input(e.to_string()))?;
+    eprintln!(
+        "compiled into {} in {:.1} s",
+        settings.data_dir.join("cache").join("components").display(),
+        compiling.elapsed().as_secs_f64()
+    );
     crate::output::out(&format!(
         "built {} ({:.1} MB, {} entry points, sha256 {}) in {:.1} s\n",
         build_dir.join(python::COMPONENT_FILE).display(),
