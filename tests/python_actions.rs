@@ -330,9 +330,19 @@ fn requirements_are_vendored_and_requests_eventlet_and_subprocess_work_under_gra
         .iter()
         .map(|d| d.as_str().unwrap())
         .collect();
-    for name in ["requests==", "urllib3==", "six==", "pytz==", "simplejson=="] {
+    for name in [
+        "requests==",
+        "urllib3==",
+        "six==",
+        "pytz==",
+        "simplejson==",
+        "PyYAML==",
+        "Jinja2==",
+        "MarkupSafe==",
+    ] {
         assert!(
-            deps.iter().any(|d| d.starts_with(name)),
+            deps.iter()
+                .any(|d| d.to_lowercase().starts_with(&name.to_lowercase())),
             "{name} not in {deps:?}"
         );
     }
@@ -361,6 +371,21 @@ fn requirements_are_vendored_and_requests_eventlet_and_subprocess_work_under_gra
     assert_eq!(e["status"], "failed", "{e:#}");
     let error = e["result"]["result"]["error"].as_str().unwrap();
     assert!(error.contains("denied by the host"), "{error}");
+
+    // StackStorm's environment, undeclared: PyYAML and MarkupSafe built without their C code.
+    let e = run(&server, "pyreqs.render", json!({"name": "ann"}));
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(
+        e["result"]["result"],
+        json!({
+            "text": "hello ANN",
+            "yaml": {"items": [1, 2], "name": "ann"},
+            "dumped": "a: 1",
+            "when": "2026-01-02T03:04:00+00:00",
+            "json": "{\"b\": 2}",
+            "libyaml": false,
+        })
+    );
 
     // subprocess through the process capability: granted argv runs, anything else is refused.
     let e = run(&server, "pyreqs.uname", json!({}));

@@ -155,7 +155,14 @@ pub struct Lock {
 /// StackStorm's Python environment that packs import without declaring it, vendored into every
 /// pack's component (pure-Python wheels from the package index; a pack's `requirements.txt`
 /// may pin other versions).
-pub const STACKSTORM_ENVIRONMENT: &[&str] = &["six", "requests", "pytz", "simplejson"];
+pub const STACKSTORM_ENVIRONMENT: &[&str] =
+    &["six", "requests", "pytz", "simplejson", "pyyaml", "jinja2"];
+
+/// Packages with no pure-Python wheel whose C code is optional: `(distribution, the package's
+/// directory inside its source distribution)`. `squall pack build` makes a pure wheel of each
+/// from its source distribution, so they resolve wherever a requirement names them.
+pub const PURE_FROM_SOURCE: &[(&str, &str)] =
+    &[("PyYAML", "lib/yaml"), ("MarkupSafe", "src/markupsafe")];
 
 /// Requirements Squall provides itself and never asks the package index for: `eventlet` (and
 /// its C core `greenlet`, which has no WASI build) is Squall's stand-in in `runtime/python`.
@@ -328,14 +335,19 @@ pub fn requirements(text: &str) -> (Vec<String>, Vec<String>) {
         .map(|l| l.split_once('#').map_or(l, |(before, _)| before).trim())
         .filter(|l| !l.is_empty())
         .map(str::to_string)
-        .partition(|l| {
-            let name: String = l
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                .collect::<String>()
-                .to_ascii_lowercase();
-            !PROVIDED.contains(&name.as_str())
+        .partition(|l| !PROVIDED.contains(&requirement_name(l).as_str()))
+}
+
+/// The normalized distribution name a requirement line names (`PyYAML>=5` → `pyyaml`,
+/// `charset_normalizer` → `charset-normalizer`), as PEP 503 compares them.
+pub fn requirement_name(line: &str) -> String {
+    line.chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .map(|c| match c {
+            '_' | '.' => '-',
+            c => c.to_ascii_lowercase(),
         })
+        .collect()
 }
 
 #[cfg(test)]
@@ -429,6 +441,11 @@ mod tests {
             requirements("# deps\nrequests>=2 # http\n\n  six\neventlet==0.33\n");
         assert_eq!(wanted, ["requests>=2", "six"]);
         assert_eq!(provided, ["eventlet==0.33"]);
+        assert_eq!(requirement_name("PyYAML>=5.1"), "pyyaml");
+        assert_eq!(
+            requirement_name("charset_normalizer[x]"),
+            "charset-normalizer"
+        );
     }
 
     #[test]

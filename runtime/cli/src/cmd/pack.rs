@@ -322,9 +322,10 @@ fn vendor(
         .filter(|p| p.is_file());
     let python = beside.unwrap_or_else(|| std::path::PathBuf::from("python3"));
     eprintln!(
-        "vendoring {} from requirements.txt (pure-Python wheels for Python {GUEST_PYTHON}) ...",
+        "vendoring {} (pure-Python wheels for Python {GUEST_PYTHON}) ...",
         wanted.join(", ")
     );
+    let wheels = pure_wheels(&python, wanted, target)?;
     let run = std::process::Command::new(&python)
         .args([
             "-m",
@@ -340,8 +341,10 @@ fn vendor(
             "py",
             "--python-version",
             GUEST_PYTHON,
-            "--target",
+            "--find-links",
         ])
+        .arg(&wheels)
+        .arg("--target")
         .arg(target)
         .args(wanted)
         .output()
@@ -374,4 +377,80 @@ fn vendor(
     }
     installed.sort();
     Ok(installed)
+}
+
+/// Makes the pure wheels of [`squall_core::python::PURE_FROM_SOURCE`] in `<target>.wheels`
+/// (each from its source distribution, the version the pack's requirement asks for, else the
+/// newest) with `runtime/cli/src/cmd/pure_wheel.py`; returns that directory.
+///
+/// # Errors
+/// [`Failure`] when pip cannot download a source distribution or the script fails.
+fn pure_wheels(
+    python: &std::path::Path,
+    wanted: &[String],
+    target: &std::path::Path,
+) -> Result<std::path::PathBuf, Failure> {
+    use squall_core::python::{PURE_FROM_SOURCE, requirement_name};
+    let wheels = target.with_extension("wheels");
+    let sdists = target.with_extension("sdists");
+    for dir in [&wheels, &sdists] {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::internal(format!("{}: {e}", dir.display())))?;
+    }
+    let script = sdists.join("pure_wheel.py");
+    std::fs::write(&script, include_str!("pure_wheel.py"))
+        .map_err(|e| Failure::internal(format!("{}: {e}", script.display())))?;
+    for (dist, inner) in PURE_FROM_SOURCE {
+        let name = requirement_name(dist);
+        let spec = wanted
+            .iter()
+            .find(|w| requirement_name(w) == name)
+            .cloned()
+            .unwrap_or_else(|| name.clone());
+        let fetched = std::process::Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(["--no-binary", ":all:", "--no-deps", "-d"])
+            .arg(&sdists)
+            .arg(&spec)
+            .output()
+            .map_err(|e| Failure::input(format!("cannot run {} -m pip: {e}", python.display())))?;
+        if !fetched.status.success() {
+            return Err(Failure::input(format!(
+                "cannot download the source of {spec} to build it without C code:\n{}",
+                String::from_utf8_lossy(&fetched.stderr).trim_end()
+            )));
+        }
+        let archive = std::fs::read_dir(&sdists)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.ends_with(".tar.gz") && requirement_name(n).starts_with(&format!("{name}-"))
+                })
+            })
+            .ok_or_else(|| Failure::input(format!("pip downloaded no .tar.gz source of {spec}")))?;
+        let made = std::process::Command::new(python)
+            .arg(&script)
+            .arg(&archive)
+            .arg(inner)
+            .arg(dist)
+            .arg(&wheels)
+            .output()
+            .map_err(|e| Failure::internal(format!("cannot run {}: {e}", python.display())))?;
+        if !made.status.success() {
+            return Err(Failure::internal(format!(
+                "making a pure wheel of {spec} failed:\n{}",
+                String::from_utf8_lossy(&made.stderr).trim_end()
+            )));
+        }
+    }
+    Ok(wheels)
 }
