@@ -152,10 +152,18 @@ fn stackstorm_python_actions_run_unchanged_once_built() {
 
     // The config, the logger (stderr in StackStorm's format, and the execution's log), print
     // (stdout) and a module of the pack's actions/lib.
-    let e = run(&server, "pyops.greet", json!({"name": "Ann"}));
+    let e = run(
+        &server,
+        "pyops.greet",
+        json!({"name": "Ann", "env": {"REGION": "eu-west-1", "PYTHONPATH": "/x"}}),
+    );
     assert_eq!(e["status"], "succeeded", "{e:#}");
     let r = &e["result"];
-    assert_eq!(r["result"], json!({"greeting": "Howdy, Ann"}), "{e:#}");
+    assert_eq!(
+        r["result"],
+        json!({"greeting": "Howdy, Ann", "pack": "pyops", "region": "eu-west-1"}),
+        "{e:#}"
+    );
     assert_eq!(r["exit_code"], 0);
     assert_eq!(r["stdout"], "about to greet\n");
     let stderr = r["stderr"].as_str().unwrap();

@@ -8,7 +8,7 @@ fails to import fails the build, naming the file.
 
 Each execution calls ``run`` once with ``params-json`` =
 ``{"entry_point": <path under actions/>, "config": {...}, "parameters": {...},
-"log_level": "debug"}``. As StackStorm's ``python_runner/python_action_wrapper.py``: the first
+"log_level": "debug", "env": {...}}`` (``env`` goes into ``os.environ``). As StackStorm's ``python_runner/python_action_wrapper.py``: the first
 class (by name) in the module that implements ``run`` is instantiated with the pack's config
 and an ``ActionService``, ``run(**parameters)`` is called, and a two-item tuple whose first item
 is a bool is read as ``(succeeded, result)``. The answer is the JSON object
@@ -269,6 +269,9 @@ def _action_class(module, entry_point):
 
 
 def _run(ctx, call):
+    # As python_runner.py sets the action process's environment (this instance is the
+    # execution's own, so nothing carries over).
+    os.environ.update(call.get("env") or {})
     entry_point = call["entry_point"]
     module = _MODULES.get(entry_point)
     if module is None:

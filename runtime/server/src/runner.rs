@@ -341,7 +341,8 @@ impl Runner {
     /// Runs a `python-script` action (scheduled) in its pack's Python component, as
     /// StackStorm's `python_runner`: the component gets the entry point, the pack's config
     /// (rendered as the operator's), the action parameters (runner parameters split off, as
-    /// `st2common/util/param.py`) and the `log_level` runner parameter; the `timeout` runner
+    /// `st2common/util/param.py`), the `log_level` runner parameter and the environment
+    /// (`env` and `ST2_ACTION_PACK_NAME`, `ST2_ACTION_EXECUTION_ID`, `ST2_ACTION_DEBUG`); the `timeout` runner
     /// parameter (default 600 s; 0: none) shortens the action's `limits.timeout`, never
     /// lengthens it. Outbound HTTP follows the operator's `http_allow` grant alone (StackStorm
     /// packs declare no `capabilities`; see `http_runner::stackstorm_http_policy`). The result is StackStorm's `{"stdout", "stderr", "exit_code", "result"}`
@@ -393,11 +394,40 @@ impl Runner {
             .and_then(Value::as_str)
             .unwrap_or("DEBUG")
             .to_string();
+        // As python_runner.py: the `env` runner parameter (without PYTHONPATH, which it refuses)
+        // and the common ST2_ACTION_* variables; no API URL or token (components get no route to
+        // Squall's API).
+        let mut env = serde_json::Map::new();
+        if let Some(Value::Object(given)) = runner.get("env") {
+            for (name, value) in given {
+                if !name.eq_ignore_ascii_case("pythonpath") {
+                    let text = match value {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    env.insert(name.clone(), Value::String(text));
+                }
+            }
+        }
+        env.insert("ST2_ACTION_PACK_NAME".into(), Value::String(pack.clone()));
+        env.insert(
+            "ST2_ACTION_EXECUTION_ID".into(),
+            Value::String(execution.id.to_string()),
+        );
+        let debug = runner
+            .get("debug")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        env.insert(
+            "ST2_ACTION_DEBUG".into(),
+            Value::String(if debug { "True" } else { "False" }.into()),
+        );
         let params = json!({
             "entry_point": resolved.action.entry_point,
             "config": config,
             "parameters": action_params,
             "log_level": log_level,
+            "env": env,
         });
         let component = resolved.action.clone();
         self.run_component_as(
