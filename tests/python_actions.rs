@@ -254,6 +254,19 @@ fn stackstorm_python_actions_run_unchanged_once_built() {
         "{e:#}"
     );
 
+    // A raw socket is refused, saying what to use instead, even to a granted address.
+    let e = run(
+        &server,
+        "pyops.fetch",
+        json!({"url": stub.url(), "raw": true}),
+    );
+    assert_eq!(e["status"], "failed", "{e:#}");
+    let error = e["result"]["result"]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("PermissionError: raw sockets are not available to components"),
+        "{error}"
+    );
+
     // Changing a module makes the build stale: refused at the next load until rebuilt.
     drop(server);
     let greet = pack.join("actions/greet.py");
@@ -392,6 +405,7 @@ fn requirements_are_vendored_and_requests_eventlet_and_subprocess_work_under_gra
             "when": "2026-01-02T03:04:00+00:00",
             "json": "{\"b\": 2}",
             "libyaml": false,
+            "isotime": "2026-01-02T03:04:05+00:00",
         })
     );
 

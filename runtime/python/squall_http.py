@@ -360,9 +360,23 @@ class _Raw(object):
         return self._io.read(amt)
 
 
+def _no_sockets(*args, **kwargs):
+    raise PermissionError(
+        "raw sockets are not available to components: the host makes outbound connections "
+        "for HTTP only (requests, urllib.request, http.client), under the pack's http_allow "
+        "grant in squall.toml"
+    )
+
+
 def install():
     """Routes ``http.client`` (hence ``urllib.request``), ``requests`` and ``botocore`` through
-    :func:`request`. Called once, when the component is built."""
+    :func:`request`, and makes a raw socket connection fail saying so. Called once, when the
+    component is built."""
+    import socket
+
+    socket.create_connection = _no_sockets
+    socket.socket.connect = _no_sockets
+    socket.socket.connect_ex = _no_sockets
     http.client.HTTPConnection = HTTPConnection
     http.client.HTTPSConnection = HTTPSConnection
     # urllib.request's HTTPS handler asks for an ssl context, which the host's TLS makes moot

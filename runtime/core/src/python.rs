@@ -95,6 +95,10 @@ pub const RUNTIME_FILES: &[(&str, &str)] = &[
         "st2common/util/__init__.py",
         include_str!("../../python/st2common/util/__init__.py"),
     ),
+    (
+        "st2common/util/isotime.py",
+        include_str!("../../python/st2common/util/isotime.py"),
+    ),
 ];
 
 /// Squall's WIT package and its WASI dependencies: `(path under the WIT directory, text)`,
