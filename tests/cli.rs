@@ -1021,3 +1021,88 @@ fn an_inquiry_is_answered_through_the_cli_and_the_workflow_goes_on() {
     );
     assert_eq!(column(&tasks, "/status"), ["succeeded", "succeeded"]);
 }
+
+/// `squall pack validate`: what the server would refuse, found before serving — each problem as
+/// `<file>: <field>: <reason>` (a bad runner, a rule naming an action that does not exist, a
+/// component that is not one), exit code 2; a sound pack is `ok`, exit code 0.
+#[test]
+fn pack_validate_names_each_problem_before_serving() {
+    let env = Env::shipped("");
+    let packs = env.dir.path().join("packs");
+    let acme = new_pack(env.dir.path(), "acme", "");
+    hostile_action(&acme, "fine", "");
+    let actions = acme.join("actions");
+    std::fs::write(
+        actions.join("typo.yaml"),
+        "name: typo\nrunner_type: pythn\nentry_point: x.py\n",
+    )
+    .unwrap();
+    std::fs::write(actions.join("fake.wasm"), b"\0asm not really a component").unwrap();
+    std::fs::write(
+        actions.join("fake.yaml"),
+        "name: fake\nrunner_type: wasm\nentry_point: fake.wasm\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(acme.join("rules")).unwrap();
+    std::fs::write(
+        acme.join("rules/r.yaml"),
+        "name: r\nenabled: true\ntrigger: {type: core.st2.webhook, parameters: {url: x}}\n\
+         action: {ref: acme.missing}\n",
+    )
+    .unwrap();
+    let out = Command::new(SQUALL)
+        .current_dir(env.dir.path())
+        .env_remove("SQUALL_CONFIG")
+        .env_remove("SQUALL_PACKS")
+        .env("SQUALL_DATA_DIR", env.dir.path().join("data"))
+        .args(["pack", "validate", "packs/acme"])
+        .output()
+        .unwrap();
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{said}{}", text(&out.stderr));
+    assert!(
+        said.contains("actions/typo.yaml: runner_type: unknown runner \"pythn\""),
+        "{said}"
+    );
+    assert!(said.contains("rules/r.yaml: action.ref:"), "{said}");
+    assert!(said.contains("acme.missing"), "{said}");
+    assert!(
+        said.contains("actions/fake.yaml: entry_point:") && said.contains("fake.wasm"),
+        "{said}"
+    );
+    assert!(!said.contains("actions/fine.yaml"), "{said}");
+    let summary = text(&out.stderr);
+    assert!(
+        summary.contains("packs/acme (acme: 2 actions, 0 rules"),
+        "{summary}"
+    );
+    assert!(summary.contains(": 3 problems"), "{summary}");
+
+    // Mended, it is ok; the shipped packs it may refer to are found as the server finds them.
+    for file in ["actions/typo.yaml", "actions/fake.yaml", "rules/r.yaml"] {
+        std::fs::remove_file(acme.join(file)).unwrap();
+    }
+    std::fs::write(
+        acme.join("rules/r.yaml"),
+        "name: r\nenabled: true\ntrigger: {type: core.st2.webhook, parameters: {url: x}}\n\
+         action: {ref: core.noop}\n",
+    )
+    .unwrap();
+    let out = Command::new(SQUALL)
+        .current_dir(env.dir.path())
+        .env_remove("SQUALL_CONFIG")
+        .env(
+            "SQUALL_PACKS",
+            format!("{}:{}", repo().join("packs").display(), packs.display()),
+        )
+        .env("SQUALL_DATA_DIR", env.dir.path().join("data"))
+        .args(["pack", "validate", "packs/acme"])
+        .output()
+        .unwrap();
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", text(&out.stderr));
+    assert_eq!(
+        said,
+        "packs/acme (acme: 1 actions, 1 rules, 0 sensors, 0 trigger types, 0 policies): ok\n"
+    );
+}

@@ -119,7 +119,7 @@ enum Command {
     /// Webhooks rules listen to
     #[command(subcommand)]
     Webhook(cmd::trigger::WebhookCommand),
-    /// Packs: build a pack's Python actions; their configs (config.schema.yaml +
+    /// Packs: validate one, build its Python actions; their configs (config.schema.yaml +
     /// configs/<pack>.yaml)
     #[command(subcommand)]
     Pack(cmd::pack::PackCommand),
@@ -201,6 +201,9 @@ fn main() -> ExitCode {
                 path,
                 componentize_py,
             }) => return cmd::pack::build(&settings, &path, &componentize_py),
+            Command::Pack(cmd::pack::PackCommand::Validate { path }) => {
+                return cmd::pack::validate(&settings, &path);
+            }
             other => other,
         };
         let client = client::Client::connect(&settings).await?;

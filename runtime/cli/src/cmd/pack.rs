@@ -12,6 +12,15 @@ use serde_json::Value;
 /// `squall pack` subcommands.
 #[derive(Subcommand)]
 pub enum PackCommand {
+    /// Check the pack at PATH as the server would load it, without a server: every metadata
+    /// file (schema, fields, refs to actions and trigger types of the loaded packs, templates,
+    /// workflows, chains, policies, config), the Python build's freshness, and each component
+    /// (that it is one, of the right world, with imports the host provides). Prints each
+    /// problem as <file>: <field>: <reason>; exit code 2 when there is any.
+    Validate {
+        /// The pack's directory, e.g. packs/acme
+        path: std::path::PathBuf,
+    },
     /// Build the pack at PATH: its python-script actions (every .py file under actions/, with
     /// Squall's st2common stand-in) into one component, .squall/python-actions.wasm, and its
     /// lock, with componentize-py, and compile it into the component cache of the data
@@ -45,7 +54,9 @@ pub enum PackCommand {
 
 pub async fn run(client: &Client, command: PackCommand) -> Result<u8, Failure> {
     match command {
-        PackCommand::Build { .. } => unreachable!("built locally, before connecting"),
+        PackCommand::Build { .. } | PackCommand::Validate { .. } => {
+            unreachable!("run locally, before connecting")
+        }
         PackCommand::Config {
             pack,
             show_secrets,
@@ -453,4 +464,93 @@ fn pure_wheels(
         }
     }
     Ok(wheels)
+}
+
+/// `squall pack validate PATH` (see [`PackCommand::Validate`]).
+///
+/// # Errors
+/// [`Failure`] when PATH is not a directory or the host cannot start.
+pub fn validate(
+    settings: &crate::settings::Settings,
+    pack_dir: &std::path::Path,
+) -> Result<u8, Failure> {
+    use squall_core::{PackSet, RunnerType};
+    let dir = pack_dir
+        .canonicalize()
+        .map_err(|e| Failure::input(format!("{}: {e}", pack_dir.display())))?;
+    let real = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    // The packs the server would load, and the pack's own directory (its refs to other packs
+    // resolve as they will when it is served).
+    let mut bases = settings.packs_dirs.clone();
+    if let Some(parent) = dir.parent()
+        && !bases.iter().any(|b| real(b) == parent)
+    {
+        bases.push(parent.to_path_buf());
+    }
+    let set = PackSet::load_all_with_configs(&bases, settings.config.configs_dir.as_deref());
+    let inside = |p: &std::path::Path| {
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(p)
+        };
+        real(&p).starts_with(&dir) || p.starts_with(&dir)
+    };
+    let mut problems: Vec<String> = set
+        .errors
+        .iter()
+        .filter(|e| inside(&e.path))
+        .map(ToString::to_string)
+        .collect();
+    let pack = set.packs.values().find(|p| real(&p.path) == dir);
+    if let Some(pack) = pack {
+        let host = settings.host(None)?;
+        for action in pack.actions.values() {
+            if matches!(
+                action.runner_type,
+                RunnerType::Wasm | RunnerType::PythonScript
+            ) && let Err(e) = host.prepare(&action.entry_path)
+            {
+                problems.push(format!(
+                    "{}: entry_point: {e}",
+                    action.metadata_file.display()
+                ));
+            }
+        }
+        for sensor in pack.sensors.values() {
+            if let Err(e) = host.prepare_sensor(&sensor.entry_path) {
+                problems.push(format!(
+                    "{}: entry_point: {e}",
+                    sensor.metadata_file.display()
+                ));
+            }
+        }
+    } else if problems.is_empty() {
+        problems.push(format!("{}: not loaded as a pack", pack_dir.display()));
+    }
+    for p in &problems {
+        crate::output::out(&format!("{p}\n"));
+    }
+    let counts = pack.map_or_else(String::new, |p| {
+        format!(
+            " ({}: {} actions, {} rules, {} sensors, {} trigger types, {} policies)",
+            p.meta.reference,
+            p.actions.len(),
+            p.rules.len(),
+            p.sensors.len(),
+            p.trigger_types.len(),
+            p.policies.len()
+        )
+    });
+    if problems.is_empty() {
+        crate::output::out(&format!("{}{counts}: ok\n", pack_dir.display()));
+        Ok(0)
+    } else {
+        Err(Failure::input(format!(
+            "{}{counts}: {} problem{}",
+            pack_dir.display(),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        )))
+    }
 }
