@@ -1,7 +1,9 @@
-//! End-to-end tests of StackStorm `python-script` actions in `squall serve`: a pack written for
+//! End-to-end tests of StackStorm Python content in `squall serve`: a pack written for
 //! StackStorm (`tests/fixtures/st2-python/packs/pyops`, nothing Squall-specific in it) is
-//! refused at load until `squall pack build` made its component, then runs unchanged, as
-//! StackStorm's `contrib/runners/python_runner` runs it: the `Action` class with
+//! refused at load until `squall pack build` made its component, then its `python-script`
+//! actions run unchanged, as StackStorm's `contrib/runners/python_runner` runs them, and its
+//! `PollingSensor` is polled (`st2reactor/sensor/base.py`, `sensor_service.dispatch`, state in
+//! the datastore); the actions: the `Action` class with
 //! `self.config`, `self.logger` and `self.action_service`; `run(**parameters)`; a returned
 //! `(succeeded, result)` tuple; an exception's traceback on stderr with exit code 1 and result
 //! `"None"`; the result `{"stdout", "stderr", "exit_code", "result"}`; local datastore keys
@@ -121,7 +123,7 @@ fn stackstorm_python_actions_run_unchanged_once_built() {
     drop(server);
     let said = std::fs::read_to_string(&log).unwrap();
     assert!(
-        said.contains("actions/greet.yaml: entry_point: the pack's Python actions are not built; run `squall pack build"),
+        said.contains("actions/greet.yaml: entry_point: the pack's Python content is not built; run `squall pack build"),
         "{said}"
     );
 
@@ -134,7 +136,7 @@ fn stackstorm_python_actions_run_unchanged_once_built() {
     );
     let said = String::from_utf8_lossy(&built.stdout);
     assert!(
-        said.contains("python-actions.wasm") && said.contains("5 entry points"),
+        said.contains("python-actions.wasm") && said.contains("6 entry points"),
         "{said}"
     );
 
@@ -267,6 +269,34 @@ fn stackstorm_python_actions_run_unchanged_once_built() {
         "{error}"
     );
 
+    // A PollingSensor: polled every second in a new instance, its count kept in the datastore
+    // under StackStorm's local name, each tick a trigger instance; a payload its trigger type
+    // refuses is logged and not dispatched.
+    let ticks = server.wait_for("/api/v1/triggerinstances?trigger=pyops.tick", 60, |v| {
+        v.as_array().is_some_and(|a| a.len() >= 2)
+    });
+    let mut seen: Vec<i64> = ticks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["payload"]["n"].as_i64().unwrap())
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(&seen[..2], &[1, 2], "{ticks:#}");
+    assert!(
+        ticks
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["payload"]["greeting"] == "Howdy"),
+        "{ticks:#}"
+    );
+    let n = server.get("/api/v1/keys/pyops.TickSensor:n");
+    assert!(
+        n["value"].as_str().unwrap().parse::<i64>().unwrap() >= 2,
+        "{n:#}"
+    );
+
     // Changing a module makes the build stale: refused at the next load until rebuilt.
     drop(server);
     let greet = pack.join("actions/greet.py");
@@ -317,6 +347,26 @@ fn a_module_that_does_not_import_fails_the_build_naming_it() {
     );
     assert!(!said.contains("Stack backtrace"), "{said}");
     assert!(!pack.join(".squall/python-actions.wasm").exists());
+
+    // A passive Sensor (its run() loops forever) cannot be polled: refused, naming it.
+    std::fs::copy(
+        repo().join("tests/fixtures/st2-python/packs/pyops/actions/check.py"),
+        pack.join("actions/check.py"),
+    )
+    .unwrap();
+    std::fs::write(
+        pack.join("sensors/tick_sensor.py"),
+        "from st2reactor.sensor.base import Sensor\n\n\nclass TickSensor(Sensor):\n    \
+         def run(self):\n        while True:\n            pass\n",
+    )
+    .unwrap();
+    let built = build(&pack, &componentize_py);
+    assert_eq!(built.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&built.stderr);
+    assert!(
+        said.contains("sensors/tick_sensor.py: class \"TickSensor\" is not a PollingSensor"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -1,10 +1,12 @@
-"""Squall's runner for StackStorm ``python-script`` actions, inside one component per pack.
+"""Squall's runner for StackStorm Python content — ``python-script`` actions and polling
+sensors — inside one component per pack.
 
-``squall pack build`` makes a component of the ``squall:plugin/python-action`` world from this
-module, Squall's ``st2common`` stand-in and the pack's Python files, with componentize-py. At
-build time this module imports every action module the pack's metadata names (listed in the
-generated ``squall_pack_manifest``), so the component starts with them loaded; a module that
-fails to import fails the build, naming the file.
+``squall pack build`` makes a component of the ``squall:plugin/python-pack`` world from this
+module, Squall's ``st2common``/``st2reactor`` stand-ins and the pack's Python files, with
+componentize-py. At build time this module imports every action and sensor module the pack's
+metadata names (listed in the generated ``squall_pack_manifest``), so the component starts with
+them loaded; a module that fails to import, or a sensor class that is missing or not a
+``PollingSensor``, fails the build, naming the file.
 
 Each execution calls ``run`` once with ``params-json`` =
 ``{"entry_point": <path under actions/>, "config": {...}, "parameters": {...},
@@ -16,6 +18,10 @@ is a bool is read as ``(succeeded, result)``. The answer is the JSON object
 stderr as a traceback with ``exit_code`` 1, and a non-bool status with ``exit_code`` 220
 (StackStorm's ``PYTHON_RUNNER_INVALID_ACTION_STATUS_EXIT_CODE``). The host turns that into
 StackStorm's result ``{"stdout", "stderr", "exit_code", "result"}``.
+
+Each poll of a sensor calls ``on_poll``: a new instance of its class (StackStorm's
+``sensor_service``, the pack's config), ``setup()``, ``poll()``; an exception fails the poll
+(nothing it dispatched or wrote is kept) with its traceback.
 """
 
 import importlib.util
@@ -40,6 +46,9 @@ from wit_world.imports import st2_datastore
 
 from st2common.constants.keyvalue import ALLOWED_SCOPES, SYSTEM_SCOPE, USER_SCOPE, FULL_USER_SCOPE
 from st2common.runners.utils import get_action_class_instance
+from st2reactor.sensor.base import PollingSensor
+from componentize_py_types import Err
+from wit_world.imports import emit as squall_emit
 
 __all__ = ["WitWorld", "ActionService", "ExecutionLogHandler"]
 
@@ -228,26 +237,93 @@ class _Wrapper(object):
         self._log_level = log_level
 
 
+class SensorService(object):
+    """What a sensor sees as ``self.sensor_service``, as StackStorm's ``SensorService``
+    (``st2reactor/container/sensor_wrapper.py``): ``dispatch`` emits a trigger instance of the
+    poll (``squall:plugin/emit``), the datastore methods are ``action_service``'s with the
+    sensor's class as the local prefix."""
+
+    def __init__(self, pack, class_name):
+        self._pack = pack
+        self._class_name = class_name
+        self._logger = self.get_logger("SensorService")
+        self._datastore_service = DatastoreService(
+            logger=self._logger, pack_name=pack, class_name=class_name
+        )
+
+    def get_logger(self, name):
+        logger = logging.getLogger("%s.%s" % (self._class_name, name))
+        if not getattr(logger, "_squall_configured", False):
+            logger.addHandler(ExecutionLogHandler())
+            logger.setLevel(logging.DEBUG)
+            logger.propagate = False
+            logger._squall_configured = True
+        return logger
+
+    def dispatch(self, trigger, payload=None, trace_tag=None):
+        return self.dispatch_with_context(trigger, payload=payload)
+
+    def dispatch_with_context(self, trigger, payload=None, trace_context=None):
+        # As StackStorm with payload validation on: an instance its trigger type refuses is
+        # logged and not dispatched.
+        try:
+            squall_emit.emit(trigger, json.dumps(payload if payload is not None else {}))
+        except Err as e:
+            self._logger.warning("Failed to validate payload (%s) for trigger \"%s\": %s", payload, trigger, e.value)
+        return None
+
+    def list_values(self, local=True, prefix=None):
+        return self._datastore_service.list_values(local, prefix)
+
+    def get_value(self, name, local=True, scope=SYSTEM_SCOPE, decrypt=False):
+        return self._datastore_service.get_value(name, local, scope=scope, decrypt=decrypt)
+
+    def set_value(self, name, value, ttl=None, local=True, scope=SYSTEM_SCOPE, encrypt=False):
+        return self._datastore_service.set_value(name, value, ttl, local, scope=scope, encrypt=encrypt)
+
+    def delete_value(self, name, local=True, scope=SYSTEM_SCOPE):
+        return self._datastore_service.delete_value(name, local, scope=scope)
+
+
 # Entry point (path under actions/) -> module, loaded at build time.
 _MODULES = {}
+# Sensor class name -> class, loaded at build time.
+_SENSORS = {}
+
+
+def _load(path):
+    directory = os.path.dirname(path)
+    # As StackStorm's loader: the module's own directory is on sys.path.
+    if directory not in sys.path:
+        sys.path.append(directory)
+    module_name = os.path.basename(path)[: -len(".py")]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def _load_pack_modules():
     import squall_pack_manifest
 
-    actions_dir = os.path.dirname(os.path.abspath(squall_pack_manifest.__file__))
-    for entry_point in squall_pack_manifest.ENTRY_POINTS:
-        path = os.path.join(actions_dir, entry_point)
-        directory = os.path.dirname(path)
-        # As StackStorm's loader: the module's own directory is on sys.path.
-        if directory not in sys.path:
-            sys.path.append(directory)
-        module_name = os.path.basename(entry_point)[: -len(".py")]
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-        _MODULES[entry_point] = module
+    root = os.path.dirname(os.path.abspath(squall_pack_manifest.__file__))
+    for entry_point in squall_pack_manifest.ACTIONS:
+        _MODULES[entry_point] = _load(os.path.join(root, "actions", entry_point))
+    for class_name, entry_point in squall_pack_manifest.SENSORS.items():
+        module = _load(os.path.join(root, "sensors", entry_point))
+        cls = getattr(module, class_name, None)
+        if cls is None:
+            raise Exception(
+                'Plugin file "sensors/%s" doesn\'t expose class named "%s"' % (entry_point, class_name)
+            )
+        if not (isinstance(cls, type) and issubclass(cls, PollingSensor)):
+            raise Exception(
+                'sensors/%s: class "%s" is not a PollingSensor; Squall polls sensors (poll() every '
+                "poll_interval seconds), it does not run a passive Sensor's run() loop"
+                % (entry_point, class_name)
+            )
+        _SENSORS[class_name] = cls
 
 
 def _action_class(module, entry_point):
@@ -311,7 +387,30 @@ def _run(ctx, call):
 
 
 class WitWorld(wit_world.WitWorld):
-    """The component's export: ``run`` of the ``python-action`` world."""
+    """The component's exports: ``run`` (actions), ``on_poll`` and ``on_webhook`` (sensors)."""
+
+    def on_poll(self, ctx):
+        class_name = ctx.sensor_ref.split(".", 1)[1]
+        cls = _SENSORS.get(class_name)
+        if cls is None:
+            raise Err("no Python sensor class %r was built into this pack" % (class_name,))
+        try:
+            sensor = cls(sensor_service=SensorService(ctx.pack, class_name), config=json.loads(ctx.config_json))
+            sensor.setup()
+            sensor.poll()
+        except Exception:
+            text = traceback.format_exc()
+            sys.stderr.write(text)
+            raise Err(text.strip().splitlines()[-1] + " (traceback on stderr)")
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        return None
+
+    def on_webhook(self, ctx, request):
+        raise Err(
+            "Python sensors take no webhooks (StackStorm's webhooks are rules' core.st2.webhook)"
+        )
 
     def run(self, ctx, params_json):
         try:

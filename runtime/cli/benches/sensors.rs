@@ -41,6 +41,14 @@ impl SensorBackend for Memory {
         Ok(None)
     }
 
+    fn own_key(&self, _name: &str, _decrypt: bool) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+
+    fn own_keys(&self, _prefix: &str) -> Result<Vec<(String, String, bool)>, String> {
+        Ok(Vec::new())
+    }
+
     fn check_emit(&self, _trigger: &str, _payload: &Value) -> Result<(), String> {
         Ok(())
     }

@@ -260,18 +260,26 @@ pub fn pack_key_name(pack: &str, name: &str) -> String {
 }
 
 /// Whether pack `reader` may read the system-scope key `name`: a name `<pack>:<rest>` is the
-/// pack-local key of `<pack>` (see [`pack_key_name`]) and only that pack may read it;
+/// pack-local key of `<pack>` (see [`pack_key_name`]), and `<pack>.<class>:<rest>` the local
+/// key of a StackStorm Python action or sensor class of `<pack>`; only that pack may read them.
 /// StackStorm lets any reader see them, Squall keeps one pack's state from the others.
 ///
 /// # Errors
 /// A message naming the key and its owner.
 pub fn check_pack_local_read(reader: &str, name: &str) -> Result<(), String> {
     match name.split_once(':') {
-        Some((owner, _)) if owner != reader => Err(format!(
-            "key {name:?} is pack {owner:?}'s pack-local key; only that pack may read it \
-             (pack {reader:?} asked)"
-        )),
-        _ => Ok(()),
+        Some((prefix, _)) => {
+            let owner = prefix.split('.').next().unwrap_or(prefix);
+            if owner == reader {
+                Ok(())
+            } else {
+                Err(format!(
+                    "key {name:?} is pack {owner:?}'s pack-local key; only that pack may read it \
+                     (pack {reader:?} asked)"
+                ))
+            }
+        }
+        None => Ok(()),
     }
 }
 
@@ -317,6 +325,9 @@ mod tests {
         assert!(check_pack_local_read("monitor", "github_token").is_ok());
         let e = check_pack_local_read("evil", "monitor:status.web").unwrap_err();
         assert!(e.contains("pack \"monitor\"'s pack-local key"), "{e}");
+        assert!(check_pack_local_read("ops", "ops.Counter:count").is_ok());
+        let e = check_pack_local_read("evil", "ops.Counter:count").unwrap_err();
+        assert!(e.contains("pack \"ops\"'s pack-local key"), "{e}");
     }
 
     #[test]

@@ -398,14 +398,14 @@ impl PackSet {
             |text, file| Action::parse(text, &pack, &actions_dir, file),
             |a: &Action| a.reference.name().to_string(),
         );
-        self.attach_python_component(dir, &mut actions);
         let mut trigger_types = self.load_items(
             dir,
             "triggers",
             |text, file| TriggerType::parse(text, &pack, file),
             |t: &TriggerType| t.reference.name().to_string(),
         );
-        let sensors = self.load_sensors(dir, &pack, &mut trigger_types);
+        let mut sensors = self.load_sensors(dir, &pack, &mut trigger_types);
+        self.attach_python_component(dir, &mut actions, &mut sensors);
         self.packs.insert(
             meta.reference.clone(),
             Pack {
@@ -424,39 +424,65 @@ impl PackSet {
         );
     }
 
-    /// Points the pack's `python-script` actions at the component `squall pack build` made of
-    /// its Python files, when that build is current ([`crate::python::check_built`]); when it
-    /// is not, each of them is reported (file, field `entry_point`, the command to run) and
-    /// not loaded.
+    /// Points the pack's `python-script` actions and Python sensors at the component `squall
+    /// pack build` made of its Python files, when that build is current
+    /// ([`crate::python::check_built`]); when it is not, each of them is reported (file, field
+    /// `entry_point`, the command to run) and not loaded.
     fn attach_python_component(
         &mut self,
         dir: &Path,
         actions: &mut BTreeMap<String, (Action, PathBuf)>,
+        sensors: &mut BTreeMap<String, crate::sensor::Sensor>,
     ) {
-        let entry_points: Vec<String> = actions
-            .values()
-            .filter(|(a, _)| a.runner_type == crate::RunnerType::PythonScript)
-            .map(|(a, _)| a.entry_point.clone())
-            .collect();
-        if entry_points.is_empty() {
+        let entries = crate::python::Entries {
+            actions: actions
+                .values()
+                .filter(|(a, _)| a.runner_type == crate::RunnerType::PythonScript)
+                .map(|(a, _)| a.entry_point.clone())
+                .collect(),
+            sensors: sensors
+                .values()
+                .filter(|s| s.is_python())
+                .map(|s| (s.reference.name().to_string(), s.entry_point.clone()))
+                .collect(),
+        };
+        if entries.is_empty() {
             return;
         }
-        match crate::python::check_built(dir, &entry_points) {
+        match crate::python::check_built(dir, &entries) {
             Ok(component) => {
                 for (a, _) in actions.values_mut() {
                     if a.runner_type == crate::RunnerType::PythonScript {
                         a.entry_path = component.clone();
                     }
                 }
-            }
-            Err(message) => actions.retain(|_, (a, file)| {
-                if a.runner_type != crate::RunnerType::PythonScript {
-                    return true;
+                for s in sensors.values_mut() {
+                    if s.is_python() {
+                        s.entry_path = component.clone();
+                    }
                 }
-                self.errors
-                    .push(PackError::new(file, "entry_point", message.clone()));
-                false
-            }),
+            }
+            Err(message) => {
+                actions.retain(|_, (a, file)| {
+                    if a.runner_type != crate::RunnerType::PythonScript {
+                        return true;
+                    }
+                    self.errors
+                        .push(PackError::new(file, "entry_point", message.clone()));
+                    false
+                });
+                sensors.retain(|_, s| {
+                    if !s.is_python() {
+                        return true;
+                    }
+                    self.errors.push(PackError::new(
+                        &s.metadata_file,
+                        "entry_point",
+                        message.clone(),
+                    ));
+                    false
+                });
+            }
         }
     }
 

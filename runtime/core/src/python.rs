@@ -1,22 +1,23 @@
-//! StackStorm `python-script` actions: what goes into a pack's Python component and how the
-//! loader knows it is built and current.
+//! StackStorm Python content — `python-script` actions and Python polling sensors: what goes
+//! into a pack's Python component and how the loader knows it is built and current.
 //!
-//! A pack's Python actions run, unchanged, inside one WebAssembly component of the
-//! `squall:plugin/python-action` world (`wit/squall.wit`) that `squall pack build` makes with
+//! A pack's Python actions and sensors run, unchanged, inside one WebAssembly component of the
+//! `squall:plugin/python-pack` world (`wit/squall.wit`) that `squall pack build` makes with
 //! componentize-py from three things:
 //! - Squall's Python runtime ([`RUNTIME_FILES`], `runtime/python/`): the app module
 //!   `squall_st2` (the runner, after StackStorm's `python_runner/python_action_wrapper.py`) and
-//!   the `st2common` names pack code imports (`Action`, `get_logger_for_python_runner_action`,
-//!   the datastore scopes);
-//! - every `.py` file under the pack's `actions/` ([`pack_sources`]);
-//! - the generated `squall_pack_manifest` listing the entry points of the pack's
-//!   `python-script` actions, which the component imports when it is built.
+//!   the `st2common` and `st2reactor` names pack code imports (`Action`, `Sensor`,
+//!   `PollingSensor`, `get_logger_for_python_runner_action`, the datastore scopes);
+//! - every `.py` file under the pack's `actions/` and `sensors/`, and its `requirements.txt`
+//!   ([`pack_sources`]);
+//! - the generated `squall_pack_manifest` listing the entry points ([`Entries`]), which the
+//!   component imports when it is built.
 //!
 //! The result is `<pack>/.squall/python-actions.wasm` beside the lock
 //! `<pack>/.squall/python-actions.lock` ([`Lock`], JSON), which records the digest of
 //! everything that went in ([`sources_digest`]). At load, [`check_built`] recomputes that
-//! digest: a missing or out-of-date build is a load error on each `python-script` action of
-//! the pack, naming the command that builds it; the pack's other actions load.
+//! digest: a missing or out-of-date build is a load error on each `python-script` action and
+//! Python sensor of the pack, naming the command that builds it; the rest of the pack loads.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -32,17 +33,50 @@ pub const COMPONENT_FILE: &str = "python-actions.wasm";
 pub const LOCK_FILE: &str = "python-actions.lock";
 
 /// The WIT world the component is built for.
-pub const WORLD: &str = "python-action";
+pub const WORLD: &str = "python-pack";
 
 /// The app module componentize-py is given.
 pub const APP_MODULE: &str = "squall_st2";
 
-/// The generated module listing the entry points (placed at the root of the pack's files).
+/// The generated module listing the entry points (placed at the root of the pack's files, so
+/// the component finds `actions/` and `sensors/` beside it).
 pub const MANIFEST_MODULE: &str = "squall_pack_manifest";
 
 /// Version of the lock format and of what goes into the digest; a change here rebuilds
 /// every pack.
 pub const FORMAT: u32 = 1;
+
+/// The Python entry points of a pack, as its metadata names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Entries {
+    /// Each `python-script` action's `entry_point` (relative to `actions/`).
+    pub actions: Vec<String>,
+    /// Each Python sensor's `(class_name, entry_point)` (relative to `sensors/`).
+    pub sensors: Vec<(String, String)>,
+}
+
+impl Entries {
+    /// No Python content at all.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty() && self.sensors.is_empty()
+    }
+
+    /// Sorted, without repeats (the form the digest and the manifest use).
+    pub fn normalized(&self) -> Entries {
+        let mut actions = self.actions.clone();
+        actions.sort();
+        actions.dedup();
+        let mut sensors = self.sensors.clone();
+        sensors.sort();
+        sensors.dedup();
+        Entries { actions, sensors }
+    }
+
+    /// How many entry points.
+    pub fn len(&self) -> usize {
+        self.actions.len() + self.sensors.len()
+    }
+}
 
 /// Squall's Python runtime: `(path, text)`, paths relative to the Python path root.
 pub const RUNTIME_FILES: &[(&str, &str)] = &[
@@ -62,6 +96,18 @@ pub const RUNTIME_FILES: &[(&str, &str)] = &[
     (
         "eventlet/green/__init__.py",
         include_str!("../../python/eventlet/green/__init__.py"),
+    ),
+    (
+        "st2reactor/__init__.py",
+        include_str!("../../python/st2reactor/__init__.py"),
+    ),
+    (
+        "st2reactor/sensor/__init__.py",
+        include_str!("../../python/st2reactor/sensor/__init__.py"),
+    ),
+    (
+        "st2reactor/sensor/base.py",
+        include_str!("../../python/st2reactor/sensor/base.py"),
     ),
     (
         "st2common/__init__.py",
@@ -145,9 +191,12 @@ pub struct Lock {
     pub sources_sha256: String,
     /// Hex SHA-256 of the component file.
     pub component_sha256: String,
-    /// The entry points built in, as the actions name them.
+    /// The actions' entry points built in (relative to `actions/`).
     pub entry_points: Vec<String>,
-    /// Each Python file of the pack that went in (relative to `actions/`) with its hex SHA-256.
+    /// The sensors built in: `(class_name, entry point relative to sensors/)`.
+    #[serde(default)]
+    pub sensors: Vec<(String, String)>,
+    /// Each file of the pack that went in (relative to the pack) with its hex SHA-256.
     pub files: Vec<(String, String)>,
     /// `componentize-py --version` of the build.
     pub componentize_py: String,
@@ -172,24 +221,25 @@ pub const PURE_FROM_SOURCE: &[(&str, &str)] =
 /// its C core `greenlet`, which has no WASI build) is Squall's stand-in in `runtime/python`.
 pub const PROVIDED: &[&str] = &["eventlet", "greenlet"];
 
-/// Where the pack's `requirements.txt` appears among [`pack_sources`] (a path relative to
-/// `actions/`, so it never collides with a module).
-pub const REQUIREMENTS: &str = "../requirements.txt";
+/// The pack's `requirements.txt` among [`pack_sources`].
+pub const REQUIREMENTS: &str = "requirements.txt";
 
-/// The Python files of the pack at `pack_dir`: every `*.py` under `actions/` (hidden
-/// directories and `__pycache__` skipped), `(path relative to actions/, with '/', bytes)`,
-/// sorted by path; and its `requirements.txt`, when it has one, as [`REQUIREMENTS`].
+/// The Python files of the pack at `pack_dir`: every `*.py` under `actions/` and `sensors/`
+/// (hidden directories and `__pycache__` skipped), `(path relative to the pack, with '/',
+/// bytes)`, and its `requirements.txt` when it has one, sorted by path.
 ///
 /// # Errors
 /// A message naming the file: unreadable, a name that is not UTF-8, or a link leading out of
 /// the pack ([`crate::pack_files::confine`]).
 pub fn pack_sources(pack_dir: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let actions = pack_dir.join("actions");
     let mut out = Vec::new();
-    if actions.is_dir() {
-        walk(pack_dir, &actions, "", &mut out)?;
+    for sub in ["actions", "sensors"] {
+        let dir = pack_dir.join(sub);
+        if dir.is_dir() {
+            walk(pack_dir, &dir, &format!("{sub}/"), &mut out)?;
+        }
     }
-    let requirements = pack_dir.join("requirements.txt");
+    let requirements = pack_dir.join(REQUIREMENTS);
     if let Some(text) = crate::pack_files::read_text(pack_dir, &requirements)
         .map_err(|e| format!("{}: {e}", requirements.display()))?
     {
@@ -234,10 +284,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The digest of everything a pack's Python component is built from: [`FORMAT`], Squall's
-/// runtime and WIT files, the pack's `sources` and its `entry_points` (sorted), each length-
-/// prefixed so no two different inputs collide.
-pub fn sources_digest(sources: &[(String, Vec<u8>)], entry_points: &[String]) -> String {
+/// The digest of everything a pack's Python component is built from: [`FORMAT`], StackStorm's
+/// environment, Squall's runtime and WIT files, the pack's `sources` and its `entries`, each
+/// length-prefixed so no two different inputs collide.
+pub fn sources_digest(sources: &[(String, Vec<u8>)], entries: &Entries) -> String {
     let mut h = Sha256::new();
     let mut put = |bytes: &[u8]| {
         h.update((bytes.len() as u64).to_le_bytes());
@@ -255,54 +305,65 @@ pub fn sources_digest(sources: &[(String, Vec<u8>)], entry_points: &[String]) ->
         put(path.as_bytes());
         put(bytes);
     }
-    let mut entries = entry_points.to_vec();
-    entries.sort();
-    entries.dedup();
-    for e in &entries {
+    let entries = entries.normalized();
+    for e in &entries.actions {
+        put(b"action");
+        put(e.as_bytes());
+    }
+    for (class, e) in &entries.sensors {
+        put(b"sensor");
+        put(class.as_bytes());
         put(e.as_bytes());
     }
     hex::encode(h.finalize())
 }
 
-/// The text of the generated [`MANIFEST_MODULE`] for `entry_points`.
-pub fn manifest(entry_points: &[String]) -> String {
-    let mut entries = entry_points.to_vec();
-    entries.sort();
-    entries.dedup();
-    let list = entries
+/// The text of the generated [`MANIFEST_MODULE`] for `entries`.
+pub fn manifest(entries: &Entries) -> String {
+    let entries = entries.normalized();
+    let quote = |e: &String| serde_json::to_string(e).expect("a string serializes");
+    let actions = entries
+        .actions
         .iter()
-        .map(|e| serde_json::to_string(e).expect("a string serializes"))
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sensors = entries
+        .sensors
+        .iter()
+        .map(|(class, e)| format!("{}: {}", quote(class), quote(e)))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "# Generated by `squall pack build`: the pack's python-script entry points.\n\
-         ENTRY_POINTS = [{list}]\n"
+        "# Generated by `squall pack build`: the pack's Python entry points.\n\
+         ACTIONS = [{actions}]\n\
+         SENSORS = {{{sensors}}}\n"
     )
 }
 
-/// The built component of the pack at `pack_dir`, checked current for `entry_points` (the
-/// entry points of its `python-script` actions).
+/// The built component of the pack at `pack_dir`, checked current for `entries` (its
+/// `python-script` actions' and Python sensors' entry points).
 ///
 /// # Errors
 /// A message saying what is wrong and naming the command that fixes it: not built, built by
 /// another lock format, or built from other sources (naming a changed file when one is).
-pub fn check_built(pack_dir: &Path, entry_points: &[String]) -> Result<PathBuf, String> {
+pub fn check_built(pack_dir: &Path, entries: &Entries) -> Result<PathBuf, String> {
     let build = pack_dir.join(BUILD_DIR);
     let component = build.join(COMPONENT_FILE);
     let lock_path = build.join(LOCK_FILE);
     let fix = format!("run `squall pack build {}`", pack_dir.display());
     let lock = match crate::pack_files::read_text(pack_dir, &lock_path)? {
-        None => return Err(format!("the pack's Python actions are not built; {fix}")),
+        None => return Err(format!("the pack's Python content is not built; {fix}")),
         Some(text) => serde_json::from_str::<Lock>(&text)
             .map_err(|e| format!("{}: {e}; {fix}", lock_path.display()))?,
     };
     if lock.format != FORMAT {
         return Err(format!(
-            "the pack's Python actions were built by another version of Squall; {fix}"
+            "the pack's Python content was built by another version of Squall; {fix}"
         ));
     }
     let sources = pack_sources(pack_dir)?;
-    if sources_digest(&sources, entry_points) != lock.sources_sha256 {
+    if sources_digest(&sources, entries) != lock.sources_sha256 {
         let changed = sources
             .iter()
             .find(|(p, b)| {
@@ -318,7 +379,7 @@ pub fn check_built(pack_dir: &Path, entry_points: &[String]) -> Result<PathBuf, 
                     .find(|(lp, _)| !sources.iter().any(|(p, _)| p == lp))
                     .map(|(p, _)| format!("{} was removed since", shown(p)))
             })
-            .unwrap_or_else(|| "the pack's Python actions changed since".into());
+            .unwrap_or_else(|| "the pack's Python entry points changed since".into());
         return Err(format!("{changed} the pack was built; {fix}"));
     }
     crate::pack_files::confine(pack_dir, &component).map_err(|e| format!("{e}; {fix}"))
@@ -326,10 +387,7 @@ pub fn check_built(pack_dir: &Path, entry_points: &[String]) -> Result<PathBuf, 
 
 /// A source path as the pack author knows it (`actions/a.py`, `requirements.txt`).
 fn shown(path: &str) -> String {
-    match path.strip_prefix("../") {
-        Some(top) => top.to_string(),
-        None => format!("actions/{path}"),
-    }
+    path.to_string()
 }
 
 /// The requirement lines of a `requirements.txt` (comments and blank lines dropped), and the
@@ -364,13 +422,21 @@ mod tests {
         std::fs::write(p, text).unwrap();
     }
 
-    fn lock_for(dir: &Path, entries: &[String]) -> Lock {
+    fn actions(names: &[&str]) -> Entries {
+        Entries {
+            actions: names.iter().map(|s| s.to_string()).collect(),
+            sensors: Vec::new(),
+        }
+    }
+
+    fn lock_for(dir: &Path, entries: &Entries) -> Lock {
         let sources = pack_sources(dir).unwrap();
         Lock {
             format: FORMAT,
             sources_sha256: sources_digest(&sources, entries),
             component_sha256: String::new(),
-            entry_points: entries.to_vec(),
+            entry_points: entries.actions.clone(),
+            sensors: entries.sensors.clone(),
             files: sources
                 .iter()
                 .map(|(p, b)| (p.clone(), sha256_hex(b)))
@@ -381,7 +447,7 @@ mod tests {
     }
 
     #[test]
-    fn sources_are_the_python_files_under_actions() {
+    fn sources_are_the_python_files_under_actions_and_sensors() {
         let d = tempfile::tempdir().unwrap();
         write(d.path(), "actions/a.py", "x = 1\n");
         write(d.path(), "actions/lib/b.py", "y = 2\n");
@@ -389,19 +455,29 @@ mod tests {
         write(d.path(), "actions/.hidden/c.py", "z = 3\n");
         write(d.path(), "actions/__pycache__/a.cpython.py", "");
         write(d.path(), "sensors/s.py", "");
+        write(d.path(), "rules/r.py", "");
+        write(d.path(), "requirements.txt", "six\n");
         let names: Vec<String> = pack_sources(d.path())
             .unwrap()
             .into_iter()
             .map(|(p, _)| p)
             .collect();
-        assert_eq!(names, ["a.py", "lib/b.py"]);
+        assert_eq!(
+            names,
+            [
+                "actions/a.py",
+                "actions/lib/b.py",
+                "requirements.txt",
+                "sensors/s.py"
+            ]
+        );
     }
 
     #[test]
     fn a_build_is_current_until_a_source_changes() {
         let d = tempfile::tempdir().unwrap();
         write(d.path(), "actions/a.py", "x = 1\n");
-        let entries = vec!["a.py".to_string()];
+        let entries = actions(&["a.py"]);
         let err = check_built(d.path(), &entries).unwrap_err();
         assert!(err.contains("not built; run `squall pack build"), "{err}");
 
@@ -433,9 +509,15 @@ mod tests {
         std::fs::remove_file(d.path().join("requirements.txt")).unwrap();
         check_built(d.path(), &entries).unwrap();
 
-        // A new python-script action naming an entry point not built in.
-        let more = vec!["a.py".to_string(), "lib/other.py".to_string()];
+        // A new python-script action or Python sensor naming an entry point not built in.
+        let more = actions(&["a.py", "lib/other.py"]);
         let err = check_built(d.path(), &more).unwrap_err();
+        assert!(err.contains("changed since the pack was built"), "{err}");
+        let sensor = Entries {
+            actions: vec!["a.py".into()],
+            sensors: vec![("Watch".into(), "watch.py".into())],
+        };
+        let err = check_built(d.path(), &sensor).unwrap_err();
         assert!(err.contains("changed since the pack was built"), "{err}");
     }
 
@@ -454,8 +536,14 @@ mod tests {
 
     #[test]
     fn the_manifest_lists_each_entry_point_once() {
-        let m = manifest(&["b.py".into(), "a.py".into(), "b.py".into()]);
-        assert!(m.ends_with("ENTRY_POINTS = [\"a.py\", \"b.py\"]\n"), "{m}");
+        let m = manifest(&Entries {
+            actions: vec!["b.py".into(), "a.py".into(), "b.py".into()],
+            sensors: vec![("Watch".into(), "watch.py".into())],
+        });
+        assert!(
+            m.ends_with("ACTIONS = [\"a.py\", \"b.py\"]\nSENSORS = {\"Watch\": \"watch.py\"}\n"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -18,8 +18,10 @@
 //! limits: {timeout: 10s, fuel: 100000000, memory: 64MiB, max_output: 64KiB}  # per call
 //! ```
 //!
-//! StackStorm's Python fields `entry_point: sensor.py` + `class_name` become a component path;
-//! trigger types declared inline register in the pack exactly as `triggers/*.yaml` ones do.
+//! A StackStorm Python sensor (`entry_point: sensor.py`, `class_name` a `PollingSensor` in it)
+//! runs in the pack's Python component (see [`crate::python`]; its `entry_path` becomes that
+//! component once the pack has loaded); trigger types declared inline register in the pack
+//! exactly as `triggers/*.yaml` ones do.
 
 use crate::action::{ContentError, resolve_in_pack, resource_ref, yaml_message};
 use crate::limits::LimitOverrides;
@@ -49,7 +51,8 @@ pub struct Sensor {
     pub enabled: bool,
     /// The component path as written in the YAML.
     pub entry_point: String,
-    /// The component file.
+    /// The component file (for a Python sensor, the pack's built component once its pack has
+    /// loaded, the module until then).
     #[serde(skip)]
     pub entry_path: PathBuf,
     /// Time between polls; zero when the sensor is only called by webhooks.
@@ -103,6 +106,11 @@ fn yes() -> bool {
 const DEFAULT_POLL_INTERVAL: f64 = 60.0;
 
 impl Sensor {
+    /// Whether it is a StackStorm Python sensor (its entry point a `.py` module).
+    pub fn is_python(&self) -> bool {
+        self.entry_point.ends_with(".py")
+    }
+
     /// Parses `sensors/<file>.yaml` of `pack`; returns the sensor and the trigger types it
     /// declares inline (to register in the pack).
     ///
@@ -121,7 +129,12 @@ impl Sensor {
             .map_err(|e| ContentError::at("", yaml_message(&e, file)))?;
         let reference = resource_ref(pack, &raw.class_name, raw.pack.as_deref())
             .map_err(|e| ContentError::at("class_name", e.message))?;
-        let entry_path = resolve_in_pack(&raw.entry_point, sensors_dir, "sensors", "component")
+        let what = if raw.entry_point.ends_with(".py") {
+            "module"
+        } else {
+            "component"
+        };
+        let entry_path = resolve_in_pack(&raw.entry_point, sensors_dir, "sensors", what)
             .map_err(|m| ContentError::at("entry_point", m))?;
         let seconds = raw.poll_interval.unwrap_or(DEFAULT_POLL_INTERVAL);
         if !seconds.is_finite() || seconds < 0.0 {

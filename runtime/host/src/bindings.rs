@@ -1,5 +1,5 @@
 //! Host bindings for the `squall:plugin` worlds (`action`, `sensor`, `extended-action`,
-//! `python-action`),
+//! `python-pack`),
 //! generated from `wit/`.
 
 #![allow(missing_docs)]
@@ -55,12 +55,12 @@ pub mod extended {
     });
 }
 
-/// The `python-action` world: `extended-action` plus `st2-datastore` (async: a write commits
-/// to the store without holding a worker thread).
+/// The `python-pack` world: `extended-action` plus `st2-datastore` (async: a write commits
+/// to the store without holding a worker thread), and the sensor exports.
 pub mod python {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "squall:plugin/python-action",
+        world: "squall:plugin/python-pack",
         exports: { default: async },
         imports: {
             "squall:plugin/st2-datastore.list-values": async,
@@ -77,6 +77,9 @@ pub mod python {
             "squall:plugin/process": super::extended::squall::plugin::process,
             "squall:plugin/triggers": super::extended::squall::plugin::triggers,
             "squall:plugin/mail": super::extended::squall::plugin::mail,
+            "squall:plugin/datastore": super::sensor::squall::plugin::datastore,
+            "squall:plugin/emit": super::sensor::squall::plugin::emit,
+            "squall:plugin/sensor-types": super::sensor::squall::plugin::sensor_types,
         },
         require_store_data_send: true,
     });

@@ -42,6 +42,21 @@ pub trait SensorBackend: Send + Sync {
     /// A message naming the key when it is a secret the pack was not granted.
     fn system_key(&self, name: &str) -> Result<Option<String>, String>;
 
+    /// The system-scope key `name` (one of the pack's own, named in full): its value, a
+    /// secret's decrypted when `decrypt` (a pack reads its own secrets) and its ciphertext
+    /// otherwise; `None` when unset or expired.
+    ///
+    /// # Errors
+    /// A message for the guest (the store failed, the secret does not decrypt).
+    fn own_key(&self, name: &str, decrypt: bool) -> Result<Option<String>, String>;
+
+    /// The pack's own system-scope keys whose full names start with `prefix` (which starts
+    /// with `<pack>.` or `<pack>:`): `(name, value, secret)`, by name.
+    ///
+    /// # Errors
+    /// A message for the guest (e.g. the store failed).
+    fn own_keys(&self, prefix: &str) -> Result<Vec<(String, String, bool)>, String>;
+
     /// Checks one emitted instance: `trigger` must be one of the sensor's trigger types and
     /// `payload` must fit its `payload_schema`.
     ///
@@ -95,10 +110,11 @@ pub struct SensorRequest {
     pub max_state_bytes: u64,
 }
 
-/// A write to a pack-local key, made by a successful call.
+/// A write to one of the pack's own keys, made by a successful call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyWrite {
-    /// The key's name within the pack (stored as `<pack>:<name>`).
+    /// The system-scope key's full name: `<pack>:<name>` for a `datastore` write, the name
+    /// given (one of the pack's, `<pack>.…` or `<pack>:…`) for an `st2-datastore` write.
     pub name: String,
     /// The new value; `None` deletes the key.
     pub value: Option<String>,
@@ -172,7 +188,8 @@ impl datastore::Host for RunState {
     fn get(&mut self, name: String) -> Result<Option<String>, String> {
         validate_key_name(&name).map_err(|e| e.to_string())?;
         let call = call_state(self)?;
-        if let Some(w) = call.writes.get(&name) {
+        let stored = squall_core::datastore::pack_key_name(&call.pack, &name);
+        if let Some(w) = call.writes.get(&stored) {
             return Ok(w.value.clone());
         }
         call.backend.pack_key(&name)
@@ -184,6 +201,37 @@ impl datastore::Host for RunState {
         let stored = squall_core::datastore::pack_key_name(&call.pack, &name);
         validate_key_name(&stored)
             .map_err(|_| format!("key name {name:?} is too long for pack {:?}", call.pack))?;
+        call.write(stored, Some(value), ttl_seconds, &name)
+    }
+
+    fn delete(&mut self, name: String) -> Result<bool, String> {
+        let existed = datastore::Host::get(self, name.clone())?.is_some();
+        let call = call_state(self)?;
+        let stored = squall_core::datastore::pack_key_name(&call.pack, &name);
+        call.write(stored, None, None, &name)?;
+        Ok(existed)
+    }
+
+    fn get_system(&mut self, name: String) -> Result<Option<String>, String> {
+        validate_key_name(&name).map_err(|e| e.to_string())?;
+        let call = call_state(self)?;
+        call.backend.system_key(&name).inspect_err(|e| {
+            call.deny(e.clone());
+        })
+    }
+}
+
+impl SensorCall {
+    /// Buffers a write (`value` `None`: a delete) of the full key name `stored`; `name` is the
+    /// name as the guest gave it, for messages.
+    fn write(
+        &mut self,
+        stored: String,
+        value: Option<String>,
+        ttl_seconds: Option<u32>,
+        name: &str,
+    ) -> Result<(), String> {
+        let call = self;
         if let Some(ttl) = ttl_seconds
             && (ttl == 0 || u64::from(ttl) > squall_core::datastore::MAX_TTL)
         {
@@ -192,22 +240,24 @@ impl datastore::Host for RunState {
                 squall_core::datastore::MAX_TTL
             ));
         }
-        if value.len() > MAX_VALUE_BYTES {
+        if let Some(value) = &value
+            && value.len() > MAX_VALUE_BYTES
+        {
             return Err(format!(
                 "value of key {name:?} is {} bytes, over the limit of {MAX_VALUE_BYTES} bytes",
                 value.len()
             ));
         }
-        if !call.writes.contains_key(&name) && call.writes.len() >= MAX_KEY_WRITES {
+        if !call.writes.contains_key(&stored) && call.writes.len() >= MAX_KEY_WRITES {
             return Err(format!(
                 "a call may write at most {MAX_KEY_WRITES} keys; {name:?} was not written"
             ));
         }
         call.writes.insert(
-            name.clone(),
+            stored.clone(),
             KeyWrite {
-                name,
-                value: Some(value),
+                name: stored,
+                value,
                 ttl_seconds,
             },
         );
@@ -223,33 +273,96 @@ impl datastore::Host for RunState {
         }
         Ok(())
     }
+}
 
-    fn delete(&mut self, name: String) -> Result<bool, String> {
-        let existed = datastore::Host::get(self, name.clone())?.is_some();
+impl RunState {
+    /// `st2-datastore` in a sensor call: the pack's own keys (`<pack>.…`, `<pack>:…`, named in
+    /// full) read through the call's buffered writes and written into them; other keys read as
+    /// `get-system` reads them, never written; `encrypt` refused.
+    pub(crate) fn sensor_st2_get(
+        &mut self,
+        name: &str,
+        decrypt: bool,
+    ) -> Result<Option<String>, String> {
+        validate_key_name(name).map_err(|e| e.to_string())?;
         let call = call_state(self)?;
-        if !call.writes.contains_key(&name) && call.writes.len() >= MAX_KEY_WRITES {
+        if !owns(&call.pack, name) {
+            return call
+                .backend
+                .system_key(name)
+                .inspect_err(|e| call.deny(e.clone()));
+        }
+        if let Some(w) = call.writes.get(name) {
+            return Ok(w.value.clone());
+        }
+        call.backend.own_key(name, decrypt)
+    }
+
+    pub(crate) fn sensor_st2_set(
+        &mut self,
+        name: &str,
+        value: Option<String>,
+        ttl_seconds: Option<u32>,
+        encrypt: bool,
+    ) -> Result<(), String> {
+        validate_key_name(name).map_err(|e| e.to_string())?;
+        let call = call_state(self)?;
+        if !owns(&call.pack, name) {
+            let message = format!(
+                "pack {:?} may not write key {name:?}: a pack writes only its own keys ({}.* and {}:*)",
+                call.pack, call.pack, call.pack
+            );
+            call.deny(message.clone());
+            return Err(message);
+        }
+        if encrypt {
             return Err(format!(
-                "a call may write at most {MAX_KEY_WRITES} keys; {name:?} was not deleted"
+                "key {name:?}: a sensor's writes are kept with its poll and cannot be encrypted; \
+                 store secrets with `squall key set --secret`"
             ));
         }
-        call.writes.insert(
-            name.clone(),
-            KeyWrite {
-                name,
-                value: None,
-                ttl_seconds: None,
-            },
-        );
-        Ok(existed)
+        call.write(name.to_string(), value, ttl_seconds, name)
     }
 
-    fn get_system(&mut self, name: String) -> Result<Option<String>, String> {
-        validate_key_name(&name).map_err(|e| e.to_string())?;
+    pub(crate) fn sensor_st2_list(
+        &mut self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String, bool)>, String> {
         let call = call_state(self)?;
-        call.backend.system_key(&name).inspect_err(|e| {
-            call.deny(e.clone());
-        })
+        let mut found: BTreeMap<String, (String, bool)> = BTreeMap::new();
+        for own in [format!("{}.", call.pack), format!("{}:", call.pack)] {
+            let narrowed = if prefix.starts_with(&own) {
+                prefix.to_string()
+            } else if own.starts_with(prefix) {
+                own
+            } else {
+                continue;
+            };
+            for (name, value, secret) in call.backend.own_keys(&narrowed)? {
+                found.insert(name, (value, secret));
+            }
+            for (name, w) in call.writes.range(narrowed.clone()..) {
+                if !name.starts_with(&narrowed) {
+                    break;
+                }
+                match &w.value {
+                    Some(v) => found.insert(name.clone(), (v.clone(), false)),
+                    None => found.remove(name),
+                };
+            }
+        }
+        Ok(found
+            .into_iter()
+            .take(1000)
+            .map(|(name, (value, secret))| (name, value, secret))
+            .collect())
     }
+}
+
+/// Whether `name` is one of `pack`'s own keys (`<pack>.…` or `<pack>:…`).
+pub(crate) fn owns(pack: &str, name: &str) -> bool {
+    name.strip_prefix(pack)
+        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with(':'))
 }
 
 impl emit::Host for RunState {

@@ -115,13 +115,21 @@ impl RunState {
     }
 }
 
+/// In a sensor call (`self.sensor` set) the datastore is the call's, buffered with its trigger
+/// instances (see `sensor.rs`); in an action's, the [`crate::run::KeyGate`] the server gave.
 impl wit_keys::Host for RunState {
     async fn list_values(&mut self, prefix: String) -> Result<Vec<(String, String, bool)>, String> {
+        if self.sensor.is_some() {
+            return self.sensor_st2_list(&prefix);
+        }
         let gate = self.key_gate()?;
         gate.list(prefix).await.map_err(|e| self.refused(e))
     }
 
     async fn get_value(&mut self, name: String, decrypt: bool) -> Result<Option<String>, String> {
+        if self.sensor.is_some() {
+            return self.sensor_st2_get(&name, decrypt);
+        }
         let gate = self.key_gate()?;
         gate.get(name, decrypt).await.map_err(|e| self.refused(e))
     }
@@ -133,6 +141,9 @@ impl wit_keys::Host for RunState {
         ttl_seconds: Option<u32>,
         encrypt: bool,
     ) -> Result<(), String> {
+        if self.sensor.is_some() {
+            return self.sensor_st2_set(&name, Some(value), ttl_seconds, encrypt);
+        }
         let gate = self.key_gate()?;
         gate.set(name, value, ttl_seconds, encrypt)
             .await
@@ -140,6 +151,11 @@ impl wit_keys::Host for RunState {
     }
 
     async fn delete_value(&mut self, name: String) -> Result<bool, String> {
+        if self.sensor.is_some() {
+            let existed = self.sensor_st2_get(&name, false)?.is_some();
+            self.sensor_st2_set(&name, None, None, false)?;
+            return Ok(existed);
+        }
         let gate = self.key_gate()?;
         gate.delete(name).await.map_err(|e| self.refused(e))
     }

@@ -67,6 +67,14 @@ impl SensorBackend for Fake {
         }
     }
 
+    fn own_key(&self, _name: &str, _decrypt: bool) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+
+    fn own_keys(&self, _prefix: &str) -> Result<Vec<(String, String, bool)>, String> {
+        Ok(Vec::new())
+    }
+
     fn check_emit(&self, trigger: &str, payload: &Value) -> Result<(), String> {
         if trigger != "t.tick" {
             return Err(format!(
@@ -130,7 +138,7 @@ fn a_successful_poll_hands_back_its_writes_emits_and_log() {
     assert_eq!(out.status, ExecutionStatus::Succeeded, "{:?}", out.error);
     assert_eq!(out.emitted, vec![("t.tick".to_string(), json!({"n": 42}))]);
     assert_eq!(out.writes.len(), 1);
-    assert_eq!(out.writes[0].name, "n");
+    assert_eq!(out.writes[0].name, "t:n");
     assert_eq!(out.writes[0].value.as_deref(), Some("42"));
     assert_eq!(out.output.log[0].message, "tick 42");
     assert!(out.fuel_consumed > 0);

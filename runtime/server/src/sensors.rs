@@ -683,7 +683,7 @@ impl Sensors {
                 "sensor call over its pack's quota; nothing it emitted was kept");
             return Ok((self.failed(reference, message.clone()), Some(message)));
         }
-        let instances = commit(&services, reference.pack(), outcome).await?;
+        let instances = commit(&services, outcome).await?;
         for instance in &instances {
             services
                 .bus()
@@ -704,10 +704,9 @@ impl Sensors {
     }
 }
 
-/// One transaction: the call's trigger instances and its pack-local key writes.
+/// One transaction: the call's trigger instances and its writes to the pack's own keys.
 async fn commit(
     services: &Services,
-    pack: &str,
     outcome: &SensorOutcome,
 ) -> Result<Vec<TriggerInstance>, StoreError> {
     let mut batch = Batch::new();
@@ -728,10 +727,11 @@ async fn commit(
         ttl_seconds,
     } in &outcome.writes
     {
-        let stored = pack_key_name(pack, name);
+        // Full names already: `<pack>:<name>` or one of the pack's `<pack>.…` keys.
+        let stored = name;
         match value {
             Some(v) => {
-                let mut kv = KeyValuePair::system(&stored, v);
+                let mut kv = KeyValuePair::system(stored, v);
                 if let Some(ttl) = ttl_seconds {
                     // The host already refused TTLs out of range.
                     let _ = kv.expire_after(now, i64::from(*ttl));
@@ -739,7 +739,7 @@ async fn commit(
                 batch.put_key(&kv);
             }
             None => {
-                batch.delete_key(&KeyRef::system(&stored));
+                batch.delete_key(&KeyRef::system(stored));
             }
         }
     }
@@ -871,6 +871,41 @@ impl SensorBackend for Backend {
             )),
             other => Ok(other.map(|kv| kv.value)),
         }
+    }
+
+    fn own_key(&self, name: &str, decrypt: bool) -> Result<Option<String>, String> {
+        let found = self
+            .services
+            .store()
+            .key_blocking(&KeyRef::system(name))
+            .map_err(|e| format!("datastore: {e}"))?;
+        match found {
+            Some(kv) if kv.secret && decrypt => self
+                .services
+                .datastore()
+                .decrypt(&kv.value)
+                .map(Some)
+                .map_err(|e| format!("secret key {name:?}: {e}")),
+            other => Ok(other.map(|kv| kv.value)),
+        }
+    }
+
+    fn own_keys(&self, prefix: &str) -> Result<Vec<(String, String, bool)>, String> {
+        // The trait is synchronous (called from inside the guest's call); this worker may block.
+        let store = self.services.store().clone();
+        let prefix = prefix.to_string();
+        let keys = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async move {
+                store
+                    .keys(squall_core::datastore::KeyScope::System, None, &prefix)
+                    .await
+            })
+        })
+        .map_err(|e| format!("datastore: {e}"))?;
+        Ok(keys
+            .into_iter()
+            .map(|kv| (kv.name, kv.value, kv.secret))
+            .collect())
     }
 
     fn system_key(&self, name: &str) -> Result<Option<String>, String> {

@@ -21,9 +21,10 @@ pub enum PackCommand {
         /// The pack's directory, e.g. packs/acme
         path: std::path::PathBuf,
     },
-    /// Build the pack at PATH: its python-script actions (every .py file under actions/, with
-    /// Squall's st2common stand-in) into one component, .squall/python-actions.wasm, and its
-    /// lock, with componentize-py, and compile it into the component cache of the data
+    /// Build the pack at PATH: its python-script actions and Python polling sensors (every .py
+    /// file under actions/ and sensors/, its requirements.txt and StackStorm's environment,
+    /// with Squall's st2common and st2reactor stand-ins) into one component,
+    /// .squall/python-actions.wasm, and its lock, with componentize-py, and compile it into the component cache of the data
     /// directory (--data-dir / squall.toml), so its first run starts at once. Runs on this
     /// machine, without a server; the server loads the build at its next start.
     Build {
@@ -89,13 +90,16 @@ pub async fn run(client: &Client, command: PackCommand) -> Result<u8, Failure> {
     }
 }
 
-/// The fields of an action's metadata `squall pack build` reads (the loader checks the rest).
+/// The fields of an action's or a sensor's metadata `squall pack build` reads (the loader
+/// checks the rest).
 #[derive(serde::Deserialize)]
-struct ActionEntry {
+struct EntryFields {
     #[serde(default)]
     runner_type: String,
     #[serde(default)]
     entry_point: String,
+    #[serde(default)]
+    class_name: String,
 }
 
 /// `squall pack build PATH`: writes `<PATH>/.squall/python-actions.wasm` and its lock.
@@ -117,31 +121,35 @@ pub fn build(
             pack_dir.display()
         )));
     }
-    let mut entry_points = Vec::new();
-    let actions_dir = pack_dir.join("actions");
-    let mut files: Vec<_> = std::fs::read_dir(&actions_dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.sort();
-    for file in files {
-        if !matches!(
-            file.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            continue;
-        }
-        let text = squall_core::pack_files::read_text(pack_dir, &file)
-            .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?
+    let mut entries = python::Entries::default();
+    for sub in ["actions", "sensors"] {
+        let mut files: Vec<_> = std::fs::read_dir(pack_dir.join(sub))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
-        let entry: ActionEntry = serde_saphyr::from_str(&text)
-            .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
-        if entry.runner_type == "python-script" {
-            entry_points.push(entry.entry_point);
+        files.sort();
+        for file in files {
+            if !matches!(
+                file.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ) {
+                continue;
+            }
+            let text = squall_core::pack_files::read_text(pack_dir, &file)
+                .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?
+                .unwrap_or_default();
+            let entry: EntryFields = serde_saphyr::from_str(&text)
+                .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
+            if sub == "actions" && entry.runner_type == "python-script" {
+                entries.actions.push(entry.entry_point);
+            } else if sub == "sensors" && entry.entry_point.ends_with(".py") {
+                entries.sensors.push((entry.class_name, entry.entry_point));
+            }
         }
     }
-    if entry_points.is_empty() {
+    let entries = entries.normalized();
+    if entries.is_empty() {
         eprintln!(
-            "{}: no python-script actions; nothing to build",
+            "{}: no python-script actions or Python sensors; nothing to build",
             pack_dir.display()
         );
         return Ok(0);
@@ -201,11 +209,12 @@ pub fn build(
     )?;
     write(
         &format!("pack/{}.py", python::MANIFEST_MODULE),
-        python::manifest(&entry_points).as_bytes(),
+        python::manifest(&entries).as_bytes(),
     )?;
     eprintln!(
-        "building {} python-script actions of {} with {version} ...",
-        entry_points.len(),
+        "building {} python-script actions and {} Python sensors of {} with {version} ...",
+        entries.actions.len(),
+        entries.sensors.len(),
         pack_dir.display()
     );
     let out = work.path().join("out.wasm");
@@ -233,14 +242,14 @@ pub fn build(
         );
         // componentize-py reports a module failing to import as "AssertionError: <the
         // traceback>" then "Caused by:"; show the traceback with the pack's own paths (its
-        // Python path entries are mounted as /0 = Squall's runtime, /1 = the pack's actions,
+        // Python path entries are mounted as /0 = Squall's runtime, /1 = the pack's files,
         // /2 = the vendored dependencies).
         let traceback = text
             .split_once("AssertionError: ")
             .map(|(_, rest)| rest.split("\n\nCaused by:").next().unwrap_or(rest))
             .unwrap_or(&text);
         let shown = traceback
-            .replace("\"/1/", &format!("\"{}/actions/", pack_dir.display()))
+            .replace("\"/1/", &format!("\"{}/", pack_dir.display()))
             .replace("\"/0/", "\"<squall runtime>/")
             .replace("\"/2/", "\"<vendored dependencies>/");
         return Err(Failure::input(format!(
@@ -254,14 +263,10 @@ pub fn build(
         std::fs::read(&out).map_err(|e| Failure::internal(format!("{}: {e}", out.display())))?;
     let lock = python::Lock {
         format: python::FORMAT,
-        sources_sha256: python::sources_digest(&sources, &entry_points),
+        sources_sha256: python::sources_digest(&sources, &entries),
         component_sha256: python::sha256_hex(&component),
-        entry_points: {
-            let mut e = entry_points.clone();
-            e.sort();
-            e.dedup();
-            e
-        },
+        entry_points: entries.actions.clone(),
+        sensors: entries.sensors.clone(),
         files: sources
             .iter()
             .map(|(p, b)| (p.clone(), python::sha256_hex(b)))
@@ -303,7 +308,7 @@ pub fn build(
         "built {} ({:.1} MB, {} entry points, sha256 {}) in {:.1} s\n",
         build_dir.join(python::COMPONENT_FILE).display(),
         component.len() as f64 / 1e6,
-        lock.entry_points.len(),
+        entries.len(),
         &lock.component_sha256[..12],
         started.elapsed().as_secs_f64()
     ));
