@@ -104,7 +104,7 @@ fn stackstorm_python_actions_run_unchanged_once_built() {
     write_squall_toml(
         dir.path(),
         &format!(
-            "[packs.pyops]\nhttp_allow = [\"127.0.0.1:{}\"]\n",
+            "[packs.pyops]\nhttp_allow = [\"127.0.0.1:{}\"]\nsecret_keys = [\"pyops.Counter:token\"]\n",
             stub.port
         ),
     );
@@ -149,6 +149,12 @@ fn stackstorm_python_actions_run_unchanged_once_built() {
         reqwest::Method::PUT,
         "/api/v1/keys/shared_note",
         Some(json!({"name": "shared_note", "value": "for everyone"})),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = server.send(
+        reqwest::Method::PUT,
+        "/api/v1/keys/core:elsewhere",
+        Some(json!({"name": "core:elsewhere", "value": "core's own"})),
     );
     assert_eq!(status, 200);
 
@@ -217,8 +223,24 @@ fn stackstorm_python_actions_run_unchanged_once_built() {
         refused.contains("may not write key \"elsewhere\""),
         "{refused}"
     );
-    let denials = e["output"]["denials"].to_string();
-    assert!(denials.contains("elsewhere"), "{e:#}");
+    let denials: Vec<&str> = e["output"]["denials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert!(
+        denials
+            .iter()
+            .any(|d| d.contains("key \"core:elsewhere\" is a local key of pack \"core\"")),
+        "{denials:?}"
+    );
+    assert!(
+        denials
+            .iter()
+            .any(|d| d.contains("pack \"pyops\" may not write key \"elsewhere\"")),
+        "{denials:?}"
+    );
     let key = server.get("/api/v1/keys/pyops.Counter:count");
     assert_eq!(key["value"], "2", "{key:#}");
     let token = server.get("/api/v1/keys/pyops.Counter:token");

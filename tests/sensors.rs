@@ -338,7 +338,7 @@ fn a_pack_cannot_read_another_packs_pack_local_keys() {
     let refused = server.wait_for("/api/v1/sensortypes/evil.Secret", 30, |s| {
         s["status"]["last_error"]
             .as_str()
-            .is_some_and(|e| e.contains("pack-local key"))
+            .is_some_and(|e| e.contains("a local key of pack"))
     });
     assert_eq!(refused["status"]["state"], "backing_off", "{refused:#}");
     assert!(ticks(&server, "evil.tick").is_empty());

@@ -4,10 +4,9 @@ A component has no sockets: every request goes to the host, which checks it agai
 ``http_allow`` grant (a refusal is ``ErrorCode_HttpRequestDenied``, recorded with the
 execution's denials) and makes the connection itself, TLS included. This module is the one
 place Python code reaches it; ``install()`` puts it under the standard library's
-``http.client`` (so ``urllib.request`` and everything built on ``http.client`` use it), under
-``requests`` (its ``HTTPAdapter.send``) when the pack vendors ``requests``, and under
-``botocore``'s ``URLLib3Session.send`` when it vendors ``botocore``; pyodide-http patches the
-same places for the same reason.
+``http.client`` (so ``urllib.request`` and everything built on ``http.client`` use it) and
+under ``requests`` (its ``HTTPAdapter.send``); pyodide-http patches the same places for the
+same reason. (botocore, which drives urllib3 itself, is not routed yet.)
 """
 
 import http.client
@@ -24,6 +23,19 @@ __all__ = ["request", "HTTPError", "install"]
 _WRITE_CHUNK = 4096
 # Bytes asked for per read.
 _READ_CHUNK = 64 * 1024
+
+# Headers the host sets itself or wasi:http refuses from a guest (hop-by-hop ones).
+_HOST_SET = {
+    "host",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "keep-alive",
+    "upgrade",
+    "proxy-connection",
+    "te",
+    "http2-settings",
+}
 
 _METHODS = {
     "GET": t.Method_Get,
@@ -78,13 +90,22 @@ def request(method, url, headers=(), body=None, timeout=None):
         raise HTTPError("unsupported URL scheme %r in %s" % (parts.scheme, url), "HttpRequestUriInvalid")
     fields = []
     for name, value in headers:
-        if name.lower() in ("host", "connection", "content-length", "transfer-encoding"):
+        if name.lower() in _HOST_SET:
             continue
         if isinstance(value, str):
             value = value.encode("latin-1")
         fields.append((name, value))
     if body is not None:
         fields.append(("content-length", str(len(body)).encode()))
+    try:
+        return _send(method, url, parts, fields, body, timeout)
+    except Err as e:
+        # A header or an authority wasi:http refuses, a stream that failed: the caller gets
+        # the one exception type this module raises.
+        raise HTTPError("request to %s failed: %s" % (url, e.value), "HttpProtocolError")
+
+
+def _send(method, url, parts, fields, body, timeout):
     req = t.OutgoingRequest(t.Fields.from_list(fields))
     verb = method.upper()
     req.set_method(_METHODS[verb]() if verb in _METHODS else t.Method_Other(verb))
@@ -105,14 +126,17 @@ def request(method, url, headers=(), body=None, timeout=None):
     try:
         future = outgoing_handler.handle(req, options)
     except Err as e:
+        outgoing.__exit__(None, None, None)
         raise _error(url, e.value)
-    if body:
-        with outgoing.write() as stream:
-            view = memoryview(body)
-            for start in range(0, len(view), _WRITE_CHUNK):
-                stream.blocking_write_and_flush(bytes(view[start : start + _WRITE_CHUNK]))
-    t.OutgoingBody.finish(outgoing, None)
     with future:
+        try:
+            if body:
+                with outgoing.write() as stream:
+                    view = memoryview(body)
+                    for start in range(0, len(view), _WRITE_CHUNK):
+                        stream.blocking_write_and_flush(bytes(view[start : start + _WRITE_CHUNK]))
+        finally:
+            t.OutgoingBody.finish(outgoing, None)
         while True:
             answer = future.get()
             if answer is not None:
@@ -131,15 +155,17 @@ def request(method, url, headers=(), body=None, timeout=None):
             response_headers = fields.entries()
         incoming = response.consume()
         chunks = []
+        failed = False
         with incoming.stream() as stream:
             while True:
                 try:
                     chunks.append(stream.blocking_read(_READ_CHUNK))
                 except Err as e:
-                    if isinstance(e.value, streams.StreamError_Closed):
-                        break
-                    raise HTTPError("request to %s: reading the response failed" % url, "HttpResponseIncomplete")
+                    failed = not isinstance(e.value, streams.StreamError_Closed)
+                    break
         t.IncomingBody.finish(incoming)
+        if failed:
+            raise HTTPError("request to %s: reading the response failed" % url, "HttpResponseIncomplete")
     return status, response_headers, b"".join(chunks)
 
 
@@ -313,53 +339,6 @@ def _install_requests():
     requests.adapters.HTTPAdapter.send = send
 
 
-def _install_botocore():
-    try:
-        import botocore.awsrequest
-        import botocore.httpsession
-        import botocore.exceptions
-    except ImportError:
-        return
-
-    def send(self, request):
-        body = request.body
-        if hasattr(body, "read"):
-            body = body.read()
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        try:
-            status, headers, content = globals()["request"](
-                request.method, request.url, list(request.headers.items()), body, self._timeout.read_timeout if hasattr(self, "_timeout") and self._timeout else None
-            )
-        except HTTPError as e:
-            raise botocore.exceptions.EndpointConnectionError(endpoint_url=request.url, error=e)
-        return botocore.awsrequest.AWSResponse(
-            request.url,
-            status,
-            {n: v.decode("latin-1") for n, v in headers},
-            _Raw(content),
-        )
-
-    botocore.httpsession.URLLib3Session.send = send
-
-
-class _Raw(object):
-    """The raw body botocore's ``AWSResponse`` streams from."""
-
-    def __init__(self, content):
-        self._io = io.BytesIO(content)
-
-    def stream(self, amt=1024, decode_content=False):
-        while True:
-            chunk = self._io.read(amt)
-            if not chunk:
-                return
-            yield chunk
-
-    def read(self, amt=None):
-        return self._io.read(amt)
-
-
 def _no_sockets(*args, **kwargs):
     raise PermissionError(
         "raw sockets are not available to components: the host makes outbound connections "
@@ -369,7 +348,7 @@ def _no_sockets(*args, **kwargs):
 
 
 def install():
-    """Routes ``http.client`` (hence ``urllib.request``), ``requests`` and ``botocore`` through
+    """Routes ``http.client`` (hence ``urllib.request``) and ``requests`` through
     :func:`request`, and makes a raw socket connection fail saying so. Called once, when the
     component is built."""
     import socket
@@ -384,4 +363,3 @@ def install():
     http.client._create_https_context = lambda http_version=None: None
     http.client._create_default_https_context = lambda: None
     _install_requests()
-    _install_botocore()

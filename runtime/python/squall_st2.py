@@ -291,12 +291,23 @@ _MODULES = {}
 _SENSORS = {}
 
 
+# Module name -> file it was loaded from (one interpreter holds every entry point: two files of
+# the same name would shadow each other where StackStorm runs each in its own process).
+_LOADED = {}
+
+
 def _load(path):
+    module_name = os.path.basename(path)[: -len(".py")]
+    if _LOADED.get(module_name, path) != path:
+        raise Exception(
+            "%s and %s are both module %r: entry points of one pack need distinct file names "
+            "(they share one interpreter)" % (_LOADED[module_name], path, module_name)
+        )
+    _LOADED[module_name] = path
     directory = os.path.dirname(path)
     # As StackStorm's loader: the module's own directory is on sys.path.
     if directory not in sys.path:
         sys.path.append(directory)
-    module_name = os.path.basename(path)[: -len(".py")]
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module

@@ -8,7 +8,10 @@ command through ``squall:plugin/process`` when its result is first needed (``com
 execution's ``commands``. ``subprocess.run``, ``call``, ``check_call``, ``check_output``,
 ``getoutput`` and ``getstatusoutput`` are the standard library's, built on this ``Popen``.
 A command that is not granted raises ``PermissionError`` naming the grant to add; stdin is
-written whole before the command starts; the output comes when it has ended.
+written whole before the command starts; the output comes when it has ended. Differences from
+a real child process: a ``Popen`` whose result is never asked for never runs; output not sent
+to ``PIPE`` is dropped (not inherited); ``env=`` adds to the command's granted environment
+rather than replacing it.
 """
 
 import io
@@ -93,9 +96,9 @@ class Popen(object):
                 raise FileNotFoundError(message)
             raise OSError(message)
         out = self._output
+        self.returncode = out.exit_code if out.exit_code is not None else -(out.signal or 9)
         if out.timed_out and timeout:
             raise subprocess.TimeoutExpired(self.args, timeout, out.stdout, out.stderr)
-        self.returncode = out.exit_code if out.exit_code is not None else -(out.signal or 9)
         return out
 
     def _shape(self, text):

@@ -274,13 +274,49 @@ pub fn check_pack_local_read(reader: &str, name: &str) -> Result<(), String> {
                 Ok(())
             } else {
                 Err(format!(
-                    "key {name:?} is pack {owner:?}'s pack-local key; only that pack may read it \
+                    "key {name:?} is a local key of pack {owner:?}; only that pack may read it \
                      (pack {reader:?} asked)"
                 ))
             }
         }
         None => Ok(()),
     }
+}
+
+/// Whether the system-scope key `name` is one of pack `pack`'s own local keys: `<pack>:<rest>`
+/// (Squall's pack-local keys) or `<pack>.<Class>:<rest>` (a StackStorm Python action's or
+/// sensor's local keys, `st2common/services/datastore.py`), with `<Class>` one dotted segment.
+/// A name like `<pack>.api_token` (no class) is not: that is the operator's to grant.
+pub fn owns_key(pack: &str, name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(pack) else {
+        return false;
+    };
+    if rest.starts_with(':') {
+        return true;
+    }
+    rest.strip_prefix('.')
+        .and_then(|r| r.split_once(':'))
+        .is_some_and(|(class, _)| !class.is_empty() && !class.contains('.'))
+}
+
+/// Keys one `st2-datastore` `list-values` call returns at most.
+pub const MAX_LISTED: usize = 1000;
+
+/// The prefixes to list for a pack asking for its own keys starting with `prefix`: the part of
+/// its own namespaces (`<pack>:`, `<pack>.`) the prefix selects. Listing never reaches past them.
+pub fn own_prefixes(pack: &str, prefix: &str) -> Vec<String> {
+    [format!("{pack}:"), format!("{pack}.")]
+        .into_iter()
+        .filter_map(|own| {
+            if prefix.starts_with(&own) {
+                Some(prefix.to_string())
+            } else if own.starts_with(prefix) {
+                Some(own)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// Checks a key name (1-255 chars of letters, digits, `_`, `-`, `.`, `:`, `/`).
@@ -320,14 +356,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_pack_owns_its_local_and_class_local_keys_only() {
+        assert!(owns_key("ops", "ops:state"));
+        assert!(owns_key("ops", "ops.Counter:count"));
+        assert!(!owns_key("ops", "ops.api_token"));
+        assert!(!owns_key("ops", "ops.a.b:c"));
+        assert!(!owns_key("ops", "ops.:c"));
+        assert!(!owns_key("ops", "opsx.Counter:count"));
+        assert!(!owns_key("ops", "ops"));
+        assert!(!owns_key("ops", "other:x"));
+        assert_eq!(own_prefixes("ops", ""), ["ops:", "ops."]);
+        assert_eq!(own_prefixes("ops", "op"), ["ops:", "ops."]);
+        assert_eq!(own_prefixes("ops", "ops.C"), ["ops.C"]);
+        assert!(own_prefixes("ops", "opsx").is_empty());
+        assert!(own_prefixes("ops", "other").is_empty());
+    }
+
+    #[test]
     fn pack_local_keys_are_readable_by_their_pack_only() {
         assert!(check_pack_local_read("monitor", "monitor:status.web").is_ok());
         assert!(check_pack_local_read("monitor", "github_token").is_ok());
         let e = check_pack_local_read("evil", "monitor:status.web").unwrap_err();
-        assert!(e.contains("pack \"monitor\"'s pack-local key"), "{e}");
+        assert!(e.contains("local key of pack \"monitor\""), "{e}");
         assert!(check_pack_local_read("ops", "ops.Counter:count").is_ok());
         let e = check_pack_local_read("evil", "ops.Counter:count").unwrap_err();
-        assert!(e.contains("pack \"ops\"'s pack-local key"), "{e}");
+        assert!(e.contains("local key of pack \"ops\""), "{e}");
     }
 
     #[test]

@@ -187,7 +187,9 @@ pub const WIT_FILES: &[(&str, &str)] = &[
 pub struct Lock {
     /// [`FORMAT`] when it was built.
     pub format: u32,
-    /// [`sources_digest`] of what went in (hex SHA-256).
+    /// [`runtime_digest`] of the Squall that built it.
+    pub runtime_sha256: String,
+    /// [`sources_digest`] of the pack's files that went in.
     pub sources_sha256: String,
     /// Hex SHA-256 of the component file.
     pub component_sha256: String,
@@ -284,10 +286,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The digest of everything a pack's Python component is built from: [`FORMAT`], StackStorm's
-/// environment, Squall's runtime and WIT files, the pack's `sources` and its `entries`, each
-/// length-prefixed so no two different inputs collide.
-pub fn sources_digest(sources: &[(String, Vec<u8>)], entries: &Entries) -> String {
+/// The digest of what Squall puts into every pack's Python component: [`FORMAT`], StackStorm's
+/// environment, Squall's runtime and WIT files (a build by another Squall differs here).
+pub fn runtime_digest() -> String {
     let mut h = Sha256::new();
     let mut put = |bytes: &[u8]| {
         h.update((bytes.len() as u64).to_le_bytes());
@@ -301,19 +302,20 @@ pub fn sources_digest(sources: &[(String, Vec<u8>)], entries: &Entries) -> Strin
         put(path.as_bytes());
         put(text.as_bytes());
     }
+    hex::encode(h.finalize())
+}
+
+/// The digest of the pack's `sources` ([`pack_sources`]), each path and content
+/// length-prefixed so no two different inputs collide.
+pub fn sources_digest(sources: &[(String, Vec<u8>)]) -> String {
+    let mut h = Sha256::new();
+    let mut put = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
     for (path, bytes) in sources {
         put(path.as_bytes());
         put(bytes);
-    }
-    let entries = entries.normalized();
-    for e in &entries.actions {
-        put(b"action");
-        put(e.as_bytes());
-    }
-    for (class, e) in &entries.sensors {
-        put(b"sensor");
-        put(class.as_bytes());
-        put(e.as_bytes());
     }
     hex::encode(h.finalize())
 }
@@ -341,12 +343,15 @@ pub fn manifest(entries: &Entries) -> String {
     )
 }
 
-/// The built component of the pack at `pack_dir`, checked current for `entries` (its
-/// `python-script` actions' and Python sensors' entry points).
+/// The built component of the pack at `pack_dir`, checked current: built by this Squall
+/// ([`runtime_digest`]), from the pack's files as they are ([`sources_digest`]), with each of
+/// `entries` (the entry points of the `python-script` actions and Python sensors that loaded)
+/// built in.
 ///
 /// # Errors
 /// A message saying what is wrong and naming the command that fixes it: not built, built by
-/// another lock format, or built from other sources (naming a changed file when one is).
+/// another Squall, built from other files (naming one that changed), or an entry point the
+/// build does not have.
 pub fn check_built(pack_dir: &Path, entries: &Entries) -> Result<PathBuf, String> {
     let build = pack_dir.join(BUILD_DIR);
     let component = build.join(COMPONENT_FILE);
@@ -357,13 +362,13 @@ pub fn check_built(pack_dir: &Path, entries: &Entries) -> Result<PathBuf, String
         Some(text) => serde_json::from_str::<Lock>(&text)
             .map_err(|e| format!("{}: {e}; {fix}", lock_path.display()))?,
     };
-    if lock.format != FORMAT {
+    if lock.format != FORMAT || lock.runtime_sha256 != runtime_digest() {
         return Err(format!(
             "the pack's Python content was built by another version of Squall; {fix}"
         ));
     }
     let sources = pack_sources(pack_dir)?;
-    if sources_digest(&sources, entries) != lock.sources_sha256 {
+    if sources_digest(&sources) != lock.sources_sha256 {
         let changed = sources
             .iter()
             .find(|(p, b)| {
@@ -372,32 +377,69 @@ pub fn check_built(pack_dir: &Path, entries: &Entries) -> Result<PathBuf, String
                     .iter()
                     .any(|(lp, ls)| lp == p && *ls == sha256_hex(b))
             })
-            .map(|(p, _)| format!("{} changed since", shown(p)))
+            .map(|(p, _)| format!("{p} changed since"))
             .or_else(|| {
                 lock.files
                     .iter()
                     .find(|(lp, _)| !sources.iter().any(|(p, _)| p == lp))
-                    .map(|(p, _)| format!("{} was removed since", shown(p)))
+                    .map(|(p, _)| format!("{p} was removed since"))
             })
-            .unwrap_or_else(|| "the pack's Python entry points changed since".into());
+            .unwrap_or_else(|| "the pack's Python files changed since".into());
         return Err(format!("{changed} the pack was built; {fix}"));
+    }
+    if let Some(missing) = entries
+        .actions
+        .iter()
+        .find(|e| !lock.entry_points.contains(e))
+    {
+        return Err(format!(
+            "entry point actions/{missing} is not in the pack's build; {fix}"
+        ));
+    }
+    if let Some((class, e)) = entries.sensors.iter().find(|s| !lock.sensors.contains(s)) {
+        return Err(format!(
+            "sensor {class} (sensors/{e}) is not in the pack's build; {fix}"
+        ));
     }
     crate::pack_files::confine(pack_dir, &component).map_err(|e| format!("{e}; {fix}"))
 }
 
-/// A source path as the pack author knows it (`actions/a.py`, `requirements.txt`).
-fn shown(path: &str) -> String {
-    path.to_string()
-}
-
 /// The requirement lines of a `requirements.txt` (comments and blank lines dropped), and the
 /// ones naming a [`PROVIDED`] package, left out.
-pub fn requirements(text: &str) -> (Vec<String>, Vec<String>) {
-    text.lines()
-        .map(|l| l.split_once('#').map_or(l, |(before, _)| before).trim())
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .partition(|l| !PROVIDED.contains(&requirement_name(l).as_str()))
+///
+/// # Errors
+/// A message naming the line (1-based) that is not `<name>[<extras>]` followed by version
+/// specifiers: a pip option (`-r`, `--index-url`, ...), a URL or path, an environment marker.
+/// What is installed comes from the package index by name only, never from where a pack says.
+pub fn requirements(text: &str) -> Result<(Vec<String>, Vec<String>), String> {
+    static LINE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        let spec = r"(===|==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!_-]+";
+        regex::Regex::new(&format!(
+            r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,\s-]*\])?\s*({spec}(\s*,\s*{spec})*)?$"
+        ))
+        .expect("a valid pattern")
+    });
+    let mut wanted = Vec::new();
+    let mut provided = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split_once('#').map_or(raw, |(before, _)| before).trim();
+        if line.is_empty() {
+            continue;
+        }
+        if !LINE.is_match(line) {
+            return Err(format!(
+                "requirements.txt line {}: {line:?}: only a package name with optional extras \
+                 and version specifiers is accepted (no pip options, URLs, paths or markers)",
+                i + 1
+            ));
+        }
+        if PROVIDED.contains(&requirement_name(line).as_str()) {
+            provided.push(line.to_string());
+        } else {
+            wanted.push(line.to_string());
+        }
+    }
+    Ok((wanted, provided))
 }
 
 /// The normalized distribution name a requirement line names (`PyYAML>=5` → `pyyaml`,
@@ -433,7 +475,8 @@ mod tests {
         let sources = pack_sources(dir).unwrap();
         Lock {
             format: FORMAT,
-            sources_sha256: sources_digest(&sources, entries),
+            runtime_sha256: runtime_digest(),
+            sources_sha256: sources_digest(&sources),
             component_sha256: String::new(),
             entry_points: entries.actions.clone(),
             sensors: entries.sensors.clone(),
@@ -509,24 +552,56 @@ mod tests {
         std::fs::remove_file(d.path().join("requirements.txt")).unwrap();
         check_built(d.path(), &entries).unwrap();
 
-        // A new python-script action or Python sensor naming an entry point not built in.
+        // A new python-script action or Python sensor naming an entry point not built in; one
+        // that failed to load (fewer entries) leaves the build current.
         let more = actions(&["a.py", "lib/other.py"]);
         let err = check_built(d.path(), &more).unwrap_err();
-        assert!(err.contains("changed since the pack was built"), "{err}");
+        assert!(
+            err.starts_with("entry point actions/lib/other.py is not in the pack's build"),
+            "{err}"
+        );
         let sensor = Entries {
             actions: vec!["a.py".into()],
             sensors: vec![("Watch".into(), "watch.py".into())],
         };
         let err = check_built(d.path(), &sensor).unwrap_err();
-        assert!(err.contains("changed since the pack was built"), "{err}");
+        assert!(
+            err.starts_with("sensor Watch (sensors/watch.py) is not in the pack's build"),
+            "{err}"
+        );
+        check_built(d.path(), &actions(&[])).unwrap();
+
+        // Built by another Squall (its runtime differs).
+        let mut old = lock_for(d.path(), &entries);
+        old.runtime_sha256 = "0".repeat(64);
+        write(
+            d.path(),
+            ".squall/python-actions.lock",
+            &serde_json::to_string(&old).unwrap(),
+        );
+        let err = check_built(d.path(), &entries).unwrap_err();
+        assert!(err.contains("built by another version of Squall"), "{err}");
     }
 
     #[test]
     fn requirement_lines_drop_comments_and_blanks() {
-        let (wanted, provided) =
-            requirements("# deps\nrequests>=2 # http\n\n  six\neventlet==0.33\n");
-        assert_eq!(wanted, ["requests>=2", "six"]);
+        let (wanted, provided) = requirements(
+            "# deps\nrequests>=2 # http\n\n  six\neventlet==0.33\nPyYAML[x] >= 5.1, <7\n",
+        )
+        .unwrap();
+        assert_eq!(wanted, ["requests>=2", "six", "PyYAML[x] >= 5.1, <7"]);
         assert_eq!(provided, ["eventlet==0.33"]);
+        for bad in [
+            "-r other.txt",
+            "--index-url=https://evil/simple",
+            "PyYAML @ https://evil/x.tar.gz",
+            "git+https://evil/x.git",
+            "./local/pkg",
+            "six; python_version > '3'",
+        ] {
+            let e = requirements(&format!("six\n{bad}\n")).unwrap_err();
+            assert!(e.starts_with("requirements.txt line 2:"), "{bad}: {e}");
+        }
         assert_eq!(requirement_name("PyYAML>=5.1"), "pyyaml");
         assert_eq!(
             requirement_name("charset_normalizer[x]"),

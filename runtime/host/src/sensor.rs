@@ -43,11 +43,12 @@ pub trait SensorBackend: Send + Sync {
     fn system_key(&self, name: &str) -> Result<Option<String>, String>;
 
     /// The system-scope key `name` (one of the pack's own, named in full): its value, a
-    /// secret's decrypted when `decrypt` (a pack reads its own secrets) and its ciphertext
-    /// otherwise; `None` when unset or expired.
+    /// secret's decrypted when `decrypt` and granted (`secret_keys`), its ciphertext without
+    /// `decrypt`; `None` when unset or expired.
     ///
     /// # Errors
-    /// A message for the guest (the store failed, the secret does not decrypt).
+    /// A message for the guest naming the grant (a secret not granted, recorded as a denial),
+    /// or the store or decryption failure.
     fn own_key(&self, name: &str, decrypt: bool) -> Result<Option<String>, String>;
 
     /// The pack's own system-scope keys whose full names start with `prefix` (which starts
@@ -108,6 +109,9 @@ pub struct SensorRequest {
     /// Most datastore bytes (key names plus values) one call may write
     /// (`[sensors] max_state_bytes_per_call`); more fails the call.
     pub max_state_bytes: u64,
+    /// Whether the sensor may use `st2-datastore` (StackStorm's `sensor_service`): Python
+    /// sensors only; any other sensor's call is refused.
+    pub st2_keys: bool,
 }
 
 /// A write to one of the pack's own keys, made by a successful call.
@@ -164,6 +168,8 @@ pub(crate) struct SensorCall {
     /// whatever it returns.
     over_limit: Option<String>,
     denials: Arc<Mutex<Denials>>,
+    /// [`SensorRequest::st2_keys`].
+    st2_keys: bool,
 }
 
 impl SensorCall {
@@ -175,6 +181,18 @@ impl SensorCall {
             d.more += 1;
         }
     }
+}
+
+/// The call's state, for `st2-datastore`: Python sensors only.
+fn st2_call_state(state: &mut RunState) -> Result<&mut SensorCall, String> {
+    let call = call_state(state)?;
+    if !call.st2_keys {
+        return Err(
+            "st2-datastore is StackStorm's sensor_service, for Python sensors only; use datastore"
+                .into(),
+        );
+    }
+    Ok(call)
 }
 
 fn call_state(state: &mut RunState) -> Result<&mut SensorCall, String> {
@@ -285,7 +303,7 @@ impl RunState {
         decrypt: bool,
     ) -> Result<Option<String>, String> {
         validate_key_name(name).map_err(|e| e.to_string())?;
-        let call = call_state(self)?;
+        let call = st2_call_state(self)?;
         if !owns(&call.pack, name) {
             return call
                 .backend
@@ -295,7 +313,9 @@ impl RunState {
         if let Some(w) = call.writes.get(name) {
             return Ok(w.value.clone());
         }
-        call.backend.own_key(name, decrypt)
+        call.backend
+            .own_key(name, decrypt)
+            .inspect_err(|e| call.deny(e.clone()))
     }
 
     pub(crate) fn sensor_st2_set(
@@ -306,10 +326,11 @@ impl RunState {
         encrypt: bool,
     ) -> Result<(), String> {
         validate_key_name(name).map_err(|e| e.to_string())?;
-        let call = call_state(self)?;
+        let call = st2_call_state(self)?;
         if !owns(&call.pack, name) {
             let message = format!(
-                "pack {:?} may not write key {name:?}: a pack writes only its own keys ({}.* and {}:*)",
+                "pack {:?} may not write key {name:?}: a pack writes only its own local keys \
+                 ({}:<name> and {}.<Class>:<name>)",
                 call.pack, call.pack, call.pack
             );
             call.deny(message.clone());
@@ -324,22 +345,38 @@ impl RunState {
         call.write(name.to_string(), value, ttl_seconds, name)
     }
 
+    pub(crate) fn sensor_st2_delete(&mut self, name: &str) -> Result<bool, String> {
+        validate_key_name(name).map_err(|e| e.to_string())?;
+        let call = st2_call_state(self)?;
+        // Refused (and recorded) as a write before anything is read.
+        if !owns(&call.pack, name) {
+            let message = format!(
+                "pack {:?} may not delete key {name:?}: a pack writes only its own local keys \
+                 ({}:<name> and {}.<Class>:<name>)",
+                call.pack, call.pack, call.pack
+            );
+            call.deny(message.clone());
+            return Err(message);
+        }
+        let existed = match call.writes.get(name) {
+            Some(w) => w.value.is_some(),
+            None => call.backend.own_key(name, false)?.is_some(),
+        };
+        call.write(name.to_string(), None, None, name)?;
+        Ok(existed)
+    }
+
     pub(crate) fn sensor_st2_list(
         &mut self,
         prefix: &str,
     ) -> Result<Vec<(String, String, bool)>, String> {
-        let call = call_state(self)?;
+        let call = st2_call_state(self)?;
         let mut found: BTreeMap<String, (String, bool)> = BTreeMap::new();
-        for own in [format!("{}.", call.pack), format!("{}:", call.pack)] {
-            let narrowed = if prefix.starts_with(&own) {
-                prefix.to_string()
-            } else if own.starts_with(prefix) {
-                own
-            } else {
-                continue;
-            };
+        for narrowed in own_prefixes(&call.pack, prefix) {
             for (name, value, secret) in call.backend.own_keys(&narrowed)? {
-                found.insert(name, (value, secret));
+                if owns(&call.pack, &name) {
+                    found.insert(name, (value, secret));
+                }
             }
             for (name, w) in call.writes.range(narrowed.clone()..) {
                 if !name.starts_with(&narrowed) {
@@ -353,17 +390,13 @@ impl RunState {
         }
         Ok(found
             .into_iter()
-            .take(1000)
+            .take(squall_core::datastore::MAX_LISTED)
             .map(|(name, (value, secret))| (name, value, secret))
             .collect())
     }
 }
 
-/// Whether `name` is one of `pack`'s own keys (`<pack>.…` or `<pack>:…`).
-pub(crate) fn owns(pack: &str, name: &str) -> bool {
-    name.strip_prefix(pack)
-        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with(':'))
-}
+use squall_core::datastore::{own_prefixes, owns_key as owns};
 
 impl emit::Host for RunState {
     fn emit(&mut self, trigger_ref: String, payload_json: String) -> Result<(), String> {
@@ -424,6 +457,7 @@ impl Host {
             max_emits: request.max_emits,
             max_payload: request.max_payload,
             max_state_bytes: request.max_state_bytes,
+            st2_keys: request.st2_keys,
             over_limit: None,
             denials: denials.clone(),
         };

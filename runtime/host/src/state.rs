@@ -152,9 +152,7 @@ impl wit_keys::Host for RunState {
 
     async fn delete_value(&mut self, name: String) -> Result<bool, String> {
         if self.sensor.is_some() {
-            let existed = self.sensor_st2_get(&name, false)?.is_some();
-            self.sensor_st2_set(&name, None, None, false)?;
-            return Ok(existed);
+            return self.sensor_st2_delete(&name);
         }
         let gate = self.key_gate()?;
         gate.delete(name).await.map_err(|e| self.refused(e))

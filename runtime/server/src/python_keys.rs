@@ -2,46 +2,63 @@
 //! `wit/squall.wit`): StackStorm's `action_service.get_value/set_value/delete_value/list_values`
 //! over system-scope keys named in full.
 //!
-//! A pack owns the keys named `<pack>.…` (StackStorm's local keys, `<pack>.<class>:<name>`)
-//! and `<pack>:…` (Squall's pack-local keys): it reads (decrypting on request), writes and
-//! deletes them. Any other key it may only read, exactly as a sensor's `get-system` reads it:
-//! never another pack's local key, a secret only when granted (`[packs.<pack>] secret_keys`).
-//! A write or delete of a key it does not own, or a refused read, is a
-//! [`GateError::Denied`] the host records among the execution's denials. Writes go through
-//! [`crate::Datastore::set`], so they are durable when the call returns and fire the
-//! `core.st2.key_value_pair.*` triggers, as StackStorm's API does for a Python action.
+//! A pack owns its local keys ([`squall_core::datastore::owns_key`]: `<pack>:<name>`, and
+//! StackStorm's `<pack>.<Class>:<name>`): it reads, writes and deletes them. Any other key it
+//! may only read, exactly as a sensor's `get-system` reads it: never another pack's local key.
+//! A secret comes as its ciphertext without `decrypt` (as StackStorm returns it) and decrypted
+//! only when the operator granted it (`[packs.<pack>] secret_keys`), its own included. A write
+//! or delete of a key it does not own, or a refused read, is a [`GateError::Denied`] the host
+//! records among the execution's denials.
+//! Writes go through [`crate::Datastore::set`], so they are durable when the call returns and
+//! fire the `core.st2.key_value_pair.*` triggers, as StackStorm's API does for a Python
+//! action; one execution writes at most [`MAX_WRITES`] times.
 
-use squall_core::datastore::{KeyRef, MAX_TTL, check_pack_local_read};
-use squall_host::{GateError, KeyGate, MAX_VALUE_BYTES};
+use squall_core::config::PackGrants;
+use squall_core::datastore::{
+    KeyRef, MAX_LISTED, MAX_TTL, check_pack_local_read, own_prefixes, owns_key,
+};
+use squall_host::{GateError, KeyGate, MAX_KEY_WRITES, MAX_VALUE_BYTES};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Keys one `list-values` call returns at most (as the WIT says).
-pub(crate) const MAX_LISTED: usize = 1000;
+/// Writes and deletes one execution may make; past it each is refused.
+pub(crate) const MAX_WRITES: usize = MAX_KEY_WRITES;
 
 /// The `st2-datastore` import of one execution of `pack`.
 pub(crate) struct ActionKeys {
     pack: String,
-    secret_keys: Vec<String>,
+    grants: PackGrants,
     datastore: Option<crate::Datastore>,
+    writes: AtomicUsize,
 }
 
 impl ActionKeys {
-    /// The gate of an execution of `pack` with its `secret_keys` grant; `datastore` `None`
-    /// (a bare runner) refuses every call.
+    /// The gate of an execution of `pack` under its `grants` (`secret_keys`); `datastore`
+    /// `None` (a bare runner) refuses every call.
     pub(crate) fn new(
         pack: &str,
-        secret_keys: Vec<String>,
+        grants: PackGrants,
         datastore: Option<crate::Datastore>,
     ) -> ActionKeys {
         ActionKeys {
             pack: pack.to_string(),
-            secret_keys,
+            grants,
             datastore,
+            writes: AtomicUsize::new(0),
         }
     }
 
     fn owns(&self, name: &str) -> bool {
-        name.strip_prefix(self.pack.as_str())
-            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with(':'))
+        owns_key(&self.pack, name)
+    }
+
+    /// Counts one write or delete against [`MAX_WRITES`].
+    fn count_write(&self, name: &str) -> Result<(), GateError> {
+        if self.writes.fetch_add(1, Ordering::Relaxed) >= MAX_WRITES {
+            return Err(GateError::Failed(format!(
+                "an execution may write at most {MAX_WRITES} keys; {name:?} was not written"
+            )));
+        }
+        Ok(())
     }
 
     fn datastore(&self) -> Result<&crate::Datastore, GateError> {
@@ -52,8 +69,8 @@ impl ActionKeys {
 
     fn write_refusal(&self, verb: &str, name: &str) -> GateError {
         GateError::Denied(format!(
-            "pack {:?} may not {verb} key {name:?}: a pack writes only its own keys \
-             ({}.* and {}:*)",
+            "pack {:?} may not {verb} key {name:?}: a pack writes only its own local keys \
+             ({}:<name> and {}.<Class>:<name>)",
             self.pack, self.pack, self.pack
         ))
     }
@@ -69,21 +86,18 @@ impl KeyGate for ActionKeys {
         let datastore = self.datastore()?;
         // Only the pack's own keys: whatever the prefix, nothing outside them is listed.
         let mut out = Vec::new();
-        for own in [format!("{}.", self.pack), format!("{}:", self.pack)] {
-            let narrowed = if prefix.starts_with(&own) {
-                prefix.clone()
-            } else if own.starts_with(&prefix) {
-                own
-            } else {
-                continue;
-            };
+        for narrowed in own_prefixes(&self.pack, &prefix) {
             let filter = crate::datastore::KeyFilter {
                 scope: Some(squall_core::datastore::KeyScope::System),
                 user: None,
                 prefix: narrowed,
             };
             let keys = datastore.list(&filter, false).await.map_err(failed)?;
-            out.extend(keys.into_iter().map(|kv| (kv.name, kv.value, kv.secret)));
+            out.extend(
+                keys.into_iter()
+                    .filter(|kv| self.owns(&kv.name))
+                    .map(|kv| (kv.name, kv.value, kv.secret)),
+            );
         }
         out.sort();
         out.truncate(MAX_LISTED);
@@ -104,7 +118,7 @@ impl KeyGate for ActionKeys {
         if !kv.secret || !decrypt {
             return Ok(Some(kv.value));
         }
-        if !self.owns(&name) && !self.secret_keys.iter().any(|k| *k == name) {
+        if !self.grants.may_read_secret(&name) {
             return Err(GateError::Denied(format!(
                 "secret key {name:?} is not granted to pack {:?} ([packs.{}] secret_keys in squall.toml)",
                 self.pack, self.pack
@@ -127,6 +141,7 @@ impl KeyGate for ActionKeys {
         if !self.owns(&name) {
             return Err(self.write_refusal("write", &name));
         }
+        self.count_write(&name)?;
         if value.len() > MAX_VALUE_BYTES {
             return Err(GateError::Failed(format!(
                 "value of key {name:?} is {} bytes, over the limit of {MAX_VALUE_BYTES} bytes",
@@ -158,26 +173,11 @@ impl KeyGate for ActionKeys {
         if !self.owns(&name) {
             return Err(self.write_refusal("delete", &name));
         }
+        self.count_write(&name)?;
         match datastore.delete(&KeyRef::system(&name)).await {
             Ok(_) => Ok(true),
             Err(crate::datastore::DatastoreError::NotFound(_)) => Ok(false),
             Err(e) => Err(failed(e)),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_pack_owns_its_dotted_and_local_keys_only() {
-        let k = ActionKeys::new("ops", Vec::new(), None);
-        assert!(k.owns("ops.Counter:count"));
-        assert!(k.owns("ops:state"));
-        assert!(!k.owns("opsx.Counter:count"));
-        assert!(!k.owns("ops"));
-        assert!(!k.owns("other.Counter:count"));
-        assert!(!k.owns("shared_token"));
     }
 }

@@ -528,13 +528,12 @@ impl Runner {
                 config.smtp.clone(),
             ))
         });
-        let keys = component.uses_keys().then(|| {
+        // StackStorm's `action_service` is for Python content only: another component importing
+        // `st2-datastore` gets no gate (every call refused).
+        let keys = (component.uses_keys() && shape == Shape::PythonScript).then(|| {
             Arc::new(crate::python_keys::ActionKeys::new(
                 &execution.action.pack,
-                self.registry
-                    .config()
-                    .grants(&execution.action.pack)
-                    .secret_keys,
+                self.registry.config().grants(&execution.action.pack),
                 self.datastore.get().cloned(),
             ))
         });

@@ -619,7 +619,16 @@ impl Sensors {
             pack: pack.to_string(),
             config,
             limits,
-            http: registry.http_policy(pack),
+            // StackStorm Python sensors declare no `capabilities`: the operator's grant alone
+            // decides, as for StackStorm's actions.
+            http: if sensor.is_python() {
+                crate::http_runner::stackstorm_http_policy(
+                    &registry.http_policy(pack),
+                    registry.config().grants(pack).http_allow,
+                )
+            } else {
+                registry.http_policy(pack)
+            },
             backend: Arc::new(Backend {
                 services: services.clone(),
                 pack: pack.to_string(),
@@ -628,6 +637,7 @@ impl Sensors {
             max_emits: sensor.max_emits,
             max_payload: registry.config().sensors.max_payload,
             max_state_bytes: registry.config().sensors.max_state_bytes_per_call,
+            st2_keys: sensor.is_python(),
         };
         let _slot = self.inner.slots.acquire().await.expect("never closed");
         Ok(registry.host().call_sensor(&prepared, request, entry).await)
@@ -880,12 +890,20 @@ impl SensorBackend for Backend {
             .key_blocking(&KeyRef::system(name))
             .map_err(|e| format!("datastore: {e}"))?;
         match found {
-            Some(kv) if kv.secret && decrypt => self
-                .services
-                .datastore()
-                .decrypt(&kv.value)
-                .map(Some)
-                .map_err(|e| format!("secret key {name:?}: {e}")),
+            Some(kv) if kv.secret && decrypt => {
+                let grants = self.services.registry().config().grants(&self.pack);
+                if !grants.may_read_secret(name) {
+                    return Err(format!(
+                        "secret key {name:?} is not granted to pack {:?} ([packs.{}] secret_keys in squall.toml)",
+                        self.pack, self.pack
+                    ));
+                }
+                self.services
+                    .datastore()
+                    .decrypt(&kv.value)
+                    .map(Some)
+                    .map_err(|e| format!("secret key {name:?}: {e}"))
+            }
             other => Ok(other.map(|kv| kv.value)),
         }
     }

@@ -102,12 +102,16 @@ struct EntryFields {
     class_name: String,
 }
 
-/// `squall pack build PATH`: writes `<PATH>/.squall/python-actions.wasm` and its lock.
+/// `squall pack build PATH`: writes `<PATH>/.squall/python-actions.wasm` and its lock, and
+/// compiles the component into the data directory's cache. A pack with no Python content has
+/// nothing to build (exit code 0, said on stderr).
 ///
 /// # Errors
-/// [`Failure`] (exit code 1) naming the file or the program: no `pack.yaml`, an action
-/// metadata file that does not parse, no python-script action, componentize-py missing or
-/// failing (its output is shown: an import error there names the module and the file).
+/// [`Failure`] naming the file or the program: exit code 2 for the pack's content (no
+/// `pack.yaml`, metadata that does not parse, a `requirements.txt` line that is not a package
+/// with version specifiers, a dependency with no pure-Python wheel, a module that does not
+/// import — its traceback shown with the pack's paths —, componentize-py missing or failing),
+/// 3 for Squall's own failures (a temporary directory, the host).
 pub fn build(
     settings: &crate::settings::Settings,
     pack_dir: &std::path::Path,
@@ -193,6 +197,8 @@ pub fn build(
         .iter()
         .find(|(rel, _)| rel == python::REQUIREMENTS)
         .map(|(_, text)| python::requirements(&String::from_utf8_lossy(text)))
+        .transpose()
+        .map_err(|e| Failure::input(format!("{}/{e}", pack_dir.display())))?
         .unwrap_or_default();
     if !provided.is_empty() {
         eprintln!(
@@ -253,7 +259,7 @@ pub fn build(
             .replace("\"/0/", "\"<squall runtime>/")
             .replace("\"/2/", "\"<vendored dependencies>/");
         return Err(Failure::input(format!(
-            "building the Python actions of {} failed ({}):\n{}",
+            "building the Python content of {} failed ({}):\n{}",
             pack_dir.display(),
             run.status,
             shown.trim_end()
@@ -263,7 +269,8 @@ pub fn build(
         std::fs::read(&out).map_err(|e| Failure::internal(format!("{}: {e}", out.display())))?;
     let lock = python::Lock {
         format: python::FORMAT,
-        sources_sha256: python::sources_digest(&sources, &entries),
+        runtime_sha256: python::runtime_digest(),
+        sources_sha256: python::sources_digest(&sources),
         component_sha256: python::sha256_hex(&component),
         entry_points: entries.actions.clone(),
         sensors: entries.sensors.clone(),
@@ -396,11 +403,12 @@ fn vendor(
 }
 
 /// Makes the pure wheels of [`squall_core::python::PURE_FROM_SOURCE`] in `<target>.wheels`
-/// (each from its source distribution, the version the pack's requirement asks for, else the
-/// newest) with `runtime/cli/src/cmd/pure_wheel.py`; returns that directory.
+/// (each from its source distribution on PyPI, the newest the pack's requirement allows,
+/// checked against PyPI's sha256 and only read, never run) with
+/// `runtime/cli/src/cmd/pure_wheel.py`; returns that directory.
 ///
 /// # Errors
-/// [`Failure`] when pip cannot download a source distribution or the script fails.
+/// [`Failure`] when no source distribution matches, the download fails or does not match.
 fn pure_wheels(
     python: &std::path::Path,
     wanted: &[String],
@@ -418,52 +426,31 @@ fn pure_wheels(
         .map_err(|e| Failure::internal(format!("{}: {e}", script.display())))?;
     for (dist, inner) in PURE_FROM_SOURCE {
         let name = requirement_name(dist);
+        // Only the version specifier of the pack's line (the lines are checked: a name, extras,
+        // specifiers), never a URL or an option.
         let spec = wanted
             .iter()
             .find(|w| requirement_name(w) == name)
-            .cloned()
-            .unwrap_or_else(|| name.clone());
-        let fetched = std::process::Command::new(python)
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(["--no-binary", ":all:", "--no-deps", "-d"])
-            .arg(&sdists)
-            .arg(&spec)
-            .output()
-            .map_err(|e| Failure::input(format!("cannot run {} -m pip: {e}", python.display())))?;
-        if !fetched.status.success() {
-            return Err(Failure::input(format!(
-                "cannot download the source of {spec} to build it without C code:\n{}",
-                String::from_utf8_lossy(&fetched.stderr).trim_end()
-            )));
-        }
-        let archive = std::fs::read_dir(&sdists)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                    n.ends_with(".tar.gz") && requirement_name(n).starts_with(&format!("{name}-"))
-                })
+            .map(|w| {
+                let rest = &w[w
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+                    .unwrap_or(w.len())..];
+                let rest = rest.find(']').map_or(rest, |end| &rest[end + 1..]);
+                rest.trim().to_string()
             })
-            .ok_or_else(|| Failure::input(format!("pip downloaded no .tar.gz source of {spec}")))?;
+            .unwrap_or_default();
         let made = std::process::Command::new(python)
             .arg(&script)
-            .arg(&archive)
-            .arg(inner)
             .arg(dist)
+            .arg(&spec)
+            .arg(inner)
+            .arg(&sdists)
             .arg(&wheels)
             .output()
             .map_err(|e| Failure::internal(format!("cannot run {}: {e}", python.display())))?;
         if !made.status.success() {
-            return Err(Failure::internal(format!(
-                "making a pure wheel of {spec} failed:\n{}",
+            return Err(Failure::input(format!(
+                "making a pure wheel of {dist}{spec} from its source failed:\n{}",
                 String::from_utf8_lossy(&made.stderr).trim_end()
             )));
         }

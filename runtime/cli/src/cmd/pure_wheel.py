@@ -5,19 +5,58 @@ run without their C speedups (PyYAML's `lib/yaml` falls back from libyaml, Marku
 `src/markupsafe` from `_speedups`): the package's `.py` files only, tagged `py3-none-any`, so
 pip's resolver can use it (`--find-links`) wherever a requirement names the package.
 
-usage: python3 pure_wheel.py <sdist.tar.gz> <package dir inside the sdist> <distribution name> <out dir>
+The source distribution is fetched from PyPI's JSON API (the newest non-pre-release matching the
+specifier), checked against the sha256 PyPI publishes, and only read: nothing in it runs (pip
+would run its build backend to prepare its metadata).
+
+usage: python3 pure_wheel.py <distribution> <specifier, e.g. ">=5.1" or ""> <package dir inside
+the sdist> <work dir> <out dir>
 """
 
 import base64
 import hashlib
+import json
 import os
 import sys
 import tarfile
+import urllib.request
 import zipfile
 
+from pip._vendor.packaging.specifiers import SpecifierSet
+from pip._vendor.packaging.version import InvalidVersion, Version
 
-def main(archive, inner, dist, out):
-    version = os.path.basename(archive)[: -len(".tar.gz")].rsplit("-", 1)[1]
+
+def fetch(dist, spec, work):
+    """Downloads the newest matching source distribution of `dist`; returns (path, version)."""
+    with urllib.request.urlopen("https://pypi.org/pypi/%s/json" % dist, timeout=60) as r:
+        releases = json.load(r)["releases"]
+    wanted = SpecifierSet(spec)
+    candidates = []
+    for text, files in releases.items():
+        try:
+            version = Version(text)
+        except InvalidVersion:
+            continue
+        if version.is_prerelease or version not in wanted:
+            continue
+        for f in files:
+            if f["packagetype"] == "sdist" and f["filename"].endswith(".tar.gz") and not f.get("yanked"):
+                candidates.append((version, f))
+    if not candidates:
+        sys.exit("PyPI has no source distribution of %s%s" % (dist, spec))
+    version, f = max(candidates, key=lambda c: c[0])
+    with urllib.request.urlopen(f["url"], timeout=300) as r:
+        data = r.read()
+    if hashlib.sha256(data).hexdigest() != f["digests"]["sha256"]:
+        sys.exit("%s: sha256 does not match PyPI's" % f["filename"])
+    path = os.path.join(work, f["filename"])
+    with open(path, "wb") as out:
+        out.write(data)
+    return path, str(version)
+
+
+def main(dist, spec, inner, work, out):
+    archive, version = fetch(dist, spec, work)
     files = {}
     with tarfile.open(archive) as tar:
         for member in tar.getmembers():
@@ -46,4 +85,4 @@ def main(archive, inner, dist, out):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main(*sys.argv[1:6])
