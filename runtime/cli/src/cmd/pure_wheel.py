@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import tarfile
+import urllib.parse
 import urllib.request
 import zipfile
 
@@ -28,7 +29,8 @@ from pip._vendor.packaging.version import InvalidVersion, Version
 
 def fetch(dist, spec, work):
     """Downloads the newest matching source distribution of `dist`; returns (path, version)."""
-    with urllib.request.urlopen("https://pypi.org/pypi/%s/json" % dist, timeout=60) as r:
+    index = "https://pypi.org/pypi/%s/json" % dist
+    with urllib.request.urlopen(index, timeout=60) as r:
         releases = json.load(r)["releases"]
     wanted = SpecifierSet(spec)
     candidates = []
@@ -45,7 +47,8 @@ def fetch(dist, spec, work):
     if not candidates:
         sys.exit("PyPI has no source distribution of %s%s" % (dist, spec))
     version, f = max(candidates, key=lambda c: c[0])
-    with urllib.request.urlopen(f["url"], timeout=300) as r:
+    # A mirror may answer with URLs relative to the JSON document.
+    with urllib.request.urlopen(urllib.parse.urljoin(index, f["url"]), timeout=300) as r:
         data = r.read()
     if hashlib.sha256(data).hexdigest() != f["digests"]["sha256"]:
         sys.exit("%s: sha256 does not match PyPI's" % f["filename"])
