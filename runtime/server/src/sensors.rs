@@ -867,6 +867,24 @@ struct Backend {
     trigger_types: Vec<Ref>,
 }
 
+impl Backend {
+    /// The plaintext of the secret key `name` (stored as `ciphertext`), when the operator
+    /// granted it to the pack (`[packs.<pack>] secret_keys`).
+    fn reveal(&self, name: &str, ciphertext: &str) -> Result<String, String> {
+        let grants = self.services.registry().config().grants(&self.pack);
+        if !grants.may_read_secret(name) {
+            return Err(format!(
+                "secret key {name:?} is not granted to pack {:?} ([packs.{}] secret_keys in squall.toml)",
+                self.pack, self.pack
+            ));
+        }
+        self.services
+            .datastore()
+            .decrypt(ciphertext)
+            .map_err(|e| format!("secret key {name:?}: {e}"))
+    }
+}
+
 impl SensorBackend for Backend {
     fn pack_key(&self, name: &str) -> Result<Option<String>, String> {
         let stored = pack_key_name(&self.pack, name);
@@ -890,20 +908,7 @@ impl SensorBackend for Backend {
             .key_blocking(&KeyRef::system(name))
             .map_err(|e| format!("datastore: {e}"))?;
         match found {
-            Some(kv) if kv.secret && decrypt => {
-                let grants = self.services.registry().config().grants(&self.pack);
-                if !grants.may_read_secret(name) {
-                    return Err(format!(
-                        "secret key {name:?} is not granted to pack {:?} ([packs.{}] secret_keys in squall.toml)",
-                        self.pack, self.pack
-                    ));
-                }
-                self.services
-                    .datastore()
-                    .decrypt(&kv.value)
-                    .map(Some)
-                    .map_err(|e| format!("secret key {name:?}: {e}"))
-            }
+            Some(kv) if kv.secret && decrypt => self.reveal(name, &kv.value).map(Some),
             other => Ok(other.map(|kv| kv.value)),
         }
     }
@@ -940,18 +945,7 @@ impl SensorBackend for Backend {
         if !kv.secret {
             return Ok(Some(kv.value));
         }
-        let grants = self.services.registry().config().grants(&self.pack);
-        if !grants.may_read_secret(name) {
-            return Err(format!(
-                "secret key {name:?} is not granted to pack {:?} ([packs.{}] secret_keys in squall.toml)",
-                self.pack, self.pack
-            ));
-        }
-        self.services
-            .datastore()
-            .decrypt(&kv.value)
-            .map(Some)
-            .map_err(|e| format!("secret key {name:?}: {e}"))
+        self.reveal(name, &kv.value).map(Some)
     }
 
     fn check_emit(&self, trigger: &str, payload: &Value) -> Result<(), String> {
