@@ -192,6 +192,30 @@ fn stackstorm_python_actions_run_unchanged_once_built() {
     assert_eq!(e["result"]["result"], json!({"reason": "not ok"}));
     assert_eq!(e["result"]["exit_code"], 0);
 
+    // A status that is not a bool: exit code 220, failed with the message StackStorm gives;
+    // a result that is not JSON: its str() (python_action_wrapper.py).
+    let e = run(
+        &server,
+        "pyops.check",
+        json!({"ok": true, "shape": "non-bool status"}),
+    );
+    assert_eq!(e["status"], "failed", "{e:#}");
+    assert_eq!(e["result"]["exit_code"], 220);
+    let error = e["result"]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "Status returned from the action run() method must either be True or False, got: yes"
+        ),
+        "{error}"
+    );
+    let e = run(
+        &server,
+        "pyops.check",
+        json!({"ok": true, "shape": "not json"}),
+    );
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(e["result"]["result"], "<an unprintable result>");
+
     // An exception: traceback on stderr, exit code 1, result "None" (python_runner.py).
     let e = run(&server, "pyops.boom", json!({}));
     assert_eq!(e["status"], "failed", "{e:#}");
