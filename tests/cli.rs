@@ -1106,3 +1106,32 @@ fn pack_validate_names_each_problem_before_serving() {
         "packs/acme (acme: 1 actions, 1 rules, 0 sensors, 0 trigger types, 0 policies): ok\n"
     );
 }
+
+/// `squall pack list` and `squall pack get` (as `st2 pack list|get`, over `/api/v1/packs` and
+/// `/api/v1/packs/{ref}`), and a pack that is not loaded.
+#[test]
+fn pack_list_and_get_show_the_loaded_packs() {
+    let env = Env::shipped("");
+    let out = env.squall(&["pack", "list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    assert!(listed.contains("│ ref "), "{listed}");
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("│ core ") && l.contains("Squall developers")),
+        "{listed}"
+    );
+    let out = env.squall(&["pack", "get", "core", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let core: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(core["ref"], "core");
+    assert!(core["actions"].as_u64().unwrap() >= 10, "{core:#}");
+    let out = env.squall(&["pack", "get", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("pack \"nope\" not found"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -12,6 +12,20 @@ use serde_json::Value;
 /// `squall pack` subcommands.
 #[derive(Subcommand)]
 pub enum PackCommand {
+    /// List the loaded packs (as `st2 pack list`)
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one loaded pack (as `st2 pack get`)
+    Get {
+        /// Pack ref, e.g. core
+        pack: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the pack at PATH as the server would load it, without a server: every metadata
     /// file (schema, fields, refs to actions and trigger types of the loaded packs, templates,
     /// workflows, chains, policies, config), the Python build's freshness, and each component
@@ -53,8 +67,43 @@ pub enum PackCommand {
     },
 }
 
+/// `st2 pack list`'s columns, plus what loaded.
+const PACK_COLUMNS: [(&str, &str); 6] = [
+    ("ref", "/ref"),
+    ("name", "/name"),
+    ("description", "/description"),
+    ("version", "/version"),
+    ("author", "/author"),
+    ("actions", "/actions"),
+];
+
 pub async fn run(client: &Client, command: PackCommand) -> Result<u8, Failure> {
     match command {
+        PackCommand::List { json } => {
+            let list = client.list("/api/v1/packs", &[]).await?;
+            crate::output::print_records(&list, &PACK_COLUMNS, json);
+            Ok(0)
+        }
+        PackCommand::Get { pack, json } => {
+            let shown = client.get(&format!("/api/v1/packs/{pack}")).await?.body;
+            let rows = [
+                ("ref", "/ref"),
+                ("name", "/name"),
+                ("description", "/description"),
+                ("version", "/version"),
+                ("author", "/author"),
+                ("email", "/email"),
+                ("keywords", "/keywords"),
+                ("path", "/path"),
+                ("actions", "/actions"),
+                ("rules", "/rules"),
+                ("sensors", "/sensors"),
+                ("trigger_types", "/trigger_types"),
+                ("policies", "/policies"),
+            ];
+            crate::output::print_record(&shown, &rows, json);
+            Ok(0)
+        }
         PackCommand::Build { .. } | PackCommand::Validate { .. } => {
             unreachable!("run locally, before connecting")
         }

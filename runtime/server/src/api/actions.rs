@@ -148,23 +148,46 @@ pub async fn get_action(
     Ok(axum::Json(shown))
 }
 
+/// A loaded pack as the API shows it: its `pack.yaml` fields (StackStorm's `PackAPI`: `ref`,
+/// `name`, `description`, `version`, `author`, `email`, `keywords`, ...) plus `path` and how
+/// many actions, rules, trigger types, sensors and policies loaded.
+fn pack_json(p: &squall_core::pack::Pack) -> Value {
+    let mut v = serde_json::to_value(&p.meta).expect("pack metadata serializes");
+    v["path"] = json!(p.path);
+    v["actions"] = json!(p.actions.len());
+    v["rules"] = json!(p.rules.len());
+    v["trigger_types"] = json!(p.trigger_types.len());
+    v["sensors"] = json!(p.sensors.len());
+    v["policies"] = json!(p.policies.len());
+    v
+}
+
 /// Lists the loaded packs.
 #[utoipa::path(get, path = "/api/v1/packs", tag = "packs",
     responses((status = 200, description = "Packs by ref", body = Vec<Value>)))]
 pub async fn list_packs(State(state): State<ApiState>) -> impl axum::response::IntoResponse {
     let packs = state.services.registry().packs();
-    let items: Vec<Value> = packs
-        .packs
-        .values()
-        .map(|p| {
-            let mut v = serde_json::to_value(&p.meta).expect("pack metadata serializes");
-            v["path"] = json!(p.path);
-            v["actions"] = json!(p.actions.len());
-            v["rules"] = json!(p.rules.len());
-            v["trigger_types"] = json!(p.trigger_types.len());
-            v
-        })
-        .collect();
+    let items: Vec<Value> = packs.packs.values().map(pack_json).collect();
     let total = items.len() as u64;
     listed(items, total)
+}
+
+/// One loaded pack by ref (StackStorm's `GET /api/v1/packs/{ref_or_id}`).
+///
+/// # Errors
+/// 404 naming the pack when none of that ref is loaded.
+#[utoipa::path(get, path = "/api/v1/packs/{reference}", tag = "packs",
+    params(("reference" = String, Path, description = "Pack ref, e.g. core")),
+    responses((status = 200, description = "The pack", body = Value),
+               (status = 404, description = "No such pack")))]
+pub async fn get_pack(
+    State(state): State<ApiState>,
+    Path(reference): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let registry = state.services.registry().clone();
+    let pack = registry
+        .packs()
+        .pack(&reference)
+        .ok_or_else(|| ApiError::NotFound(format!("pack {reference:?} not found")))?;
+    Ok(axum::Json(pack_json(pack)))
 }
