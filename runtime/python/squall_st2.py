@@ -90,7 +90,7 @@ class ExecutionLogHandler(logging.Handler):
 
 
 class KeyValuePair(object):
-    """A key as ``list_values`` returns it (the attributes of st2client's ``KeyValuePair``
+    """A key as ``list_values`` returns it (the attributes of StackStorm's client ``KeyValuePair`` model
     that actions read)."""
 
     def __init__(self, name, value, secret):

@@ -299,6 +299,15 @@ pub fn owns_key(pack: &str, name: &str) -> bool {
         .is_some_and(|(class, _)| !class.is_empty() && !class.contains('.'))
 }
 
+/// Why pack `pack` may not `verb` (`write`, `delete`) the key `name`: it is not one of its
+/// local keys ([`owns_key`]). Shared by the action and sensor sides of `st2-datastore`.
+pub fn write_refusal(pack: &str, verb: &str, name: &str) -> String {
+    format!(
+        "pack {pack:?} may not {verb} key {name:?}: a pack writes only its own local keys \
+         ({pack}:<name> and {pack}.<Class>:<name>)"
+    )
+}
+
 /// Keys one `st2-datastore` `list-values` call returns at most.
 pub const MAX_LISTED: usize = 1000;
 

@@ -328,11 +328,7 @@ impl RunState {
         validate_key_name(name).map_err(|e| e.to_string())?;
         let call = st2_call_state(self)?;
         if !owns(&call.pack, name) {
-            let message = format!(
-                "pack {:?} may not write key {name:?}: a pack writes only its own local keys \
-                 ({}:<name> and {}.<Class>:<name>)",
-                call.pack, call.pack, call.pack
-            );
+            let message = squall_core::datastore::write_refusal(&call.pack, "write", name);
             call.deny(message.clone());
             return Err(message);
         }
@@ -350,11 +346,7 @@ impl RunState {
         let call = st2_call_state(self)?;
         // Refused (and recorded) as a write before anything is read.
         if !owns(&call.pack, name) {
-            let message = format!(
-                "pack {:?} may not delete key {name:?}: a pack writes only its own local keys \
-                 ({}:<name> and {}.<Class>:<name>)",
-                call.pack, call.pack, call.pack
-            );
+            let message = squall_core::datastore::write_refusal(&call.pack, "delete", name);
             call.deny(message.clone());
             return Err(message);
         }

@@ -68,10 +68,8 @@ impl ActionKeys {
     }
 
     fn write_refusal(&self, verb: &str, name: &str) -> GateError {
-        GateError::Denied(format!(
-            "pack {:?} may not {verb} key {name:?}: a pack writes only its own local keys \
-             ({}:<name> and {}.<Class>:<name>)",
-            self.pack, self.pack, self.pack
+        GateError::Denied(squall_core::datastore::write_refusal(
+            &self.pack, verb, name,
         ))
     }
 }
