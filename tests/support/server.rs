@@ -87,6 +87,11 @@ impl Server {
         }
     }
 
+    /// The server's process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A request to `path` (from `/`, with any query), carrying [`Server::key`] if set.
     pub fn request(
         &self,

@@ -100,9 +100,14 @@ impl Settings {
                 Mode::Embedded => eprintln!("warning: {e}"),
             }
         }
+        let dirs = self.packs_dirs.clone();
+        let configs = self.config.configs_dir.clone();
         Ok(
             Registry::new(packs, self.config.clone(), self.host(listening)?)
-                .with_process_root(self.data_dir.join("processes")),
+                .with_process_root(self.data_dir.join("processes"))
+                .with_loader(std::sync::Arc::new(move || {
+                    PackSet::load_all_with_configs(&dirs, configs.as_deref())
+                })),
         )
     }
 

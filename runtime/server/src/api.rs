@@ -117,7 +117,7 @@ fn paged<T>(
 #[openapi(
     info(title = "Squall API", description = "StackStorm-compatible v1 API of Squall: actions, executions (workflows: pause, resume, re-run), inquiries, rules, rule enforcements, sensors, policies, policy types, runner types, trigger types, trigger instances, webhooks, packs, pack configs, keys."),
     paths(
-        actions::list_actions, actions::get_action, actions::list_packs, actions::get_pack,
+        actions::list_actions, actions::get_action, actions::list_packs, actions::get_pack, actions::register_packs,
         executions::list_executions, executions::create_execution, executions::get_execution, executions::cancel_execution,
         executions::update_execution, executions::rerun_execution,
         inquiries::list_inquiries, inquiries::get_inquiry, inquiries::respond,
@@ -158,6 +158,7 @@ pub fn app(state: ApiState) -> Router {
         .route("/api/v1/actions", get(actions::list_actions))
         .route("/api/v1/actions/{reference}", get(actions::get_action))
         .route("/api/v1/packs", get(actions::list_packs))
+        .route("/api/v1/packs/register", post(actions::register_packs))
         .route("/api/v1/packs/{reference}", get(actions::get_pack))
         .route(
             "/api/v1/executions",

@@ -74,7 +74,7 @@ impl Runner {
             .transition(ExecutionStatus::Scheduled, Timestamp::now())
             .expect("a requested execution can be scheduled");
         let registry = self.registry().clone();
-        let resolved = registry.resolve(&execution.action.reference)?;
+        let resolved = registry.resolve_pinned(execution.id, &execution.action.reference)?;
         let config = registry.config();
         let grants = config.grants(&execution.action.pack);
         let (runner_params, action_params) =

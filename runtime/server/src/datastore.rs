@@ -549,13 +549,7 @@ impl Datastore {
         for (trigger, payload) in fire {
             let trigger: Ref = trigger.parse().expect("built-in ref");
             let parameters = Map::new();
-            if self
-                .inner
-                .registry
-                .rules_for(&trigger, &parameters)
-                .next()
-                .is_none()
-            {
+            if !self.inner.registry.has_rules_for(&trigger, &parameters) {
                 continue;
             }
             if let Err(e) = services.dispatch(&trigger, &parameters, payload).await {

@@ -85,8 +85,10 @@ fn plan(runner: &Runner, instance: &TriggerInstance) -> Plan {
     // Rule evaluation runs on a blocking thread: the datastore is read synchronously. Each
     // rule's templates see secrets only as its pack's grants allow.
     let mut ctx = Context::trigger(&instance.payload);
+    // One packs version for the whole instance: its rules and the actions they launch.
+    let packs = registry.packs();
     let rules: Vec<&Rule> = registry
-        .rules_for(&instance.trigger, &instance.trigger_parameters)
+        .rules_in(&packs, &instance.trigger, &instance.trigger_parameters)
         .collect();
     let mut plan = Plan {
         enforcements: Vec::new(),
@@ -105,7 +107,7 @@ fn plan(runner: &Runner, instance: &TriggerInstance) -> Plan {
                     if pass == RuleType::Standard {
                         standard_matched = true;
                     }
-                    match launch(runner, rule, instance, &ctx) {
+                    match launch(runner, &packs, rule, instance, &ctx) {
                         Ok(execution) => {
                             plan.enforcements.push(RuleEnforcement::launched(
                                 &rule.reference,
@@ -141,13 +143,12 @@ fn plan(runner: &Runner, instance: &TriggerInstance) -> Plan {
 /// Renders the rule's action parameters and builds the execution it requests.
 fn launch(
     runner: &Runner,
+    packs: &squall_core::PackSet,
     rule: &Rule,
     instance: &TriggerInstance,
     ctx: &Context,
 ) -> Result<Execution, String> {
-    let action = runner
-        .registry()
-        .packs()
+    let action = packs
         .action(&rule.action.reference)
         .ok_or_else(|| format!("action {} not found", rule.action.reference))?;
     let mut params = Map::new();

@@ -42,7 +42,10 @@ mod workflows;
 pub use bus::{Bus, Event};
 pub use datastore::{Datastore, DatastoreError, KeyFilter, SetKey};
 pub use engine::{Engine, SYSTEM_USER, action_trigger_payload};
-pub use registry::{Registry, ResolvedAction};
+pub use registry::{
+    ComponentKind, ComponentState, Content, Loader, Registered, Registry, ReloadError,
+    ResolvedAction,
+};
 pub use runner::{CANCELED_MESSAGE, RequestError, Runner};
 pub use scheduler::{CancelError, Scheduler};
 pub use sensors::{

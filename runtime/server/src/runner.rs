@@ -147,9 +147,8 @@ impl Runner {
         user: &str,
         context: Map<String, Value>,
     ) -> Result<Execution, RequestError> {
-        let action = self
-            .registry
-            .packs()
+        let packs = self.registry.packs();
+        let action = packs
             .action(reference)
             .ok_or_else(|| RequestError::UnknownAction(reference.clone()))?;
         if !action.enabled {
@@ -157,6 +156,7 @@ impl Runner {
         }
         let parameters = self.resolve_parameters(action, given, user)?;
         let mut execution = Execution::new(action, parameters, user, Timestamp::now());
+        self.registry.pin(execution.id, packs.clone());
         execution.context.extend(context);
         execution.owner = Some(self.store.process().to_string());
         Ok(execution)
@@ -324,7 +324,10 @@ impl Runner {
             execution
                 .transition(ExecutionStatus::Scheduled, Timestamp::now())
                 .expect("a requested execution can be scheduled");
-            let Some(resolved) = self.registry.resolve(&execution.action.reference) else {
+            let Some(resolved) = self
+                .registry
+                .resolve_pinned(execution.id, &execution.action.reference)
+            else {
                 return self.action_gone(execution).await;
             };
             let component = resolved.action.clone();
@@ -479,7 +482,8 @@ impl Runner {
     ) -> Result<Execution, StoreError> {
         let registry = self.registry.clone();
         let action = component_action.clone();
-        let prepared = tokio::task::spawn_blocking(move || registry.prepare(&action))
+        let content = resolved.content.clone();
+        let prepared = tokio::task::spawn_blocking(move || registry.prepare_in(&content, &action))
             .await
             .unwrap_or_else(|e| panic!("component preparation panicked: {e}"));
         let component = match prepared {
@@ -648,6 +652,7 @@ impl Runner {
         if status != ExecutionStatus::Succeeded {
             tracing::debug!(%status, result = %result, "execution did not succeed");
         }
+        self.registry.unpin(execution.id);
         execution.result = result;
         if let Err(e) = execution.transition(status, Timestamp::now()) {
             // A caller asked for an impossible change; record what is true rather than panic.
@@ -655,7 +660,7 @@ impl Runner {
             return Ok(execution);
         }
         let Some(retry) =
-            crate::policies::retry_of(self.registry.packs(), &execution, self.store.process())
+            crate::policies::retry_of(&self.registry.packs(), &execution, self.store.process())
         else {
             self.save(&execution).await?;
             return Ok(execution);

@@ -403,7 +403,7 @@ impl Scheduler {
     pub(crate) fn adopt(&self, execution: &Execution) {
         self.inner
             .slots
-            .adopt(self.inner.runner.registry().packs(), execution);
+            .adopt(&self.inner.runner.registry().packs(), execution);
     }
 }
 
@@ -469,7 +469,10 @@ impl Inner {
     /// Applies the concurrency policies to an execution about to run: returns it when
     /// admitted; otherwise it is parked `delayed` or ends `canceled` in a task of its own.
     fn admit(self: &Arc<Self>, execution: Execution) -> Option<Execution> {
-        match self.slots.admit(self.runner.registry().packs(), &execution) {
+        match self
+            .slots
+            .admit(&self.runner.registry().packs(), &execution)
+        {
             Admission::Admitted => Some(execution),
             Admission::Cancel { message } => {
                 let inner = self.clone();

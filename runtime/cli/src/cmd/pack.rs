@@ -26,6 +26,18 @@ pub enum PackCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Reload packs in the running server without a restart (as `st2 pack register`; SIGHUP
+    /// does the same): the new version is read and its components compiled while the loaded
+    /// one serves, then switched to at once; a version with problems is refused, each problem
+    /// printed, and the loaded one keeps serving. Prints what was registered.
+    Register {
+        /// Packs to read again (default: all)
+        #[arg(value_name = "PACK")]
+        refs: Vec<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the pack at PATH as the server would load it, without a server: every metadata
     /// file (schema, fields, refs to actions and trigger types of the loaded packs, templates,
     /// workflows, chains, policies, config), the Python build's freshness, and each component
@@ -102,6 +114,30 @@ pub async fn run(client: &Client, command: PackCommand) -> Result<u8, Failure> {
                 ("policies", "/policies"),
             ];
             crate::output::print_record(&shown, &rows, json);
+            Ok(0)
+        }
+        PackCommand::Register { refs, json } => {
+            if client.is_local() {
+                return Err(Failure::input(
+                    "no server is running (squall serve): a server reads the packs when it \
+                     starts, so there is nothing to reload"
+                        .to_string(),
+                ));
+            }
+            let body = serde_json::json!({"packs": refs});
+            let registered = client
+                .call(reqwest::Method::POST, "/api/v1/packs/register", Some(body))
+                .await?
+                .body;
+            if json {
+                print_json(&registered);
+            } else {
+                let mut t = table(&["property", "value"]);
+                for (key, value) in registered.as_object().into_iter().flatten() {
+                    t.add_row(vec![key.clone(), json_text(value)]);
+                }
+                print_table(&t);
+            }
             Ok(0)
         }
         PackCommand::Build { .. } | PackCommand::Validate { .. } => {

@@ -54,24 +54,9 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<u8, Failure> {
         .map_err(|e| Failure::input(format!("cannot listen on {bind}: {e}")))?;
     let addr = listener.local_addr().map_err(Failure::internal)?;
     let services = settings.services(Mode::Server, Some(addr)).await?;
-    let registry = services.registry().clone();
-    // Compile every component now so a broken one is reported at start, not at first use.
-    let prepared = tokio::task::spawn_blocking(move || {
-        let mut broken = 0;
-        let components = registry
-            .packs()
-            .actions()
-            .filter(|a| a.runner_type == squall_core::RunnerType::Wasm);
-        for action in components {
-            if let Err(e) = registry.prepare(action) {
-                tracing::warn!("{e}");
-                broken += 1;
-            }
-        }
-        broken
-    })
-    .await
-    .map_err(Failure::internal)?;
+    // Components compile in the background: the API answers at once, an execution needing a
+    // component still compiling waits for it, and a broken one is logged as it is met.
+    let compiling = services.registry().compile_in_background();
     let access = Access::for_bind(&addr);
     let packs = services.registry().packs();
     tracing::info!(
@@ -79,7 +64,7 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<u8, Failure> {
         packs = packs.packs.len(),
         actions = packs.actions().count(),
         rules = packs.rules().count(),
-        broken_components = prepared,
+        components = packs.component_files().len(),
         api_keys_required = access == Access::ApiKeys,
         "squall serving"
     );
@@ -89,6 +74,19 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<u8, Failure> {
         let _ = writeln!(stdout, "squall: listening on http://{addr}");
         let _ = stdout.flush();
     }
+    // SIGHUP reloads the packs, as `squall pack register` (a refused version is logged; the
+    // loaded one keeps serving).
+    #[cfg(unix)]
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        let services = services.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading packs");
+                // Refusals are logged by the reload itself.
+                let _ = services.reload(&[]).await;
+            }
+        });
+    }
     let router = app(ApiState {
         services: services.clone(),
         access,
@@ -97,6 +95,9 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<u8, Failure> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| Failure::internal(format!("server failed: {e}")))?;
+    // A shutdown does not wait for components nobody asked for yet.
+    services.registry().stop_compiling();
+    drop(compiling);
     tracing::info!("shutting down: finishing running executions");
     services
         .shutdown(settings.config.server.shutdown_timeout)

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use squall_core::RunnerType;
 use squall_core::{Action, Ref};
+use std::sync::Arc;
 
 /// Filters of `GET /api/v1/actions`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -97,13 +98,7 @@ pub async fn get_action(
     let resolved = registry.resolve(&r);
     match action.runner_type {
         RunnerType::Wasm | RunnerType::PythonScript => {
-            let prepared = tokio::task::spawn_blocking(move || registry.prepare(&action))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            shown["component"] = match prepared {
-                Ok(c) => json!({"path": c.path(), "sha256": c.sha256(), "loads": true}),
-                Err(e) => json!({"loads": false, "error": e.to_string()}),
-            };
+            shown["component"] = component_json(&registry, &action).await?;
         }
         RunnerType::Orquesta => {
             let tasks: Vec<&str> = action
@@ -151,6 +146,68 @@ pub async fn get_action(
 /// A loaded pack as the API shows it: its `pack.yaml` fields (StackStorm's `PackAPI`: `ref`,
 /// `name`, `description`, `version`, `author`, `email`, `keywords`, ...) plus `path` and how
 /// many actions, rules, trigger types, sensors and policies loaded.
+/// An action's component as `GET /api/v1/actions/{ref}` shows it: `{"path", "sha256",
+/// "loads": true}` once ready, `{"path", "loads": false, "error"}` when it does not load, and
+/// while the server's background compiler has not finished it `{"path", "loads": null,
+/// "state": "waiting"|"compiling", "since"?}` — the API never waits for a compilation. Without
+/// a background compiler (a CLI in-process) the component is compiled here.
+async fn component_json(
+    registry: &Arc<crate::Registry>,
+    action: &squall_core::Action,
+) -> Result<Value, ApiError> {
+    use crate::registry::ComponentState;
+    let path = action.entry_path.clone();
+    let state = registry.component_state(&path);
+    let pending = matches!(
+        state,
+        None | Some(ComponentState::Waiting | ComponentState::Compiling { .. })
+    );
+    if pending && registry.compiles_in_background() {
+        let mut v = serde_json::to_value(state.unwrap_or(ComponentState::Waiting))
+            .expect("component states serialize");
+        v["path"] = json!(path);
+        v["loads"] = Value::Null;
+        return Ok(v);
+    }
+    let registry = registry.clone();
+    let action = action.clone();
+    let prepared = tokio::task::spawn_blocking(move || registry.prepare(&action))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(match prepared {
+        Ok(c) => json!({"path": c.path(), "sha256": c.sha256(), "loads": true}),
+        Err(e) => json!({"path": path, "loads": false, "error": e.to_string()}),
+    })
+}
+
+/// The components of `p` and how far each one's compilation got (see
+/// [`crate::Registry::component_state`]): `[{"path", "state": "waiting"|"compiling"|"ready"|
+/// "failed", "since"?, "sha256"?, "ms"?, "error"?}]`.
+fn components_json(registry: &crate::Registry, p: &squall_core::pack::Pack) -> Value {
+    use crate::registry::ComponentState;
+    let mut paths: Vec<&std::path::Path> = p
+        .actions
+        .values()
+        .filter(|a| matches!(a.runner_type, RunnerType::Wasm | RunnerType::PythonScript))
+        .map(|a| a.entry_path.as_path())
+        .chain(p.sensors.values().map(|s| s.entry_path.as_path()))
+        .collect();
+    paths.sort();
+    paths.dedup();
+    let items: Vec<Value> = paths
+        .into_iter()
+        .map(|path| {
+            let state = registry
+                .component_state(path)
+                .unwrap_or(ComponentState::Waiting);
+            let mut v = serde_json::to_value(state).expect("component states serialize");
+            v["path"] = json!(path);
+            v
+        })
+        .collect();
+    Value::Array(items)
+}
+
 fn pack_json(p: &squall_core::pack::Pack) -> Value {
     let mut v = serde_json::to_value(&p.meta).expect("pack metadata serializes");
     v["path"] = json!(p.path);
@@ -184,10 +241,109 @@ pub async fn get_pack(
     State(state): State<ApiState>,
     Path(reference): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let registry = state.services.registry().clone();
-    let pack = registry
-        .packs()
+    let packs = state.services.registry().packs();
+    let pack = packs
         .pack(&reference)
         .ok_or_else(|| ApiError::NotFound(format!("pack {reference:?} not found")))?;
-    Ok(axum::Json(pack_json(pack)))
+    let mut shown = pack_json(pack);
+    shown["components"] = components_json(state.services.registry(), pack);
+    shown["generation"] = json!(packs.generation());
+    shown["loaded_at"] = json!(packs.loaded_at().to_string());
+    Ok(axum::Json(shown))
+}
+
+/// The body of `POST /api/v1/packs/register`, as st2's `PackRegisterRequestAPI`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct RegisterRequest {
+    /// Packs to read again; absent or empty: all of them.
+    #[serde(default)]
+    pub packs: Vec<String>,
+    /// st2's content types to register (`action`, `rule`, `all`, ... singular or plural, as
+    /// st2's `PackRegisterController.CONTENT_TYPES`); an unknown one is refused. Squall always
+    /// reloads a pack whole — half a pack is never published — so any valid list reloads all.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// st2 fails the request on the first problem when true (its default). Squall always
+    /// refuses a new version with problems and keeps the loaded one serving; `false` is
+    /// refused rather than ignored.
+    #[serde(default)]
+    pub fail_on_failure: Option<bool>,
+}
+
+/// st2's `PackRegisterController.CONTENT_TYPES`.
+const CONTENT_TYPES: [&str; 10] = [
+    "runner",
+    "action",
+    "trigger",
+    "sensor",
+    "rule",
+    "rule_type",
+    "alias",
+    "policy_type",
+    "policy",
+    "config",
+];
+
+/// Reloads packs from disk without a restart (StackStorm's `POST /api/v1/packs/register`,
+/// `st2 pack register`; also SIGHUP): the new version is read and every component compiled
+/// while the loaded one serves, then published whole (see [`crate::Services::reload`]).
+/// Answers st2's counts of what was registered: `{"packs", "actions", "triggers", "sensors",
+/// "rules", "aliases", "policies", "configs"}` (of the named packs when `packs` is given).
+///
+/// # Errors
+/// 400 listing every problem of the new version (file and field), or naming a pack not on
+/// disk (st2's `Pack "x" not found on disk`); the loaded version keeps serving.
+#[utoipa::path(post, path = "/api/v1/packs/register", tag = "packs",
+    request_body = RegisterRequest,
+    responses((status = 200, description = "What was registered", body = Value),
+               (status = 400, description = "Refused; the loaded packs keep serving", body = super::Fault)))]
+pub async fn register_packs(
+    State(state): State<ApiState>,
+    raw: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let body = state.body(raw)?;
+    let req: RegisterRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RegisterRequest::default()
+    } else {
+        super::error::json(&body)?
+    };
+    for t in &req.types {
+        let singular = match t.as_str() {
+            "policies" => "policy",
+            "aliases" => "alias",
+            other => other.strip_suffix('s').unwrap_or(other),
+        };
+        if t != "all" && !CONTENT_TYPES.contains(&singular) {
+            return Err(ApiError::BadRequest(format!(
+                "types: unknown content type {t:?}; one of all, {}",
+                CONTENT_TYPES.join(", ")
+            )));
+        }
+    }
+    if req.fail_on_failure == Some(false) {
+        return Err(ApiError::BadRequest(
+            "fail_on_failure: Squall publishes a new version of the packs only whole and \
+             without problems; false is not supported"
+                .into(),
+        ));
+    }
+    let mut packs = req.packs;
+    packs.sort();
+    packs.dedup();
+    match state.services.reload(&packs).await {
+        Ok(r) => Ok(axum::Json(json!({
+            "packs": r.packs,
+            "actions": r.actions,
+            "triggers": r.triggers,
+            "sensors": r.sensors,
+            "rules": r.rules,
+            "aliases": 0,
+            "policies": r.policies,
+            "configs": r.configs,
+        }))),
+        Err(crate::ReloadError::NoLoader) => {
+            Err(ApiError::Conflict(crate::ReloadError::NoLoader.to_string()))
+        }
+        Err(e) => Err(ApiError::BadRequest(e.to_string())),
+    }
 }

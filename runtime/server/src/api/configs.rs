@@ -44,9 +44,8 @@ pub async fn list_configs(
     Query(page): Query<Page>,
     Query(q): Query<ConfigQuery>,
 ) -> impl axum::response::IntoResponse {
-    let registry = state.services.registry();
-    let configs: Vec<&PackConfig> = registry
-        .packs()
+    let packs = state.services.registry().packs();
+    let configs: Vec<&PackConfig> = packs
         .packs
         .values()
         .filter_map(|p| p.config.as_ref())
@@ -63,9 +62,8 @@ pub async fn get_config(
     Path(pack): Path<String>,
     Query(q): Query<ConfigQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let registry = state.services.registry();
-    let loaded = registry
-        .packs()
+    let packs = state.services.registry().packs();
+    let loaded = packs
         .pack(&pack)
         .ok_or_else(|| ApiError::NotFound(format!("pack {pack:?} not found")))?;
     let config = loaded.config.as_ref().ok_or_else(|| {

@@ -58,10 +58,8 @@ pub async fn list_policies(
     Query(q): Query<PolicyQuery>,
     Query(page): Query<Page>,
 ) -> impl axum::response::IntoResponse {
-    let all: Vec<&Policy> = state
-        .services
-        .registry()
-        .packs()
+    let packs = state.services.registry().packs();
+    let all: Vec<&Policy> = packs
         .policies()
         .filter(|p| q.pack.as_deref().is_none_or(|x| p.reference.pack() == x))
         .filter(|p| {
@@ -87,10 +85,8 @@ pub async fn get_policy(
     Path(reference): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let r: Ref = parse(&reference)?;
-    let policy = state
-        .services
-        .registry()
-        .packs()
+    let packs = state.services.registry().packs();
+    let policy = packs
         .policy(&r)
         .ok_or_else(|| ApiError::NotFound(format!("policy {r} not found")))?;
     Ok(axum::Json(policy_json(policy)))

@@ -46,13 +46,14 @@ pub fn rule_json(state: &ApiState, r: &Rule) -> Value {
     })
 }
 
-fn find<'a>(state: &'a ApiState, reference: &str) -> Result<&'a Rule, ApiError> {
+fn find(state: &ApiState, reference: &str) -> Result<Rule, ApiError> {
     let r: Ref = parse(reference)?;
     state
         .services
         .registry()
         .packs()
         .rule(&r)
+        .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("rule {r} not found")))
 }
 
@@ -65,8 +66,8 @@ pub async fn list_rules(
     Query(page): Query<Page>,
 ) -> impl axum::response::IntoResponse {
     let registry = state.services.registry();
-    let all: Vec<&Rule> = registry
-        .packs()
+    let packs = registry.packs();
+    let all: Vec<&Rule> = packs
         .rules()
         .filter(|r| q.pack.as_deref().is_none_or(|p| r.reference.pack() == p))
         .filter(|r| q.enabled.is_none_or(|on| registry.rule_enabled(r) == on))
@@ -82,7 +83,7 @@ pub async fn get_rule(
     State(state): State<ApiState>,
     Path(reference): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    Ok(axum::Json(rule_json(&state, find(&state, &reference)?)))
+    Ok(axum::Json(rule_json(&state, &find(&state, &reference)?)))
 }
 
 /// Enables or disables a rule; the change is stored and survives restarts.
@@ -94,7 +95,7 @@ pub async fn update_rule(
     Path(reference): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let rule = find(&state, &reference)?.clone();
+    let rule = find(&state, &reference)?;
     let update: RuleUpdate = state.read(raw)?;
     let mut batch = Batch::new();
     batch.set_rule_enabled(&rule.reference.to_string(), update.enabled);

@@ -17,7 +17,8 @@ pub async fn list_trigger_types(
     Query(page): Query<Page>,
 ) -> impl axum::response::IntoResponse {
     let registry = state.services.registry();
-    let all: Vec<_> = registry.packs().trigger_types().collect();
+    let packs = registry.packs();
+    let all: Vec<_> = packs.trigger_types().collect();
     paged(all, page, |t| {
         serde_json::to_value(t).expect("trigger types serialize")
     })

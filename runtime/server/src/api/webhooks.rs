@@ -55,6 +55,7 @@ pub struct GenericTrigger {
     responses((status = 200, description = "Registered webhooks", body = Vec<Value>)))]
 pub async fn list_webhooks(State(state): State<ApiState>) -> impl axum::response::IntoResponse {
     let registry = state.services.registry();
+    let packs = registry.packs();
     let webhook: Ref = WEBHOOK.parse().expect("built-in ref");
     let items: Vec<Value> = registry
         .webhook_urls()
@@ -63,7 +64,7 @@ pub async fn list_webhooks(State(state): State<ApiState>) -> impl axum::response
             let mut params = Map::new();
             params.insert("url".into(), Value::String(url.clone()));
             let rules: Vec<String> = registry
-                .rules_for(&webhook, &params)
+                .rules_in(&packs, &webhook, &params)
                 .map(|r| r.reference.to_string())
                 .collect();
             json!({

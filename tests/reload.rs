@@ -1,0 +1,305 @@
+//! `squall pack register` / `POST /api/v1/packs/register` / SIGHUP: packs reloaded in a running
+//! server, atomically, under load; and the API answering while components compile.
+//!
+//! The request and answer follow StackStorm's `POST /api/v1/packs/register`
+//! (st2api/controllers/v1/packs.py, `PackRegisterController`: body `{packs, types,
+//! fail_on_failure}`, counts per content type, `Pack "x" not found on disk`).
+
+mod support;
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use support::{Server, repo, write_squall_toml};
+
+/// Version 1 of `live.version`: core's echo component, `message` defaulting to `v1` (its
+/// result's stdout is `v1`).
+fn write_v1(pack: &Path) {
+    let actions = pack.join("actions");
+    std::fs::create_dir_all(&actions).unwrap();
+    std::fs::copy(
+        repo().join("packs/core/actions/echo.wasm"),
+        actions.join("version.wasm"),
+    )
+    .unwrap();
+    std::fs::write(
+        actions.join("version.yaml"),
+        "name: version\nrunner_type: wasm\nentry_point: version.wasm\nparameters:\n  message:\n    type: string\n    default: v1\n",
+    )
+    .unwrap();
+}
+
+/// Version 2: the test component echoing its parameters, `version` defaulting to `v2` (its
+/// result is `{"mode": "echo", "version": "v2"}`). Version 1's metadata with this component
+/// would answer `{"message": "v1"}`; this metadata with version 1's component would fail
+/// (`message` is required there): a half-loaded pack shows.
+fn write_v2(pack: &Path) {
+    let actions = pack.join("actions");
+    std::fs::copy(
+        squall_test_components::TEST_HOSTILE,
+        actions.join("version.wasm"),
+    )
+    .unwrap();
+    std::fs::write(
+        actions.join("version.yaml"),
+        "name: version\nrunner_type: wasm\nentry_point: version.wasm\nparameters:\n  mode:\n    type: string\n    default: echo\n  version:\n    type: string\n    default: v2\n",
+    )
+    .unwrap();
+}
+
+fn live_pack(dir: &Path) -> std::path::PathBuf {
+    write_squall_toml(dir, "");
+    let pack = support::new_pack(dir, "live", "version: 1.0.0\n");
+    write_v1(&pack);
+    pack
+}
+
+/// Waits until every component of `pack` is compiled (the server compiles in the background).
+fn wait_compiled(server: &Server, pack: &str) -> Value {
+    server.wait_for(&format!("/api/v1/packs/{pack}"), 120, |p| {
+        p["components"]
+            .as_array()
+            .is_some_and(|c| c.iter().all(|c| c["state"] == "ready"))
+    })
+}
+
+fn register(server: &Server, body: Value) -> (u16, Value) {
+    server.send(reqwest::Method::POST, "/api/v1/packs/register", Some(body))
+}
+
+/// Which version an execution ran, from its parameters and its result; panics on any mix.
+fn version_of(e: &Value) -> &'static str {
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    if e["parameters"]["message"] == "v1" {
+        assert_eq!(
+            e["result"]["stdout"], "v1",
+            "v1 metadata ran another component: {e:#}"
+        );
+        "v1"
+    } else {
+        assert_eq!(e["parameters"]["version"], "v2", "{e:#}");
+        assert_eq!(
+            e["result"],
+            json!({"mode": "echo", "version": "v2"}),
+            "v2 metadata ran another component: {e:#}"
+        );
+        "v2"
+    }
+}
+
+#[test]
+fn register_switches_versions_under_load_without_losing_or_mixing_an_execution() {
+    let dir = tempfile::tempdir().unwrap();
+    let pack = live_pack(dir.path());
+    let server = Arc::new(Server::start(dir.path()));
+    let (status, e) = server.send(
+        reqwest::Method::POST,
+        "/api/v1/executions",
+        Some(json!({"action": "live.version"})),
+    );
+    assert_eq!(status, 201, "{e}");
+    let first = server.wait_for(
+        &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
+        60,
+        |e| e["status"] == "succeeded",
+    );
+    assert_eq!(version_of(&first), "v1");
+
+    // Load: two clients requesting executions back to back while the pack flips between
+    // versions five times.
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let server = server.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut ids = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let (status, e) = server.send(
+                        reqwest::Method::POST,
+                        "/api/v1/executions",
+                        Some(json!({"action": "live.version"})),
+                    );
+                    assert_eq!(status, 201, "{e}");
+                    ids.push(e["id"].as_str().unwrap().to_string());
+                }
+                ids
+            })
+        })
+        .collect();
+    for round in 0..5 {
+        std::thread::sleep(Duration::from_millis(300));
+        if round % 2 == 0 {
+            write_v2(&pack);
+        } else {
+            write_v1(&pack);
+        }
+        let (status, registered) = register(&server, json!({"packs": ["live"]}));
+        assert_eq!(status, 200, "{registered}");
+        assert_eq!(registered["packs"], 1, "{registered}");
+        assert_eq!(registered["actions"], 1, "{registered}");
+        let shown = server.get("/api/v1/packs/live");
+        assert_eq!(shown["generation"], round + 2, "{shown:#}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let ids: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert!(ids.len() >= 20, "only {} executions under load", ids.len());
+    // Every execution requested finishes, each on one whole version; both versions ran.
+    let mut seen = std::collections::BTreeMap::new();
+    for id in &ids {
+        let e = server.wait_for(&format!("/api/v1/executions/{id}"), 120, |e| {
+            e["status"].as_str().is_some_and(|s| {
+                ["succeeded", "failed", "timeout", "canceled", "abandoned"].contains(&s)
+            })
+        });
+        *seen.entry(version_of(&e)).or_insert(0) += 1;
+    }
+    assert!(
+        seen.contains_key("v1") && seen.contains_key("v2"),
+        "{seen:?}"
+    );
+    // The last version written (v2 after five flips) is what runs now.
+    let (_, e) = server.send(
+        reqwest::Method::POST,
+        "/api/v1/executions",
+        Some(json!({"action": "live.version"})),
+    );
+    let last = server.wait_for(
+        &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
+        60,
+        |e| e["status"] == "succeeded",
+    );
+    assert_eq!(version_of(&last), "v2");
+}
+
+#[test]
+fn a_broken_new_version_is_refused_naming_the_problem_and_the_old_one_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let pack = live_pack(dir.path());
+    let server = Server::start(dir.path());
+    let generation = wait_compiled(&server, "live")["generation"].clone();
+
+    // A metadata problem: refused, the file and field named.
+    std::fs::write(
+        pack.join("actions/version.yaml"),
+        "name: version\nrunner_type: pythn\nentry_point: version.wasm\n",
+    )
+    .unwrap();
+    let (status, answer) = register(&server, json!({}));
+    assert_eq!(status, 400, "{answer}");
+    let fault = answer["faultstring"].as_str().unwrap();
+    assert!(
+        fault.contains("previous one keeps serving")
+            && fault.contains("live/actions/version.yaml")
+            && fault.contains("runner_type"),
+        "{fault}"
+    );
+
+    // A component that does not load: refused, the file named.
+    write_v1(&pack);
+    std::fs::write(
+        pack.join("actions/version.wasm"),
+        b"\0asm\x0d\0\x01\0garbage",
+    )
+    .unwrap();
+    let (status, answer) = register(&server, json!({"packs": ["live"]}));
+    assert_eq!(status, 400, "{answer}");
+    let fault = answer["faultstring"].as_str().unwrap();
+    assert!(fault.contains("live/actions/version.wasm"), "{fault}");
+
+    // A pack that is not there, and an unknown content type: st2's refusals.
+    let (status, answer) = register(&server, json!({"packs": ["gone"]}));
+    assert_eq!(
+        (status, answer["faultstring"].as_str()),
+        (400, Some("Pack \"gone\" not found on disk"))
+    );
+    let (status, answer) = register(&server, json!({"types": ["actoins"]}));
+    assert_eq!(status, 400, "{answer}");
+
+    // The loaded version still serves (its component was compiled before the file changed).
+    assert_eq!(server.get("/api/v1/packs/live")["generation"], generation);
+    let (_, e) = server.send(
+        reqwest::Method::POST,
+        "/api/v1/executions",
+        Some(json!({"action": "live.version"})),
+    );
+    let done = server.wait_for(
+        &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
+        60,
+        |e| e["status"] == "succeeded",
+    );
+    assert_eq!(version_of(&done), "v1");
+
+    // Fixed on disk: SIGHUP picks it up.
+    write_v2(&pack);
+    let pid = server.pid();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.get("/api/v1/packs/live")["generation"] == generation {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload the packs");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, e) = server.send(
+        reqwest::Method::POST,
+        "/api/v1/executions",
+        Some(json!({"action": "live.version"})),
+    );
+    let done = server.wait_for(
+        &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
+        60,
+        |e| e["status"] == "succeeded",
+    );
+    assert_eq!(version_of(&done), "v2");
+}
+
+#[test]
+fn squall_pack_register_prints_what_was_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    live_pack(dir.path());
+    let server = Server::start(dir.path());
+    let out = std::process::Command::new(support::SQUALL)
+        .current_dir(dir.path())
+        .args([
+            "--api-url",
+            &server.url,
+            "pack",
+            "register",
+            "live",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        shown,
+        json!({"packs": 1, "actions": 1, "triggers": 0, "sensors": 0, "rules": 0,
+               "aliases": 0, "policies": 0, "configs": 0})
+    );
+    let out = std::process::Command::new(support::SQUALL)
+        .current_dir(dir.path())
+        .args(["--api-url", &server.url, "pack", "register", "gone"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: Pack \"gone\" not found on disk"
+    );
+}
