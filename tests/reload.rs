@@ -303,3 +303,76 @@ fn squall_pack_register_prints_what_was_registered() {
         "error: Pack \"gone\" not found on disk"
     );
 }
+
+/// `bytes` (a component) with one more custom section holding `n`: a distinct component (its
+/// own digest, compiled on its own) that behaves the same.
+fn variant(bytes: &[u8], n: u8) -> Vec<u8> {
+    let name = b"squall-test";
+    let mut out = bytes.to_vec();
+    // Section id 0 (custom), size, name length, name, one byte of payload.
+    out.extend_from_slice(&[0, (name.len() + 2) as u8, name.len() as u8]);
+    out.extend_from_slice(name);
+    out.push(n);
+    out
+}
+
+#[test]
+fn the_api_answers_while_components_compile_and_an_execution_waits_for_its_component() {
+    let dir = tempfile::tempdir().unwrap();
+    write_squall_toml(dir.path(), "");
+    let pack = support::new_pack(dir.path(), "many", "version: 1.0.0\n");
+    let actions = pack.join("actions");
+    std::fs::create_dir_all(&actions).unwrap();
+    let http = std::fs::read(repo().join("packs/core/actions/http.wasm")).unwrap();
+    for n in 0..6u8 {
+        std::fs::write(actions.join(format!("a{n}.wasm")), variant(&http, n)).unwrap();
+        std::fs::write(
+            actions.join(format!("a{n}.yaml")),
+            format!("name: a{n}\nrunner_type: wasm\nentry_point: a{n}.wasm\nparameters:\n  url:\n    type: string\n    default: http://127.0.0.1:9/\n"),
+        )
+        .unwrap();
+    }
+    // A fresh data directory: nothing is in the component cache, every component compiles.
+    let server = Server::start(dir.path());
+    let first = server.get("/api/v1/packs/many");
+    let states: Vec<&str> = first["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.len(), 6, "{first:#}");
+    assert!(
+        states.iter().any(|s| *s == "waiting" || *s == "compiling"),
+        "the API answered only after compiling: {first:#}"
+    );
+    // Showing an action does not wait for its component either.
+    let shown = server.get("/api/v1/actions/many.a5");
+    assert!(
+        shown["component"]["loads"].is_null()
+            && ["waiting", "compiling"].contains(&shown["component"]["state"].as_str().unwrap()),
+        "{shown:#}"
+    );
+    // An execution needing a component still compiling waits for it, then runs.
+    let (status, e) = server.send(
+        reqwest::Method::POST,
+        "/api/v1/executions",
+        Some(json!({"action": "core.echo", "parameters": {"message": "early"}})),
+    );
+    assert_eq!(status, 201, "{e}");
+    let done = server.wait_for(
+        &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
+        120,
+        |e| e["status"] != "requested" && e["status"] != "scheduled" && e["status"] != "running",
+    );
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(done["result"]["stdout"], "early");
+    // Then everything is ready, each with its digest and compile time.
+    let ready = wait_compiled(&server, "many");
+    for c in ready["components"].as_array().unwrap() {
+        assert_eq!(c["sha256"].as_str().unwrap().len(), 64, "{c}");
+        assert!(c["ms"].is_u64(), "{c}");
+    }
+    let shown = server.get("/api/v1/actions/many.a5");
+    assert_eq!(shown["component"]["loads"], true, "{shown:#}");
+}
