@@ -376,3 +376,215 @@ fn the_api_answers_while_components_compile_and_an_execution_waits_for_its_compo
     let shown = server.get("/api/v1/actions/many.a5");
     assert_eq!(shown["component"]["loads"], true, "{shown:#}");
 }
+
+/// Runs `squall --api-url <server> <args>` in `dir`; returns (exit code, stdout, stderr).
+fn squall(dir: &Path, server: &Server, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(support::SQUALL)
+        .current_dir(dir)
+        .env_remove("SQUALL_API_URL")
+        .args(["--api-url", &server.url])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn run_version(server: &Server) -> Value {
+    let (status, e) = server.send(
+        reqwest::Method::POST,
+        "/api/v1/executions",
+        Some(json!({"action": "live.version"})),
+    );
+    assert_eq!(status, 201, "{e}");
+    server.wait_for(
+        &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
+        60,
+        |e| e["status"] != "requested" && e["status"] != "scheduled" && e["status"] != "running",
+    )
+}
+
+#[test]
+fn pack_install_switches_versions_rolls_back_and_uninstalls_with_the_server_reloading() {
+    let dir = tempfile::tempdir().unwrap();
+    write_squall_toml(dir.path(), "");
+    std::fs::create_dir_all(dir.path().join("packs")).unwrap();
+    let src = dir.path().join("src/live");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("pack.yaml"), "name: live\nversion: 1.0.0\n").unwrap();
+    write_v1(&src);
+    let server = Server::start(dir.path());
+    let install = ["pack", "install", "src/live", "--packs-dir", "packs"];
+
+    let (code, out, err) = squall(dir.path(), &server, &install);
+    assert_eq!(code, 0, "{err}");
+    let v1 = out.trim().strip_prefix("live ").unwrap().to_string();
+    assert_eq!(v1.len(), 16, "{out}");
+    assert!(
+        err.contains(&format!("live: version {v1} serving")),
+        "{err}"
+    );
+    let first = run_version(&server);
+    assert_eq!(version_of(&first), "v1");
+    assert_eq!(
+        server.get("/api/v1/packs/live")["installed_version"],
+        v1.as_str()
+    );
+
+    write_v2(&src);
+    let (code, out, err) = squall(dir.path(), &server, &install);
+    assert_eq!(code, 0, "{err}");
+    let v2 = out.trim().strip_prefix("live ").unwrap().to_string();
+    assert_ne!(v1, v2);
+    let second = run_version(&server);
+    assert_eq!(version_of(&second), "v2");
+    // Each execution records the digest of the component it ran.
+    assert_ne!(
+        first["usage"]["component_sha256"], second["usage"]["component_sha256"],
+        "{second:#}"
+    );
+
+    // Back to v1 from the store, and forward again: nothing rebuilt, the server follows.
+    let (code, out, err) = squall(
+        dir.path(),
+        &server,
+        &["pack", "rollback", "live", "--packs-dir", "packs"],
+    );
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!("live {v1}").as_str()),
+        "{err}"
+    );
+    assert_eq!(version_of(&run_version(&server)), "v1");
+    let (code, out, err) = squall(dir.path(), &server, &install);
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!("live {v2}").as_str()),
+        "{err}"
+    );
+    assert!(err.contains("already in the store"), "{err}");
+    assert_eq!(version_of(&run_version(&server)), "v2");
+
+    // A version that does not validate is not installed; v2 keeps serving.
+    std::fs::write(
+        src.join("actions/version.yaml"),
+        "name: version\nrunner_type: pythn\n",
+    )
+    .unwrap();
+    let (code, _, err) = squall(dir.path(), &server, &install);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("version.yaml") && err.contains("runner_type"),
+        "{err}"
+    );
+    assert_eq!(
+        server.get("/api/v1/packs/live")["installed_version"],
+        v2.as_str()
+    );
+
+    // The operator's own pack directory is never replaced.
+    let own = support::new_pack(dir.path(), "own", "version: 1.0.0\n");
+    let other = dir.path().join("src/own");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(own.join("pack.yaml"), other.join("pack.yaml")).unwrap();
+    let (code, _, err) = squall(
+        dir.path(),
+        &server,
+        &["pack", "install", "src/own", "--packs-dir", "packs"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("was not installed by `squall pack install`"),
+        "{err}"
+    );
+
+    // Uninstalled: gone from the server, its versions kept.
+    let (code, _, err) = squall(
+        dir.path(),
+        &server,
+        &["pack", "uninstall", "live", "--packs-dir", "packs"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (status, _) = server.send(reqwest::Method::GET, "/api/v1/actions/live.version", None);
+    assert_eq!(status, 404);
+    assert!(dir.path().join(format!("data/packs/live/{v1}")).is_dir());
+}
+
+#[test]
+fn pack_install_takes_a_git_url_with_a_ref() {
+    let dir = tempfile::tempdir().unwrap();
+    write_squall_toml(dir.path(), "");
+    std::fs::create_dir_all(dir.path().join("packs")).unwrap();
+    let repo_dir = dir.path().join("upstream");
+    std::fs::create_dir_all(&repo_dir).unwrap();
+    std::fs::write(repo_dir.join("pack.yaml"), "name: live\nversion: 1.0.0\n").unwrap();
+    write_v1(&repo_dir);
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .current_dir(&repo_dir)
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@example.com",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "v1"]);
+    git(&["tag", "v1"]);
+    write_v2(&repo_dir);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "v2"]);
+    let server = Server::start(dir.path());
+    let url = format!("file://{}", repo_dir.display());
+    let (code, _, err) = squall(
+        dir.path(),
+        &server,
+        &[
+            "pack",
+            "install",
+            &format!("{url}=v1"),
+            "--packs-dir",
+            "packs",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(version_of(&run_version(&server)), "v1");
+    let (code, _, err) = squall(
+        dir.path(),
+        &server,
+        &["pack", "install", &url, "--packs-dir", "packs"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(version_of(&run_version(&server)), "v2");
+    let (code, _, err) = squall(
+        dir.path(),
+        &server,
+        &[
+            "pack",
+            "install",
+            "file:///nonexistent/repo",
+            "--packs-dir",
+            "packs",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("git clone file:///nonexistent/repo failed"),
+        "{err}"
+    );
+}

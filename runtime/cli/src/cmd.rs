@@ -6,6 +6,7 @@ pub mod execution;
 pub mod inquiry;
 pub mod key;
 pub mod pack;
+pub mod pack_install;
 pub mod policy;
 pub mod rule;
 pub mod run;

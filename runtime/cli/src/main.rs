@@ -204,6 +204,25 @@ fn main() -> ExitCode {
             Command::Pack(cmd::pack::PackCommand::Validate { path }) => {
                 return cmd::pack::validate(&settings, &path);
             }
+            Command::Pack(cmd::pack::PackCommand::Install {
+                source,
+                packs_dir,
+                componentize_py,
+            }) => {
+                return cmd::pack_install::install(
+                    &settings,
+                    &source,
+                    packs_dir.as_deref(),
+                    &componentize_py,
+                )
+                .await;
+            }
+            Command::Pack(cmd::pack::PackCommand::Rollback { pack, packs_dir }) => {
+                return cmd::pack_install::rollback(&settings, &pack, packs_dir.as_deref()).await;
+            }
+            Command::Pack(cmd::pack::PackCommand::Uninstall { pack, packs_dir }) => {
+                return cmd::pack_install::uninstall(&settings, &pack, packs_dir.as_deref()).await;
+            }
             other => other,
         };
         let client = client::Client::connect(&settings).await?;

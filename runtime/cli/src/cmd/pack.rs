@@ -38,6 +38,44 @@ pub enum PackCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Install a pack from a directory or a git URL (URL=REF for a branch or tag, as `st2 pack
+    /// install`): its files are copied into the data directory's store as a version named by
+    /// their digest, its Python component built, the whole validated, and the packs
+    /// directory's link <packs-dir>/<pack> switched to it; a running server then reloads the
+    /// pack (if it refuses, the previous version stays). Installing a version already in the
+    /// store is instant.
+    Install {
+        /// A pack directory, or a git URL (https://, ssh://, git@, file://), optionally =REF
+        source: String,
+        /// The packs directory holding the pack's link [default: the first packs directory]
+        #[arg(long, value_name = "DIR")]
+        packs_dir: Option<std::path::PathBuf>,
+        /// The componentize-py program, for packs with Python actions or sensors
+        #[arg(
+            long,
+            env = "SQUALL_COMPONENTIZE_PY",
+            default_value = "componentize-py"
+        )]
+        componentize_py: std::path::PathBuf,
+    },
+    /// Switch an installed pack back to the version installed before the current one (from
+    /// the store: nothing is copied or built), and have a running server reload it.
+    Rollback {
+        /// Pack ref
+        pack: String,
+        /// The packs directory holding the pack's link [default: the first packs directory]
+        #[arg(long, value_name = "DIR")]
+        packs_dir: Option<std::path::PathBuf>,
+    },
+    /// Uninstall a pack installed with `squall pack install` (its link is removed; its
+    /// versions stay in the store) and have a running server reload without it.
+    Uninstall {
+        /// Pack ref
+        pack: String,
+        /// The packs directory holding the pack's link [default: the first packs directory]
+        #[arg(long, value_name = "DIR")]
+        packs_dir: Option<std::path::PathBuf>,
+    },
     /// Check the pack at PATH as the server would load it, without a server: every metadata
     /// file (schema, fields, refs to actions and trigger types of the loaded packs, templates,
     /// workflows, chains, policies, config), the Python build's freshness, and each component
@@ -140,7 +178,11 @@ pub async fn run(client: &Client, command: PackCommand) -> Result<u8, Failure> {
             }
             Ok(0)
         }
-        PackCommand::Build { .. } | PackCommand::Validate { .. } => {
+        PackCommand::Build { .. }
+        | PackCommand::Validate { .. }
+        | PackCommand::Install { .. }
+        | PackCommand::Rollback { .. }
+        | PackCommand::Uninstall { .. } => {
             unreachable!("run locally, before connecting")
         }
         PackCommand::Config {
@@ -551,18 +593,32 @@ pub fn validate(
     settings: &crate::settings::Settings,
     pack_dir: &std::path::Path,
 ) -> Result<u8, Failure> {
+    validate_to(settings, pack_dir, &|s| crate::output::out(s))
+}
+
+/// [`validate`], printing each problem and the summary with `print` (`squall pack install`
+/// prints them on stderr, with its staging directory shown as the source).
+///
+/// # Errors
+/// As [`validate`].
+pub fn validate_to(
+    settings: &crate::settings::Settings,
+    pack_dir: &std::path::Path,
+    print: &dyn Fn(&str),
+) -> Result<u8, Failure> {
     use squall_core::{PackSet, RunnerType};
     let dir = pack_dir
         .canonicalize()
         .map_err(|e| Failure::input(format!("{}: {e}", pack_dir.display())))?;
     let real = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    // The packs the server would load, and the pack's own directory (its refs to other packs
-    // resolve as they will when it is served).
+    // The pack's own directory first (a pack of the same ref already in the packs directories,
+    // an installed older version, is the one skipped), then the packs the server would load
+    // (its refs to other packs resolve as they will when it is served).
     let mut bases = settings.packs_dirs.clone();
     if let Some(parent) = dir.parent()
         && !bases.iter().any(|b| real(b) == parent)
     {
-        bases.push(parent.to_path_buf());
+        bases.insert(0, parent.to_path_buf());
     }
     let set = PackSet::load_all_with_configs(&bases, settings.config.configs_dir.as_deref());
     let inside = |p: &std::path::Path| {
@@ -606,7 +662,7 @@ pub fn validate(
         problems.push(format!("{}: not loaded as a pack", pack_dir.display()));
     }
     for p in &problems {
-        crate::output::out(&format!("{p}\n"));
+        print(&format!("{p}\n"));
     }
     let counts = pack.map_or_else(String::new, |p| {
         format!(
@@ -620,7 +676,7 @@ pub fn validate(
         )
     });
     if problems.is_empty() {
-        crate::output::out(&format!("{}{counts}: ok\n", pack_dir.display()));
+        print(&format!("{}{counts}: ok\n", pack_dir.display()));
         Ok(0)
     } else {
         Err(Failure::input(format!(

@@ -211,6 +211,10 @@ fn components_json(registry: &crate::Registry, p: &squall_core::pack::Pack) -> V
 fn pack_json(p: &squall_core::pack::Pack) -> Value {
     let mut v = serde_json::to_value(&p.meta).expect("pack metadata serializes");
     v["path"] = json!(p.path);
+    // A pack installed by `squall pack install` is a link to a version in the store.
+    if let Ok(target) = std::fs::read_link(&p.path) {
+        v["installed_version"] = json!(target.file_name().map(|n| n.to_string_lossy()));
+    }
     v["actions"] = json!(p.actions.len());
     v["rules"] = json!(p.rules.len());
     v["trigger_types"] = json!(p.trigger_types.len());
