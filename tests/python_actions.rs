@@ -426,11 +426,12 @@ fn requirements_are_vendored_and_requests_eventlet_and_subprocess_work_under_gra
         &dir.path().join("packs/pyreqs"),
     );
     let stub = HttpStub::start(|r| Response::json(200, &json!({"path": r.path})));
+    let s3 = s3_stub();
     write_squall_toml(
         dir.path(),
         &format!(
-            "[packs.pyreqs]\nhttp_allow = [\"127.0.0.1:{}\"]\ncommands = [\"uname -s\"]\n",
-            stub.port
+            "[packs.pyreqs]\nhttp_allow = [\"127.0.0.1:{}\", \"127.0.0.1:{}\"]\ncommands = [\"uname -s\"]\n",
+            stub.port, s3.port
         ),
     );
     let pack = dir.path().join("packs/pyreqs");
@@ -449,6 +450,8 @@ fn requirements_are_vendored_and_requests_eventlet_and_subprocess_work_under_gra
         .collect();
     for name in [
         "requests==",
+        "boto3==",
+        "botocore==",
         "urllib3==",
         "six==",
         "pytz==",
@@ -489,6 +492,50 @@ fn requirements_are_vendored_and_requests_eventlet_and_subprocess_work_under_gra
     let error = e["result"]["result"]["error"].as_str().unwrap();
     assert!(error.contains("denied by the host"), "{error}");
 
+    // boto3 against an S3-compatible stub: botocore's requests go through the host (granted),
+    // its service models are read from the vendored botocore at run time (read-only).
+    let e = run(&server, "pyreqs.s3", json!({"endpoint": s3.url()}));
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(
+        e["result"]["result"],
+        json!({"body": "hello from boto3", "etag": "\"squall-etag\"", "buckets": ["squall"]})
+    );
+    let seen: Vec<(String, String)> = s3
+        .requests()
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("PUT", "/squall"),
+            ("PUT", "/squall/hello.txt"),
+            ("GET", "/squall/hello.txt"),
+            ("GET", "/"),
+        ]
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+    );
+    let put = &s3.requests()[1];
+    assert!(
+        put.headers["authorization"].starts_with("AWS4-HMAC-SHA256 Credential=test/"),
+        "{put:?}"
+    );
+    assert!(put.headers["user-agent"].starts_with("Boto3/"), "{put:?}");
+    // An endpoint not granted: botocore's EndpointConnectionError; the host's refusal is
+    // recorded with the execution's denials.
+    let e = run(
+        &server,
+        "pyreqs.s3",
+        json!({"endpoint": "http://127.0.0.1:9"}),
+    );
+    assert_eq!(e["status"], "failed", "{e:#}");
+    assert_eq!(
+        e["result"]["result"]["error"],
+        "Could not connect to the endpoint URL: \"http://127.0.0.1:9/squall\""
+    );
+    let denials = e["output"]["denials"].to_string();
+    assert!(denials.contains("127.0.0.1:9"), "{e:#}");
+
     // StackStorm's environment, undeclared: PyYAML and MarkupSafe built without their C code.
     let e = run(&server, "pyreqs.render", json!({"name": "ann"}));
     assert_eq!(e["status"], "succeeded", "{e:#}");
@@ -522,4 +569,69 @@ fn requirements_are_vendored_and_requests_eventlet_and_subprocess_work_under_gra
         stderr.contains("PermissionError") && stderr.contains("not granted"),
         "{stderr}"
     );
+}
+
+/// An S3-compatible stub: `PUT /<bucket>` creates a bucket, `PUT /<bucket>/<key>` stores an
+/// object, `GET /<bucket>/<key>` returns it, `GET /` lists the buckets (S3's
+/// `ListAllMyBucketsResult` XML, as in the S3 API reference). Every object's ETag is
+/// `"squall-etag"`.
+fn s3_stub() -> HttpStub {
+    let state: std::sync::Arc<
+        std::sync::Mutex<(Vec<String>, std::collections::BTreeMap<String, String>)>,
+    > = Default::default();
+    HttpStub::start(move |r| {
+        let mut state = state.lock().unwrap();
+        let path = r.path.split('?').next().unwrap_or("").to_string();
+        let parts: Vec<&str> = path.trim_start_matches('/').splitn(2, '/').collect();
+        let etag = ("etag".to_string(), "\"squall-etag\"".to_string());
+        match (r.method.as_str(), parts.as_slice()) {
+            ("PUT", [bucket]) => {
+                state.0.push(bucket.to_string());
+                Response {
+                    status: 200,
+                    headers: vec![],
+                    body: String::new(),
+                }
+            }
+            ("PUT", [_, _]) => {
+                state.1.insert(path.clone(), r.text());
+                Response {
+                    status: 200,
+                    headers: vec![etag],
+                    body: String::new(),
+                }
+            }
+            ("GET", [""]) => {
+                let buckets: String = state
+                    .0
+                    .iter()
+                    .map(|b| format!("<Bucket><Name>{b}</Name><CreationDate>2026-01-01T00:00:00.000Z</CreationDate></Bucket>"))
+                    .collect();
+                Response {
+                    status: 200,
+                    headers: vec![("content-type".into(), "application/xml".into())],
+                    body: format!(
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>squall</ID><DisplayName>squall</DisplayName></Owner><Buckets>{buckets}</Buckets></ListAllMyBucketsResult>"
+                    ),
+                }
+            }
+            ("GET", [_, _]) => match state.1.get(&path) {
+                Some(body) => Response {
+                    status: 200,
+                    headers: vec![etag, ("content-type".into(), "binary/octet-stream".into())],
+                    body: body.clone(),
+                },
+                None => Response {
+                    status: 404,
+                    headers: vec![],
+                    body: String::new(),
+                },
+            },
+            _ => Response {
+                status: 400,
+                headers: vec![],
+                body: String::new(),
+            },
+        }
+    })
 }

@@ -5,8 +5,9 @@ A component has no sockets: every request goes to the host, which checks it agai
 execution's denials) and makes the connection itself, TLS included. This module is the one
 place Python code reaches it; ``install()`` puts it under the standard library's
 ``http.client`` (so ``urllib.request`` and everything built on ``http.client`` use it) and
-under ``requests`` (its ``HTTPAdapter.send``); pyodide-http patches the same places for the
-same reason. (botocore, which drives urllib3 itself, is not routed yet.)
+under ``requests`` (its ``HTTPAdapter.send``) and under botocore (its
+``URLLib3Session.send``, so boto3 and every AWS SDK call goes the same way); pyodide-http
+patches the same places for the same reason.
 """
 
 import http.client
@@ -88,6 +89,10 @@ def request(method, url, headers=(), body=None, timeout=None):
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise HTTPError("unsupported URL scheme %r in %s" % (parts.scheme, url), "HttpRequestUriInvalid")
+    # A method that carries a body gets `content-length: 0` rather than an empty chunked body
+    # (as requests sends it; some servers refuse chunked uploads).
+    if body is None and method.upper() in ("POST", "PUT", "PATCH"):
+        body = b""
     fields = []
     for name, value in headers:
         if name.lower() in _HOST_SET:
@@ -339,6 +344,78 @@ def _install_requests():
     requests.adapters.HTTPAdapter.send = send
 
 
+def _install_botocore():
+    """botocore drives urllib3's connection pools itself: its ``URLLib3Session.send`` is
+    replaced by one sending through :func:`request`, with botocore's own exceptions and
+    response type (``AWSResponse`` over a ``urllib3.HTTPResponse``, content not decoded, as
+    botocore asks of urllib3). TLS is the host's; botocore's SSL context is never made."""
+    try:
+        import urllib3
+        import urllib3.util.ssl_ as urllib3_ssl
+    except ImportError:
+        return
+    # This Python has no ssl module; urllib3 then leaves out the `ssl` name botocore imports.
+    if not hasattr(urllib3_ssl, "ssl"):
+        urllib3_ssl.ssl = None
+    try:
+        import botocore.awsrequest
+        import botocore.exceptions as errors
+        import botocore.httpsession as httpsession
+    except ImportError:
+        return
+
+    def send(self, request):
+        body = request.body
+        if hasattr(body, "read"):
+            body = body.read()
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        elif isinstance(body, bytearray):
+            body = bytes(body)
+        elif body is not None and not isinstance(body, bytes):
+            body = b"".join(c.encode("utf-8") if isinstance(c, str) else c for c in body)
+        headers = [
+            (n, v.decode("latin-1") if isinstance(v, bytes) else str(v))
+            for n, v in request.headers.items()
+        ]
+        timeout = self._timeout
+        if hasattr(self, "_get_request_timeout"):
+            timeout = self._get_request_timeout(request) or timeout
+        if hasattr(timeout, "read_timeout"):  # a urllib3 Timeout
+            timeout = timeout.read_timeout
+        if isinstance(timeout, tuple):
+            timeout = max(t for t in timeout if t is not None) if any(timeout) else None
+        try:
+            status, got, content = globals()["request"](
+                request.method, request.url, headers, body, timeout
+            )
+        except HTTPError as e:
+            if e.code == "ConnectionTimeout":
+                raise errors.ConnectTimeoutError(endpoint_url=request.url, error=e)
+            if e.code in ("ConnectionReadTimeout", "HttpResponseTimeout"):
+                raise errors.ReadTimeoutError(endpoint_url=request.url, error=e)
+            raise errors.EndpointConnectionError(endpoint_url=request.url, error=e)
+        original = http_response(status, got, content, request.method)
+        raw = urllib3.HTTPResponse(
+            body=io.BytesIO(content),
+            headers=[(n, v.decode("latin-1")) for n, v in got],
+            status=status,
+            reason=original.reason,
+            preload_content=False,
+            decode_content=False,
+            original_response=original,
+            request_method=request.method,
+            request_url=request.url,
+        )
+        response = botocore.awsrequest.AWSResponse(request.url, status, raw.headers, raw)
+        if not request.stream_output:
+            response.content
+        return response
+
+    httpsession.URLLib3Session.send = send
+    httpsession.URLLib3Session._get_ssl_context = lambda self: None
+
+
 def _no_sockets(*args, **kwargs):
     raise PermissionError(
         "raw sockets are not available to components: the host makes outbound connections "
@@ -363,3 +440,4 @@ def install():
     http.client._create_https_context = lambda http_version=None: None
     http.client._create_default_https_context = lambda: None
     _install_requests()
+    _install_botocore()

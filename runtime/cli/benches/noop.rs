@@ -85,6 +85,7 @@ fn main() {
                         triggers: None,
                         mail: None,
                         keys: None,
+                        read_only: Vec::new(),
                     },
                 )
                 .await;

@@ -70,6 +70,7 @@ async fn poll_overhead(host: &Host, class: &str, polls: usize) {
         max_payload: 256 * 1024,
         max_state_bytes: 64 * 1024,
         st2_keys: false,
+        read_only: Vec::new(),
     };
     for _ in 0..50 {
         host.call_sensor(&sensor, request.clone(), SensorEntry::Poll)

@@ -29,6 +29,25 @@ pub const BUILD_DIR: &str = ".squall";
 /// The component file in [`BUILD_DIR`].
 pub const COMPONENT_FILE: &str = "python-actions.wasm";
 
+/// The vendored dependencies in [`BUILD_DIR`], as installed by pip: what the component reads
+/// at run time (data files such as botocore's service models and pytz's zone files).
+pub const DEPS_DIR: &str = "python-deps";
+
+/// The directories a Python pack's component reads at run time, read-only, and where it sees
+/// them: `(host directory, guest path)`. componentize-py imports the pack's modules and their
+/// dependencies while building, from its Python path entries mounted as `/0` (Squall's
+/// runtime), `/1` (the pack's files) and `/2` (the vendored dependencies); a module reading a
+/// file next to itself at run time (`os.path.dirname(__file__)`) asks for those paths again,
+/// so the pack's directory is `/1` and [`BUILD_DIR`]`/`[`DEPS_DIR`] is `/2` (when built).
+pub fn read_only_dirs(pack_dir: &Path) -> Vec<(PathBuf, &'static str)> {
+    let mut dirs = vec![(pack_dir.to_path_buf(), "/1")];
+    let deps = pack_dir.join(BUILD_DIR).join(DEPS_DIR);
+    if deps.is_dir() {
+        dirs.push((deps, "/2"));
+    }
+    dirs
+}
+
 /// The lock file in [`BUILD_DIR`].
 pub const LOCK_FILE: &str = "python-actions.lock";
 

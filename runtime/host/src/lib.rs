@@ -39,7 +39,8 @@ pub use engine::{
     EPOCH_TICK, Host, HostConfig, HostError, LoadError, PreparedComponent, PreparedSensor,
 };
 pub use run::{
-    GateError, KeyGate, MailGate, MailMessage, RunContext, RunOutcome, RunRequest, TriggerGate,
+    GateError, KeyGate, MailGate, MailMessage, ReadOnlyDir, RunContext, RunOutcome, RunRequest,
+    TriggerGate,
 };
 pub use sensor::{
     KeyWrite, MAX_KEY_WRITES, MAX_VALUE_BYTES, SensorBackend, SensorEntry, SensorOutcome,

@@ -67,6 +67,23 @@ pub struct RunRequest {
     /// What reads and writes the datastore for the component (`st2-datastore` import) under
     /// its pack's grants; `None` refuses every call.
     pub keys: Option<Arc<dyn KeyGate>>,
+    /// Directories the component may read (`wasi:filesystem`, read-only); empty: no file
+    /// system at all.
+    pub read_only: Vec<ReadOnlyDir>,
+}
+
+/// A host directory a component sees, read-only, at `guest` (`wasi:filesystem` preopen):
+/// what a Python pack's component reads at run time — its vendored dependencies' data files
+/// (botocore's service models, pytz's zone files) and its own files — mounted where
+/// componentize-py mounted them while building (`/1` the pack, `/2` its dependencies), since
+/// modules remember those paths in `__file__`. Links leading out of `host` are not followed
+/// (cap-std), nothing can be written, created or removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOnlyDir {
+    /// The directory on the host.
+    pub host: std::path::PathBuf,
+    /// Where the component sees it, e.g. `/2`.
+    pub guest: String,
 }
 
 /// Why a gate ([`crate::process::ProcessGate`], [`TriggerGate`], [`MailGate`]) refused a
@@ -242,6 +259,7 @@ impl Host {
                 triggers: request.triggers,
                 mail: request.mail,
                 keys: request.keys,
+                read_only: request.read_only,
             },
         ) {
             Ok(s) => s,
@@ -345,6 +363,7 @@ pub(crate) struct Gates {
     pub(crate) triggers: Option<Arc<dyn TriggerGate>>,
     pub(crate) mail: Option<Arc<dyn MailGate>>,
     pub(crate) keys: Option<Arc<dyn KeyGate>>,
+    pub(crate) read_only: Vec<ReadOnlyDir>,
 }
 
 /// A fresh store for one call, with its captured streams and the clock started.
@@ -382,16 +401,21 @@ impl Host {
             triggers,
             mail,
             keys,
+            read_only,
         } = gates;
         let max_output = usize::try_from(limits.max_output).unwrap_or(usize::MAX);
         let stdout = CapturePipe::new(max_output);
         let stderr = CapturePipe::new(max_output);
         let denials = Arc::new(Mutex::new(Denials::default()));
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone())
             .stderr(stderr.clone())
-            .max_random_size(MAX_RANDOM_BYTES)
-            .build();
+            .max_random_size(MAX_RANDOM_BYTES);
+        for dir in &read_only {
+            wasi.preopened_dir(&dir.host, &dir.guest, wasmtime_wasi::FsPerms::ReadOnly)
+                .map_err(|e| format!("cannot open {} for reading: {e:#}", dir.host.display()))?;
+        }
+        let wasi = wasi.build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let state = RunState {

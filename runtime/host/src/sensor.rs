@@ -112,6 +112,8 @@ pub struct SensorRequest {
     /// Whether the sensor may use `st2-datastore` (StackStorm's `sensor_service`): Python
     /// sensors only; any other sensor's call is refused.
     pub st2_keys: bool,
+    /// Directories the sensor may read (see [`crate::ReadOnlyDir`]); empty: no file system.
+    pub read_only: Vec<crate::ReadOnlyDir>,
 }
 
 /// A write to one of the pack's own keys, made by a successful call.
@@ -457,7 +459,10 @@ impl Host {
             limits,
             request.http.clone(),
             Some(call),
-            crate::run::Gates::default(),
+            crate::run::Gates {
+                read_only: request.read_only.clone(),
+                ..crate::run::Gates::default()
+            },
         ) {
             Ok(s) => s,
             Err(e) => return not_run(e),

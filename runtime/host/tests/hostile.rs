@@ -69,6 +69,7 @@ fn run_with(params: Value, limits: Limits, http: HttpPolicy) -> RunOutcome {
             triggers: None,
             mail: None,
             keys: None,
+            read_only: Vec::new(),
         },
     ))
 }
@@ -399,6 +400,7 @@ fn many_runs_in_parallel_stay_isolated() {
                             triggers: None,
                             mail: None,
                             keys: None,
+                            read_only: Vec::new(),
                         },
                     )
                     .await;
@@ -510,6 +512,7 @@ fn a_swapped_or_forged_cache_file_is_never_loaded() {
             triggers: None,
             mail: None,
             keys: None,
+            read_only: Vec::new(),
         },
     ));
     assert_eq!(out.status, ExecutionStatus::Succeeded, "{:?}", out.result);

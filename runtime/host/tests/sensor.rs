@@ -108,6 +108,7 @@ fn call(class: &str, backend: Fake, limits: Limits, entry: SensorEntry) -> Senso
             max_payload: 256 * 1024,
             max_state_bytes: 64 * 1024,
             st2_keys: false,
+            read_only: Vec::new(),
         },
         entry,
     ))

@@ -541,6 +541,16 @@ impl Runner {
                 self.datastore.get().cloned(),
             ))
         });
+        // A Python pack's component reads its files and its dependencies' data at run time.
+        let read_only = if shape == Shape::PythonScript {
+            resolved
+                .content
+                .pack(&execution.action.pack)
+                .map(|p| python_read_only(&p.path))
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let run = self.registry.host().run(
             &component,
             RunRequest {
@@ -561,6 +571,7 @@ impl Runner {
                     .map(|t| t as Arc<dyn squall_host::TriggerGate>),
                 mail: mail.clone().map(|m| m as Arc<dyn squall_host::MailGate>),
                 keys: keys.map(|k| k as Arc<dyn squall_host::KeyGate>),
+                read_only,
             },
         );
         let outcome = tokio::select! {
@@ -756,4 +767,15 @@ fn python_result(
         ExecutionStatus::Failed
     };
     (status, Value::Object(out))
+}
+
+/// [`squall_core::python::read_only_dirs`] as the host takes them.
+pub(crate) fn python_read_only(pack_dir: &std::path::Path) -> Vec<squall_host::ReadOnlyDir> {
+    squall_core::python::read_only_dirs(pack_dir)
+        .into_iter()
+        .map(|(host, guest)| squall_host::ReadOnlyDir {
+            host,
+            guest: guest.to_string(),
+        })
+        .collect()
 }

@@ -638,6 +638,15 @@ impl Sensors {
             max_payload: registry.config().sensors.max_payload,
             max_state_bytes: registry.config().sensors.max_state_bytes_per_call,
             st2_keys: sensor.is_python(),
+            read_only: if sensor.is_python() {
+                registry
+                    .packs()
+                    .pack(pack)
+                    .map(|p| crate::runner::python_read_only(&p.path))
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            },
         };
         let _slot = self.inner.slots.acquire().await.expect("never closed");
         Ok(registry.host().call_sensor(&prepared, request, entry).await)

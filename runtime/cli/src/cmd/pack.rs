@@ -411,6 +411,22 @@ pub fn build(
     let build_dir = pack_dir.join(python::BUILD_DIR);
     std::fs::create_dir_all(&build_dir)
         .map_err(|e| Failure::internal(format!("{}: {e}", build_dir.display())))?;
+    // The dependencies as installed, read (read-only) by the component at run time: their data
+    // files were not imported into it (see squall_core::python::read_only_dirs). Copied
+    // beside, then swapped in by rename.
+    let deps = build_dir.join(python::DEPS_DIR);
+    let staged = build_dir.join(format!(".{}.tmp", python::DEPS_DIR));
+    let _ = std::fs::remove_dir_all(&staged);
+    copy_tree(&work.path().join("deps"), &staged)?;
+    let old = build_dir.join(format!(".{}.old", python::DEPS_DIR));
+    let _ = std::fs::remove_dir_all(&old);
+    if deps.exists() {
+        std::fs::rename(&deps, &old)
+            .map_err(|e| Failure::internal(format!("{}: {e}", deps.display())))?;
+    }
+    std::fs::rename(&staged, &deps)
+        .map_err(|e| Failure::internal(format!("{}: {e}", deps.display())))?;
+    let _ = std::fs::remove_dir_all(&old);
     // Component first, then the lock that vouches for it; each replaced whole (rename).
     for (name, bytes) in [
         (python::COMPONENT_FILE, component.clone()),
@@ -686,4 +702,25 @@ pub fn validate_to(
             if problems.len() == 1 { "" } else { "s" }
         )))
     }
+}
+
+/// Copies the tree `from` into `to` (regular files and directories; pip writes nothing else).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<(), Failure> {
+    std::fs::create_dir_all(to).map_err(|e| Failure::internal(format!("{}: {e}", to.display())))?;
+    let entries = std::fs::read_dir(from)
+        .map_err(|e| Failure::internal(format!("{}: {e}", from.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Failure::internal(format!("{}: {e}", from.display())))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry
+            .file_type()
+            .map_err(|e| Failure::internal(format!("{}: {e}", src.display())))?;
+        if kind.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if kind.is_file() {
+            std::fs::copy(&src, &dst)
+                .map_err(|e| Failure::internal(format!("{}: {e}", dst.display())))?;
+        }
+    }
+    Ok(())
 }
