@@ -140,6 +140,32 @@ fn stackstorm_python_actions_run_unchanged_once_built() {
         "{said}"
     );
 
+    // The lock has each action's run() signature; `pack validate` checks parameters against
+    // it: a parameter run() does not take, a required argument the YAML does not declare.
+    let lock: Value =
+        serde_json::from_slice(&std::fs::read(pack.join(".squall/python-actions.lock")).unwrap())
+            .unwrap();
+    assert_eq!(
+        lock["signatures"]["greet.py"],
+        json!({"class": "GreetAction", "parameters": ["name", "loud"], "required": ["name", "loud"], "var_keyword": false})
+    );
+    let greet = pack.join("actions/greet.yaml");
+    let original = std::fs::read_to_string(&greet).unwrap();
+    std::fs::write(&greet, original.replace("  loud:\n", "  shout:\n")).unwrap();
+    let checked = std::process::Command::new(support::SQUALL)
+        .current_dir(dir.path())
+        .args(["pack", "validate", "packs/pyops"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert_eq!(checked.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("packs/pyops/actions/greet.yaml: parameters.shout: GreetAction.run() does not take it (a run would fail: run() got an unexpected keyword argument 'shout')")
+            && said.contains("packs/pyops/actions/greet.yaml: parameters.loud: GreetAction.run() requires it and the action does not declare it"),
+        "{said}"
+    );
+    std::fs::write(&greet, original).unwrap();
+
     let server = Server::start(dir.path());
     assert_eq!(
         action_names(&server),

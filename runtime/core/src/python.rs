@@ -224,6 +224,79 @@ pub struct Lock {
     /// The distributions vendored from `requirements.txt`, as `name==version`, sorted.
     #[serde(default)]
     pub dependencies: Vec<String>,
+    /// Each action entry point's `run` signature (read from its source at build time), by
+    /// entry point relative to `actions/`.
+    #[serde(default)]
+    pub signatures: std::collections::BTreeMap<String, Signature>,
+}
+
+/// The `run` method of a python-script entry point, as the build read it (the class StackStorm
+/// picks: the first, by name, of the module's own classes defining `run`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    /// The class.
+    #[serde(default)]
+    pub class: String,
+    /// Its parameters after `self`, positional then keyword-only.
+    #[serde(default)]
+    pub parameters: Vec<String>,
+    /// Those without a default.
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// Whether it takes `**kwargs`.
+    #[serde(default)]
+    pub var_keyword: bool,
+    /// Why no `run` was found (no class of the module defines one): every run would fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why the source could not be read by the build's Python (which may be older than the
+    /// guest's): nothing is checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<String>,
+}
+
+impl Signature {
+    /// What is wrong with calling it with `declared` (the action's `parameters:`, runner
+    /// parameters left out): a declared parameter it does not take (StackStorm's `run()`
+    /// fails with `TypeError: run() got an unexpected keyword argument`), or one it requires
+    /// that is not declared (`run() missing 1 required positional argument`). Messages name
+    /// the class; each comes with its field (`parameters.<name>`, `entry_point`).
+    pub fn problems(&self, declared: &[&str]) -> Vec<(String, String)> {
+        if self.unread.is_some() {
+            return Vec::new();
+        }
+        if let Some(e) = &self.error {
+            return vec![("entry_point".into(), e.clone())];
+        }
+        let mut out = Vec::new();
+        if !self.var_keyword {
+            for name in declared {
+                if !self.parameters.iter().any(|p| p == name) {
+                    out.push((
+                        format!("parameters.{name}"),
+                        format!(
+                            "{}.run() does not take it (a run would fail: run() got an \
+                             unexpected keyword argument '{name}')",
+                            self.class
+                        ),
+                    ));
+                }
+            }
+        }
+        for name in &self.required {
+            if !declared.contains(&name.as_str()) {
+                out.push((
+                    format!("parameters.{name}"),
+                    format!(
+                        "{}.run() requires it and the action does not declare it (a run \
+                         would fail: run() missing a required argument '{name}')",
+                        self.class
+                    ),
+                ));
+            }
+        }
+        out
+    }
 }
 
 /// StackStorm's Python environment that packs import without declaring it, vendored into every
@@ -505,6 +578,7 @@ mod tests {
                 .collect(),
             componentize_py: "test".into(),
             dependencies: Vec::new(),
+            signatures: Default::default(),
         }
     }
 
@@ -649,4 +723,35 @@ mod tests {
         );
         assert!(WIT_FILES[0].1.contains(&format!("world {WORLD}")));
     }
+
+    #[test]
+    fn a_signature_names_parameters_run_does_not_take_and_arguments_not_declared() {
+        let sig = Signature {
+            class: "Lookup".into(),
+            parameters: vec!["host".into(), "port".into()],
+            required: vec!["host".into()],
+            var_keyword: false,
+            error: None,
+            unread: None,
+        };
+        assert!(sig.problems(&["host", "port"]).is_empty());
+        assert!(sig.problems(&["host"]).is_empty());
+        let problems = sig.problems(&["port", "verbose"]);
+        assert_eq!(
+            problems.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
+            ["parameters.verbose", "parameters.host"]
+        );
+        assert!(problems[0].1.contains("unexpected keyword argument 'verbose'"));
+        let open = Signature {
+            var_keyword: true,
+            ..sig.clone()
+        };
+        assert!(open.problems(&["host", "anything"]).is_empty());
+        let unread = Signature {
+            unread: Some("invalid syntax".into()),
+            ..sig
+        };
+        assert!(unread.problems(&["x"]).is_empty());
+    }
+
 }

@@ -340,6 +340,7 @@ pub fn build(
         &wanted,
         &work.path().join("deps"),
     )?;
+    let signatures = signatures(pack_dir, componentize_py, &entries.actions)?;
     write(
         &format!("pack/{}.py", python::MANIFEST_MODULE),
         python::manifest(&entries).as_bytes(),
@@ -407,6 +408,7 @@ pub fn build(
             .collect(),
         componentize_py: version,
         dependencies,
+        signatures,
     };
     let build_dir = pack_dir.join(python::BUILD_DIR);
     std::fs::create_dir_all(&build_dir)
@@ -463,6 +465,46 @@ pub fn build(
         started.elapsed().as_secs_f64()
     ));
     Ok(0)
+}
+
+/// The `run` signature of each python-script entry point (relative to `actions/`), read from
+/// its source by `signatures.py` with the Python beside `componentize_py` (else `python3`);
+/// nothing of the pack is imported or run.
+///
+/// # Errors
+/// [`Failure`] when that Python cannot run or answers something else than the JSON expected.
+fn signatures(
+    pack_dir: &std::path::Path,
+    componentize_py: &std::path::Path,
+    entry_points: &[String],
+) -> Result<std::collections::BTreeMap<String, squall_core::python::Signature>, Failure> {
+    if entry_points.is_empty() {
+        return Ok(Default::default());
+    }
+    let python = componentize_py
+        .parent()
+        .map(|d| d.join("python3"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| std::path::PathBuf::from("python3"));
+    let out = std::process::Command::new(&python)
+        .args(["-I", "-c", include_str!("signatures.py")])
+        .args(entry_points)
+        .current_dir(pack_dir.join("actions"))
+        .output()
+        .map_err(|e| Failure::input(format!("cannot run {} ({e})", python.display())))?;
+    if !out.status.success() {
+        return Err(Failure::internal(format!(
+            "reading run() signatures with {} failed: {}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        Failure::internal(format!(
+            "reading run() signatures: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        ))
+    })
 }
 
 /// The Python of the componentized runtime (the pure-Python wheels vendored must fit it).
@@ -664,6 +706,39 @@ pub fn validate_to(
                     "{}: entry_point: {e}",
                     action.metadata_file.display()
                 ));
+            }
+        }
+        // A python-script action's parameters against its run() signature, as the build read
+        // it (only from a build of the current sources: a stale one is reported at load).
+        let lock: Option<squall_core::python::Lock> = std::fs::read(
+            pack.path
+                .join(squall_core::python::BUILD_DIR)
+                .join(squall_core::python::LOCK_FILE),
+        )
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(lock) = lock {
+            let runner = &RunnerType::PythonScript.spec().runner_parameters;
+            for action in pack.actions.values() {
+                if action.runner_type != RunnerType::PythonScript {
+                    continue;
+                }
+                let Some(signature) = lock.signatures.get(&action.entry_point) else {
+                    continue;
+                };
+                let declared: Vec<&str> = action
+                    .parameters
+                    .specs()
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .filter(|n| !runner.contains_key(*n))
+                    .collect();
+                for (field, message) in signature.problems(&declared) {
+                    problems.push(format!(
+                        "{}: {field}: {message}",
+                        action.metadata_file.display()
+                    ));
+                }
             }
         }
         for sensor in pack.sensors.values() {
