@@ -661,3 +661,90 @@ fn s3_stub() -> HttpStub {
         }
     })
 }
+
+/// The author's loop of a new Python pack: `squall pack new` → its unit test → `squall pack
+/// install` into a running server (built, validated, reloaded) → its action runs, its sensor
+/// polls and its rule fires.
+#[test]
+fn a_new_python_pack_installs_into_a_running_server_and_runs() {
+    let Some(componentize_py) = componentize_py() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let stub = HttpStub::start(|_| Response::json(200, &json!({"ok": true})));
+    write_squall_toml(
+        dir.path(),
+        &format!("[packs.acme]\nhttp_allow = [\"127.0.0.1:{}\"]\n", stub.port),
+    );
+    std::fs::create_dir_all(dir.path().join("packs")).unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    let squall = |args: &[&str], url: Option<&str>| {
+        let mut c = Command::new(SQUALL);
+        c.current_dir(dir.path())
+            .env_remove("SQUALL_API_URL")
+            .env("SQUALL_COMPONENTIZE_PY", &componentize_py);
+        if let Some(url) = url {
+            c.args(["--api-url", url]);
+        }
+        c.args(args).output().unwrap()
+    };
+    let made = squall(&["pack", "new", "acme", "--dir", "src"], None);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&made.stdout).trim(), "src/acme");
+    let again = squall(&["pack", "new", "acme", "--dir", "src"], None);
+    assert_eq!(again.status.code(), Some(2));
+    let bad = squall(&["pack", "new", "Acme-Pack", "--dir", "src"], None);
+    assert_eq!(bad.status.code(), Some(2));
+
+    // Its unit test runs with plain Python.
+    let unit = Command::new("python3")
+        .current_dir(dir.path().join("src/acme"))
+        .args(["-m", "unittest", "discover", "-s", "tests"])
+        .output()
+        .unwrap();
+    assert!(
+        unit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unit.stderr)
+    );
+    assert!(String::from_utf8_lossy(&unit.stderr).contains("Ran 2 tests"));
+
+    let server = Server::start(dir.path());
+    let installed = squall(
+        &["pack", "install", "src/acme", "--packs-dir", "packs"],
+        Some(&server.url),
+    );
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let e = run(
+        &server,
+        "acme.lookup",
+        json!({"host": format!("127.0.0.1:{}", stub.port), "path": "/health"}),
+    );
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(
+        e["result"]["result"],
+        json!({"status": 200, "ok": true, "server": ""})
+    );
+    assert_eq!(stub.paths(), ["/health"]);
+    // The sensor polled once at start (its next poll is a minute away): tick 1 → the rule →
+    // core.echo.
+    let echoed = server.wait_for("/api/v1/executions?action=core.echo", 300, |list| {
+        list.as_array()
+            .is_some_and(|l| l.iter().any(|e| e["status"] == "succeeded"))
+    });
+    let echo = echoed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["status"] == "succeeded")
+        .unwrap();
+    assert_eq!(echo["result"]["stdout"], "acme tick 1", "{echo:#}");
+}

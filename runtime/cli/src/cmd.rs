@@ -7,6 +7,7 @@ pub mod inquiry;
 pub mod key;
 pub mod pack;
 pub mod pack_install;
+pub mod pack_new;
 pub mod policy;
 pub mod rule;
 pub mod run;

@@ -217,6 +217,12 @@ fn main() -> ExitCode {
                 )
                 .await;
             }
+            Command::Pack(cmd::pack::PackCommand::New { name, lang, dir }) => {
+                let dir = dir
+                    .or_else(|| settings.packs_dirs.first().cloned())
+                    .unwrap_or_else(|| std::path::PathBuf::from("packs"));
+                return cmd::pack_new::new(&name, &lang, &dir);
+            }
             Command::Pack(cmd::pack::PackCommand::Rollback { pack, packs_dir }) => {
                 return cmd::pack_install::rollback(&settings, &pack, packs_dir.as_deref()).await;
             }

@@ -741,7 +741,11 @@ mod tests {
             problems.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
             ["parameters.verbose", "parameters.host"]
         );
-        assert!(problems[0].1.contains("unexpected keyword argument 'verbose'"));
+        assert!(
+            problems[0]
+                .1
+                .contains("unexpected keyword argument 'verbose'")
+        );
         let open = Signature {
             var_keyword: true,
             ..sig.clone()
@@ -753,5 +757,4 @@ mod tests {
         };
         assert!(unread.problems(&["x"]).is_empty());
     }
-
 }

@@ -38,6 +38,19 @@ pub enum PackCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make a new pack NAME in StackStorm's format: pack.yaml, a python-script action, a
+    /// polling sensor with its trigger type, a rule joining them, a unit test of the action's
+    /// logic and a README with the next commands. Prints its path.
+    New {
+        /// The pack's ref (lowercase letters, digits, _)
+        name: String,
+        /// Its language (python: StackStorm's python-script actions and sensors)
+        #[arg(long, default_value = "python")]
+        lang: String,
+        /// Where to make it [default: the first packs directory]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Install a pack from a directory or a git URL (URL=REF for a branch or tag, as `st2 pack
     /// install`): its files are copied into the data directory's store as a version named by
     /// their digest, its Python component built, the whole validated, and the packs
@@ -179,6 +192,7 @@ pub async fn run(client: &Client, command: PackCommand) -> Result<u8, Failure> {
             Ok(0)
         }
         PackCommand::Build { .. }
+        | PackCommand::New { .. }
         | PackCommand::Validate { .. }
         | PackCommand::Install { .. }
         | PackCommand::Rollback { .. }

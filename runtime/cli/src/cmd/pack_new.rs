@@ -1,0 +1,241 @@
+//! `squall pack new NAME`: a new pack, in StackStorm's format, that builds, validates and runs
+//! as written — an action, a polling sensor with its trigger type, a rule joining them, and a
+//! test of the action's logic that runs with plain `python3 -m unittest` (no Squall, no
+//! StackStorm needed: the action's work is a function the test calls).
+//!
+//! Only Python packs for now (`--lang python`): StackStorm's own content is Python and
+//! `squall pack build` turns it into a component. Rust actions are written with the
+//! `squall-plugin` crate of this repository (`plugin-sdk/README.md`); a scaffold for them waits
+//! for that SDK to be usable outside this repository.
+
+use crate::Failure;
+use std::path::Path;
+
+/// The files of a new Python pack: `(path in the pack, text)`, `{pack}` standing for its ref.
+const PYTHON: &[(&str, &str)] = &[
+    (
+        "pack.yaml",
+        "---\n\
+         ref: {pack}\n\
+         name: {pack}\n\
+         version: 0.1.0\n\
+         description: '{pack}: made with squall pack new'\n\
+         author: '{author}'\n\
+         email: '{author}@localhost'\n\
+         python_versions:\n\
+         \x20 - '3'\n",
+    ),
+    (
+        "requirements.txt",
+        "# Python packages the pack's actions and sensors import, one per line as pip takes them\n\
+         # (pure-Python ones: a package with C code and no WASI build fails `squall pack build`).\n\
+         # StackStorm's environment (requests, six, pytz, simplejson, pyyaml, jinja2) is\n\
+         # always there.\n",
+    ),
+    (
+        "actions/lookup.yaml",
+        "---\n\
+         name: lookup\n\
+         runner_type: python-script\n\
+         entry_point: lookup.py\n\
+         description: GETs http://<host>/ and says how the host answered\n\
+         enabled: true\n\
+         parameters:\n\
+         \x20 host:\n\
+         \x20   type: string\n\
+         \x20   description: The host (and port) to ask, e.g. example.com\n\
+         \x20   required: true\n\
+         \x20 path:\n\
+         \x20   type: string\n\
+         \x20   default: /\n",
+    ),
+    (
+        "actions/lookup.py",
+        "import requests\n\
+         \n\
+         from st2common.runners.base_action import Action\n\
+         \n\
+         \n\
+         def summarize(status, headers):\n\
+         \x20   \"\"\"What the action returns for a response (tested in tests/test_lookup.py).\"\"\"\n\
+         \x20   return {\"status\": status, \"ok\": 200 <= status < 400, \"server\": headers.get(\"Server\", \"\")}\n\
+         \n\
+         \n\
+         class Lookup(Action):\n\
+         \x20   def run(self, host, path):\n\
+         \x20       # Outbound HTTP goes through Squall's host: grant it in squall.toml,\n\
+         \x20       # [packs.{pack}] http_allow = [\"example.com\"].\n\
+         \x20       try:\n\
+         \x20           r = requests.get(\"http://%s%s\" % (host, path), timeout=10)\n\
+         \x20       except requests.exceptions.ConnectionError as e:\n\
+         \x20           return (False, {\"error\": str(e)})\n\
+         \x20       self.logger.info(\"%s answered %d\", host, r.status_code)\n\
+         \x20       return summarize(r.status_code, r.headers)\n",
+    ),
+    (
+        "sensors/ticker.yaml",
+        "---\n\
+         class_name: Ticker\n\
+         entry_point: ticker.py\n\
+         description: Emits {pack}.tick every poll, counting in the datastore\n\
+         enabled: true\n\
+         poll_interval: 60\n\
+         trigger_types:\n\
+         \x20 - name: tick\n\
+         \x20   description: One poll of {pack}.Ticker\n\
+         \x20   payload_schema:\n\
+         \x20     type: object\n\
+         \x20     properties:\n\
+         \x20       count:\n\
+         \x20         type: integer\n\
+         \x20     required: [count]\n",
+    ),
+    (
+        "sensors/ticker.py",
+        "from st2reactor.sensor.base import PollingSensor\n\
+         \n\
+         \n\
+         class Ticker(PollingSensor):\n\
+         \x20   def setup(self):\n\
+         \x20       self._logger = self.sensor_service.get_logger(__name__)\n\
+         \n\
+         \x20   def poll(self):\n\
+         \x20       # State that outlasts a poll lives in the datastore (kept when the poll succeeds).\n\
+         \x20       count = int(self.sensor_service.get_value(\"count\") or 0) + 1\n\
+         \x20       self.sensor_service.set_value(\"count\", str(count))\n\
+         \x20       self._logger.info(\"tick %d\", count)\n\
+         \x20       self.sensor_service.dispatch(trigger=\"{pack}.tick\", payload={\"count\": count})\n\
+         \n\
+         \x20   def cleanup(self):\n\
+         \x20       pass\n\
+         \n\
+         \x20   def add_trigger(self, trigger):\n\
+         \x20       pass\n\
+         \n\
+         \x20   def update_trigger(self, trigger):\n\
+         \x20       pass\n\
+         \n\
+         \x20   def remove_trigger(self, trigger):\n\
+         \x20       pass\n",
+    ),
+    (
+        "rules/on_tick.yaml",
+        "---\n\
+         name: on_tick\n\
+         pack: {pack}\n\
+         description: Echo each tick of {pack}.Ticker\n\
+         enabled: true\n\
+         trigger:\n\
+         \x20 type: {pack}.tick\n\
+         criteria:\n\
+         \x20 trigger.count:\n\
+         \x20   type: gt\n\
+         \x20   pattern: 0\n\
+         action:\n\
+         \x20 ref: core.echo\n\
+         \x20 parameters:\n\
+         \x20   message: \"{pack} tick {{ trigger.count }}\"\n",
+    ),
+    (
+        "tests/test_lookup.py",
+        "\"\"\"The action's logic, without Squall or StackStorm: python3 -m unittest discover tests\"\"\"\n\
+         \n\
+         import os\n\
+         import sys\n\
+         import types\n\
+         import unittest\n\
+         \n\
+         # lookup.py imports StackStorm's Action class; a stand-in is enough to test summarize().\n\
+         base = types.ModuleType(\"st2common.runners.base_action\")\n\
+         base.Action = object\n\
+         for name in (\"st2common\", \"st2common.runners\"):\n\
+         \x20   sys.modules.setdefault(name, types.ModuleType(name))\n\
+         sys.modules[\"st2common.runners.base_action\"] = base\n\
+         sys.modules.setdefault(\"requests\", types.ModuleType(\"requests\"))\n\
+         sys.path.insert(0, os.path.join(os.path.dirname(__file__), \"..\", \"actions\"))\n\
+         \n\
+         from lookup import summarize  # noqa: E402\n\
+         \n\
+         \n\
+         class SummarizeTest(unittest.TestCase):\n\
+         \x20   def test_a_success_is_ok(self):\n\
+         \x20       self.assertEqual(\n\
+         \x20           summarize(200, {\"Server\": \"nginx\"}),\n\
+         \x20           {\"status\": 200, \"ok\": True, \"server\": \"nginx\"},\n\
+         \x20       )\n\
+         \n\
+         \x20   def test_a_server_error_is_not(self):\n\
+         \x20       self.assertFalse(summarize(503, {})[\"ok\"])\n\
+         \n\
+         \n\
+         if __name__ == \"__main__\":\n\
+         \x20   unittest.main()\n",
+    ),
+    (
+        "README.md",
+        "# {pack}\n\
+         \n\
+         A StackStorm-format pack made with `squall pack new`.\n\
+         \n\
+         ```console\n\
+         $ python3 -m unittest discover -s {pack}/tests   # the action's logic, no server\n\
+         $ squall pack build {pack}                       # the Python component (componentize-py)\n\
+         $ squall pack validate {pack}\n\
+         $ squall pack install ./{pack}                   # into the store; a running server reloads it\n\
+         $ printf '[packs.{pack}]\\nhttp_allow = [\"example.com\"]\\n' >> squall.toml   # then restart\n\
+         $ squall run {pack}.lookup host=example.com\n\
+         ```\n\
+         \n\
+         - `actions/lookup.py`: a `python-script` action (StackStorm's `Action`).\n\
+         - `sensors/ticker.py`: a `PollingSensor` emitting `{pack}.tick`.\n\
+         - `rules/on_tick.yaml`: `{pack}.tick` → `core.echo`.\n",
+    ),
+];
+
+/// `squall pack new NAME --lang LANG --dir DIR`: writes the pack to `<dir>/<name>` and prints
+/// its path. Refuses a name that is not a StackStorm pack ref, an existing directory, and any
+/// language but `python`.
+///
+/// # Errors
+/// [`Failure`] (exit code 2) naming the problem; 3 when a file cannot be written.
+pub fn new(name: &str, lang: &str, dir: &Path) -> Result<u8, Failure> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(Failure::input(format!(
+            "{name:?} is not a valid pack ref: lowercase letters, digits and _ only (as \
+             StackStorm's PACK_REF_WHITELIST_REGEX)"
+        )));
+    }
+    let files = match lang {
+        "python" => PYTHON,
+        other => {
+            return Err(Failure::input(format!(
+                "--lang {other}: only python packs can be made yet (Rust actions: see \
+                 plugin-sdk/README.md)"
+            )));
+        }
+    };
+    let pack = dir.join(name);
+    if pack.exists() {
+        return Err(Failure::input(format!(
+            "{} already exists; nothing was written",
+            pack.display()
+        )));
+    }
+    let author = std::env::var("USER").unwrap_or_else(|_| "squall".into());
+    for (rel, text) in files {
+        let path = pack.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Failure::internal(format!("{}: {e}", parent.display())))?;
+        }
+        let text = text.replace("{pack}", name).replace("{author}", &author);
+        std::fs::write(&path, text)
+            .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
+    }
+    println!("{}", pack.display());
+    Ok(0)
+}
