@@ -51,7 +51,7 @@ use std::fmt;
 #[allow(missing_docs, clippy::all, unsafe_code)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "squall:plugin/extended-action",
         pub_export_macro: true,
         export_macro_name: "export_action",

@@ -38,7 +38,7 @@ use serde::de::DeserializeOwned;
 #[allow(missing_docs, clippy::all, unsafe_code)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "squall:plugin/sensor",
         pub_export_macro: true,
         export_macro_name: "export_sensor",

@@ -34,7 +34,7 @@ fn main() {
     rerun_if_changed(
         bases
             .iter()
-            .chain([&root.join("plugin-sdk/src"), &root.join("wit")]),
+            .chain([&root.join("plugin-sdk/src"), &root.join("plugin-sdk/wit")]),
     );
 
     let mut guests = Vec::new();

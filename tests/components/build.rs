@@ -11,7 +11,7 @@ fn main() {
         manifest.join("hostile"),
         manifest.join("sensor"),
         root.join("plugin-sdk/src"),
-        root.join("wit"),
+        root.join("plugin-sdk/wit"),
     ]);
     let guests = [
         Guest {

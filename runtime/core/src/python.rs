@@ -169,34 +169,37 @@ pub const RUNTIME_FILES: &[(&str, &str)] = &[
 /// Squall's WIT package and its WASI dependencies: `(path under the WIT directory, text)`,
 /// what componentize-py reads as `-d <dir>`.
 pub const WIT_FILES: &[(&str, &str)] = &[
-    ("squall.wit", include_str!("../../../wit/squall.wit")),
+    (
+        "squall.wit",
+        include_str!("../../../plugin-sdk/wit/squall.wit"),
+    ),
     (
         "deps/cli/cli.wit",
-        include_str!("../../../wit/deps/cli/cli.wit"),
+        include_str!("../../../plugin-sdk/wit/deps/cli/cli.wit"),
     ),
     (
         "deps/clocks/clocks.wit",
-        include_str!("../../../wit/deps/clocks/clocks.wit"),
+        include_str!("../../../plugin-sdk/wit/deps/clocks/clocks.wit"),
     ),
     (
         "deps/filesystem/filesystem.wit",
-        include_str!("../../../wit/deps/filesystem/filesystem.wit"),
+        include_str!("../../../plugin-sdk/wit/deps/filesystem/filesystem.wit"),
     ),
     (
         "deps/http/http.wit",
-        include_str!("../../../wit/deps/http/http.wit"),
+        include_str!("../../../plugin-sdk/wit/deps/http/http.wit"),
     ),
     (
         "deps/io/io.wit",
-        include_str!("../../../wit/deps/io/io.wit"),
+        include_str!("../../../plugin-sdk/wit/deps/io/io.wit"),
     ),
     (
         "deps/random/random.wit",
-        include_str!("../../../wit/deps/random/random.wit"),
+        include_str!("../../../plugin-sdk/wit/deps/random/random.wit"),
     ),
     (
         "deps/sockets/sockets.wit",
-        include_str!("../../../wit/deps/sockets/sockets.wit"),
+        include_str!("../../../plugin-sdk/wit/deps/sockets/sockets.wit"),
     ),
 ];
 

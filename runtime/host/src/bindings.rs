@@ -5,7 +5,7 @@
 #![allow(missing_docs)]
 
 wasmtime::component::bindgen!({
-    path: "../../wit",
+    path: "../../plugin-sdk/wit",
     world: "squall:plugin/action",
     exports: { default: async },
     with: {
@@ -19,7 +19,7 @@ wasmtime::component::bindgen!({
 /// The `sensor` world: its shared interfaces (`log`, `types`, WASI) are the ones above.
 pub mod sensor {
     wasmtime::component::bindgen!({
-        path: "../../wit",
+        path: "../../plugin-sdk/wit",
         world: "squall:plugin/sensor",
         exports: { default: async },
         with: {
@@ -36,7 +36,7 @@ pub mod sensor {
 /// (async: a command runs, and an instance is committed, without holding a worker thread).
 pub mod extended {
     wasmtime::component::bindgen!({
-        path: "../../wit",
+        path: "../../plugin-sdk/wit",
         world: "squall:plugin/extended-action",
         exports: { default: async },
         imports: {
@@ -59,7 +59,7 @@ pub mod extended {
 /// to the store without holding a worker thread), and the sensor exports.
 pub mod python {
     wasmtime::component::bindgen!({
-        path: "../../wit",
+        path: "../../plugin-sdk/wit",
         world: "squall:plugin/python-pack",
         exports: { default: async },
         imports: {

@@ -1,0 +1,136 @@
+//! The Rust SDK out of tree: `squall-plugin` as `cargo package` makes it (the crate a registry
+//! would serve, carrying its own WIT under `wit/`) builds an action in a crate outside this
+//! repository's workspace, and the real server runs it.
+
+mod support;
+
+use serde_json::json;
+use std::process::Command;
+use support::{Server, repo, write_squall_toml};
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+#[test]
+fn the_packaged_rust_sdk_builds_an_action_outside_the_workspace_that_the_server_runs() {
+    // The packaged crate, as published: its files only (no ../wit to lean on).
+    let packaged = cargo()
+        .current_dir(repo())
+        .args([
+            "package",
+            "-p",
+            "squall-plugin",
+            "--allow-dirty",
+            "--no-verify",
+            "--offline",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        packaged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&packaged.stderr)
+    );
+    let target = repo().join("target");
+    let crate_file = std::fs::read_dir(target.join("package"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy().starts_with("squall-plugin-")
+                    && n.to_string_lossy().ends_with(".crate")
+            })
+        })
+        .expect("cargo package wrote target/package/squall-plugin-*.crate");
+    let dir = tempfile::tempdir().unwrap();
+    let unpacked = Command::new("tar")
+        .current_dir(dir.path())
+        .arg("xzf")
+        .arg(&crate_file)
+        .status()
+        .unwrap();
+    assert!(unpacked.success());
+    let sdk = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("wit/squall.wit").is_file())
+        .expect("the packaged crate carries wit/squall.wit");
+
+    // An author's crate, its own workspace.
+    let author = dir.path().join("hello");
+    std::fs::create_dir_all(author.join("src")).unwrap();
+    std::fs::write(
+        author.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"hello-action\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+             [lib]\ncrate-type = [\"cdylib\"]\n\n\
+             [dependencies]\nsquall-plugin = {{ path = {:?} }}\nserde = {{ version = \"1\", features = [\"derive\"] }}\n\n\
+             [workspace]\n",
+            sdk.display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        author.join("src/lib.rs"),
+        "use serde::{Deserialize, Serialize};\n\
+         use squall_plugin::{Context, Error};\n\n\
+         #[derive(Deserialize)]\nstruct Params { name: String }\n\n\
+         #[derive(Serialize)]\nstruct Out { greeting: String, action: String }\n\n\
+         fn hello(ctx: &Context, p: Params) -> Result<Out, Error> {\n\
+         \x20   Ok(Out { greeting: format!(\"hello, {}\", p.name), action: ctx.action_ref.clone() })\n\
+         }\n\n\
+         squall_plugin::action!(hello);\n",
+    )
+    .unwrap();
+    // Offline (from the registry cache this workspace's build filled) and into a target
+    // directory of its own under this one, so reruns are incremental.
+    let built = cargo()
+        .current_dir(&author)
+        .env("CARGO_TARGET_DIR", target.join("out-of-tree"))
+        .args([
+            "build",
+            "--offline",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let wasm = target.join("out-of-tree/wasm32-wasip2/release/hello_action.wasm");
+
+    let site = tempfile::tempdir().unwrap();
+    write_squall_toml(site.path(), "");
+    let pack = support::new_pack(site.path(), "hello", "version: 0.1.0\n");
+    std::fs::create_dir_all(pack.join("actions")).unwrap();
+    std::fs::copy(&wasm, pack.join("actions/hello.wasm")).unwrap();
+    std::fs::write(
+        pack.join("actions/hello.yaml"),
+        "name: hello\nrunner_type: wasm\nentry_point: hello.wasm\nparameters:\n  name:\n    type: string\n    required: true\n",
+    )
+    .unwrap();
+    let server = Server::start(site.path());
+    let (status, e) = server.send(
+        reqwest::Method::POST,
+        "/api/v1/executions",
+        Some(json!({"action": "hello.hello", "parameters": {"name": "Ann"}})),
+    );
+    assert_eq!(status, 201, "{e}");
+    let done = server.wait_for(
+        &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
+        120,
+        |e| e["status"] == "succeeded" || e["status"] == "failed",
+    );
+    assert_eq!(
+        done["result"],
+        json!({"greeting": "hello, Ann", "action": "hello.hello"}),
+        "{done:#}"
+    );
+}
