@@ -588,3 +588,120 @@ fn pack_install_takes_a_git_url_with_a_ref() {
         "{err}"
     );
 }
+
+/// An Orquesta workflow `live.flow`: `first` pauses 2 s, then `second` echoes `word`; its
+/// output is `{"said": <second's stdout>}`.
+fn write_flow(pack: &Path, first: &str, second: &str, word: &str) {
+    std::fs::create_dir_all(pack.join("actions/workflows")).unwrap();
+    std::fs::write(
+        pack.join("actions/flow.yaml"),
+        "name: flow\nrunner_type: orquesta\nentry_point: workflows/flow.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        pack.join("actions/workflows/flow.yaml"),
+        format!(
+            "version: 1.0\ntasks:\n  {first}:\n    action: core.pause max_pause=2\n    next:\n      - when: <% succeeded() %>\n        do: {second}\n  {second}:\n    action: core.echo message={word}\n    next:\n      - when: <% succeeded() %>\n        publish:\n          - said: <% result().stdout %>\noutput:\n  - said: <% ctx(said) %>\n"
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_workflow_running_across_a_reload_finishes_on_the_definition_it_started_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let pack = live_pack(dir.path());
+    write_flow(&pack, "first", "second", "before");
+    let server = Server::start(dir.path());
+    let (status, e) = server.send(
+        reqwest::Method::POST,
+        "/api/v1/executions",
+        Some(json!({"action": "live.flow"})),
+    );
+    assert_eq!(status, 201, "{e}");
+    let running = e["id"].as_str().unwrap().to_string();
+    server.wait_for(&format!("/api/v1/executions/{running}"), 60, |e| {
+        e["status"] == "running"
+    });
+    // While `first` pauses: the tasks renamed and the word changed.
+    write_flow(&pack, "one", "two", "after");
+    let (status, registered) = register(&server, json!({"packs": ["live"]}));
+    assert_eq!(status, 200, "{registered}");
+    let done = server.wait_for(&format!("/api/v1/executions/{running}"), 120, |e| {
+        e["status"] != "running" && e["status"] != "requested" && e["status"] != "scheduled"
+    });
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(
+        done["result"]["output"],
+        json!({"said": "before"}),
+        "{done:#}"
+    );
+    // The next run is the new definition.
+    let (_, e) = server.send(
+        reqwest::Method::POST,
+        "/api/v1/executions",
+        Some(json!({"action": "live.flow"})),
+    );
+    let next = server.wait_for(
+        &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
+        120,
+        |e| e["status"] != "running" && e["status"] != "requested" && e["status"] != "scheduled",
+    );
+    assert_eq!(next["status"], "succeeded", "{next:#}");
+    assert_eq!(
+        next["result"]["output"],
+        json!({"said": "after"}),
+        "{next:#}"
+    );
+}
+
+/// An ActionChain `live.chain`: `first` pauses 2 s, then `second` echoes `word`.
+fn write_chain(pack: &Path, first: &str, second: &str, word: &str) {
+    std::fs::create_dir_all(pack.join("actions/chains")).unwrap();
+    std::fs::write(
+        pack.join("actions/chain.yaml"),
+        "name: chain\nrunner_type: action-chain\nentry_point: chains/chain.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        pack.join("actions/chains/chain.yaml"),
+        format!(
+            "chain:\n  - name: {first}\n    ref: core.pause\n    parameters:\n      max_pause: 2\n    on-success: {second}\n  - name: {second}\n    ref: core.echo\n    parameters:\n      message: {word}\n"
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_action_chain_running_across_a_reload_finishes_on_the_definition_it_started_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let pack = live_pack(dir.path());
+    write_chain(&pack, "first", "second", "before");
+    let server = Server::start(dir.path());
+    let (status, e) = server.send(
+        reqwest::Method::POST,
+        "/api/v1/executions",
+        Some(json!({"action": "live.chain"})),
+    );
+    assert_eq!(status, 201, "{e}");
+    let running = e["id"].as_str().unwrap().to_string();
+    server.wait_for(&format!("/api/v1/executions?parent={running}"), 60, |l| {
+        l.as_array().is_some_and(|l| !l.is_empty())
+    });
+    write_chain(&pack, "one", "two", "after");
+    let (status, registered) = register(&server, json!({"packs": ["live"]}));
+    assert_eq!(status, 200, "{registered}");
+    let done = server.wait_for(&format!("/api/v1/executions/{running}"), 120, |e| {
+        e["status"] != "running" && e["status"] != "requested" && e["status"] != "scheduled"
+    });
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    let children = server.get(&format!("/api/v1/executions?parent={running}"));
+    let echoed: Vec<&Value> = children
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"]["ref"] == "core.echo")
+        .collect();
+    assert_eq!(echoed.len(), 1, "{children:#}");
+    assert_eq!(echoed[0]["result"]["stdout"], "before", "{children:#}");
+}
