@@ -602,9 +602,9 @@ fn requirements_are_vendored_and_requests_eventlet_and_subprocess_work_under_gra
 /// `ListAllMyBucketsResult` XML, as in the S3 API reference). Every object's ETag is
 /// `"squall-etag"`.
 fn s3_stub() -> HttpStub {
-    let state: std::sync::Arc<
-        std::sync::Mutex<(Vec<String>, std::collections::BTreeMap<String, String>)>,
-    > = Default::default();
+    /// Bucket names, and object bodies by path.
+    type S3 = (Vec<String>, std::collections::BTreeMap<String, String>);
+    let state: std::sync::Arc<std::sync::Mutex<S3>> = Default::default();
     HttpStub::start(move |r| {
         let mut state = state.lock().unwrap();
         let path = r.path.split('?').next().unwrap_or("").to_string();

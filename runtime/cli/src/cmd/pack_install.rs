@@ -416,7 +416,7 @@ pub async fn install(
         source,
     )
     .await?;
-    println!("{pack} {version}");
+    crate::output::out(&format!("{pack} {version}\n"));
     Ok(0)
 }
 
@@ -458,7 +458,7 @@ pub async fn rollback(
         &format!("rollback from {current}"),
     )
     .await?;
-    println!("{pack} {previous}");
+    crate::output::out(&format!("{pack} {previous}\n"));
     Ok(0)
 }
 

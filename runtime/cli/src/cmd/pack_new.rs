@@ -236,6 +236,6 @@ pub fn new(name: &str, lang: &str, dir: &Path) -> Result<u8, Failure> {
         std::fs::write(&path, text)
             .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
     }
-    println!("{}", pack.display());
+    crate::output::out(&format!("{}\n", pack.display()));
     Ok(0)
 }
