@@ -33,17 +33,15 @@ fn the_packaged_rust_sdk_builds_an_action_outside_the_workspace_that_the_server_
         String::from_utf8_lossy(&packaged.stderr)
     );
     let target = repo().join("target");
-    let crate_file = std::fs::read_dir(target.join("package"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name().is_some_and(|n| {
-                n.to_string_lossy().starts_with("squall-plugin-")
-                    && n.to_string_lossy().ends_with(".crate")
-            })
-        })
-        .expect("cargo package wrote target/package/squall-plugin-*.crate");
+    // The version this workspace builds (squall-cli shares the workspace's version).
+    let crate_file = target
+        .join("package")
+        .join(format!("squall-plugin-{}.crate", env!("CARGO_PKG_VERSION")));
+    assert!(
+        crate_file.is_file(),
+        "cargo package wrote no {}",
+        crate_file.display()
+    );
     let dir = tempfile::tempdir().unwrap();
     let unpacked = Command::new("tar")
         .current_dir(dir.path())

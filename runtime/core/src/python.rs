@@ -39,10 +39,21 @@ pub const DEPS_DIR: &str = "python-deps";
 /// runtime), `/1` (the pack's files) and `/2` (the vendored dependencies); a module reading a
 /// file next to itself at run time (`os.path.dirname(__file__)`) asks for those paths again,
 /// so the pack's directory is `/1` and [`BUILD_DIR`]`/`[`DEPS_DIR`] is `/2` (when built).
+///
+/// The pack's directory is given resolved (the version it was loaded from; the operator's
+/// link to it is the boundary, as [`crate::pack_files`]). Links below are never mounted:
+/// `.squall` or `python-deps` being a link (a pack shipping `.squall/python-deps -> /`) leaves
+/// `/2` out, so the component reads nothing outside its pack. (Inside a mount, the host's
+/// file system does not follow links out of it.)
 pub fn read_only_dirs(pack_dir: &Path) -> Vec<(PathBuf, &'static str)> {
     let mut dirs = vec![(pack_dir.to_path_buf(), "/1")];
-    let deps = pack_dir.join(BUILD_DIR).join(DEPS_DIR);
-    if deps.is_dir() {
+    let build = pack_dir.join(BUILD_DIR);
+    let deps = build.join(DEPS_DIR);
+    let real_dir = |p: &Path| {
+        std::fs::symlink_metadata(p)
+            .is_ok_and(|m| m.file_type().is_dir() && !m.file_type().is_symlink())
+    };
+    if real_dir(&build) && real_dir(&deps) {
         dirs.push((deps, "/2"));
     }
     dirs
@@ -759,5 +770,30 @@ mod tests {
             ..sig
         };
         assert!(unread.problems(&["x"]).is_empty());
+    }
+
+    #[test]
+    fn a_linked_dependencies_directory_is_never_mounted() {
+        let d = tempfile::tempdir().unwrap();
+        let pack = d.path().join("p");
+        std::fs::create_dir_all(pack.join(BUILD_DIR)).unwrap();
+        assert_eq!(read_only_dirs(&pack), [(pack.clone(), "/1")]);
+        std::os::unix::fs::symlink("/", pack.join(BUILD_DIR).join(DEPS_DIR)).unwrap();
+        assert_eq!(read_only_dirs(&pack), [(pack.clone(), "/1")]);
+        std::fs::remove_file(pack.join(BUILD_DIR).join(DEPS_DIR)).unwrap();
+        std::fs::create_dir_all(pack.join(BUILD_DIR).join(DEPS_DIR)).unwrap();
+        assert_eq!(
+            read_only_dirs(&pack),
+            [
+                (pack.clone(), "/1"),
+                (pack.join(BUILD_DIR).join(DEPS_DIR), "/2")
+            ]
+        );
+        // `.squall` itself a link to somewhere with a python-deps directory: not mounted.
+        let elsewhere = d.path().join("elsewhere");
+        std::fs::create_dir_all(elsewhere.join(DEPS_DIR)).unwrap();
+        std::fs::remove_dir_all(pack.join(BUILD_DIR)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, pack.join(BUILD_DIR)).unwrap();
+        assert_eq!(read_only_dirs(&pack), [(pack.clone(), "/1")]);
     }
 }

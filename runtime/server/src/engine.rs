@@ -85,7 +85,9 @@ fn plan(runner: &Runner, instance: &TriggerInstance) -> Plan {
     // Rule evaluation runs on a blocking thread: the datastore is read synchronously. Each
     // rule's templates see secrets only as its pack's grants allow.
     let mut ctx = Context::trigger(&instance.payload);
-    // One packs version for the whole instance: its rules and the actions they launch.
+    // One packs version for matching the instance: its rules, and the actions whose parameter
+    // types their rendered values are coerced to (each execution is then requested, and
+    // pinned, on the version loaded at that moment).
     let packs = registry.packs();
     let rules: Vec<&Rule> = registry
         .rules_in(&packs, &instance.trigger, &instance.trigger_parameters)

@@ -61,6 +61,11 @@ pub enum ReloadError {
     /// The new version has problems the loaded one did not: every one, naming file and field.
     #[error("the new version of the packs was not loaded, the previous one keeps serving: {}", .0.join("; "))]
     Invalid(Vec<String>),
+    /// The store failed while the new version's sensors were set up; nothing changed.
+    #[error(
+        "the new version of the packs was not loaded, the previous one keeps serving: store: {0}"
+    )]
+    Store(String),
 }
 
 /// One version of the loaded packs, with their HTTP policies and the components prepared for
@@ -77,6 +82,12 @@ pub struct Content {
     /// component not compiled yet whose file changed since is refused rather than run under
     /// this version's metadata ([`Registry::prepare_in`]).
     stamps: HashMap<PathBuf, Stamp>,
+    /// Each component file resolved (links followed) when this version was loaded: an
+    /// installed pack's `<packs_dir>/<pack>` link moves to the next version, this version's
+    /// files stay where they are.
+    real_files: HashMap<PathBuf, PathBuf>,
+    /// Each pack's directory resolved the same way, by pack ref.
+    real_dirs: HashMap<String, PathBuf>,
 }
 
 /// A file's size and modification time.
@@ -115,14 +126,20 @@ impl Content {
             generation,
             loaded_at: jiff::Timestamp::now(),
             stamps: HashMap::new(),
+            real_files: HashMap::new(),
+            real_dirs: HashMap::new(),
         };
-        content.stamps = content
-            .component_files()
-            .into_iter()
-            .map(|(path, _)| {
-                let s = stamp(&path);
-                (path, s)
-            })
+        let resolved = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        for (path, _) in content.component_files() {
+            let real = resolved(&path);
+            content.stamps.insert(path.clone(), stamp(&real));
+            content.real_files.insert(path, real);
+        }
+        content.real_dirs = content
+            .packs
+            .packs
+            .values()
+            .map(|p| (p.meta.reference.clone(), resolved(&p.path)))
             .collect();
         content
     }
@@ -140,6 +157,12 @@ impl Content {
     /// When this version was published.
     pub fn loaded_at(&self) -> jiff::Timestamp {
         self.loaded_at
+    }
+
+    /// The directory `pack` was loaded from, links followed (an installed pack's version in
+    /// the store), as this version saw it.
+    pub fn real_dir(&self, pack: &str) -> Option<&Path> {
+        self.real_dirs.get(pack).map(PathBuf::as_path)
     }
 
     /// Every component file this version's actions and sensors run, each once, with whether
@@ -312,47 +335,21 @@ impl Registry {
         self
     }
 
-    /// The next version of the packs, read from disk: every pack when `only` is empty, else
-    /// the packs named in `only` read again and every other pack as loaded now (as st2's
-    /// `register_from_pack` per named pack). Blocking (file I/O).
+    /// The next version of the packs, read from disk: every pack read again, so the version
+    /// is consistent (rules, workflows and policies checked against the actions and trigger
+    /// types it has); `only` names packs that must be in it (as st2's `register_from_pack`
+    /// per named pack, which fails for a pack not on disk). Blocking (file I/O).
     ///
     /// # Errors
-    /// [`ReloadError::NoLoader`]; [`ReloadError::NotFound`] for a named pack not on disk;
-    /// [`ReloadError::Invalid`] listing each problem of the new version that the loaded one
-    /// does not have (a problem the packs already had at start does not block a reload).
+    /// [`ReloadError::NoLoader`]; [`ReloadError::Invalid`] listing each problem of the new
+    /// version that the loaded one does not have (a problem the packs already had at start does
+    /// not block a reload); [`ReloadError::NotFound`] for a named pack not in it.
     pub fn read_next(&self, only: &[String]) -> Result<PackSet, ReloadError> {
         let loader = self.loader.as_ref().ok_or(ReloadError::NoLoader)?;
-        let mut loaded = loader();
+        let next = loader();
         let current = self.packs();
         let known: std::collections::HashSet<String> =
             current.errors.iter().map(ToString::to_string).collect();
-        let next = if only.is_empty() {
-            loaded
-        } else {
-            let mut next = current.packs.clone();
-            let mut dirs = Vec::new();
-            for name in only {
-                let pack = loaded
-                    .packs
-                    .remove(name)
-                    .ok_or_else(|| ReloadError::NotFound(name.clone()))?;
-                dirs.push(pack.path.clone());
-                next.packs.insert(name.clone(), pack);
-            }
-            next.errors = current
-                .errors
-                .iter()
-                .filter(|e| !dirs.iter().any(|d| e.path.starts_with(d)))
-                .cloned()
-                .chain(
-                    loaded
-                        .errors
-                        .into_iter()
-                        .filter(|e| dirs.iter().any(|d| e.path.starts_with(d))),
-                )
-                .collect();
-            next
-        };
         let new: Vec<String> = next
             .errors
             .iter()
@@ -361,6 +358,9 @@ impl Registry {
             .collect();
         if !new.is_empty() {
             return Err(ReloadError::Invalid(new));
+        }
+        if let Some(missing) = only.iter().find(|n| !next.packs.contains_key(*n)) {
+            return Err(ReloadError::NotFound(missing.clone()));
         }
         Ok(next)
     }
@@ -476,8 +476,9 @@ impl Registry {
             return Ok(p.clone());
         }
         let path = &action.entry_path;
+        let real = content.real_files.get(path).unwrap_or(path);
         if let Some(loaded) = content.stamps.get(path)
-            && *loaded != stamp(path)
+            && *loaded != stamp(real)
         {
             return Err(LoadError::Read {
                 path: path.clone(),
@@ -487,7 +488,7 @@ impl Registry {
             });
         }
         let prepared = self.tracked(&action.entry_path, || {
-            self.host.prepare(&action.entry_path).map(|p| {
+            self.host.prepare(real).map(|p| {
                 let sha = p.sha256().to_string();
                 (p, sha)
             })
@@ -506,8 +507,13 @@ impl Registry {
         path: &Path,
         prepare: impl FnOnce() -> Result<(T, String), LoadError>,
     ) -> Result<T, LoadError> {
-        if let Some(ComponentState::Ready { .. }) = self.component_state(path) {
-            return prepare().map(|(t, _)| t);
+        if let Some(ComponentState::Ready { sha256, ms }) = self.component_state(path) {
+            // Ready already: from the host's memory, unless the file changed (a reload).
+            let (t, sha) = prepare()?;
+            if sha != sha256 {
+                self.set_state(path, ComponentState::Ready { sha256: sha, ms });
+            }
+            return Ok(t);
         }
         let started = std::time::Instant::now();
         self.set_state(
@@ -561,16 +567,22 @@ impl Registry {
         let total = files.len();
         for (done, (path, kind)) in files.into_iter().enumerate() {
             if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                errors.push("the server is shutting down: components were left uncompiled".into());
                 break;
             }
+            let real = content.real_files.get(&path).unwrap_or(&path);
             let outcome = match kind {
+                // Every action sharing the file (a Python pack's) gets it now, not at first
+                // use.
                 ComponentKind::Action => content
                     .actions()
-                    .find(|a| a.entry_path == path)
-                    .map(|a| self.prepare_in(content, a).map(drop)),
+                    .filter(|a| a.entry_path == path)
+                    .map(|a| self.prepare_in(content, a).map(drop))
+                    .find(Result::is_err)
+                    .or(Some(Ok(()))),
                 ComponentKind::Sensor => Some(
                     self.tracked(&path, || {
-                        self.host.prepare_sensor(&path).map(|p| {
+                        self.host.prepare_sensor(real).map(|p| {
                             let sha = p.sha256().to_string();
                             (p, sha)
                         })

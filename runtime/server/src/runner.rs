@@ -156,7 +156,15 @@ impl Runner {
         }
         let parameters = self.resolve_parameters(action, given, user)?;
         let mut execution = Execution::new(action, parameters, user, Timestamp::now());
-        self.registry.pin(execution.id, packs.clone());
+        // What resolves its action again when it runs (a component, a command, a script)
+        // resolves it in this packs version; the others run from the record alone.
+        use squall_core::RunnerType as R;
+        if !matches!(
+            action.runner_type,
+            R::Orquesta | R::ActionChain | R::Inquirer | R::Noop
+        ) {
+            self.registry.pin(execution.id, packs.clone());
+        }
         execution.context.extend(context);
         execution.owner = Some(self.store.process().to_string());
         Ok(execution)
@@ -206,7 +214,10 @@ impl Runner {
         user: &str,
     ) -> Result<Execution, RequestError> {
         let execution = self.new_execution(reference, given, user, Map::new())?;
-        self.store.create(&execution).await?;
+        if let Err(e) = self.store.create(&execution).await {
+            self.registry.unpin(execution.id);
+            return Err(e.into());
+        }
         self.announce_created(&execution);
         tracing::debug!(execution.id = %execution.id, action.ref = %reference, "execution requested");
         Ok(execution)
@@ -545,8 +556,8 @@ impl Runner {
         let read_only = if shape == Shape::PythonScript {
             resolved
                 .content
-                .pack(&execution.action.pack)
-                .map(|p| python_read_only(&p.path))
+                .real_dir(&execution.action.pack)
+                .map(python_read_only)
                 .unwrap_or_default()
         } else {
             Vec::new()

@@ -260,16 +260,22 @@ impl PackQuota {
 }
 
 impl Sensors {
-    /// The container over the sensors of `services`' packs, with the operator's enable/disable
-    /// overrides read from the store. Nothing runs until [`Sensors::start`].
+    /// The container over the sensors of `packs`, with the operator's enable/disable
+    /// overrides read from the store. Nothing runs until [`Sensors::start`]. After a reload,
+    /// `previous` (the container it replaces) hands over each surviving sensor's turn — a call
+    /// of the old container still in flight finishes before the new one's first — and the
+    /// packs' per-minute quotas, so a reload neither runs a sensor twice at once nor refills
+    /// a quota.
     ///
     /// # Errors
     /// Store failures reading the overrides.
-    pub async fn new(services: &Services) -> Result<Sensors, StoreError> {
+    pub async fn new(
+        services: &Services,
+        packs: &squall_core::PackSet,
+        previous: Option<&Sensors>,
+    ) -> Result<Sensors, StoreError> {
         let floor = services.registry().config().sensors.min_poll_interval;
-        let sensors: BTreeMap<Ref, Sensor> = services
-            .registry()
-            .packs()
+        let sensors: BTreeMap<Ref, Sensor> = packs
             .sensors()
             .map(|s| {
                 let mut s = s.clone();
@@ -298,8 +304,22 @@ impl Sensors {
         }
         let turns = sensors
             .keys()
-            .map(|r| (r.clone(), Arc::new(tokio::sync::Mutex::new(()))))
+            .map(|r| {
+                let turn = previous
+                    .and_then(|p| p.inner.turns.get(r).cloned())
+                    .unwrap_or_else(|| Arc::new(tokio::sync::Mutex::new(())));
+                (r.clone(), turn)
+            })
             .collect();
+        let quotas = previous
+            .map(|p| {
+                p.inner
+                    .quotas
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone()
+            })
+            .unwrap_or_default();
         let overrides = services
             .store()
             .sensor_overrides()
@@ -326,7 +346,7 @@ impl Sensors {
                 prepared: Mutex::new(HashMap::new()),
                 slots: Semaphore::new(SENSOR_SLOTS),
                 turns,
-                quotas: Mutex::new(HashMap::new()),
+                quotas: Mutex::new(quotas),
             }),
         })
     }
@@ -641,8 +661,8 @@ impl Sensors {
             read_only: if sensor.is_python() {
                 registry
                     .packs()
-                    .pack(pack)
-                    .map(|p| crate::runner::python_read_only(&p.path))
+                    .real_dir(pack)
+                    .map(crate::runner::python_read_only)
                     .unwrap_or_default()
             } else {
                 Vec::new()

@@ -210,7 +210,7 @@ impl Services {
             }
         });
         services.inner.datastore.attach(&services);
-        let sensors = crate::Sensors::new(&services).await?;
+        let sensors = crate::Sensors::new(&services, &services.registry().packs(), None).await?;
         *services
             .inner
             .sensors
@@ -265,12 +265,15 @@ impl Services {
     }
 
     /// Reloads the packs from disk without a restart, atomically — `squall pack register`,
-    /// `POST /api/v1/packs/register` and SIGHUP. `only` names the packs to read again (empty:
-    /// all). The new version is read, checked and every component of it compiled while the
-    /// loaded one keeps serving; only then is it published in one step: rules, webhooks,
-    /// actions, policies and configs switch together, timers and sensors restart on it (a
-    /// sensor poll in flight finishes first; sensors' counters start again), and executions
-    /// already resolved finish on the version they started with. One reload at a time.
+    /// `POST /api/v1/packs/register` and SIGHUP. Every pack is read again (one consistent
+    /// version; see [`crate::Registry::read_next`]); `only` names packs that must be in it
+    /// and limits the counts returned. The new version is read, checked, every component of
+    /// it compiled and its sensors set up while the loaded one keeps serving; only then is it
+    /// published in one step: rules, webhooks, actions, policies and configs switch together,
+    /// timers and sensors restart on it (a sensor's call still in flight finishes before its
+    /// new container's first, and quotas carry over; the sensors' counters start again), and
+    /// executions requested before finish on the version they were requested on. One reload
+    /// at a time.
     ///
     /// # Errors
     /// [`crate::ReloadError`]: nothing changed, the loaded version keeps serving.
@@ -300,15 +303,15 @@ impl Services {
         };
         let generation = candidate.generation();
         let registered = crate::Registered::of(&candidate, only);
+        // The new version's sensors, set up before anything switches.
+        let sensors = crate::Sensors::new(self, &candidate, Some(&self.sensors()))
+            .await
+            .map_err(|e| {
+                let e = crate::ReloadError::Store(e.to_string());
+                tracing::warn!(error = %e, "pack reload refused");
+                e
+            })?;
         self.registry().publish(candidate);
-        // Sensors and timers of the new version replace the old ones.
-        let sensors = match crate::Sensors::new(self).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "sensors not restarted after the reload");
-                return Ok(registered);
-            }
-        };
         let content_stop = self.inner.stop.child_token();
         let old = std::mem::replace(
             &mut *self

@@ -148,7 +148,23 @@ pub async fn run(client: &Client, command: PackCommand) -> Result<u8, Failure> {
             Ok(0)
         }
         PackCommand::Get { pack, json } => {
-            let shown = client.get(&format!("/api/v1/packs/{pack}")).await?.body;
+            let mut shown = client.get(&format!("/api/v1/packs/{pack}")).await?.body;
+            // "8 ready" / "1 compiling, 7 ready": how far the server's compiler got.
+            let mut states = std::collections::BTreeMap::<String, usize>::new();
+            for c in shown["components"].as_array().into_iter().flatten() {
+                *states
+                    .entry(c["state"].as_str().unwrap_or("?").to_string())
+                    .or_default() += 1;
+            }
+            if !states.is_empty() {
+                shown["component_states"] = Value::String(
+                    states
+                        .iter()
+                        .map(|(s, n)| format!("{n} {s}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                );
+            }
             let rows = [
                 ("ref", "/ref"),
                 ("name", "/name"),
@@ -163,6 +179,9 @@ pub async fn run(client: &Client, command: PackCommand) -> Result<u8, Failure> {
                 ("sensors", "/sensors"),
                 ("trigger_types", "/trigger_types"),
                 ("policies", "/policies"),
+                ("components", "/component_states"),
+                ("installed_version", "/installed_version"),
+                ("generation", "/generation"),
             ];
             crate::output::print_record(&shown, &rows, json);
             Ok(0)

@@ -40,9 +40,9 @@ fn links_dir(settings: &Settings, packs_dir: Option<&Path>) -> Result<PathBuf, F
         .ok_or_else(|| Failure::input("no packs directory to install into (packs_dirs is empty)"))
 }
 
-/// A git URL rather than a path: `https://`, `http://`, `ssh://`, `git://`, `file://`,
-/// `git@host:...`, or anything ending in `.git`; an optional `=REF` suffix names a branch or
-/// tag, as `st2 pack install <url>=<version>`.
+/// A git URL rather than a path: `https://`, `http://`, `ssh://`, `git://`, `file://` or
+/// `git@host:...`; an optional `=REF` suffix names a branch or tag, as `st2 pack install
+/// <url>=<version>` (a commit id is not accepted: `git clone --branch` takes names only).
 fn git_source(source: &str) -> Option<(String, Option<String>)> {
     let is_git = ["https://", "http://", "ssh://", "git://", "file://", "git@"]
         .iter()
@@ -79,11 +79,7 @@ fn pack_ref(dir: &Path) -> Result<String, Failure> {
         .reference
         .or(meta.name)
         .ok_or_else(|| Failure::input(format!("{}: name: missing", file.display())))?;
-    if reference.is_empty()
-        || !reference
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    {
+    if !valid_ref(&reference) {
         return Err(Failure::input(format!(
             "{}: ref: {reference:?} is not a valid pack ref (lowercase letters, digits and _ \
              only); set `ref:` in pack.yaml",
@@ -91,6 +87,25 @@ fn pack_ref(dir: &Path) -> Result<String, Failure> {
         )));
     }
     Ok(reference)
+}
+
+/// StackStorm's `PACK_REF_WHITELIST_REGEX`, `^[a-z0-9_]+$`.
+fn valid_ref(reference: &str) -> bool {
+    !reference.is_empty()
+        && reference
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// `pack` named on the command line, checked as a pack ref (it becomes a path).
+fn named(pack: &str) -> Result<&str, Failure> {
+    if valid_ref(pack) {
+        Ok(pack)
+    } else {
+        Err(Failure::input(format!(
+            "{pack:?} is not a pack ref (lowercase letters, digits and _ only)"
+        )))
+    }
 }
 
 /// Every file under `dir` (relative paths, sorted), `.git` and the build output `.squall`
@@ -431,6 +446,7 @@ pub async fn rollback(
     pack: &str,
     packs_dir: Option<&Path>,
 ) -> Result<u8, Failure> {
+    let pack = named(pack)?;
     let link = links_dir(settings, packs_dir)?.join(pack);
     let current = current_version(settings, &link, pack)?.ok_or_else(|| {
         Failure::input(format!("{pack} is not installed (no {})", link.display()))
@@ -472,6 +488,7 @@ pub async fn uninstall(
     pack: &str,
     packs_dir: Option<&Path>,
 ) -> Result<u8, Failure> {
+    let pack = named(pack)?;
     let link = links_dir(settings, packs_dir)?.join(pack);
     let current = current_version(settings, &link, pack)?.ok_or_else(|| {
         Failure::input(format!("{pack} is not installed (no {})", link.display()))

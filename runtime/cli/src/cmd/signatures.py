@@ -48,7 +48,8 @@ def signature(path):
                 "required": required,
                 "var_keyword": args.kwarg is not None,
             }
-    return {"error": "no class defining run()"}
+    # Inherited from a base class elsewhere (a lib/ module): not checked.
+    return {"unread": "no class of the module defines run() itself"}
 
 
 print(json.dumps({path: signature(path) for path in sys.argv[1:]}, sort_keys=True))

@@ -143,9 +143,6 @@ pub async fn get_action(
     Ok(axum::Json(shown))
 }
 
-/// A loaded pack as the API shows it: its `pack.yaml` fields (StackStorm's `PackAPI`: `ref`,
-/// `name`, `description`, `version`, `author`, `email`, `keywords`, ...) plus `path` and how
-/// many actions, rules, trigger types, sensors and policies loaded.
 /// An action's component as `GET /api/v1/actions/{ref}` shows it: `{"path", "sha256",
 /// "loads": true}` once ready, `{"path", "loads": false, "error"}` when it does not load, and
 /// while the server's background compiler has not finished it `{"path", "loads": null,
@@ -208,6 +205,10 @@ fn components_json(registry: &crate::Registry, p: &squall_core::pack::Pack) -> V
     Value::Array(items)
 }
 
+/// A loaded pack as the API shows it: its `pack.yaml` fields (StackStorm's `PackAPI`: `ref`,
+/// `name`, `description`, `version`, `author`, `email`, `keywords`, ...) plus `path` and how
+/// many actions, rules, trigger types, sensors and policies loaded, and
+/// `installed_version` when its directory is a link (`squall pack install`'s).
 fn pack_json(p: &squall_core::pack::Pack) -> Value {
     let mut v = serde_json::to_value(&p.meta).expect("pack metadata serializes");
     v["path"] = json!(p.path);
@@ -233,7 +234,10 @@ pub async fn list_packs(State(state): State<ApiState>) -> impl axum::response::I
     listed(items, total)
 }
 
-/// One loaded pack by ref (StackStorm's `GET /api/v1/packs/{ref_or_id}`).
+/// One loaded pack by ref (StackStorm's `GET /api/v1/packs/{ref_or_id}`), with Squall's
+/// `generation` and `loaded_at` of the packs version serving, `installed_version` when `squall
+/// pack install` put it there, and — from a server — `components`: each component file and
+/// how far its compilation got (see [`components_json`]).
 ///
 /// # Errors
 /// 404 naming the pack when none of that ref is loaded.
@@ -250,7 +254,10 @@ pub async fn get_pack(
         .pack(&reference)
         .ok_or_else(|| ApiError::NotFound(format!("pack {reference:?} not found")))?;
     let mut shown = pack_json(pack);
-    shown["components"] = components_json(state.services.registry(), pack);
+    // Only a server compiles in the background; a CLI in-process has no such progress.
+    if state.services.registry().compiles_in_background() {
+        shown["components"] = components_json(state.services.registry(), pack);
+    }
     shown["generation"] = json!(packs.generation());
     shown["loaded_at"] = json!(packs.loaded_at().to_string());
     Ok(axum::Json(shown))
@@ -263,10 +270,11 @@ pub struct RegisterRequest {
     #[serde(default)]
     pub packs: Vec<String>,
     /// st2's content types to register (`action`, `rule`, `all`, ... singular or plural, as
-    /// st2's `PackRegisterController.CONTENT_TYPES`); an unknown one is refused. Squall always
-    /// reloads a pack whole — half a pack is never published — so any valid list reloads all.
+    /// st2's `PackRegisterController.CONTENT_TYPES`); an unknown one is refused (st2 skips
+    /// it silently). Squall always reloads packs whole — half a pack is never published — so
+    /// any non-empty list reloads all; an empty list registers nothing, as st2.
     #[serde(default)]
-    pub types: Vec<String>,
+    pub types: Option<Vec<String>>,
     /// st2 fails the request on the first problem when true (its default). Squall always
     /// refuses a new version with problems and keeps the loaded one serving; `false` is
     /// refused rather than ignored.
@@ -291,8 +299,10 @@ const CONTENT_TYPES: [&str; 10] = [
 /// Reloads packs from disk without a restart (StackStorm's `POST /api/v1/packs/register`,
 /// `st2 pack register`; also SIGHUP): the new version is read and every component compiled
 /// while the loaded one serves, then published whole (see [`crate::Services::reload`]).
-/// Answers st2's counts of what was registered: `{"packs", "actions", "triggers", "sensors",
-/// "rules", "aliases", "policies", "configs"}` (of the named packs when `packs` is given).
+/// Every pack is read again (one consistent version); `packs` names packs that must be there
+/// and limits the counts. Answers st2's counts of what was registered: `{"runners",
+/// "actions", "triggers", "sensors", "rules", "rule_types", "aliases", "policy_types",
+/// "policies", "configs"}` (`aliases` 0: Squall does not load aliases yet).
 ///
 /// # Errors
 /// 400 listing every problem of the new version (file and field), or naming a pack not on
@@ -311,7 +321,11 @@ pub async fn register_packs(
     } else {
         super::error::json(&body)?
     };
-    for t in &req.types {
+    let types = req.types.unwrap_or_else(|| vec!["all".into()]);
+    if types.is_empty() {
+        return Ok(axum::Json(json!({})));
+    }
+    for t in &types {
         let singular = match t.as_str() {
             "policies" => "policy",
             "aliases" => "alias",
@@ -335,19 +349,23 @@ pub async fn register_packs(
     packs.sort();
     packs.dedup();
     match state.services.reload(&packs).await {
+        // st2's keys: the built-in runner, rule and policy types are "registered" too.
         Ok(r) => Ok(axum::Json(json!({
-            "packs": r.packs,
+            "runners": squall_core::RunnerType::ALL.len(),
             "actions": r.actions,
             "triggers": r.triggers,
             "sensors": r.sensors,
             "rules": r.rules,
+            "rule_types": 2,
             "aliases": 0,
+            "policy_types": squall_core::policy::PolicyType::ALL.len(),
             "policies": r.policies,
             "configs": r.configs,
         }))),
         Err(crate::ReloadError::NoLoader) => {
             Err(ApiError::Conflict(crate::ReloadError::NoLoader.to_string()))
         }
+        Err(e @ crate::ReloadError::Store(_)) => Err(ApiError::Internal(e.to_string())),
         Err(e) => Err(ApiError::BadRequest(e.to_string())),
     }
 }
