@@ -69,6 +69,26 @@ fn register(server: &Server, body: Value) -> (u16, Value) {
     server.send(reqwest::Method::POST, "/api/v1/packs/register", Some(body))
 }
 
+/// Requests an execution (`{"action", "parameters"?}`), asserting the `201`; returns it.
+fn request(server: &Server, body: Value) -> Value {
+    let (status, e) = server.send(reqwest::Method::POST, "/api/v1/executions", Some(body));
+    assert_eq!(status, 201, "{e}");
+    e
+}
+
+/// Waits until the execution `e` has completed; returns it.
+fn finished(server: &Server, e: &Value) -> Value {
+    server.wait_for(
+        &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
+        120,
+        |e| {
+            e["status"].as_str().is_some_and(|s| {
+                ["succeeded", "failed", "timeout", "canceled", "abandoned"].contains(&s)
+            })
+        },
+    )
+}
+
 /// Which version an execution ran, from its parameters and its result; panics on any mix.
 fn version_of(e: &Value) -> &'static str {
     assert_eq!(e["status"], "succeeded", "{e:#}");
@@ -94,12 +114,7 @@ fn register_switches_versions_under_load_without_losing_or_mixing_an_execution()
     let dir = tempfile::tempdir().unwrap();
     let pack = live_pack(dir.path());
     let server = Arc::new(Server::start(dir.path()));
-    let (status, e) = server.send(
-        reqwest::Method::POST,
-        "/api/v1/executions",
-        Some(json!({"action": "live.version"})),
-    );
-    assert_eq!(status, 201, "{e}");
+    let e = request(&server, json!({"action": "live.version"}));
     let first = server.wait_for(
         &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
         60,
@@ -164,11 +179,7 @@ fn register_switches_versions_under_load_without_losing_or_mixing_an_execution()
         "{seen:?}"
     );
     // The last version written (v2 after five flips) is what runs now.
-    let (_, e) = server.send(
-        reqwest::Method::POST,
-        "/api/v1/executions",
-        Some(json!({"action": "live.version"})),
-    );
+    let e = request(&server, json!({"action": "live.version"}));
     let last = server.wait_for(
         &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
         60,
@@ -223,11 +234,7 @@ fn a_broken_new_version_is_refused_naming_the_problem_and_the_old_one_keeps_serv
 
     // The loaded version still serves (its component was compiled before the file changed).
     assert_eq!(server.get("/api/v1/packs/live")["generation"], generation);
-    let (_, e) = server.send(
-        reqwest::Method::POST,
-        "/api/v1/executions",
-        Some(json!({"action": "live.version"})),
-    );
+    let e = request(&server, json!({"action": "live.version"}));
     let done = server.wait_for(
         &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
         60,
@@ -250,11 +257,7 @@ fn a_broken_new_version_is_refused_naming_the_problem_and_the_old_one_keeps_serv
         assert!(Instant::now() < deadline, "SIGHUP did not reload the packs");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let (_, e) = server.send(
-        reqwest::Method::POST,
-        "/api/v1/executions",
-        Some(json!({"action": "live.version"})),
-    );
+    let e = request(&server, json!({"action": "live.version"}));
     let done = server.wait_for(
         &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
         60,
@@ -268,39 +271,17 @@ fn squall_pack_register_prints_what_was_registered() {
     let dir = tempfile::tempdir().unwrap();
     live_pack(dir.path());
     let server = Server::start(dir.path());
-    let out = std::process::Command::new(support::SQUALL)
-        .current_dir(dir.path())
-        .args([
-            "--api-url",
-            &server.url,
-            "pack",
-            "register",
-            "live",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, out, err) = squall(dir.path(), &server, &["pack", "register", "live", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let shown: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         shown,
         json!({"runners": 12, "actions": 1, "triggers": 0, "sensors": 0, "rules": 0,
                "rule_types": 2, "aliases": 0, "policy_types": 3, "policies": 0, "configs": 0})
     );
-    let out = std::process::Command::new(support::SQUALL)
-        .current_dir(dir.path())
-        .args(["--api-url", &server.url, "pack", "register", "gone"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr).trim(),
-        "error: Pack \"gone\" not found on disk"
-    );
+    let (code, _, err) = squall(dir.path(), &server, &["pack", "register", "gone"]);
+    assert_eq!(code, 2);
+    assert_eq!(err.trim(), "error: Pack \"gone\" not found on disk");
 }
 
 /// `bytes` (a component) with one more custom section holding `n`: a distinct component (its
@@ -354,12 +335,7 @@ fn the_api_answers_while_components_compile_and_an_execution_waits_for_its_compo
     );
     // An execution needing a component still compiling (the last of the pack, behind the
     // others and core's) waits for it, then runs.
-    let (status, e) = server.send(
-        reqwest::Method::POST,
-        "/api/v1/executions",
-        Some(json!({"action": "many.a5"})),
-    );
-    assert_eq!(status, 201, "{e}");
+    let e = request(&server, json!({"action": "many.a5"}));
     let done = server.wait_for(
         &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
         120,
@@ -394,12 +370,7 @@ fn squall(dir: &Path, server: &Server, args: &[&str]) -> (i32, String, String) {
 }
 
 fn run_version(server: &Server) -> Value {
-    let (status, e) = server.send(
-        reqwest::Method::POST,
-        "/api/v1/executions",
-        Some(json!({"action": "live.version"})),
-    );
-    assert_eq!(status, 201, "{e}");
+    let e = request(&server, json!({"action": "live.version"}));
     server.wait_for(
         &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
         60,
@@ -613,12 +584,7 @@ fn a_workflow_running_across_a_reload_finishes_on_the_definition_it_started_with
     let pack = live_pack(dir.path());
     write_flow(&pack, "first", "second", "before");
     let server = Server::start(dir.path());
-    let (status, e) = server.send(
-        reqwest::Method::POST,
-        "/api/v1/executions",
-        Some(json!({"action": "live.flow"})),
-    );
-    assert_eq!(status, 201, "{e}");
+    let e = request(&server, json!({"action": "live.flow"}));
     let running = e["id"].as_str().unwrap().to_string();
     server.wait_for(&format!("/api/v1/executions/{running}"), 60, |e| {
         e["status"] == "running"
@@ -637,16 +603,8 @@ fn a_workflow_running_across_a_reload_finishes_on_the_definition_it_started_with
         "{done:#}"
     );
     // The next run is the new definition.
-    let (_, e) = server.send(
-        reqwest::Method::POST,
-        "/api/v1/executions",
-        Some(json!({"action": "live.flow"})),
-    );
-    let next = server.wait_for(
-        &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
-        120,
-        |e| e["status"] != "running" && e["status"] != "requested" && e["status"] != "scheduled",
-    );
+    let e = request(&server, json!({"action": "live.flow"}));
+    let next = finished(&server, &e);
     assert_eq!(next["status"], "succeeded", "{next:#}");
     assert_eq!(
         next["result"]["output"],
@@ -678,12 +636,7 @@ fn an_action_chain_running_across_a_reload_finishes_on_the_definition_it_started
     let pack = live_pack(dir.path());
     write_chain(&pack, "first", "second", "before");
     let server = Server::start(dir.path());
-    let (status, e) = server.send(
-        reqwest::Method::POST,
-        "/api/v1/executions",
-        Some(json!({"action": "live.chain"})),
-    );
-    assert_eq!(status, 201, "{e}");
+    let e = request(&server, json!({"action": "live.chain"}));
     let running = e["id"].as_str().unwrap().to_string();
     server.wait_for(&format!("/api/v1/executions?parent={running}"), 60, |l| {
         l.as_array().is_some_and(|l| !l.is_empty())

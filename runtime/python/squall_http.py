@@ -302,6 +302,23 @@ class HTTPSConnection(HTTPConnection):
         super().__init__(host, port, timeout)
 
 
+def _urllib3_response(urllib3, method, url, status, headers, content, decode):
+    """A ``urllib3.HTTPResponse`` over a body already read (what requests' and botocore's
+    adapters expect from urllib3), its ``original_response`` an ``http.client`` one."""
+    original = http_response(status, headers, content, method)
+    return urllib3.HTTPResponse(
+        body=io.BytesIO(content),
+        headers=[(n, v.decode("latin-1")) for n, v in headers],
+        status=status,
+        reason=original.reason,
+        preload_content=False,
+        decode_content=decode,
+        original_response=original,
+        request_method=method,
+        request_url=url,
+    )
+
+
 def _install_requests():
     try:
         import requests.adapters
@@ -327,18 +344,7 @@ def _install_requests():
             if e.code in ("ConnectionTimeout", "ConnectionReadTimeout", "HttpResponseTimeout"):
                 raise requests.exceptions.Timeout(str(e), request=request)
             raise requests.exceptions.ConnectionError(str(e), request=request)
-        original = http_response(status, headers, content, request.method)
-        response = urllib3.HTTPResponse(
-            body=io.BytesIO(content),
-            headers=[(n, v.decode("latin-1")) for n, v in headers],
-            status=status,
-            reason=original.reason,
-            preload_content=False,
-            decode_content=True,
-            original_response=original,
-            request_method=request.method,
-            request_url=request.url,
-        )
+        response = _urllib3_response(urllib3, request.method, request.url, status, headers, content, True)
         return self.build_response(request, response)
 
     requests.adapters.HTTPAdapter.send = send
@@ -395,18 +401,7 @@ def _install_botocore():
             if e.code in ("ConnectionReadTimeout", "HttpResponseTimeout"):
                 raise errors.ReadTimeoutError(endpoint_url=request.url, error=e)
             raise errors.EndpointConnectionError(endpoint_url=request.url, error=e)
-        original = http_response(status, got, content, request.method)
-        raw = urllib3.HTTPResponse(
-            body=io.BytesIO(content),
-            headers=[(n, v.decode("latin-1")) for n, v in got],
-            status=status,
-            reason=original.reason,
-            preload_content=False,
-            decode_content=False,
-            original_response=original,
-            request_method=request.method,
-            request_url=request.url,
-        )
+        raw = _urllib3_response(urllib3, request.method, request.url, status, got, content, False)
         response = botocore.awsrequest.AWSResponse(request.url, status, raw.headers, raw)
         if not request.stream_output:
             response.content

@@ -435,6 +435,24 @@ pub async fn install(
     Ok(0)
 }
 
+/// The installed pack `pack`: its checked ref, its link and the version the link points at.
+///
+/// # Errors
+/// [`Failure`] (exit code 2): not a pack ref, not installed, or not installed by `squall pack
+/// install`.
+fn installed<'a>(
+    settings: &Settings,
+    pack: &'a str,
+    packs_dir: Option<&Path>,
+) -> Result<(&'a str, PathBuf, String), Failure> {
+    let pack = named(pack)?;
+    let link = links_dir(settings, packs_dir)?.join(pack);
+    let current = current_version(settings, &link, pack)?.ok_or_else(|| {
+        Failure::input(format!("{pack} is not installed (no {})", link.display()))
+    })?;
+    Ok((pack, link, current))
+}
+
 /// `squall pack rollback PACK`: back to the version installed before the current one (from
 /// the store: nothing is copied or built).
 ///
@@ -446,11 +464,7 @@ pub async fn rollback(
     pack: &str,
     packs_dir: Option<&Path>,
 ) -> Result<u8, Failure> {
-    let pack = named(pack)?;
-    let link = links_dir(settings, packs_dir)?.join(pack);
-    let current = current_version(settings, &link, pack)?.ok_or_else(|| {
-        Failure::input(format!("{pack} is not installed (no {})", link.display()))
-    })?;
+    let (pack, link, current) = installed(settings, pack, packs_dir)?;
     let versions = history(settings, pack);
     // The history's last entry is the current version; the one before it that differs and is
     // still in the store is the previous.
@@ -488,11 +502,7 @@ pub async fn uninstall(
     pack: &str,
     packs_dir: Option<&Path>,
 ) -> Result<u8, Failure> {
-    let pack = named(pack)?;
-    let link = links_dir(settings, packs_dir)?.join(pack);
-    let current = current_version(settings, &link, pack)?.ok_or_else(|| {
-        Failure::input(format!("{pack} is not installed (no {})", link.display()))
-    })?;
+    let (pack, link, current) = installed(settings, pack, packs_dir)?;
     std::fs::remove_file(&link)
         .map_err(|e| Failure::internal(format!("{}: {e}", link.display())))?;
     match register(settings, &[]).await {
