@@ -370,12 +370,8 @@ fn squall(dir: &Path, server: &Server, args: &[&str]) -> (i32, String, String) {
 }
 
 fn run_version(server: &Server) -> Value {
-    let e = request(&server, json!({"action": "live.version"}));
-    server.wait_for(
-        &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
-        60,
-        |e| e["status"] != "requested" && e["status"] != "scheduled" && e["status"] != "running",
-    )
+    let e = request(server, json!({"action": "live.version"}));
+    finished(server, &e)
 }
 
 #[test]
