@@ -93,6 +93,36 @@ pub enum LoadError {
     },
 }
 
+impl LoadError {
+    /// The same error naming `path` (the file as its pack names it, where the host read it
+    /// through a resolved path).
+    pub fn naming(self, shown: &Path) -> LoadError {
+        let shown = shown.to_path_buf();
+        match self {
+            LoadError::Read { message, .. } => LoadError::Read {
+                path: shown,
+                message,
+            },
+            LoadError::Invalid { message, .. } => LoadError::Invalid {
+                path: shown,
+                message,
+            },
+            LoadError::Imports { message, .. } => LoadError::Imports {
+                path: shown,
+                message,
+            },
+            LoadError::NotASensor { message, .. } => LoadError::NotASensor {
+                path: shown,
+                message,
+            },
+            LoadError::NotAnAction { message, .. } => LoadError::NotAnAction {
+                path: shown,
+                message,
+            },
+        }
+    }
+}
+
 /// A component compiled, linked and ready to instantiate: cheap to run many times.
 pub struct PreparedComponent {
     pub(crate) pre: ActionPre<RunState>,

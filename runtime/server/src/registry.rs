@@ -488,10 +488,13 @@ impl Registry {
             });
         }
         let prepared = self.tracked(&action.entry_path, || {
-            self.host.prepare(real).map(|p| {
-                let sha = p.sha256().to_string();
-                (p, sha)
-            })
+            self.host
+                .prepare(real)
+                .map(|p| {
+                    let sha = p.sha256().to_string();
+                    (p, sha)
+                })
+                .map_err(|e| e.naming(path))
         })?;
         content
             .lock()
@@ -582,10 +585,13 @@ impl Registry {
                     .or(Some(Ok(()))),
                 ComponentKind::Sensor => Some(
                     self.tracked(&path, || {
-                        self.host.prepare_sensor(real).map(|p| {
-                            let sha = p.sha256().to_string();
-                            (p, sha)
-                        })
+                        self.host
+                            .prepare_sensor(real)
+                            .map(|p| {
+                                let sha = p.sha256().to_string();
+                                (p, sha)
+                            })
+                            .map_err(|e| e.naming(&path))
                     })
                     .map(drop),
                 ),

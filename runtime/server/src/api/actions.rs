@@ -172,7 +172,7 @@ async fn component_json(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(match prepared {
-        Ok(c) => json!({"path": c.path(), "sha256": c.sha256(), "loads": true}),
+        Ok(c) => json!({"path": path, "sha256": c.sha256(), "loads": true}),
         Err(e) => json!({"path": path, "loads": false, "error": e.to_string()}),
     })
 }
