@@ -32,7 +32,10 @@ fn the_packaged_rust_sdk_builds_an_action_outside_the_workspace_that_the_server_
         "{}",
         String::from_utf8_lossy(&packaged.stderr)
     );
-    let target = repo().join("target");
+    // Where cargo writes (CI puts its target directory outside the clone).
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|d| repo().join(d))
+        .unwrap_or_else(|| repo().join("target"));
     // The version this workspace builds (squall-cli shares the workspace's version).
     let crate_file = target
         .join("package")
