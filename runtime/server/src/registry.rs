@@ -88,6 +88,8 @@ pub struct Content {
     real_files: HashMap<PathBuf, PathBuf>,
     /// Each pack's directory resolved the same way, by pack ref.
     real_dirs: HashMap<String, PathBuf>,
+    /// See [`Content::component_files`].
+    files: Vec<(PathBuf, ComponentKind)>,
 }
 
 /// A file's size and modification time.
@@ -128,12 +130,14 @@ impl Content {
             stamps: HashMap::new(),
             real_files: HashMap::new(),
             real_dirs: HashMap::new(),
+            files: Vec::new(),
         };
+        content.files = component_files(&content.packs);
         let resolved = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-        for (path, _) in content.component_files() {
-            let real = resolved(&path);
+        for (path, _) in &content.files {
+            let real = resolved(path);
             content.stamps.insert(path.clone(), stamp(&real));
-            content.real_files.insert(path, real);
+            content.real_files.insert(path.clone(), real);
         }
         content.real_dirs = content
             .packs
@@ -167,29 +171,34 @@ impl Content {
 
     /// Every component file this version's actions and sensors run, each once, with whether
     /// it is a sensor component (prepared as `squall:plugin/sensor`) — in pack order.
-    pub fn component_files(&self) -> Vec<(PathBuf, ComponentKind)> {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut files = Vec::new();
-        for action in self.packs.actions() {
-            if matches!(
-                action.runner_type,
-                RunnerType::Wasm | RunnerType::PythonScript
-            ) && seen.insert(action.entry_path.clone())
-            {
-                files.push((action.entry_path.clone(), ComponentKind::Action));
-            }
-        }
-        for sensor in self.packs.sensors() {
-            if seen.insert(sensor.entry_path.clone()) {
-                files.push((sensor.entry_path.clone(), ComponentKind::Sensor));
-            }
-        }
-        files
+    pub fn component_files(&self) -> &[(PathBuf, ComponentKind)] {
+        &self.files
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Ref, Arc<PreparedComponent>>> {
         self.prepared.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// See [`Content::component_files`]; computed once per version.
+fn component_files(packs: &PackSet) -> Vec<(PathBuf, ComponentKind)> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut files = Vec::new();
+    for action in packs.actions() {
+        if matches!(
+            action.runner_type,
+            RunnerType::Wasm | RunnerType::PythonScript
+        ) && seen.insert(action.entry_path.clone())
+        {
+            files.push((action.entry_path.clone(), ComponentKind::Action));
+        }
+    }
+    for sensor in packs.sensors() {
+        if seen.insert(sensor.entry_path.clone()) {
+            files.push((sensor.entry_path.clone(), ComponentKind::Sensor));
+        }
+    }
+    files
 }
 
 /// What a component file is prepared as.
@@ -303,8 +312,8 @@ impl Registry {
         let content = Content::new(packs, &config, 1);
         let components = content
             .component_files()
-            .into_iter()
-            .map(|(path, _)| (path, ComponentState::Waiting))
+            .iter()
+            .map(|(path, _)| (path.clone(), ComponentState::Waiting))
             .collect();
         Registry {
             content: RwLock::new(Arc::new(content)),
@@ -568,30 +577,30 @@ impl Registry {
         let mut errors = Vec::new();
         let files = content.component_files();
         let total = files.len();
-        for (done, (path, kind)) in files.into_iter().enumerate() {
+        for (done, (path, kind)) in files.iter().enumerate() {
             if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
                 errors.push("the server is shutting down: components were left uncompiled".into());
                 break;
             }
-            let real = content.real_files.get(&path).unwrap_or(&path);
+            let real = content.real_files.get(path).unwrap_or(path);
             let outcome = match kind {
                 // Every action sharing the file (a Python pack's) gets it now, not at first
                 // use.
                 ComponentKind::Action => content
                     .actions()
-                    .filter(|a| a.entry_path == path)
+                    .filter(|a| a.entry_path == *path)
                     .map(|a| self.prepare_in(content, a).map(drop))
                     .find(Result::is_err)
                     .or(Some(Ok(()))),
                 ComponentKind::Sensor => Some(
-                    self.tracked(&path, || {
+                    self.tracked(path, || {
                         self.host
                             .prepare_sensor(real)
                             .map(|p| {
                                 let sha = p.sha256().to_string();
                                 (p, sha)
                             })
-                            .map_err(|e| e.naming(&path))
+                            .map_err(|e| e.naming(path))
                     })
                     .map(drop),
                 ),
@@ -656,7 +665,9 @@ impl Registry {
         let content = Content::new(packs, &self.config, generation);
         let mut states = self.components.lock().unwrap_or_else(|e| e.into_inner());
         for (path, _) in content.component_files() {
-            states.entry(path).or_insert(ComponentState::Waiting);
+            states
+                .entry(path.clone())
+                .or_insert(ComponentState::Waiting);
         }
         content
     }

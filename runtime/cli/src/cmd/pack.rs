@@ -452,7 +452,14 @@ pub fn build(
     let deps = build_dir.join(python::DEPS_DIR);
     let staged = build_dir.join(format!(".{}.tmp", python::DEPS_DIR));
     let _ = std::fs::remove_dir_all(&staged);
-    copy_tree(&work.path().join("deps"), &staged)?;
+    std::fs::create_dir_all(&staged)
+        .map_err(|e| Failure::internal(format!("{}: {e}", staged.display())))?;
+    let installed = work.path().join("deps");
+    crate::cmd::pack_install::copy_files(
+        &installed,
+        &staged,
+        &crate::cmd::pack_install::files(&installed)?,
+    )?;
     let old = build_dir.join(format!(".{}.old", python::DEPS_DIR));
     let _ = std::fs::remove_dir_all(&old);
     if deps.exists() {
@@ -810,25 +817,4 @@ pub fn validate_to(
             if problems.len() == 1 { "" } else { "s" }
         )))
     }
-}
-
-/// Copies the tree `from` into `to` (regular files and directories; pip writes nothing else).
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<(), Failure> {
-    std::fs::create_dir_all(to).map_err(|e| Failure::internal(format!("{}: {e}", to.display())))?;
-    let entries = std::fs::read_dir(from)
-        .map_err(|e| Failure::internal(format!("{}: {e}", from.display())))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Failure::internal(format!("{}: {e}", from.display())))?;
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        let kind = entry
-            .file_type()
-            .map_err(|e| Failure::internal(format!("{}: {e}", src.display())))?;
-        if kind.is_dir() {
-            copy_tree(&src, &dst)?;
-        } else if kind.is_file() {
-            std::fs::copy(&src, &dst)
-                .map_err(|e| Failure::internal(format!("{}: {e}", dst.display())))?;
-        }
-    }
-    Ok(())
 }

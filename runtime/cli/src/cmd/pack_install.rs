@@ -110,7 +110,7 @@ fn named(pack: &str) -> Result<&str, Failure> {
 
 /// Every file under `dir` (relative paths, sorted), `.git` and the build output `.squall`
 /// left out.
-fn files(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
+pub(crate) fn files(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
     fn walk(root: &Path, at: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         for entry in std::fs::read_dir(at)? {
             let entry = entry?;
@@ -162,7 +162,7 @@ fn tree_digest(dir: &Path, files: &[PathBuf]) -> Result<String, Failure> {
 
 /// Copies `files` of `from` into `to` (links copied as links: the loader confines them to the
 /// pack).
-fn copy_files(from: &Path, to: &Path, files: &[PathBuf]) -> Result<(), Failure> {
+pub(crate) fn copy_files(from: &Path, to: &Path, files: &[PathBuf]) -> Result<(), Failure> {
     for rel in files {
         let (src, dst) = (from.join(rel), to.join(rel));
         if let Some(parent) = dst.parent() {
