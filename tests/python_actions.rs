@@ -22,23 +22,12 @@ use std::process::Command;
 use support::{HttpStub, Response, SQUALL, Server, copy_dir, repo, write_squall_toml};
 
 fn componentize_py() -> Option<PathBuf> {
-    let named = std::env::var_os("SQUALL_COMPONENTIZE_PY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("componentize-py"));
-    let found = Command::new(&named)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if found {
-        return Some(named);
-    }
-    assert!(
-        std::env::var_os("SQUALL_REQUIRE_COMPONENTIZE_PY").is_none(),
-        "SQUALL_REQUIRE_COMPONENTIZE_PY is set but {} does not run (pip install componentize-py)",
-        named.display()
-    );
-    eprintln!("skipped: no componentize-py (pip install componentize-py; CI does)");
-    None
+    support::guest_tool(
+        "SQUALL_COMPONENTIZE_PY",
+        "componentize-py",
+        "SQUALL_REQUIRE_COMPONENTIZE_PY",
+        "pip install componentize-py",
+    )
 }
 
 fn completed(e: &Value) -> bool {

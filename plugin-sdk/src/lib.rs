@@ -190,7 +190,8 @@ impl From<http::HttpError> for Error {
 /// DeserializeOwned` is the parameters object and `R: Serialize` the result.
 ///
 /// Parameters that do not deserialize into `P` fail the execution with a message naming the
-/// serde error; the host has already validated them against the action's schema, so this only
+/// parameter and the serde error (`parameter count does not fit the action's Rust type: invalid
+/// type: string "three", expected i64 …`); the host has already validated them against the action's schema, so this only
 /// happens when the metadata YAML and the Rust type disagree.
 #[macro_export]
 macro_rules! action {
@@ -227,9 +228,17 @@ pub mod __private {
         F: FnOnce(&Context, P) -> Result<R, Error>,
     {
         let ctx = Context::from(ctx);
-        let params: P = serde_json::from_str(params_json).map_err(|err| {
+        let mut json = serde_json::Deserializer::from_str(params_json);
+        let params: P = serde_path_to_error::deserialize(&mut json).map_err(|err| {
+            let path = err.path().to_string();
+            let name = if path == "." {
+                "parameters".to_string()
+            } else {
+                format!("parameter {path}")
+            };
             Error::new(format!(
-                "parameters do not fit the action's Rust type: {err}"
+                "{name} does not fit the action's Rust type: {}",
+                err.inner()
             ))
             .into_wit()
         })?;
@@ -285,7 +294,9 @@ mod tests {
     fn run_rejects_params_of_the_wrong_shape() {
         let err = __private::run(ctx(), r#"{"n": "x"}"#, double).unwrap_err();
         assert!(
-            err.message.starts_with("parameters do not fit"),
+            err.message.starts_with(
+                "parameter n does not fit the action's Rust type: invalid type: string \"x\""
+            ),
             "{}",
             err.message
         );

@@ -44,7 +44,7 @@ pub mod bindings {
         export_macro_name: "export_sensor",
         default_bindings_module: "squall_plugin::sensor::bindings",
         with: {
-            "squall:plugin/log@0.1.0": crate::bindings::squall::plugin::log,
+            "squall:plugin/log@0.1.1": crate::bindings::squall::plugin::log,
             "wasi:http/types@0.2.12": crate::bindings::wasi::http::types,
             "wasi:http/outgoing-handler@0.2.12": crate::bindings::wasi::http::outgoing_handler,
             "wasi:io/error@0.2.12": crate::bindings::wasi::io::error,

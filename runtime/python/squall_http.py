@@ -16,7 +16,7 @@ import urllib.parse
 
 from componentize_py_types import Err
 from wit_world.imports import outgoing_handler, streams
-from wit_world.imports import wasi_http_types as t
+from wit_world.imports import types as t
 
 __all__ = ["request", "HTTPError", "install"]
 

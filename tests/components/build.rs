@@ -10,6 +10,8 @@ fn main() {
     rerun_if_changed([
         manifest.join("hostile"),
         manifest.join("sensor"),
+        manifest.join("conformance-action"),
+        manifest.join("conformance-sensor"),
         root.join("plugin-sdk/src"),
         root.join("plugin-sdk/wit"),
     ]);
@@ -19,6 +21,12 @@ fn main() {
         },
         Guest {
             package: "test-sensor".into(),
+        },
+        Guest {
+            package: "conformance-action".into(),
+        },
+        Guest {
+            package: "conformance-sensor".into(),
         },
     ];
     let built = build_components(&root, &guests).unwrap_or_else(|e| panic!("{e}"));

@@ -110,3 +110,27 @@ pub fn hostile_action(pack: &Path, name: &str, yaml: &str) {
     )
     .unwrap();
 }
+
+/// A guest toolchain program: the one named by the variable `env` (else `default`, found on
+/// `PATH`) when it answers `--version`. When it does not: a failure if the variable `require`
+/// is set (`.ci/run` sets it: CI installs the tool), else `None`, said on stderr with `install`
+/// (how to get it), so a machine without it still runs the rest.
+pub fn guest_tool(env: &str, default: &str, require: &str, install: &str) -> Option<PathBuf> {
+    let named = std::env::var_os(env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default));
+    let found = std::process::Command::new(&named)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some(named);
+    }
+    assert!(
+        std::env::var_os(require).is_none(),
+        "{require} is set but {} does not run ({install})",
+        named.display()
+    );
+    eprintln!("skipped: no {default} ({install}; CI installs it)");
+    None
+}

@@ -8,6 +8,7 @@ pub mod key;
 pub mod pack;
 pub mod pack_install;
 pub mod pack_new;
+pub mod pack_sdk;
 pub mod policy;
 pub mod rule;
 pub mod run;

@@ -197,23 +197,22 @@ fn main() -> ExitCode {
             Command::Serve(args) => return cmd::serve::run(&settings, args).await,
             Command::Apikey(c) => return cmd::apikey::run(&settings, c).await,
             Command::Workflow(c) => return cmd::workflow::run(&settings, c),
-            Command::Pack(cmd::pack::PackCommand::Build {
-                path,
-                componentize_py,
-            }) => return cmd::pack::build(&settings, &path, &componentize_py),
+            Command::Pack(cmd::pack::PackCommand::Build { path, tools }) => {
+                return cmd::pack::build(&settings, &path, &tools, true);
+            }
             Command::Pack(cmd::pack::PackCommand::Validate { path }) => {
                 return cmd::pack::validate(&settings, &path);
             }
             Command::Pack(cmd::pack::PackCommand::Install {
                 source,
                 packs_dir,
-                componentize_py,
+                tools,
             }) => {
                 return cmd::pack_install::install(
                     &settings,
                     &source,
                     packs_dir.as_deref(),
-                    &componentize_py,
+                    &tools,
                 )
                 .await;
             }

@@ -16,7 +16,7 @@ wasmtime::component::bindgen!({
     require_store_data_send: true,
 });
 
-/// The `sensor` world: its shared interfaces (`log`, `types`, WASI) are the ones above.
+/// The `sensor` world: its shared interfaces (`log`, WASI) are the ones above.
 pub mod sensor {
     wasmtime::component::bindgen!({
         path: "../../plugin-sdk/wit",
@@ -49,7 +49,7 @@ pub mod extended {
             "wasi:io": wasmtime_wasi::p2::bindings::io,
             "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
             "squall:plugin/log": super::squall::plugin::log,
-            "squall:plugin/types": super::squall::plugin::types,
+            "squall:plugin/action-types": super::squall::plugin::action_types,
         },
         require_store_data_send: true,
     });
@@ -73,7 +73,7 @@ pub mod python {
             "wasi:io": wasmtime_wasi::p2::bindings::io,
             "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
             "squall:plugin/log": super::squall::plugin::log,
-            "squall:plugin/types": super::squall::plugin::types,
+            "squall:plugin/action-types": super::squall::plugin::action_types,
             "squall:plugin/process": super::extended::squall::plugin::process,
             "squall:plugin/triggers": super::extended::squall::plugin::triggers,
             "squall:plugin/mail": super::extended::squall::plugin::mail,

@@ -10,6 +10,10 @@ use squall_core::config::HostSettings;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+/// The records-only interface of `squall:plugin@0.1.0` (`action-types` since 0.1.1), kept for
+/// the components built against 0.1.0 (see `plugin-sdk/wit/squall.wit`).
+const LEGACY_TYPES: &str = "squall:plugin/types@0.1.1";
 use std::time::Duration;
 use wasmtime::component::{HasSelf, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -275,11 +279,15 @@ impl Host {
                 )
             })
             .and_then(|()| {
-                crate::bindings::squall::plugin::types::add_to_linker::<_, HasSelf<RunState>>(
+                crate::bindings::squall::plugin::action_types::add_to_linker::<_, HasSelf<RunState>>(
                     &mut linker,
                     |s| s,
                 )
             })
+            // `squall:plugin/types` holds only records (no world of 0.1.1 uses it): the empty
+            // instance serves the components built against 0.1.0 that import it. Their
+            // `@0.1.0` imports resolve to these `@0.1.1` definitions (semver, same minor).
+            .and_then(|()| linker.instance(LEGACY_TYPES).map(drop))
             .and_then(|()| {
                 crate::bindings::sensor::squall::plugin::datastore::add_to_linker::<
                     _,

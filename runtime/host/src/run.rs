@@ -1,6 +1,6 @@
 //! Running one execution: a fresh store and instance under the execution's limits.
 
-use crate::bindings::squall::plugin::types::Context;
+use crate::bindings::squall::plugin::action_types::Context;
 use crate::capture::CapturePipe;
 use crate::engine::{Host, PreparedComponent};
 use crate::outbound::{Denials, OutboundHttp};
@@ -31,7 +31,7 @@ fn hostcall_fuel(max_output: usize) -> usize {
 /// Bytes of randomness a guest may ask for in one call.
 const MAX_RANDOM_BYTES: u64 = 1024 * 1024;
 
-/// Who and what an execution is, as the component sees it (`squall:plugin/types.context`).
+/// Who and what an execution is, as the component sees it (`squall:plugin/action-types.context`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunContext {
     /// The execution id.

@@ -62,7 +62,7 @@ impl log::Host for RunState {
     }
 }
 
-impl crate::bindings::squall::plugin::types::Host for RunState {}
+impl crate::bindings::squall::plugin::action_types::Host for RunState {}
 
 use crate::bindings::extended::squall::plugin::mail as wit_mail;
 

@@ -63,13 +63,9 @@ pub enum PackCommand {
         /// The packs directory holding the pack's link [default: the first packs directory]
         #[arg(long, value_name = "DIR")]
         packs_dir: Option<std::path::PathBuf>,
-        /// The componentize-py program, for packs with Python actions or sensors
-        #[arg(
-            long,
-            env = "SQUALL_COMPONENTIZE_PY",
-            default_value = "componentize-py"
-        )]
-        componentize_py: std::path::PathBuf,
+        /// The programs that build components from source
+        #[command(flatten)]
+        tools: crate::cmd::pack_sdk::Toolchain,
     },
     /// Switch an installed pack back to the version installed before the current one (from
     /// the store: nothing is copied or built), and have a running server reload it.
@@ -98,22 +94,22 @@ pub enum PackCommand {
         /// The pack's directory, e.g. packs/acme
         path: std::path::PathBuf,
     },
-    /// Build the pack at PATH: its python-script actions and Python polling sensors (every .py
-    /// file under actions/ and sensors/, its requirements.txt and StackStorm's environment,
-    /// with Squall's st2common and st2reactor stand-ins) into one component,
-    /// .squall/python-actions.wasm, and its lock, with componentize-py, and compile it into the component cache of the data
-    /// directory (--data-dir / squall.toml), so its first run starts at once. Runs on this
-    /// machine, without a server; the server loads the build at its next start.
+    /// Build the pack at PATH: each SDK source directory actions/<name>/ or sensors/<name>/
+    /// (Cargo.toml: Rust; app.py: Python SDK, with componentize-py; index.js: JavaScript
+    /// SDK, with componentize-js) into <name>.wasm beside it, digests in
+    /// .squall/components.lock; and its StackStorm python-script actions and Python polling
+    /// sensors (every .py file under actions/ and sensors/, its requirements.txt and
+    /// StackStorm's environment, with Squall's st2common and st2reactor stand-ins) into one
+    /// component, .squall/python-actions.wasm, and its lock. Each component is compiled into
+    /// the component cache of the data directory (--data-dir / squall.toml), so its first run
+    /// starts at once. Runs on this machine, without a server; `squall pack register` has a
+    /// running server load the result.
     Build {
         /// The pack's directory, e.g. packs/acme
         path: std::path::PathBuf,
-        /// The componentize-py program (from PyPI: pip install componentize-py)
-        #[arg(
-            long,
-            env = "SQUALL_COMPONENTIZE_PY",
-            default_value = "componentize-py"
-        )]
-        componentize_py: std::path::PathBuf,
+        /// The programs that build components
+        #[command(flatten)]
+        tools: crate::cmd::pack_sdk::Toolchain,
     },
     /// Show a pack's config: values as written (templates are rendered only when used),
     /// defaults filled in, secrets shown as ******** unless --show-secrets. Problems found at
@@ -262,9 +258,10 @@ struct EntryFields {
     class_name: String,
 }
 
-/// `squall pack build PATH`: writes `<PATH>/.squall/python-actions.wasm` and its lock, and
-/// compiles the component into the data directory's cache. A pack with no Python content has
-/// nothing to build (exit code 0, said on stderr).
+/// `squall pack build PATH`: builds each SDK source directory into its component (see
+/// [`crate::cmd::pack_sdk`]), then the StackStorm Python content into
+/// `<PATH>/.squall/python-actions.wasm` and its lock, compiling every component into the data
+/// directory's cache. A pack with neither has nothing to build (exit code 0, said on stderr).
 ///
 /// # Errors
 /// [`Failure`] naming the file or the program: exit code 2 for the pack's content (no
@@ -272,19 +269,44 @@ struct EntryFields {
 /// with version specifiers, a dependency with no pure-Python wheel, a module that does not
 /// import — its traceback shown with the pack's paths —, componentize-py missing or failing),
 /// 3 for Squall's own failures (a temporary directory, the host).
+///
+/// `rust`: whether Rust sources are built too (`squall pack build`: the author's own machine;
+/// `squall pack install` passes `false`, see `pack_install`).
 pub fn build(
     settings: &crate::settings::Settings,
     pack_dir: &std::path::Path,
-    componentize_py: &std::path::Path,
+    tools: &crate::cmd::pack_sdk::Toolchain,
+    rust: bool,
 ) -> Result<u8, Failure> {
-    use squall_core::python;
-    let started = std::time::Instant::now();
     if !pack_dir.join("pack.yaml").is_file() {
         return Err(Failure::input(format!(
             "{}: not a pack (no pack.yaml)",
             pack_dir.display()
         )));
     }
+    let mut sources = crate::cmd::pack_sdk::sources(pack_dir);
+    if !rust {
+        sources.retain(|s| s.language != crate::cmd::pack_sdk::Language::Rust);
+    }
+    crate::cmd::pack_sdk::build(settings, pack_dir, &sources, tools)?;
+    let built_python = build_python_content(settings, pack_dir, &tools.componentize_py)?;
+    if !built_python && sources.is_empty() {
+        eprintln!(
+            "{}: no component sources, python-script actions or Python sensors; nothing to build",
+            pack_dir.display()
+        );
+    }
+    Ok(0)
+}
+
+/// The StackStorm Python part of [`build`]: `false` when the pack has none.
+fn build_python_content(
+    settings: &crate::settings::Settings,
+    pack_dir: &std::path::Path,
+    componentize_py: &std::path::Path,
+) -> Result<bool, Failure> {
+    use squall_core::python;
+    let started = std::time::Instant::now();
     let mut entries = python::Entries::default();
     for sub in ["actions", "sensors"] {
         let mut files: Vec<_> = std::fs::read_dir(pack_dir.join(sub))
@@ -312,11 +334,7 @@ pub fn build(
     }
     let entries = entries.normalized();
     if entries.is_empty() {
-        eprintln!(
-            "{}: no python-script actions or Python sensors; nothing to build",
-            pack_dir.display()
-        );
-        return Ok(0);
+        return Ok(false);
     }
     let sources = python::pack_sources(pack_dir).map_err(Failure::input)?;
     let version = std::process::Command::new(componentize_py)
@@ -504,7 +522,7 @@ pub fn build(
         &lock.component_sha256[..12],
         started.elapsed().as_secs_f64()
     ));
-    Ok(0)
+    Ok(true)
 }
 
 /// The `run` signature of each python-script entry point (relative to `actions/`), read from

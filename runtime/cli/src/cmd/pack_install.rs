@@ -136,7 +136,7 @@ pub(crate) fn files(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
 
 /// The version of the pack at `dir`: the first 16 hex digits of the SHA-256 over each file's
 /// relative path, kind (file or link) and content (a link's target), in path order.
-fn tree_digest(dir: &Path, files: &[PathBuf]) -> Result<String, Failure> {
+pub(crate) fn tree_digest(dir: &Path, files: &[PathBuf]) -> Result<String, Failure> {
     let mut hash = Sha256::new();
     for rel in files {
         let path = dir.join(rel);
@@ -184,12 +184,14 @@ pub(crate) fn copy_files(from: &Path, to: &Path, files: &[PathBuf]) -> Result<()
     Ok(())
 }
 
-/// Whether the pack has Python content to build (a `.py` file under `actions/` or
-/// `sensors/`).
+/// Whether the pack has Python or JavaScript content to build (a `.py` or `.js` file under
+/// `actions/` or `sensors/`). Rust sources are not built at install: `cargo build` runs the
+/// crate's build script and procedural macros on this machine, unsandboxed; a pack from
+/// elsewhere ships its Rust components built (`squall pack build` on the author's machine).
 fn has_python(files: &[PathBuf]) -> bool {
     files.iter().any(|f| {
         (f.starts_with("actions") || f.starts_with("sensors"))
-            && f.extension().is_some_and(|e| e == "py")
+            && f.extension().is_some_and(|e| e == "py" || e == "js")
     })
 }
 
@@ -345,7 +347,7 @@ pub async fn install(
     settings: &Settings,
     source: &str,
     packs_dir: Option<&Path>,
-    componentize_py: &Path,
+    tools: &crate::cmd::pack_sdk::Toolchain,
 ) -> Result<u8, Failure> {
     let cloned =
         tempfile::tempdir().map_err(|e| Failure::internal(format!("temporary directory: {e}")))?;
@@ -395,8 +397,8 @@ pub async fn install(
         let staged = staging.path().join(&pack);
         copy_files(&from, &staged, &files)?;
         if has_python(&files) {
-            eprintln!("{pack}: building its Python component");
-            let code = crate::cmd::pack::build(settings, &staged, componentize_py)?;
+            eprintln!("{pack}: building its Python and JavaScript components");
+            let code = crate::cmd::pack::build(settings, &staged, tools, false)?;
             if code != 0 {
                 return Ok(code);
             }

@@ -1,0 +1,498 @@
+//! Components built from source by `squall pack build`, one per action or sensor, in each SDK
+//! language: a directory `<pack>/actions/<name>/` or `<pack>/sensors/<name>/` holding
+//! - `Cargo.toml`: Rust with `squall-plugin` (`cargo build --release --target wasm32-wasip2`);
+//! - `app.py`: Python with the Python SDK (`plugin-sdk/python/squall`), via componentize-py;
+//! - `index.js`: JavaScript with the JavaScript SDK (`plugin-sdk/js`), via componentize-js;
+//!
+//! is built into `<pack>/actions/<name>.wasm` (`sensors/<name>.wasm`), the file the action's
+//! or sensor's YAML names as `entry_point`, for the `squall:plugin/action` or
+//! `squall:plugin/sensor` world. Each build is compiled into the data directory's component
+//! cache at once (so the first run loads native code), and the digests of its sources and of
+//! the component are written to `<pack>/.squall/components.lock` ([`Lock`], JSON).
+
+use crate::Failure;
+use serde::{Deserialize, Serialize};
+use squall_core::python;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The Python SDK's files, `(path under the build's Python path, text)`: the `squall`
+/// package and the wasi:http carrier it shares with StackStorm content (`squall_http`).
+const PYTHON_SDK: &[(&str, &str)] = &[
+    (
+        "squall/__init__.py",
+        include_str!("../../../../plugin-sdk/python/squall/__init__.py"),
+    ),
+    (
+        "squall/_core.py",
+        include_str!("../../../../plugin-sdk/python/squall/_core.py"),
+    ),
+    (
+        "squall/_action_world.py",
+        include_str!("../../../../plugin-sdk/python/squall/_action_world.py"),
+    ),
+    (
+        "squall/_sensor_world.py",
+        include_str!("../../../../plugin-sdk/python/squall/_sensor_world.py"),
+    ),
+    (
+        "squall/log.py",
+        include_str!("../../../../plugin-sdk/python/squall/log.py"),
+    ),
+    (
+        "squall/http.py",
+        include_str!("../../../../plugin-sdk/python/squall/http.py"),
+    ),
+    (
+        "squall/datastore.py",
+        include_str!("../../../../plugin-sdk/python/squall/datastore.py"),
+    ),
+    (
+        "squall_http.py",
+        include_str!("../../../python/squall_http.py"),
+    ),
+];
+
+/// The JavaScript SDK's modules, `(file name, text)`, placed beside the author's directory.
+const JS_SDK: &[(&str, &str)] = &[
+    (
+        "squall.js",
+        include_str!("../../../../plugin-sdk/js/squall.js"),
+    ),
+    (
+        "squall-sensor.js",
+        include_str!("../../../../plugin-sdk/js/squall-sensor.js"),
+    ),
+];
+
+/// The lock file in `<pack>/.squall/`.
+pub const LOCK_FILE: &str = "components.lock";
+
+/// The programs the builds run (Rust's is `cargo`, `$CARGO` when set).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Toolchain {
+    /// The componentize-py program, for Python actions and sensors (PyPI: pip install
+    /// componentize-py)
+    #[arg(
+        long,
+        env = "SQUALL_COMPONENTIZE_PY",
+        default_value = "componentize-py"
+    )]
+    pub componentize_py: PathBuf,
+    /// The componentize-js program, for JavaScript actions and sensors (npm: npm install
+    /// @bytecodealliance/componentize-js; then node_modules/.bin/componentize-js)
+    #[arg(
+        long,
+        env = "SQUALL_COMPONENTIZE_JS",
+        default_value = "componentize-js"
+    )]
+    pub componentize_js: PathBuf,
+}
+
+/// A source language, recognized by the file a source directory holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// `Cargo.toml`.
+    Rust,
+    /// `app.py`.
+    Python,
+    /// `index.js`.
+    JavaScript,
+}
+
+impl Language {
+    fn of(dir: &Path) -> Option<Language> {
+        let real_file = |name: &str| {
+            std::fs::symlink_metadata(dir.join(name)).is_ok_and(|m| m.file_type().is_file())
+        };
+        if real_file("Cargo.toml") {
+            Some(Language::Rust)
+        } else if real_file("app.py") {
+            Some(Language::Python)
+        } else if real_file("index.js") {
+            Some(Language::JavaScript)
+        } else {
+            None
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Language::Rust => "rust",
+            Language::Python => "python",
+            Language::JavaScript => "javascript",
+        }
+    }
+}
+
+/// One component to build.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// `actions` or `sensors`.
+    pub kind: &'static str,
+    /// The directory's name: the component is `<kind>/<name>.wasm`.
+    pub name: String,
+    /// The source directory.
+    pub dir: PathBuf,
+    /// Its language.
+    pub language: Language,
+}
+
+impl Source {
+    /// `<kind>/<name>` (relative to the pack).
+    pub fn rel(&self) -> String {
+        format!("{}/{}", self.kind, self.name)
+    }
+
+    fn world(&self) -> &'static str {
+        if self.kind == "actions" {
+            "action"
+        } else {
+            "sensor"
+        }
+    }
+}
+
+/// The source directories of the pack at `pack_dir`, sorted (links are not followed).
+pub fn sources(pack_dir: &Path) -> Vec<Source> {
+    let mut found = Vec::new();
+    for kind in ["actions", "sensors"] {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(pack_dir.join(kind))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        dirs.sort();
+        for dir in dirs {
+            let Some(language) = Language::of(&dir) else {
+                continue;
+            };
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            found.push(Source {
+                kind,
+                name,
+                dir,
+                language,
+            });
+        }
+    }
+    found
+}
+
+/// What `components.lock` records of one build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Locked {
+    /// The component, relative to the pack, e.g. `actions/lookup.wasm`.
+    pub component: String,
+    /// Its sha256 (hex).
+    pub component_sha256: String,
+    /// The source directory, relative to the pack.
+    pub source: String,
+    /// Its language.
+    pub language: Language,
+    /// The WIT world it was built for (`action`, `sensor`).
+    pub world: String,
+    /// The source directory's version: the first 16 hex digits of the sha256 over its files
+    /// (as `squall pack install` names versions).
+    pub source_sha256: String,
+    /// The tool and its version, e.g. `componentize-py 0.25.1`.
+    pub tool: String,
+}
+
+/// `<pack>/.squall/components.lock`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lock {
+    /// The lock's format version (1).
+    pub format: u32,
+    /// One entry per component built, by component path.
+    pub components: Vec<Locked>,
+}
+
+fn version_of(program: &Path, hint: &str) -> Result<String, Failure> {
+    let out = std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .map_err(|e| Failure::input(format!("cannot run {} ({e}): {hint}", program.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let name = program
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(if text.starts_with(&name) {
+        text
+    } else {
+        format!("{name} {text}")
+    })
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Failure::internal(format!("{}: {e}", parent.display())))?;
+    }
+    std::fs::write(path, bytes).map_err(|e| Failure::internal(format!("{}: {e}", path.display())))
+}
+
+fn write_wit(dir: &Path) -> Result<(), Failure> {
+    for (rel, text) in python::WIT_FILES {
+        write(&dir.join(rel), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Runs `command`; its output is the error when it fails.
+fn run(mut command: std::process::Command, what: &str) -> Result<(), Failure> {
+    let out = command.output().map_err(|e| {
+        Failure::input(format!(
+            "{what}: cannot run {:?}: {e}",
+            command.get_program()
+        ))
+    })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(Failure::input(format!(
+        "{what} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr).trim_end()
+    )))
+}
+
+/// Builds `source` into a file in `work`; returns it and the tool's name and version.
+fn build_one(
+    pack_dir: &Path,
+    source: &Source,
+    tools: &Toolchain,
+    work: &Path,
+) -> Result<(PathBuf, String), Failure> {
+    let what = format!("building {}", source.dir.display());
+    // The tools run in `work`: the source directory by its absolute path.
+    let source_dir = std::fs::canonicalize(&source.dir)
+        .map_err(|e| Failure::input(format!("{}: {e}", source.dir.display())))?;
+    let out = work.join("out.wasm");
+    match source.language {
+        Language::Python => {
+            let tool = version_of(
+                &tools.componentize_py,
+                "install it with `pip install componentize-py` or name it with \
+                 --componentize-py / SQUALL_COMPONENTIZE_PY",
+            )?;
+            if source.dir.join(python::REQUIREMENTS).exists() {
+                return Err(Failure::input(format!(
+                    "{}: a requirements.txt beside an SDK action is not supported (the SDK \
+                     carries HTTP, logging and the datastore); StackStorm python-script \
+                     actions vendor theirs",
+                    source.dir.join(python::REQUIREMENTS).display()
+                )));
+            }
+            write_wit(&work.join("wit"))?;
+            for (rel, text) in PYTHON_SDK {
+                write(&work.join("sdk").join(rel), text.as_bytes())?;
+            }
+            let world_module = if source.kind == "actions" {
+                "_action_world"
+            } else {
+                "_sensor_world"
+            };
+            write(
+                &work.join("sdk/squall_component.py"),
+                format!(
+                    "# Generated by `squall pack build`: the author's module, then the world's exports.\n\
+                     import app  # noqa: F401\n\
+                     from squall.{world_module} import WitWorld  # noqa: F401\n"
+                )
+                .as_bytes(),
+            )?;
+            let mut c = std::process::Command::new(&tools.componentize_py);
+            c.arg("-d")
+                .arg(work.join("wit"))
+                .args(["-w", source.world(), "componentize", "-p"])
+                .arg(work.join("sdk"))
+                .arg("-p")
+                .arg(&source_dir)
+                .arg("squall_component")
+                .arg("-o")
+                .arg(&out)
+                .current_dir(work)
+                .env("RUST_BACKTRACE", "0");
+            run(c, &what)?;
+            Ok((out, tool))
+        }
+        Language::JavaScript => {
+            let tool = version_of(
+                &tools.componentize_js,
+                "install it with `npm install @bytecodealliance/componentize-js` and name \
+                 node_modules/.bin/componentize-js with --componentize-js / \
+                 SQUALL_COMPONENTIZE_JS",
+            )?;
+            write_wit(&work.join("wit"))?;
+            for (rel, text) in JS_SDK {
+                write(&work.join("js").join(rel), text.as_bytes())?;
+            }
+            // Regular files only: a link could lead the build to read outside the pack.
+            let files: Vec<PathBuf> = crate::cmd::pack_install::files(&source.dir)?
+                .into_iter()
+                .filter(|rel| {
+                    std::fs::symlink_metadata(source.dir.join(rel))
+                        .is_ok_and(|m| m.file_type().is_file())
+                })
+                .collect();
+            crate::cmd::pack_install::copy_files(&source.dir, &work.join("js/app"), &files)?;
+            let main = if source.kind == "actions" {
+                "import * as app from \"./app/index.js\";\n\
+                 import { action } from \"./squall.js\";\n\
+                 export const run = action(app);\n"
+            } else {
+                "import * as app from \"./app/index.js\";\n\
+                 import { sensor } from \"./squall-sensor.js\";\n\
+                 const exports = sensor(app);\n\
+                 export const onPoll = exports.onPoll;\n\
+                 export const onWebhook = exports.onWebhook;\n"
+            };
+            write(&work.join("js/main.js"), main.as_bytes())?;
+            let mut c = std::process::Command::new(&tools.componentize_js);
+            c.arg("--wit")
+                .arg(work.join("wit"))
+                .args(["--world-name", source.world(), "-o"])
+                .arg(&out)
+                .arg(work.join("js/main.js"))
+                .current_dir(work.join("js"));
+            run(c, &what)?;
+            Ok((out, tool))
+        }
+        Language::Rust => {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let tool = version_of(Path::new(&cargo), "install Rust with rustup")?;
+            let target = pack_dir.join(python::BUILD_DIR).join("cargo-target");
+            let mut c = std::process::Command::new(&cargo);
+            c.args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(source.dir.join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &target);
+            run(c, &what)?;
+            let text = std::fs::read_to_string(source.dir.join("Cargo.toml"))
+                .map_err(|e| Failure::input(format!("{}: {e}", source.dir.display())))?;
+            let name = text
+                .split("[package]")
+                .nth(1)
+                .and_then(|p| {
+                    p.lines().find_map(|l| {
+                        let (k, v) = l.split_once('=')?;
+                        (k.trim() == "name").then(|| v.trim().trim_matches('"').replace('-', "_"))
+                    })
+                })
+                .ok_or_else(|| {
+                    Failure::input(format!(
+                        "{}: no [package] name",
+                        source.dir.join("Cargo.toml").display()
+                    ))
+                })?;
+            Ok((
+                target
+                    .join("wasm32-wasip2/release")
+                    .join(format!("{name}.wasm")),
+                tool,
+            ))
+        }
+    }
+}
+
+/// Builds every source directory of the pack at `pack_dir` (see the module docs), printing
+/// progress on stderr (`[2/5] actions/lookup (python) …`, then size and times), compiles each
+/// component into the component cache, and writes the lock.
+///
+/// # Errors
+/// [`Failure`] naming the directory and the tool's output (exit code 2): a tool missing, a
+/// build failing, a component the host refuses (wrong world, imports it does not provide).
+pub fn build(
+    settings: &crate::settings::Settings,
+    pack_dir: &Path,
+    sources: &[Source],
+    tools: &Toolchain,
+) -> Result<(), Failure> {
+    if sources.is_empty() {
+        return Ok(());
+    }
+    let host = settings.host(None)?;
+    let lock_path = pack_dir.join(python::BUILD_DIR).join(LOCK_FILE);
+    let mut lock: Lock = std::fs::read(&lock_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    lock.format = 1;
+    let total = sources.len();
+    for (i, source) in sources.iter().enumerate() {
+        let rel = source.rel();
+        eprintln!(
+            "[{}/{total}] {rel} ({}, {} world) building ...",
+            i + 1,
+            source.language.name(),
+            source.world()
+        );
+        let started = Instant::now();
+        let work = tempfile::tempdir()
+            .map_err(|e| Failure::internal(format!("temporary directory: {e}")))?;
+        let source_sha256 = crate::cmd::pack_install::tree_digest(
+            &source.dir,
+            &crate::cmd::pack_install::files(&source.dir)?,
+        )?;
+        let (built, tool) = build_one(pack_dir, source, tools, work.path())?;
+        let bytes = std::fs::read(&built)
+            .map_err(|e| Failure::internal(format!("{}: {e}", built.display())))?;
+        let build_secs = started.elapsed().as_secs_f64();
+        let target = pack_dir.join(format!("{rel}.wasm"));
+        let tmp = pack_dir.join(format!("{}/.{}.wasm.tmp", source.kind, source.name));
+        std::fs::write(&tmp, &bytes)
+            .and_then(|()| std::fs::rename(&tmp, &target))
+            .map_err(|e| Failure::internal(format!("{}: {e}", target.display())))?;
+        let compiling = Instant::now();
+        let checked = if source.kind == "actions" {
+            host.prepare(&target).map(drop)
+        } else {
+            host.prepare_sensor(&target).map(drop)
+        };
+        checked.map_err(|e| Failure::input(format!("{rel}: {e}")))?;
+        let sha = python::sha256_hex(&bytes);
+        eprintln!(
+            "[{}/{total}] {rel}.wasm: {:.1} MB, sha256 {}, built in {build_secs:.1} s, \
+             compiled in {:.1} s",
+            i + 1,
+            bytes.len() as f64 / 1e6,
+            &sha[..12],
+            compiling.elapsed().as_secs_f64()
+        );
+        let component = format!("{rel}.wasm");
+        lock.components.retain(|c| c.component != component);
+        lock.components.push(Locked {
+            component,
+            component_sha256: sha,
+            source: rel,
+            language: source.language,
+            world: source.world().into(),
+            source_sha256,
+            tool,
+        });
+    }
+    lock.components
+        .sort_by(|a, b| a.component.cmp(&b.component));
+    let text = serde_json::to_vec_pretty(&lock).expect("the lock serializes");
+    write(&lock_path.with_extension("lock.tmp"), &text)?;
+    std::fs::rename(lock_path.with_extension("lock.tmp"), &lock_path)
+        .map_err(|e| Failure::internal(format!("{}: {e}", lock_path.display())))?;
+    Ok(())
+}
