@@ -140,6 +140,45 @@ fn site(granted: &HttpStub, py: Option<&Path>, js: Option<&Path>) -> tempfile::T
             "{c:#}"
         );
     }
+    // `pack validate` finds the build current; a source changed after it, it says so.
+    let validate = || {
+        Command::new(SQUALL)
+            .current_dir(dir.path())
+            .env_remove("SQUALL_DATA_DIR")
+            .env_remove("SQUALL_CONFIG")
+            .args(["pack", "validate", "packs/conformance"])
+            .output()
+            .unwrap()
+    };
+    let ok = validate();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    if let Some(c) = lock["components"].as_array().unwrap().first() {
+        let source = pack.join(c["source"].as_str().unwrap());
+        let file = std::fs::read_dir(&source)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, format!("{text}\n")).unwrap();
+        let stale = validate();
+        let said = String::from_utf8_lossy(&stale.stdout).into_owned()
+            + &String::from_utf8_lossy(&stale.stderr);
+        assert_eq!(stale.status.code(), Some(2), "{said}");
+        assert!(
+            said.contains(&format!(
+                "{}: changed since its last build; run squall pack build packs/conformance",
+                source.display()
+            )),
+            "{said}"
+        );
+        std::fs::write(&file, text).unwrap();
+    }
     dir
 }
 
@@ -423,4 +462,99 @@ fn components_built_against_plugin_0_1_0_still_run() {
         |l| l.as_array().is_some_and(|a| !a.is_empty()),
     );
     assert!(ticks[0]["payload"]["n"].as_u64().unwrap() >= 1, "{ticks:#}");
+}
+
+#[test]
+fn a_new_javascript_pack_builds_installs_and_runs() {
+    let (_, _, Some(js)) = languages() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let stub = HttpStub::start(|_| Response::json(200, &json!({"ok": true})));
+    let host = format!("127.0.0.1:{}", stub.port);
+    write_squall_toml(
+        dir.path(),
+        &format!("[packs.acme]\nhttp_allow = [\"{host}\"]\n"),
+    );
+    std::fs::create_dir_all(dir.path().join("packs")).unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    let squall = |args: &[&str], url: Option<&str>| {
+        let mut c = Command::new(SQUALL);
+        c.current_dir(dir.path())
+            .env_remove("SQUALL_API_URL")
+            .env("SQUALL_COMPONENTIZE_JS", &js);
+        if let Some(url) = url {
+            c.args(["--api-url", url]);
+        }
+        c.args(args).output().unwrap()
+    };
+    let made = squall(
+        &["pack", "new", "acme", "--lang", "js", "--dir", "src"],
+        None,
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&made.stdout).trim(), "src/acme");
+    let unknown = squall(
+        &["pack", "new", "other", "--lang", "cobol", "--dir", "src"],
+        None,
+    );
+    assert_eq!(unknown.status.code(), Some(2));
+
+    // Its unit test runs with plain Node.js.
+    let unit = Command::new("node")
+        .current_dir(dir.path().join("src/acme"))
+        .args(["--test", "tests/"])
+        .output()
+        .unwrap();
+    assert!(
+        unit.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&unit.stdout),
+        String::from_utf8_lossy(&unit.stderr)
+    );
+    assert!(String::from_utf8_lossy(&unit.stdout).contains("# pass 2"));
+
+    // The destination this test serves instead of example.com.
+    let yaml = dir.path().join("src/acme/pack.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(&yaml, text.replace("example.com", &host)).unwrap();
+
+    let server = Server::start(dir.path());
+    let installed = squall(
+        &["pack", "install", "src/acme", "--packs-dir", "packs"],
+        Some(&server.url),
+    );
+    let said = String::from_utf8_lossy(&installed.stderr);
+    assert!(installed.status.success(), "{said}");
+    assert!(
+        said.contains("actions/lookup.wasm") && said.contains("sensors/ticker.wasm"),
+        "{said}"
+    );
+    let e = run(
+        &server,
+        "acme.lookup",
+        json!({"host": host, "path": "/health"}),
+    );
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert_eq!(
+        e["result"],
+        json!({"status": 200, "ok": true, "server": ""})
+    );
+    assert_eq!(stub.paths(), ["/health"]);
+    // The sensor polled once at start: tick 1 → the rule → core.echo.
+    let echoed = server.wait_for("/api/v1/executions?action=core.echo", 300, |list| {
+        list.as_array()
+            .is_some_and(|l| l.iter().any(|e| e["status"] == "succeeded"))
+    });
+    let echo = echoed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["status"] == "succeeded")
+        .unwrap();
+    assert_eq!(echo["result"]["stdout"], "acme tick 1", "{echo:#}");
 }

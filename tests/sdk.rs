@@ -1,6 +1,7 @@
 //! The Rust SDK out of tree: `squall-plugin` as `cargo package` makes it (the crate a registry
 //! would serve, carrying its own WIT under `wit/`) builds an action in a crate outside this
-//! repository's workspace, and the real server runs it.
+//! repository's workspace — a pack's `actions/<name>/` built by `squall pack build` — and the
+//! real server runs it.
 
 mod support;
 
@@ -60,8 +61,11 @@ fn the_packaged_rust_sdk_builds_an_action_outside_the_workspace_that_the_server_
         .find(|p| p.join("wit/squall.wit").is_file())
         .expect("the packaged crate carries wit/squall.wit");
 
-    // An author's crate, its own workspace.
-    let author = dir.path().join("hello");
+    // An author's crate, its own workspace, as a pack's action source directory.
+    let site = tempfile::tempdir().unwrap();
+    write_squall_toml(site.path(), "");
+    let pack = support::new_pack(site.path(), "hello", "version: 0.1.0\n");
+    let author = pack.join("actions/hello");
     std::fs::create_dir_all(author.join("src")).unwrap();
     std::fs::write(
         author.join("Cargo.toml"),
@@ -86,37 +90,35 @@ fn the_packaged_rust_sdk_builds_an_action_outside_the_workspace_that_the_server_
          squall_plugin::action!(hello);\n",
     )
     .unwrap();
-    // Offline (from the registry cache this workspace's build filled) and into a target
-    // directory of its own under this one, so reruns are incremental.
-    let built = cargo()
-        .current_dir(&author)
-        .env("CARGO_TARGET_DIR", target.join("out-of-tree"))
-        .args([
-            "build",
-            "--offline",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-    let wasm = target.join("out-of-tree/wasm32-wasip2/release/hello_action.wasm");
-
-    let site = tempfile::tempdir().unwrap();
-    write_squall_toml(site.path(), "");
-    let pack = support::new_pack(site.path(), "hello", "version: 0.1.0\n");
-    std::fs::create_dir_all(pack.join("actions")).unwrap();
-    std::fs::copy(&wasm, pack.join("actions/hello.wasm")).unwrap();
     std::fs::write(
         pack.join("actions/hello.yaml"),
         "name: hello\nrunner_type: wasm\nentry_point: hello.wasm\nparameters:\n  name:\n    type: string\n    required: true\n",
     )
     .unwrap();
+    // `squall pack build` runs cargo: offline (from the registry cache this workspace's build
+    // filled), into a target directory of its own under this one, so reruns are incremental.
+    let built = Command::new(support::SQUALL)
+        .current_dir(site.path())
+        .env_remove("SQUALL_DATA_DIR")
+        .env_remove("SQUALL_CONFIG")
+        .env("CARGO_TARGET_DIR", target.join("out-of-tree"))
+        .env("CARGO_NET_OFFLINE", "true")
+        .args(["pack", "build", "packs/hello"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{said}");
+    assert!(
+        said.contains("[1/1] actions/hello (rust, action world)"),
+        "{said}"
+    );
+    assert!(pack.join("actions/hello.wasm").is_file(), "{said}");
+    let lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pack.join(".squall/components.lock")).unwrap())
+            .unwrap();
+    assert_eq!(lock["components"][0]["language"], "rust", "{lock:#}");
+    assert_eq!(lock["components"][0]["component"], "actions/hello.wasm");
+
     let server = Server::start(site.path());
     let (status, e) = server.send(
         reqwest::Method::POST,

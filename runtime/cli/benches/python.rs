@@ -19,54 +19,11 @@ mod support;
 
 use serde_json::{Map, Value, json};
 use squall_core::{Config, ExecutionStatus, PackSet, Ref};
-use squall_host::{Host, HostConfig};
 use squall_server::{Bus, Registry, Runner};
 use squall_store::RedbStore;
-use std::io::{Read, Write};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::percentile;
-
-fn host(config: &Config, data_dir: &Path) -> Host {
-    // The layout `squall` uses (settings.rs), so the build's compile is found.
-    Host::new(&HostConfig {
-        settings: config.host.clone(),
-        ceiling: config.limits.max,
-        cache_dir: data_dir.join("cache").join("components"),
-        cache_key_file: data_dir.join("keys").join("cache.key"),
-    })
-    .unwrap()
-}
-
-/// A loopback HTTP server answering every request `200 {"ok": true}`; returns its port.
-fn http_server() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut stream = stream;
-                let mut buf = [0u8; 4096];
-                let mut seen = Vec::new();
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let body = b"{\"ok\": true}";
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(body);
-            });
-        }
-    });
-    port
-}
 
 fn report(name: &str, mut latencies: Vec<Duration>, fuel: &[u64]) {
     latencies.sort();
@@ -101,7 +58,7 @@ fn main() {
     let site = scratch.path();
     let pack = site.join("packs/pyops");
     std::fs::create_dir_all(site.join("configs")).unwrap();
-    copy(
+    support::copy_tree(
         &support::repo().join("tests/fixtures/st2-python/packs/pyops"),
         &pack,
     );
@@ -140,7 +97,9 @@ fn main() {
     let config = Config::default();
     let cold = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    host(&config, cold.path()).prepare(&component).unwrap();
+    support::data_dir_host(&config, cold.path())
+        .prepare(&component)
+        .unwrap();
     println!(
         "{:<34} {:>8.1} s",
         "compile, empty cache",
@@ -148,7 +107,7 @@ fn main() {
     );
 
     // 3 and 4. Through the runner, with the build's cache.
-    let port = http_server();
+    let port = support::http_server(b"{\"ok\": true}");
     let config = Config::parse(
         &format!("[packs.pyops]\nhttp_allow = [\"127.0.0.1:{port}\"]\n"),
         &site.join("squall.toml"),
@@ -156,7 +115,11 @@ fn main() {
     .unwrap();
     let packs = PackSet::load_all_with_configs(&[site.join("packs")], Some(&site.join("configs")));
     assert!(packs.errors.is_empty(), "{:?}", packs.errors);
-    let registry = Registry::new(packs, config.clone(), host(&config, &site.join(".squall")));
+    let registry = Registry::new(
+        packs,
+        config.clone(),
+        support::data_dir_host(&config, &site.join(".squall")),
+    );
     let store = RedbStore::open(&site.join("data")).unwrap();
     let runner = Runner::new(Arc::new(registry), Arc::new(store), Bus::new());
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -201,18 +164,4 @@ fn main() {
             report(name, latencies, &fuel);
         }
     });
-}
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() != ".squall" {
-                copy(&entry.path(), &target);
-            }
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }

@@ -55,3 +55,60 @@ pub fn registry(config: Config, scratch: &Path) -> Arc<Registry> {
     }
     registry
 }
+
+/// A host with `config`'s settings caching compiled components where `squall` keeps them for
+/// the data directory `data_dir` (`settings.rs`), so what `squall pack build` compiled is found.
+pub fn data_dir_host(config: &Config, data_dir: &Path) -> Host {
+    Host::new(&HostConfig {
+        settings: config.host.clone(),
+        ceiling: config.limits.max,
+        cache_dir: data_dir.join("cache").join("components"),
+        cache_key_file: data_dir.join("keys").join("cache.key"),
+    })
+    .unwrap()
+}
+
+/// A loopback HTTP server answering every request `200` with the JSON `body`; returns its
+/// port.
+pub fn http_server(body: &'static [u8]) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(body);
+            });
+        }
+    });
+    port
+}
+
+/// Copies the tree `from` into `to`; directories named `.squall` (build output) are left out.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != ".squall" {
+                copy_tree(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

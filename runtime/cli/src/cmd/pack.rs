@@ -44,7 +44,8 @@ pub enum PackCommand {
     New {
         /// The pack's ref (lowercase letters, digits, _)
         name: String,
-        /// Its language (python: StackStorm's python-script actions and sensors)
+        /// Its language: python (StackStorm's python-script actions and sensors) or js (the
+        /// JavaScript SDK)
         #[arg(long, default_value = "python")]
         lang: String,
         /// Where to make it [default: the first packs directory]
@@ -807,6 +808,7 @@ pub fn validate_to(
                 ));
             }
         }
+        problems.extend(crate::cmd::pack_sdk::stale(&pack.path));
     } else if problems.is_empty() {
         problems.push(format!("{}: not loaded as a pack", pack_dir.display()));
     }

@@ -3,10 +3,12 @@
 //! test of the action's logic that runs with plain `python3 -m unittest` (no Squall, no
 //! StackStorm needed: the action's work is a function the test calls).
 //!
-//! Only Python packs for now (`--lang python`): StackStorm's own content is Python and
-//! `squall pack build` turns it into a component. Rust actions are written with the
-//! `squall-plugin` crate of this repository (`plugin-sdk/README.md`); a scaffold for them waits
-//! for that SDK to be usable outside this repository.
+//! Languages: `python` (StackStorm's `python-script` actions and `PollingSensor`s, the format
+//! StackStorm users bring) and `js` (the JavaScript SDK, `plugin-sdk/README.md`: the action and
+//! the sensor are `index.js` modules that `squall pack build` makes components of; the test
+//! runs with `node --test`). Rust actions are written with the `squall-plugin` crate
+//! (`plugin-sdk/README.md`), which is not on a registry yet: a scaffold could not name where
+//! to get it.
 
 use crate::Failure;
 use std::path::Path;
@@ -192,9 +194,159 @@ const PYTHON: &[(&str, &str)] = &[
     ),
 ];
 
+/// The files of a new JavaScript pack (the JavaScript SDK), as [`PYTHON`].
+const JAVASCRIPT: &[(&str, &str)] = &[
+    (
+        "pack.yaml",
+        r#"---
+ref: {pack}
+name: {pack}
+version: 0.1.0
+description: '{pack}: made with squall pack new --lang js'
+author: '{author}'
+email: '{author}@localhost'
+capabilities:
+  # Outbound HTTP the pack asks for; the operator grants it in squall.toml.
+  http: ["example.com"]
+"#,
+    ),
+    (
+        "actions/lookup.yaml",
+        r#"---
+name: lookup
+runner_type: wasm
+entry_point: lookup.wasm
+description: GETs http://<host><path> and says how the host answered
+enabled: true
+parameters:
+  host:
+    type: string
+    description: The host (and port) to ask, e.g. example.com
+    required: true
+  path:
+    type: string
+    default: /
+"#,
+    ),
+    (
+        "actions/lookup/index.js",
+        r#"// The action: squall pack build makes actions/lookup.wasm of this module.
+
+/// What the action returns for a response (tested in tests/lookup.test.mjs).
+export function summarize(status, server) {
+  return { status, ok: status >= 200 && status < 400, server: server ?? "" };
+}
+
+export const parameters = { host: "string", path: "string" };
+
+export async function run(ctx, { host, path }) {
+  // Outbound HTTP goes through Squall's host: grant it in squall.toml,
+  // [packs.{pack}] http_allow = ["example.com"].
+  let answer;
+  try {
+    answer = await fetch(`http://${host}${path}`);
+  } catch (e) {
+    throw new ctx.ActionError(`${host}: ${e.message}`, { error: e.message });
+  }
+  ctx.log.info(`${host} answered ${answer.status}`);
+  return summarize(answer.status, answer.headers.get("server"));
+}
+"#,
+    ),
+    (
+        "sensors/ticker.yaml",
+        r#"---
+class_name: Ticker
+entry_point: ticker.wasm
+description: Emits {pack}.tick every poll, counting in the datastore
+enabled: true
+poll_interval: 60
+trigger_types:
+  - name: tick
+    description: One poll of {pack}.Ticker
+    payload_schema:
+      type: object
+      properties:
+        count:
+          type: integer
+      required: [count]
+"#,
+    ),
+    (
+        "sensors/ticker/index.js",
+        r#"// The sensor: squall pack build makes sensors/ticker.wasm of this module.
+
+export function poll(ctx) {
+  // State that outlasts a poll lives in the datastore (kept when the poll succeeds).
+  const count = Number(ctx.datastore.get("count") ?? 0) + 1;
+  ctx.datastore.set("count", String(count));
+  ctx.log.info(`tick ${count}`);
+  ctx.emit("{pack}.tick", { count });
+}
+"#,
+    ),
+    (
+        "rules/on_tick.yaml",
+        r#"---
+name: on_tick
+pack: {pack}
+description: Echo each tick of {pack}.Ticker
+enabled: true
+trigger:
+  type: {pack}.tick
+criteria:
+  trigger.count:
+    type: gt
+    pattern: 0
+action:
+  ref: core.echo
+  parameters:
+    message: "{pack} tick {{ trigger.count }}"
+"#,
+    ),
+    (
+        "tests/lookup.test.mjs",
+        r#"// The action's logic, without Squall: node --test tests/
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { summarize } from "../actions/lookup/index.js";
+
+test("a success is ok", () => {
+  assert.deepEqual(summarize(200, "nginx"), { status: 200, ok: true, server: "nginx" });
+});
+
+test("a server error is not", () => {
+  assert.equal(summarize(503, null).ok, false);
+});
+"#,
+    ),
+    (
+        "README.md",
+        r#"# {pack}
+
+A pack made with `squall pack new --lang js` (Squall's JavaScript SDK).
+
+```console
+$ node --test {pack}/tests/                  # the action's logic, no server
+$ squall pack build {pack}                   # actions/lookup.wasm, sensors/ticker.wasm (componentize-js)
+$ squall pack validate {pack}
+$ squall pack install ./{pack}               # into the store; a running server reloads it
+$ printf '[packs.{pack}]
+http_allow = ["example.com"]
+' >> squall.toml   # then restart
+$ squall run {pack}.lookup host=example.com
+```
+
+- `actions/lookup/index.js`: the action (`run(ctx, params)`, `fetch`, `ctx.log`).
+- `sensors/ticker/index.js`: a sensor emitting `{pack}.tick` (`ctx.datastore`, `ctx.emit`).
+- `rules/on_tick.yaml`: `{pack}.tick` → `core.echo`.
+"#,
+    ),
+];
+
 /// `squall pack new NAME --lang LANG --dir DIR`: writes the pack to `<dir>/<name>` and prints
 /// its path. Refuses a name that is not a StackStorm pack ref, an existing directory, and any
-/// language but `python`.
+/// language but `python` and `js` (`javascript`).
 ///
 /// # Errors
 /// [`Failure`] (exit code 2) naming the problem; 3 when a file cannot be written.
@@ -211,10 +363,11 @@ pub fn new(name: &str, lang: &str, dir: &Path) -> Result<u8, Failure> {
     }
     let files = match lang {
         "python" => PYTHON,
+        "js" | "javascript" => JAVASCRIPT,
         other => {
             return Err(Failure::input(format!(
-                "--lang {other}: only python packs can be made yet (Rust actions: see \
-                 plugin-sdk/README.md)"
+                "--lang {other}: python (StackStorm's format) or js (the JavaScript SDK); Rust \
+                 actions: see plugin-sdk/README.md"
             )));
         }
     };

@@ -1,6 +1,7 @@
 //! Components built from source by `squall pack build`, one per action or sensor, in each SDK
 //! language: a directory `<pack>/actions/<name>/` or `<pack>/sensors/<name>/` holding
-//! - `Cargo.toml`: Rust with `squall-plugin` (`cargo build --release --target wasm32-wasip2`);
+//! - `Cargo.toml`: Rust with `squall-plugin` (`cargo build --release --target wasm32-wasip2`,
+//!   into `$CARGO_TARGET_DIR` when set to an absolute path, else `<pack>/.squall/cargo-target`);
 //! - `app.py`: Python with the Python SDK (`plugin-sdk/python/squall`), via componentize-py;
 //! - `index.js`: JavaScript with the JavaScript SDK (`plugin-sdk/js`), via componentize-js;
 //!
@@ -373,7 +374,12 @@ fn build_one(
         Language::Rust => {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let tool = version_of(Path::new(&cargo), "install Rust with rustup")?;
-            let target = pack_dir.join(python::BUILD_DIR).join("cargo-target");
+            // The author's own target directory when set (shared, incremental), else one
+            // under the pack's build directory.
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .filter(|d| d.is_absolute())
+                .unwrap_or_else(|| pack_dir.join(python::BUILD_DIR).join("cargo-target"));
             let mut c = std::process::Command::new(&cargo);
             c.args([
                 "build",
@@ -495,4 +501,53 @@ pub fn build(
     std::fs::rename(lock_path.with_extension("lock.tmp"), &lock_path)
         .map_err(|e| Failure::internal(format!("{}: {e}", lock_path.display())))?;
     Ok(())
+}
+
+/// The SDK source directories of the pack at `pack_dir` whose component is not what
+/// `components.lock` says its last build made: the sources changed since (`… changed since
+/// its last build`), or the component file is another one. A directory the lock does not
+/// name is not reported here (a missing component is an entry point the loader reports).
+pub fn stale(pack_dir: &Path) -> Vec<String> {
+    let lock: Lock = match std::fs::read(pack_dir.join(python::BUILD_DIR).join(LOCK_FILE)) {
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(lock) => lock,
+            Err(e) => {
+                return vec![format!(
+                    "{}: not a lock squall can read ({e}); run squall pack build",
+                    pack_dir.join(python::BUILD_DIR).join(LOCK_FILE).display()
+                )];
+            }
+        },
+        Err(_) => return Vec::new(),
+    };
+    let mut problems = Vec::new();
+    for source in sources(pack_dir) {
+        let component = format!("{}.wasm", source.rel());
+        let Some(locked) = lock.components.iter().find(|c| c.component == component) else {
+            continue;
+        };
+        let digest = crate::cmd::pack_install::files(&source.dir)
+            .and_then(|files| crate::cmd::pack_install::tree_digest(&source.dir, &files));
+        if digest.as_ref().ok() != Some(&locked.source_sha256) {
+            problems.push(format!(
+                "{}: changed since its last build; run squall pack build {}",
+                source.dir.display(),
+                pack_dir.display()
+            ));
+            continue;
+        }
+        let built = std::fs::read(pack_dir.join(&component))
+            .map(|b| python::sha256_hex(&b))
+            .unwrap_or_default();
+        if built != locked.component_sha256 {
+            problems.push(format!(
+                "{}: not the component its last build made (sha256 {} in {LOCK_FILE}); run \
+                 squall pack build {}",
+                pack_dir.join(&component).display(),
+                &locked.component_sha256[..12.min(locked.component_sha256.len())],
+                pack_dir.display()
+            ));
+        }
+    }
+    problems
 }
