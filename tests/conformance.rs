@@ -153,17 +153,17 @@ fn site(granted: &HttpStub, py: Option<&Path>, js: Option<&Path>) -> tempfile::T
     let ok = validate();
     assert!(
         ok.status.success(),
-        "{}",
+        "{}{}",
+        String::from_utf8_lossy(&ok.stdout),
         String::from_utf8_lossy(&ok.stderr)
     );
     if let Some(c) = lock["components"].as_array().unwrap().first() {
         let source = pack.join(c["source"].as_str().unwrap());
-        let file = std::fs::read_dir(&source)
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+        let file = ["app.py", "index.js"]
+            .iter()
+            .map(|f| source.join(f))
+            .find(|f| f.is_file())
+            .unwrap();
         let text = std::fs::read_to_string(&file).unwrap();
         std::fs::write(&file, format!("{text}\n")).unwrap();
         let stale = validate();
@@ -172,8 +172,9 @@ fn site(granted: &HttpStub, py: Option<&Path>, js: Option<&Path>) -> tempfile::T
         assert_eq!(stale.status.code(), Some(2), "{said}");
         assert!(
             said.contains(&format!(
-                "{}: changed since its last build; run squall pack build packs/conformance",
-                source.display()
+                "packs/conformance/{}: changed since its last build; run squall pack build \
+                 packs/conformance",
+                c["source"].as_str().unwrap()
             )),
             "{said}"
         );

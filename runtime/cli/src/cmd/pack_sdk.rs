@@ -218,6 +218,24 @@ pub struct Lock {
     pub components: Vec<Locked>,
 }
 
+/// The version of the source directory `dir`, as `squall pack install` names a pack's
+/// (`tree_digest`), over its files but what tools write there: `__pycache__/` (componentize-py
+/// imports the module in place), `node_modules/`, `target/`.
+fn source_digest(dir: &Path) -> Result<String, Failure> {
+    let files: Vec<PathBuf> = crate::cmd::pack_install::files(dir)?
+        .into_iter()
+        .filter(|rel| {
+            !rel.components().any(|c| {
+                matches!(
+                    c.as_os_str().to_str(),
+                    Some("__pycache__" | "node_modules" | "target")
+                )
+            })
+        })
+        .collect();
+    crate::cmd::pack_install::tree_digest(dir, &files)
+}
+
 fn version_of(program: &Path, hint: &str) -> Result<String, Failure> {
     let out = std::process::Command::new(program)
         .arg("--version")
@@ -453,10 +471,7 @@ pub fn build(
         let started = Instant::now();
         let work = tempfile::tempdir()
             .map_err(|e| Failure::internal(format!("temporary directory: {e}")))?;
-        let source_sha256 = crate::cmd::pack_install::tree_digest(
-            &source.dir,
-            &crate::cmd::pack_install::files(&source.dir)?,
-        )?;
+        let source_sha256 = source_digest(&source.dir)?;
         let (built, tool) = build_one(pack_dir, source, tools, work.path())?;
         let bytes = std::fs::read(&built)
             .map_err(|e| Failure::internal(format!("{}: {e}", built.display())))?;
@@ -526,9 +541,7 @@ pub fn stale(pack_dir: &Path) -> Vec<String> {
         let Some(locked) = lock.components.iter().find(|c| c.component == component) else {
             continue;
         };
-        let digest = crate::cmd::pack_install::files(&source.dir)
-            .and_then(|files| crate::cmd::pack_install::tree_digest(&source.dir, &files));
-        if digest.as_ref().ok() != Some(&locked.source_sha256) {
+        if source_digest(&source.dir).ok().as_ref() != Some(&locked.source_sha256) {
             problems.push(format!(
                 "{}: changed since its last build; run squall pack build {}",
                 source.dir.display(),
