@@ -33,11 +33,13 @@ A sensor (``<pack>/sensors/<name>/app.py``, built to ``<pack>/sensors/<name>.was
             return squall.WebhookResponse(202, {"seen": len(request.body)})
 
 Logging (``squall.log`` or the standard ``logging`` module) goes to the execution's log;
-``print`` to its stdout.
+``print`` to its stdout. ``squall.http`` is the SDK's HTTP client; ``urllib.request`` and
+``http.client`` work too, over the same ``wasi:http`` and grants.
 """
 
-import json as _json
 import logging as _logging
+
+import squall_http as _squall_http
 
 from . import log
 from . import http
@@ -66,6 +68,10 @@ __all__ = [
     "log",
     "sensor",
 ]
+
+# The standard library's HTTP (`http.client`, hence `urllib.request`) goes over wasi:http too,
+# and a raw socket fails saying why (as for StackStorm content).
+_squall_http.install()
 
 # The standard `logging` module writes to the execution's log, every level.
 _root = _logging.getLogger()
