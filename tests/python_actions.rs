@@ -329,6 +329,18 @@ fn stackstorm_python_actions_run_unchanged_once_built() {
         error.starts_with("PermissionError: raw sockets are not available to components"),
         "{error}"
     );
+    // So is raw TLS: `import ssl` says why (this Python has no `_ssl`).
+    let e = run(
+        &server,
+        "pyops.fetch",
+        json!({"url": "https://127.0.0.1:9/", "raw": true}),
+    );
+    assert_eq!(e["status"], "failed", "{e:#}");
+    let error = e["result"]["result"]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("ModuleNotFoundError: ssl is not available to components"),
+        "{error}"
+    );
 
     // A PollingSensor: polled every second in a new instance, its count kept in the datastore
     // under StackStorm's local name, each tick a trigger instance; a payload its trigger type

@@ -137,3 +137,94 @@ fn the_packaged_rust_sdk_builds_an_action_outside_the_workspace_that_the_server_
         "{done:#}"
     );
 }
+
+#[test]
+fn a_new_rust_pack_builds_with_its_vendored_sdk_and_runs() {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|d| repo().join(d))
+        .unwrap_or_else(|| repo().join("target"));
+    let site = tempfile::tempdir().unwrap();
+    let stub = support::HttpStub::start(|_| support::Response::json(200, &json!({"ok": true})));
+    let host = format!("127.0.0.1:{}", stub.port);
+    write_squall_toml(
+        site.path(),
+        &format!("[packs.acme]\nhttp_allow = [\"{host}\"]\n"),
+    );
+    std::fs::create_dir_all(site.path().join("packs")).unwrap();
+    let squall = |args: &[&str]| {
+        Command::new(support::SQUALL)
+            .current_dir(site.path())
+            .env_remove("SQUALL_DATA_DIR")
+            .env_remove("SQUALL_CONFIG")
+            .env_remove("SQUALL_API_URL")
+            // Offline (from the registry cache this workspace's build filled), into a target
+            // directory shared with the other out-of-tree build, so reruns are incremental.
+            .env("CARGO_TARGET_DIR", target.join("out-of-tree"))
+            .env("CARGO_NET_OFFLINE", "true")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let made = squall(&["pack", "new", "acme", "--lang", "rust", "--dir", "packs"]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let pack = site.path().join("packs/acme");
+    assert!(pack.join("vendor/squall-plugin/wit/squall.wit").is_file());
+    // The destination this test serves instead of example.com.
+    let yaml = pack.join("pack.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(&yaml, text.replace("example.com", &host)).unwrap();
+
+    let built = squall(&["pack", "build", "packs/acme"]);
+    let said = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{said}");
+    assert!(
+        said.contains("[1/2] actions/lookup (rust, action world)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("[2/2] sensors/ticker (rust, sensor world)"),
+        "{said}"
+    );
+    let validated = squall(&["pack", "validate", "packs/acme"]);
+    assert!(
+        validated.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&validated.stdout),
+        String::from_utf8_lossy(&validated.stderr)
+    );
+
+    let server = Server::start(site.path());
+    let (status, e) = server.send(
+        reqwest::Method::POST,
+        "/api/v1/executions",
+        Some(json!({"action": "acme.lookup", "parameters": {"host": host, "path": "/health"}})),
+    );
+    assert_eq!(status, 201, "{e}");
+    let done = server.wait_for(
+        &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
+        120,
+        |e| e["status"] == "succeeded" || e["status"] == "failed",
+    );
+    assert_eq!(
+        done["result"],
+        json!({"status": 200, "ok": true, "server": ""}),
+        "{done:#}"
+    );
+    assert_eq!(stub.paths(), ["/health"]);
+    // The sensor polled once at start: tick 1 → the rule → core.echo.
+    let echoed = server.wait_for("/api/v1/executions?action=core.echo", 120, |list| {
+        list.as_array()
+            .is_some_and(|l| l.iter().any(|e| e["status"] == "succeeded"))
+    });
+    let echo = echoed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["status"] == "succeeded")
+        .unwrap();
+    assert_eq!(echo["result"]["stdout"], "acme tick 1", "{echo:#}");
+}

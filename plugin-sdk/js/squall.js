@@ -86,9 +86,10 @@ export function checkParameters(declared, params) {
 }
 
 function describe(e) {
+  if (e instanceof ActionError) return e.message;
   if (e instanceof Error) {
     if (e.stack) console.error(`${e.name}: ${e.message}\n${e.stack}`);
-    return e instanceof ActionError ? e.message : `${e.name}: ${e.message}`;
+    return `${e.name}: ${e.message}`;
   }
   return String(e);
 }

@@ -419,12 +419,33 @@ def _no_sockets(*args, **kwargs):
     )
 
 
+_NO_SSL = (
+    "ssl is not available to components: the host makes TLS connections for HTTP only "
+    "(requests, urllib.request, http.client, botocore over wasi:http, to the system CA set), "
+    "under the pack's http_allow grant in squall.toml; raw TLS sockets are not"
+)
+
+
+class _NoSsl(object):
+    """Makes ``import ssl`` (this Python has neither ``ssl`` nor its C core ``_ssl``) fail
+    saying why, as the same ``ModuleNotFoundError`` the missing module raises (so code that
+    falls back on it still does)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name in ("ssl", "_ssl"):
+            raise ModuleNotFoundError(_NO_SSL, name=name)
+        return None
+
+
 def install():
     """Routes ``http.client`` (hence ``urllib.request``) and ``requests`` through
-    :func:`request`, and makes a raw socket connection fail saying so. Called once, when the
-    component is built."""
+    :func:`request`, and makes a raw socket connection and ``import ssl`` fail saying so.
+    Called once, when the component is built."""
     import socket
+    import sys
 
+    if not any(isinstance(f, _NoSsl) for f in sys.meta_path):
+        sys.meta_path.insert(0, _NoSsl())
     socket.create_connection = _no_sockets
     socket.socket.connect = _no_sockets
     socket.socket.connect_ex = _no_sockets

@@ -4,6 +4,7 @@ import inspect
 import json
 import sys
 import traceback
+import types
 import typing
 
 from componentize_py_types import Err
@@ -69,7 +70,7 @@ def _type_ok(value, annotation):
     if annotation is inspect.Parameter.empty or annotation is typing.Any:
         return True
     origin = typing.get_origin(annotation)
-    if origin is typing.Union or str(origin) == "types.UnionType":
+    if origin is typing.Union or origin is types.UnionType:
         return any(_type_ok(value, a) for a in typing.get_args(annotation))
     if annotation is type(None):
         return value is None
@@ -193,9 +194,9 @@ def emit(trigger_ref, payload):
 def _sensor_call(method, ctx, *args):
     if not _SENSOR:
         return False, "this component defines no @squall.sensor class"
-    instance = _SENSOR[0]()
-    context = SensorContext(ctx.sensor_ref, ctx.pack, json.loads(ctx.config_json or "{}"))
     try:
+        instance = _SENSOR[0]()
+        context = SensorContext(ctx.sensor_ref, ctx.pack, json.loads(ctx.config_json or "{}"))
         f = getattr(instance, method, None)
         if f is None:
             return False, "%s has no %s() method" % (type(instance).__name__, method)

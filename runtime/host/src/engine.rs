@@ -10,13 +10,13 @@ use squall_core::config::HostSettings;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::component::{HasSelf, InstancePre, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// The records-only interface of `squall:plugin@0.1.0` (`action-types` since 0.1.1), kept for
 /// the components built against 0.1.0 (see `plugin-sdk/wit/squall.wit`).
 const LEGACY_TYPES: &str = "squall:plugin/types@0.1.1";
-use std::time::Duration;
-use wasmtime::component::{HasSelf, InstancePre, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances; the wall-clock timeout is checked at this granularity.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);

@@ -44,8 +44,8 @@ pub enum PackCommand {
     New {
         /// The pack's ref (lowercase letters, digits, _)
         name: String,
-        /// Its language: python (StackStorm's python-script actions and sensors) or js (the
-        /// JavaScript SDK)
+        /// Its language: python (StackStorm's python-script actions and sensors), js or rust
+        /// (Squall's JavaScript and Rust SDKs)
         #[arg(long, default_value = "python")]
         lang: String,
         /// Where to make it [default: the first packs directory]
@@ -54,7 +54,7 @@ pub enum PackCommand {
     },
     /// Install a pack from a directory or a git URL (URL=REF for a branch or tag, as `st2 pack
     /// install`): its files are copied into the data directory's store as a version named by
-    /// their digest, its Python component built, the whole validated, and the packs
+    /// their digest, its Python and JavaScript components built, the whole validated, and the packs
     /// directory's link <packs-dir>/<pack> switched to it; a running server then reloads the
     /// pack (if it refuses, the previous version stays). Installing a version already in the
     /// store is instant.

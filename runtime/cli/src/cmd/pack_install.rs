@@ -6,8 +6,9 @@
 //! ```text
 //! <data_dir>/packs/<pack>/<version>/   an installed version, never changed once written;
 //!                                      <version> = the first 16 hex digits of the SHA-256 of
-//!                                      the pack's files (see `tree_digest`), built (Python
-//!                                      component) and validated before it is linked
+//!                                      the pack's files (see `tree_digest`), built (its Python
+//!                                      and JavaScript components) and validated before it is
+//!                                      linked
 //! <data_dir>/packs/<pack>/history      one line per switch: `<version> <RFC 3339> <source>`
 //! <packs_dir>/<pack> -> <data_dir>/packs/<pack>/<version>   the version loaded
 //! ```
@@ -188,7 +189,7 @@ pub(crate) fn copy_files(from: &Path, to: &Path, files: &[PathBuf]) -> Result<()
 /// `actions/` or `sensors/`). Rust sources are not built at install: `cargo build` runs the
 /// crate's build script and procedural macros on this machine, unsandboxed; a pack from
 /// elsewhere ships its Rust components built (`squall pack build` on the author's machine).
-fn has_python(files: &[PathBuf]) -> bool {
+fn has_sources(files: &[PathBuf]) -> bool {
     files.iter().any(|f| {
         (f.starts_with("actions") || f.starts_with("sensors"))
             && f.extension().is_some_and(|e| e == "py" || e == "js")
@@ -396,8 +397,8 @@ pub async fn install(
             .map_err(|e| Failure::internal(format!("{}: {e}", store.display())))?;
         let staged = staging.path().join(&pack);
         copy_files(&from, &staged, &files)?;
-        if has_python(&files) {
-            eprintln!("{pack}: building its Python and JavaScript components");
+        if has_sources(&files) {
+            eprintln!("{pack}: building its components");
             let code = crate::cmd::pack::build(settings, &staged, tools, false)?;
             if code != 0 {
                 return Ok(code);

@@ -6,9 +6,8 @@
 //! Languages: `python` (StackStorm's `python-script` actions and `PollingSensor`s, the format
 //! StackStorm users bring) and `js` (the JavaScript SDK, `plugin-sdk/README.md`: the action and
 //! the sensor are `index.js` modules that `squall pack build` makes components of; the test
-//! runs with `node --test`). Rust actions are written with the `squall-plugin` crate
-//! (`plugin-sdk/README.md`), which is not on a registry yet: a scaffold could not name where
-//! to get it.
+//! runs with `node --test`) and `rust` (crates with the Rust SDK, `squall-plugin`, which is
+//! not on a registry yet: the new pack gets this build's copy in `vendor/squall-plugin`).
 
 use crate::Failure;
 use std::path::Path;
@@ -305,8 +304,18 @@ action:
 "#,
     ),
     (
+        "package.json",
+        r#"{
+  "name": "{pack}",
+  "private": true,
+  "type": "module",
+  "description": "Only for node --test: squall pack build reads the modules itself"
+}
+"#,
+    ),
+    (
         "tests/lookup.test.mjs",
-        r#"// The action's logic, without Squall: node --test tests/
+        r#"// The action's logic, without Squall: node --test
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { summarize } from "../actions/lookup/index.js";
@@ -327,7 +336,7 @@ test("a server error is not", () => {
 A pack made with `squall pack new --lang js` (Squall's JavaScript SDK).
 
 ```console
-$ node --test {pack}/tests/                  # the action's logic, no server
+$ (cd {pack} && node --test)                  # the action's logic, no server
 $ squall pack build {pack}                   # actions/lookup.wasm, sensors/ticker.wasm (componentize-js)
 $ squall pack validate {pack}
 $ squall pack install ./{pack}               # into the store; a running server reloads it
@@ -344,9 +353,278 @@ $ squall run {pack}.lookup host=example.com
     ),
 ];
 
+/// The files of a new Rust pack, as [`PYTHON`]; the Rust SDK goes beside them
+/// ([`RUST_SDK`]).
+const RUST: &[(&str, &str)] = &[
+    (
+        "pack.yaml",
+        r#"---
+ref: {pack}
+name: {pack}
+version: 0.1.0
+description: '{pack}: made with squall pack new --lang rust'
+author: '{author}'
+email: '{author}@localhost'
+capabilities:
+  # Outbound HTTP the pack asks for; the operator grants it in squall.toml.
+  http: ["example.com"]
+"#,
+    ),
+    (
+        "actions/lookup.yaml",
+        r#"---
+name: lookup
+runner_type: wasm
+entry_point: lookup.wasm
+description: GETs http://<host><path> and says how the host answered
+enabled: true
+parameters:
+  host:
+    type: string
+    description: The host (and port) to ask, e.g. example.com
+    required: true
+  path:
+    type: string
+    default: /
+"#,
+    ),
+    (
+        "actions/lookup/Cargo.toml",
+        r#"[package]
+name = "{pack}-lookup"
+version = "0.1.0"
+edition = "2024"
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+squall-plugin = { path = "../../vendor/squall-plugin" }
+serde = { version = "1", features = ["derive"] }
+
+# A workspace of its own: squall pack build runs cargo here.
+[workspace]
+"#,
+    ),
+    (
+        "actions/lookup/src/lib.rs",
+        r#"//! The action: `squall pack build` makes `actions/lookup.wasm` of this crate.
+
+use serde::{Deserialize, Serialize};
+use squall_plugin::{Context, Error, http, log};
+
+#[derive(Deserialize)]
+struct Params {
+    host: String,
+    path: String,
+}
+
+#[derive(Debug, PartialEq, Serialize)]
+struct Summary {
+    status: u16,
+    ok: bool,
+    server: String,
+}
+
+/// What the action returns for a response.
+fn summarize(status: u16, server: Option<&str>) -> Summary {
+    Summary {
+        status,
+        ok: (200..400).contains(&status),
+        server: server.unwrap_or_default().to_string(),
+    }
+}
+
+fn lookup(_ctx: &Context, p: Params) -> Result<Summary, Error> {
+    // Outbound HTTP goes through Squall's host: grant it in squall.toml,
+    // [packs.{pack}] http_allow = ["example.com"].
+    let answer = http::Request::new("GET", format!("http://{}{}", p.host, p.path))
+        .send()
+        .map_err(|e| Error::new(format!("{}: {e}", p.host)))?;
+    log::info(format!("{} answered {}", p.host, answer.status));
+    Ok(summarize(answer.status, answer.header("server")))
+}
+
+squall_plugin::action!(lookup);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_success_is_ok() {
+        assert_eq!(
+            summarize(200, Some("nginx")),
+            Summary { status: 200, ok: true, server: "nginx".into() }
+        );
+    }
+
+    #[test]
+    fn a_server_error_is_not() {
+        assert!(!summarize(503, None).ok);
+    }
+}
+"#,
+    ),
+    (
+        "sensors/ticker.yaml",
+        r#"---
+class_name: Ticker
+entry_point: ticker.wasm
+description: Emits {pack}.tick every poll, counting in the datastore
+enabled: true
+poll_interval: 60
+trigger_types:
+  - name: tick
+    description: One poll of {pack}.Ticker
+    payload_schema:
+      type: object
+      properties:
+        count:
+          type: integer
+      required: [count]
+"#,
+    ),
+    (
+        "sensors/ticker/Cargo.toml",
+        r#"[package]
+name = "{pack}-ticker"
+version = "0.1.0"
+edition = "2024"
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+squall-plugin = { path = "../../vendor/squall-plugin" }
+
+[workspace]
+"#,
+    ),
+    (
+        "sensors/ticker/src/lib.rs",
+        r#"//! The sensor: `squall pack build` makes `sensors/ticker.wasm` of this crate.
+
+use squall_plugin::Error;
+use squall_plugin::sensor::{self, Sensor, SensorContext};
+
+struct Ticker;
+
+impl Sensor for Ticker {
+    fn poll(_ctx: &SensorContext) -> Result<(), Error> {
+        // State that outlasts a poll lives in the datastore (kept when the poll succeeds).
+        let count: u64 = sensor::datastore::get("count")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+            + 1;
+        sensor::datastore::set("count", &count.to_string(), None)?;
+        squall_plugin::log::info(format!("tick {count}"));
+        sensor::emit("{pack}.tick", &squall_plugin::serde_json::json!({ "count": count }))
+    }
+}
+
+squall_plugin::sensor!(Ticker);
+"#,
+    ),
+    (
+        "rules/on_tick.yaml",
+        r#"---
+name: on_tick
+pack: {pack}
+description: Echo each tick of {pack}.Ticker
+enabled: true
+trigger:
+  type: {pack}.tick
+criteria:
+  trigger.count:
+    type: gt
+    pattern: 0
+action:
+  ref: core.echo
+  parameters:
+    message: "{pack} tick {{ trigger.count }}"
+"#,
+    ),
+    (
+        "README.md",
+        r#"# {pack}
+
+A pack made with `squall pack new --lang rust` (Squall's Rust SDK, `squall-plugin`, vendored
+in `vendor/squall-plugin`: it is not on a registry yet).
+
+```console
+$ (cd {pack}/actions/lookup && cargo test)     # the action's logic, natively, no server
+$ squall pack build {pack}                     # actions/lookup.wasm, sensors/ticker.wasm (cargo)
+$ squall pack validate {pack}
+$ printf '[packs.{pack}]\nhttp_allow = ["example.com"]\n' >> squall.toml   # then restart
+$ squall run {pack}.lookup host=example.com
+```
+
+- `actions/lookup/`: the action (`squall_plugin::action!`, `http`, `log`).
+- `sensors/ticker/`: a sensor emitting `{pack}.tick` (`sensor::datastore`, `sensor::emit`).
+- `rules/on_tick.yaml`: `{pack}.tick` → `core.echo`.
+
+`squall pack install` does not run `cargo` (a build script would run unsandboxed): build here,
+then install the pack with its `.wasm` files.
+"#,
+    ),
+];
+
+/// The Rust SDK vendored into a new Rust pack as `vendor/squall-plugin/`: this build's
+/// `plugin-sdk` sources and WIT, with a manifest of its own (the workspace's fields and
+/// dependency versions written out; a test keeps them equal).
+const RUST_SDK: &[(&str, &str)] = &[
+    (
+        "Cargo.toml",
+        r#"[package]
+name = "squall-plugin"
+description = "Guest SDK for writing Squall actions in Rust (vendored by squall pack new)"
+version = "0.1.0"
+edition = "2024"
+rust-version = "1.95"
+license = "Apache-2.0"
+
+[dependencies]
+serde = { version = "1", features = ["derive"] }
+serde_json = "1"
+serde_path_to_error = "0.1"
+url = "2.5"
+wit-bindgen = "0.61"
+"#,
+    ),
+    (
+        "src/lib.rs",
+        include_str!("../../../../plugin-sdk/src/lib.rs"),
+    ),
+    (
+        "src/http.rs",
+        include_str!("../../../../plugin-sdk/src/http.rs"),
+    ),
+    (
+        "src/log.rs",
+        include_str!("../../../../plugin-sdk/src/log.rs"),
+    ),
+    (
+        "src/mail.rs",
+        include_str!("../../../../plugin-sdk/src/mail.rs"),
+    ),
+    (
+        "src/process.rs",
+        include_str!("../../../../plugin-sdk/src/process.rs"),
+    ),
+    (
+        "src/sensor.rs",
+        include_str!("../../../../plugin-sdk/src/sensor.rs"),
+    ),
+    (
+        "src/triggers.rs",
+        include_str!("../../../../plugin-sdk/src/triggers.rs"),
+    ),
+];
+
 /// `squall pack new NAME --lang LANG --dir DIR`: writes the pack to `<dir>/<name>` and prints
 /// its path. Refuses a name that is not a StackStorm pack ref, an existing directory, and any
-/// language but `python` and `js` (`javascript`).
+/// language but `python`, `js` (`javascript`) and `rust`.
 ///
 /// # Errors
 /// [`Failure`] (exit code 2) naming the problem; 3 when a file cannot be written.
@@ -364,10 +642,10 @@ pub fn new(name: &str, lang: &str, dir: &Path) -> Result<u8, Failure> {
     let files = match lang {
         "python" => PYTHON,
         "js" | "javascript" => JAVASCRIPT,
+        "rust" => RUST,
         other => {
             return Err(Failure::input(format!(
-                "--lang {other}: python (StackStorm's format) or js (the JavaScript SDK); Rust \
-                 actions: see plugin-sdk/README.md"
+                "--lang {other}: python (StackStorm's format), js or rust (Squall's SDKs)"
             )));
         }
     };
@@ -389,6 +667,68 @@ pub fn new(name: &str, lang: &str, dir: &Path) -> Result<u8, Failure> {
         std::fs::write(&path, text)
             .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
     }
+    if lang == "rust" {
+        let sdk = pack.join("vendor").join("squall-plugin");
+        let wit = squall_core::python::WIT_FILES
+            .iter()
+            .map(|(rel, text)| (format!("wit/{rel}"), *text));
+        for (rel, text) in RUST_SDK
+            .iter()
+            .map(|(rel, text)| (rel.to_string(), *text))
+            .chain(wit)
+        {
+            let path = sdk.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Failure::internal(format!("{}: {e}", parent.display())))?;
+            }
+            std::fs::write(&path, text)
+                .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
+        }
+    }
     crate::output::out(&format!("{}\n", pack.display()));
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vendored SDK's manifest says what the workspace's does.
+    #[test]
+    fn the_vendored_rust_sdk_manifest_matches_the_workspace() {
+        let workspace = include_str!("../../../../Cargo.toml");
+        let manifest = RUST_SDK[0].1;
+        for dep in [
+            "serde",
+            "serde_json",
+            "serde_path_to_error",
+            "url",
+            "wit-bindgen",
+        ] {
+            let line = workspace
+                .lines()
+                .find(|l| l.starts_with(&format!("{dep} =")))
+                .unwrap_or_else(|| panic!("{dep} is not a workspace dependency"));
+            assert!(manifest.contains(line), "{line}");
+        }
+        for field in ["edition", "rust-version", "license"] {
+            let line = workspace
+                .lines()
+                .find(|l| l.starts_with(&format!("{field} =")))
+                .unwrap();
+            assert!(manifest.contains(line), "{line}");
+        }
+        let sdk = include_str!("../../../../plugin-sdk/Cargo.toml");
+        for dep in sdk
+            .split("[dependencies]")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once(" = "))
+            .map(|(d, _)| d)
+        {
+            assert!(manifest.contains(&format!("\n{dep} = ")), "{dep}");
+        }
+    }
 }

@@ -155,11 +155,50 @@ impl Source {
     }
 }
 
-/// The source directories of the pack at `pack_dir`, sorted (links are not followed).
+/// The `entry_point`s ending in `.wasm` that the YAML files directly in `dir` name.
+fn wasm_entry_points(dir: &Path) -> std::collections::BTreeSet<String> {
+    #[derive(Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        entry_point: String,
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let yaml = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        );
+        if !yaml || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        if let Ok(e) = serde_saphyr::from_str::<Entry>(&text)
+            && e.entry_point.ends_with(".wasm")
+        {
+            names.insert(e.entry_point);
+        }
+    }
+    names
+}
+
+/// The source directories of the pack at `pack_dir`, sorted: a directory `<kind>/<name>/`
+/// holding one of the files above whose `<name>.wasm` an action's or sensor's YAML in
+/// `<kind>/` names as its `entry_point` (so a StackStorm pack's `actions/x/index.js` run by a
+/// shell runner is not taken for one). Links are not followed: a linked `actions`/`sensors`
+/// or source directory is not one.
 pub fn sources(pack_dir: &Path) -> Vec<Source> {
     let mut found = Vec::new();
     for kind in ["actions", "sensors"] {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(pack_dir.join(kind))
+        let kind_dir = pack_dir.join(kind);
+        let real_dir = std::fs::symlink_metadata(&kind_dir).is_ok_and(|m| m.file_type().is_dir());
+        if !real_dir {
+            continue;
+        }
+        let named = wasm_entry_points(&kind_dir);
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&kind_dir)
             .map(|d| {
                 d.flatten()
                     .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
@@ -176,6 +215,9 @@ pub fn sources(pack_dir: &Path) -> Vec<Source> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            if !named.contains(&format!("{name}.wasm")) {
+                continue;
+            }
             found.push(Source {
                 kind,
                 name,
@@ -201,9 +243,10 @@ pub struct Locked {
     pub language: Language,
     /// The WIT world it was built for (`action`, `sensor`).
     pub world: String,
-    /// The source directory's version: the first 16 hex digits of the sha256 over its files
-    /// (as `squall pack install` names versions).
-    pub source_sha256: String,
+    /// The source directory's version after the build: the first 16 hex digits of the
+    /// sha256 over its files (as `squall pack install` names versions), what tools write there
+    /// left out (`__pycache__/`, `node_modules/`, `target/`).
+    pub source_version: String,
     /// The tool and its version, e.g. `componentize-py 0.25.1`.
     pub tool: String,
 }
@@ -221,7 +264,7 @@ pub struct Lock {
 /// The version of the source directory `dir`, as `squall pack install` names a pack's
 /// (`tree_digest`), over its files but what tools write there: `__pycache__/` (componentize-py
 /// imports the module in place), `node_modules/`, `target/`.
-fn source_digest(dir: &Path) -> Result<String, Failure> {
+fn source_version(dir: &Path) -> Result<String, Failure> {
     let files: Vec<PathBuf> = crate::cmd::pack_install::files(dir)?
         .into_iter()
         .filter(|rel| {
@@ -241,6 +284,13 @@ fn version_of(program: &Path, hint: &str) -> Result<String, Failure> {
         .arg("--version")
         .output()
         .map_err(|e| Failure::input(format!("cannot run {} ({e}): {hint}", program.display())))?;
+    if !out.status.success() {
+        return Err(Failure::input(format!(
+            "{} --version failed ({}): {hint}",
+            program.display(),
+            out.status
+        )));
+    }
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let name = program
         .file_name()
@@ -268,8 +318,8 @@ fn write_wit(dir: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Runs `command`; its output is the error when it fails.
-fn run(mut command: std::process::Command, what: &str) -> Result<(), Failure> {
+/// Runs `command`; its stdout, or its output as the error when it fails.
+fn run(mut command: std::process::Command, what: &str) -> Result<Vec<u8>, Failure> {
     let out = command.output().map_err(|e| {
         Failure::input(format!(
             "{what}: cannot run {:?}: {e}",
@@ -277,7 +327,7 @@ fn run(mut command: std::process::Command, what: &str) -> Result<(), Failure> {
         ))
     })?;
     if out.status.success() {
-        return Ok(());
+        return Ok(out.stdout);
     }
     Err(Failure::input(format!(
         "{what} failed ({}):\n{}{}",
@@ -407,34 +457,34 @@ fn build_one(
                 "--release",
                 "--target",
                 "wasm32-wasip2",
+                "--message-format=json-render-diagnostics",
                 "--manifest-path",
             ])
             .arg(source.dir.join("Cargo.toml"))
             .env("CARGO_TARGET_DIR", &target);
-            run(c, &what)?;
-            let text = std::fs::read_to_string(source.dir.join("Cargo.toml"))
-                .map_err(|e| Failure::input(format!("{}: {e}", source.dir.display())))?;
-            let name = text
-                .split("[package]")
-                .nth(1)
-                .and_then(|p| {
-                    p.lines().find_map(|l| {
-                        let (k, v) = l.split_once('=')?;
-                        (k.trim() == "name").then(|| v.trim().trim_matches('"').replace('-', "_"))
+            let messages = run(c, &what)?;
+            // The component: the `.wasm` cargo reports for the crate it was asked to build
+            // (the last artifact; dependencies come first).
+            let component = String::from_utf8_lossy(&messages)
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|m| m["reason"] == "compiler-artifact")
+                .filter_map(|m| {
+                    m["filenames"].as_array().and_then(|f| {
+                        f.iter()
+                            .filter_map(|f| f.as_str())
+                            .find(|f| f.ends_with(".wasm"))
+                            .map(PathBuf::from)
                     })
                 })
+                .last()
                 .ok_or_else(|| {
                     Failure::input(format!(
-                        "{}: no [package] name",
-                        source.dir.join("Cargo.toml").display()
+                        "{what}: cargo made no .wasm (is it a [lib] with crate-type = \
+                         [\"cdylib\"]?)"
                     ))
                 })?;
-            Ok((
-                target
-                    .join("wasm32-wasip2/release")
-                    .join(format!("{name}.wasm")),
-                tool,
-            ))
+            Ok((component, tool))
         }
     }
 }
@@ -462,6 +512,9 @@ pub fn build(
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     lock.format = 1;
+    // Entries of source directories that are gone.
+    lock.components
+        .retain(|c| pack_dir.join(&c.source).is_dir());
     let total = sources.len();
     for (i, source) in sources.iter().enumerate() {
         let rel = source.rel();
@@ -474,23 +527,32 @@ pub fn build(
         let started = Instant::now();
         let work = tempfile::tempdir()
             .map_err(|e| Failure::internal(format!("temporary directory: {e}")))?;
-        let source_sha256 = source_digest(&source.dir)?;
         let (built, tool) = build_one(pack_dir, source, tools, work.path())?;
+        // After the build: cargo writes a standalone crate's Cargo.lock.
+        let source_version = source_version(&source.dir)?;
         let bytes = std::fs::read(&built)
             .map_err(|e| Failure::internal(format!("{}: {e}", built.display())))?;
         let build_secs = started.elapsed().as_secs_f64();
         let target = pack_dir.join(format!("{rel}.wasm"));
-        let tmp = pack_dir.join(format!("{}/.{}.wasm.tmp", source.kind, source.name));
-        std::fs::write(&tmp, &bytes)
-            .and_then(|()| std::fs::rename(&tmp, &target))
+        // A new file (never a link some pack shipped), checked by the host before it replaces
+        // the component (rename replaces a link at `target`, never what it points to).
+        let mut staged = tempfile::Builder::new()
+            .prefix(&format!(".{}.", source.name))
+            .suffix(".wasm")
+            .tempfile_in(pack_dir.join(source.kind))
             .map_err(|e| Failure::internal(format!("{}: {e}", target.display())))?;
+        std::io::Write::write_all(&mut staged, &bytes)
+            .map_err(|e| Failure::internal(format!("{}: {e}", staged.path().display())))?;
         let compiling = Instant::now();
         let checked = if source.kind == "actions" {
-            host.prepare(&target).map(drop)
+            host.prepare(staged.path()).map(drop)
         } else {
-            host.prepare_sensor(&target).map(drop)
+            host.prepare_sensor(staged.path()).map(drop)
         };
-        checked.map_err(|e| Failure::input(format!("{rel}: {e}")))?;
+        checked.map_err(|e| Failure::input(format!("{rel}.wasm: {e}")))?;
+        staged
+            .persist(&target)
+            .map_err(|e| Failure::internal(format!("{}: {e}", target.display())))?;
         let sha = python::sha256_hex(&bytes);
         eprintln!(
             "[{}/{total}] {rel}.wasm: {:.1} MB, sha256 {}, built in {build_secs:.1} s, \
@@ -508,16 +570,30 @@ pub fn build(
             source: rel,
             language: source.language,
             world: source.world().into(),
-            source_sha256,
+            source_version,
             tool,
         });
+        // After each component: a later failure leaves the lock true to what is built.
+        write_lock(&lock_path, &mut lock)?;
     }
+    Ok(())
+}
+
+/// Writes `lock` (sorted) to `path` through a new temporary file renamed over it.
+fn write_lock(path: &Path, lock: &mut Lock) -> Result<(), Failure> {
     lock.components
         .sort_by(|a, b| a.component.cmp(&b.component));
     let text = serde_json::to_vec_pretty(&lock).expect("the lock serializes");
-    write(&lock_path.with_extension("lock.tmp"), &text)?;
-    std::fs::rename(lock_path.with_extension("lock.tmp"), &lock_path)
-        .map_err(|e| Failure::internal(format!("{}: {e}", lock_path.display())))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::internal(format!("{}: {e}", dir.display())))?;
+    let mut staged = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| Failure::internal(format!("{}: {e}", dir.display())))?;
+    std::io::Write::write_all(&mut staged, &text)
+        .map_err(|e| Failure::internal(format!("{}: {e}", staged.path().display())))?;
+    staged
+        .persist(path)
+        .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
     Ok(())
 }
 
@@ -544,7 +620,7 @@ pub fn stale(pack_dir: &Path) -> Vec<String> {
         let Some(locked) = lock.components.iter().find(|c| c.component == component) else {
             continue;
         };
-        if source_digest(&source.dir).ok().as_ref() != Some(&locked.source_sha256) {
+        if source_version(&source.dir).ok().as_ref() != Some(&locked.source_version) {
             problems.push(format!(
                 "{}: changed since its last build; run squall pack build {}",
                 source.dir.display(),
