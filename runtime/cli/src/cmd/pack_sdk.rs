@@ -477,7 +477,7 @@ fn build_one(
                             .map(PathBuf::from)
                     })
                 })
-                .last()
+                .next_back()
                 .ok_or_else(|| {
                     Failure::input(format!(
                         "{what}: cargo made no .wasm (is it a [lib] with crate-type = \
