@@ -21,22 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::{HttpStub, Response, SQUALL, Server, copy_dir, repo, write_squall_toml};
 
-fn completed(e: &Value) -> bool {
-    matches!(
-        e["status"].as_str(),
-        Some("succeeded" | "failed" | "timeout" | "canceled" | "abandoned")
-    )
-}
-
 fn run(server: &Server, action: &str, parameters: Value) -> Value {
-    let (status, created) = server.send(
-        reqwest::Method::POST,
-        "/api/v1/executions",
-        Some(json!({"action": action, "parameters": parameters})),
-    );
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().unwrap();
-    server.wait_for(&format!("/api/v1/executions/{id}"), 300, completed)
+    server.run_to_end(action, parameters)
 }
 
 /// The languages to check, with the tools their builds need (`None`: skipped).
@@ -563,15 +549,6 @@ fn a_new_javascript_pack_builds_installs_and_runs() {
     );
     assert_eq!(stub.paths(), ["/health"]);
     // The sensor polled once at start: tick 1 → the rule → core.echo.
-    let echoed = server.wait_for("/api/v1/executions?action=core.echo", 300, |list| {
-        list.as_array()
-            .is_some_and(|l| l.iter().any(|e| e["status"] == "succeeded"))
-    });
-    let echo = echoed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["status"] == "succeeded")
-        .unwrap();
+    let echo = server.first_succeeded("core.echo");
     assert_eq!(echo["result"]["stdout"], "acme tick 1", "{echo:#}");
 }

@@ -30,24 +30,10 @@ fn componentize_py() -> Option<PathBuf> {
     )
 }
 
-fn completed(e: &Value) -> bool {
-    matches!(
-        e["status"].as_str(),
-        Some("succeeded" | "failed" | "timeout" | "canceled" | "abandoned")
-    )
-}
-
 /// Runs `action` with `parameters` to its end; returns the execution. The first run compiles
 /// the pack's component (tens of seconds in a debug build).
 fn run(server: &Server, action: &str, parameters: Value) -> Value {
-    let (status, created) = server.send(
-        reqwest::Method::POST,
-        "/api/v1/executions",
-        Some(json!({"action": action, "parameters": parameters})),
-    );
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().unwrap();
-    server.wait_for(&format!("/api/v1/executions/{id}"), 300, completed)
+    server.run_to_end(action, parameters)
 }
 
 /// `squall pack build <pack>` in the site `pack` belongs to (`<site>/packs/<pack>`), so the
@@ -737,15 +723,6 @@ fn a_new_python_pack_installs_into_a_running_server_and_runs() {
     assert_eq!(stub.paths(), ["/health"]);
     // The sensor polled once at start (its next poll is a minute away): tick 1 → the rule →
     // core.echo.
-    let echoed = server.wait_for("/api/v1/executions?action=core.echo", 300, |list| {
-        list.as_array()
-            .is_some_and(|l| l.iter().any(|e| e["status"] == "succeeded"))
-    });
-    let echo = echoed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["status"] == "succeeded")
-        .unwrap();
+    let echo = server.first_succeeded("core.echo");
     assert_eq!(echo["result"]["stdout"], "acme tick 1", "{echo:#}");
 }

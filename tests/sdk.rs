@@ -120,17 +120,7 @@ fn the_packaged_rust_sdk_builds_an_action_outside_the_workspace_that_the_server_
     assert_eq!(lock["components"][0]["component"], "actions/hello.wasm");
 
     let server = Server::start(site.path());
-    let (status, e) = server.send(
-        reqwest::Method::POST,
-        "/api/v1/executions",
-        Some(json!({"action": "hello.hello", "parameters": {"name": "Ann"}})),
-    );
-    assert_eq!(status, 201, "{e}");
-    let done = server.wait_for(
-        &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
-        120,
-        |e| e["status"] == "succeeded" || e["status"] == "failed",
-    );
+    let done = server.run_to_end("hello.hello", json!({"name": "Ann"}));
     assert_eq!(
         done["result"],
         json!({"greeting": "hello, Ann", "action": "hello.hello"}),
@@ -198,17 +188,7 @@ fn a_new_rust_pack_builds_with_its_vendored_sdk_and_runs() {
     );
 
     let server = Server::start(site.path());
-    let (status, e) = server.send(
-        reqwest::Method::POST,
-        "/api/v1/executions",
-        Some(json!({"action": "acme.lookup", "parameters": {"host": host, "path": "/health"}})),
-    );
-    assert_eq!(status, 201, "{e}");
-    let done = server.wait_for(
-        &format!("/api/v1/executions/{}", e["id"].as_str().unwrap()),
-        120,
-        |e| e["status"] == "succeeded" || e["status"] == "failed",
-    );
+    let done = server.run_to_end("acme.lookup", json!({"host": host, "path": "/health"}));
     assert_eq!(
         done["result"],
         json!({"status": 200, "ok": true, "server": ""}),
@@ -216,15 +196,6 @@ fn a_new_rust_pack_builds_with_its_vendored_sdk_and_runs() {
     );
     assert_eq!(stub.paths(), ["/health"]);
     // The sensor polled once at start: tick 1 → the rule → core.echo.
-    let echoed = server.wait_for("/api/v1/executions?action=core.echo", 120, |list| {
-        list.as_array()
-            .is_some_and(|l| l.iter().any(|e| e["status"] == "succeeded"))
-    });
-    let echo = echoed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["status"] == "succeeded")
-        .unwrap();
+    let echo = server.first_succeeded("core.echo");
     assert_eq!(echo["result"]["stdout"], "acme tick 1", "{echo:#}");
 }

@@ -136,6 +136,38 @@ impl Server {
             .unwrap()
     }
 
+    /// Requests `action` with `parameters` and waits (up to 300 s: a first run may compile the
+    /// component) until the execution is done; returns it.
+    pub fn run_to_end(&self, action: &str, parameters: Value) -> Value {
+        let (status, created) = self.send(
+            reqwest::Method::POST,
+            "/api/v1/executions",
+            Some(serde_json::json!({"action": action, "parameters": parameters})),
+        );
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().unwrap();
+        self.wait_for(&format!("/api/v1/executions/{id}"), 300, |e| {
+            matches!(
+                e["status"].as_str(),
+                Some("succeeded" | "failed" | "timeout" | "canceled" | "abandoned")
+            )
+        })
+    }
+
+    /// The first execution of `action` to succeed, waiting up to 300 s for one.
+    pub fn first_succeeded(&self, action: &str) -> Value {
+        let list = self.wait_for(&format!("/api/v1/executions?action={action}"), 300, |l| {
+            l.as_array()
+                .is_some_and(|l| l.iter().any(|e| e["status"] == "succeeded"))
+        });
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["status"] == "succeeded")
+            .unwrap()
+            .clone()
+    }
+
     /// Polls `GET path` every 50 ms until `done` holds for its JSON and returns that JSON.
     ///
     /// # Panics

@@ -193,15 +193,17 @@ const PYTHON: &[(&str, &str)] = &[
     ),
 ];
 
-/// The files of a new JavaScript pack (the JavaScript SDK), as [`PYTHON`].
-const JAVASCRIPT: &[(&str, &str)] = &[
+/// The metadata of a new pack with Squall's SDKs (`js`, `rust`): the action's and sensor's
+/// YAML naming `lookup.wasm` and `ticker.wasm` (which `squall pack build` makes of the
+/// language's source directories), and the rule; `{lang}` stands for the language.
+const SDK_METADATA: &[(&str, &str)] = &[
     (
         "pack.yaml",
         r#"---
 ref: {pack}
 name: {pack}
 version: 0.1.0
-description: '{pack}: made with squall pack new --lang js'
+description: '{pack}: made with squall pack new --lang {lang}'
 author: '{author}'
 email: '{author}@localhost'
 capabilities:
@@ -228,6 +230,48 @@ parameters:
 "#,
     ),
     (
+        "sensors/ticker.yaml",
+        r#"---
+class_name: Ticker
+entry_point: ticker.wasm
+description: Emits {pack}.tick every poll, counting in the datastore
+enabled: true
+poll_interval: 60
+trigger_types:
+  - name: tick
+    description: One poll of {pack}.Ticker
+    payload_schema:
+      type: object
+      properties:
+        count:
+          type: integer
+      required: [count]
+"#,
+    ),
+    (
+        "rules/on_tick.yaml",
+        r#"---
+name: on_tick
+pack: {pack}
+description: Echo each tick of {pack}.Ticker
+enabled: true
+trigger:
+  type: {pack}.tick
+criteria:
+  trigger.count:
+    type: gt
+    pattern: 0
+action:
+  ref: core.echo
+  parameters:
+    message: "{pack} tick {{ trigger.count }}"
+"#,
+    ),
+];
+
+/// The files of a new JavaScript pack (the JavaScript SDK), as [`PYTHON`], beside [`SDK_METADATA`].
+const JAVASCRIPT: &[(&str, &str)] = &[
+    (
         "actions/lookup/index.js",
         r#"// The action: squall pack build makes actions/lookup.wasm of this module.
 
@@ -253,25 +297,6 @@ export async function run(ctx, { host, path }) {
 "#,
     ),
     (
-        "sensors/ticker.yaml",
-        r#"---
-class_name: Ticker
-entry_point: ticker.wasm
-description: Emits {pack}.tick every poll, counting in the datastore
-enabled: true
-poll_interval: 60
-trigger_types:
-  - name: tick
-    description: One poll of {pack}.Ticker
-    payload_schema:
-      type: object
-      properties:
-        count:
-          type: integer
-      required: [count]
-"#,
-    ),
-    (
         "sensors/ticker/index.js",
         r#"// The sensor: squall pack build makes sensors/ticker.wasm of this module.
 
@@ -282,25 +307,6 @@ export function poll(ctx) {
   ctx.log.info(`tick ${count}`);
   ctx.emit("{pack}.tick", { count });
 }
-"#,
-    ),
-    (
-        "rules/on_tick.yaml",
-        r#"---
-name: on_tick
-pack: {pack}
-description: Echo each tick of {pack}.Ticker
-enabled: true
-trigger:
-  type: {pack}.tick
-criteria:
-  trigger.count:
-    type: gt
-    pattern: 0
-action:
-  ref: core.echo
-  parameters:
-    message: "{pack} tick {{ trigger.count }}"
 "#,
     ),
     (
@@ -353,41 +359,9 @@ $ squall run {pack}.lookup host=example.com
     ),
 ];
 
-/// The files of a new Rust pack, as [`PYTHON`]; the Rust SDK goes beside them
-/// ([`RUST_SDK`]).
+/// The files of a new Rust pack, as [`PYTHON`], beside [`SDK_METADATA`]; the Rust SDK goes
+/// with them ([`RUST_SDK`]).
 const RUST: &[(&str, &str)] = &[
-    (
-        "pack.yaml",
-        r#"---
-ref: {pack}
-name: {pack}
-version: 0.1.0
-description: '{pack}: made with squall pack new --lang rust'
-author: '{author}'
-email: '{author}@localhost'
-capabilities:
-  # Outbound HTTP the pack asks for; the operator grants it in squall.toml.
-  http: ["example.com"]
-"#,
-    ),
-    (
-        "actions/lookup.yaml",
-        r#"---
-name: lookup
-runner_type: wasm
-entry_point: lookup.wasm
-description: GETs http://<host><path> and says how the host answered
-enabled: true
-parameters:
-  host:
-    type: string
-    description: The host (and port) to ask, e.g. example.com
-    required: true
-  path:
-    type: string
-    default: /
-"#,
-    ),
     (
         "actions/lookup/Cargo.toml",
         r#"[package]
@@ -467,25 +441,6 @@ mod tests {
 "#,
     ),
     (
-        "sensors/ticker.yaml",
-        r#"---
-class_name: Ticker
-entry_point: ticker.wasm
-description: Emits {pack}.tick every poll, counting in the datastore
-enabled: true
-poll_interval: 60
-trigger_types:
-  - name: tick
-    description: One poll of {pack}.Ticker
-    payload_schema:
-      type: object
-      properties:
-        count:
-          type: integer
-      required: [count]
-"#,
-    ),
-    (
         "sensors/ticker/Cargo.toml",
         r#"[package]
 name = "{pack}-ticker"
@@ -524,25 +479,6 @@ impl Sensor for Ticker {
 }
 
 squall_plugin::sensor!(Ticker);
-"#,
-    ),
-    (
-        "rules/on_tick.yaml",
-        r#"---
-name: on_tick
-pack: {pack}
-description: Echo each tick of {pack}.Ticker
-enabled: true
-trigger:
-  type: {pack}.tick
-criteria:
-  trigger.count:
-    type: gt
-    pattern: 0
-action:
-  ref: core.echo
-  parameters:
-    message: "{pack} tick {{ trigger.count }}"
 "#,
     ),
     (
@@ -639,10 +575,10 @@ pub fn new(name: &str, lang: &str, dir: &Path) -> Result<u8, Failure> {
              StackStorm's PACK_REF_WHITELIST_REGEX)"
         )));
     }
-    let files = match lang {
-        "python" => PYTHON,
-        "js" | "javascript" => JAVASCRIPT,
-        "rust" => RUST,
+    let (files, lang) = match lang {
+        "python" => (PYTHON, lang),
+        "js" | "javascript" => (JAVASCRIPT, "js"),
+        "rust" => (RUST, "rust"),
         other => {
             return Err(Failure::input(format!(
                 "--lang {other}: python (StackStorm's format), js or rust (Squall's SDKs)"
@@ -657,34 +593,38 @@ pub fn new(name: &str, lang: &str, dir: &Path) -> Result<u8, Failure> {
         )));
     }
     let author = std::env::var("USER").unwrap_or_else(|_| "squall".into());
-    for (rel, text) in files {
+    let mut all: Vec<(String, String)> = files
+        .iter()
+        .chain(if lang == "python" { &[] } else { SDK_METADATA })
+        .map(|(rel, text)| {
+            let text = text
+                .replace("{pack}", name)
+                .replace("{author}", &author)
+                .replace("{lang}", lang);
+            (rel.to_string(), text)
+        })
+        .collect();
+    if lang == "rust" {
+        // Verbatim: the SDK's sources are not templates.
+        let wit = squall_core::python::WIT_FILES
+            .iter()
+            .map(|(rel, text)| (format!("wit/{rel}"), *text));
+        all.extend(
+            RUST_SDK
+                .iter()
+                .map(|(rel, text)| (rel.to_string(), *text))
+                .chain(wit)
+                .map(|(rel, text)| (format!("vendor/squall-plugin/{rel}"), text.to_string())),
+        );
+    }
+    for (rel, text) in all {
         let path = pack.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| Failure::internal(format!("{}: {e}", parent.display())))?;
         }
-        let text = text.replace("{pack}", name).replace("{author}", &author);
         std::fs::write(&path, text)
             .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
-    }
-    if lang == "rust" {
-        let sdk = pack.join("vendor").join("squall-plugin");
-        let wit = squall_core::python::WIT_FILES
-            .iter()
-            .map(|(rel, text)| (format!("wit/{rel}"), *text));
-        for (rel, text) in RUST_SDK
-            .iter()
-            .map(|(rel, text)| (rel.to_string(), *text))
-            .chain(wit)
-        {
-            let path = sdk.join(rel);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| Failure::internal(format!("{}: {e}", parent.display())))?;
-            }
-            std::fs::write(&path, text)
-                .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
-        }
     }
     crate::output::out(&format!("{}\n", pack.display()));
     Ok(0)
