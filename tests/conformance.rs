@@ -552,3 +552,40 @@ fn a_new_javascript_pack_builds_installs_and_runs() {
     let echo = server.first_succeeded("core.echo");
     assert_eq!(echo["result"]["stdout"], "acme tick 1", "{echo:#}");
 }
+
+#[test]
+fn a_build_that_never_ends_is_stopped_at_the_build_timeout() {
+    let (_, Some(py), _) = languages() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_squall_toml(dir.path(), "");
+    let pack = support::new_pack(dir.path(), "spin", "");
+    std::fs::create_dir_all(pack.join("actions/spin")).unwrap();
+    // componentize-py imports the module as it builds: this one never finishes importing.
+    std::fs::write(
+        pack.join("actions/spin/app.py"),
+        "import squall\n\nwhile True:\n    pass\n",
+    )
+    .unwrap();
+    std::fs::write(
+        pack.join("actions/spin.yaml"),
+        "name: spin\nrunner_type: wasm\nentry_point: spin.wasm\n",
+    )
+    .unwrap();
+    let out = Command::new(SQUALL)
+        .current_dir(dir.path())
+        .env_remove("SQUALL_DATA_DIR")
+        .env_remove("SQUALL_CONFIG")
+        .env("SQUALL_COMPONENTIZE_PY", &py)
+        .args(["pack", "build", "packs/spin", "--build-timeout", "5"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("did not finish within 5 s (--build-timeout); it was stopped"),
+        "{said}"
+    );
+    assert!(!pack.join("actions/spin.wasm").exists());
+}

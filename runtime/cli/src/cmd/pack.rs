@@ -290,7 +290,12 @@ pub fn build(
         sources.retain(|s| s.language != crate::cmd::pack_sdk::Language::Rust);
     }
     crate::cmd::pack_sdk::build(settings, pack_dir, &sources, tools)?;
-    let built_python = build_python_content(settings, pack_dir, &tools.componentize_py)?;
+    let built_python = build_python_content(
+        settings,
+        pack_dir,
+        &tools.componentize_py,
+        std::time::Duration::from_secs(tools.build_timeout),
+    )?;
     if !built_python && sources.is_empty() {
         eprintln!(
             "{}: no component sources, python-script actions or Python sensors; nothing to build",
@@ -305,6 +310,7 @@ fn build_python_content(
     settings: &crate::settings::Settings,
     pack_dir: &std::path::Path,
     componentize_py: &std::path::Path,
+    timeout: std::time::Duration,
 ) -> Result<bool, Failure> {
     use squall_core::python;
     let started = std::time::Instant::now();
@@ -404,7 +410,8 @@ fn build_python_content(
         pack_dir.display()
     );
     let out = work.path().join("out.wasm");
-    let run = std::process::Command::new(componentize_py)
+    let mut componentize = std::process::Command::new(componentize_py);
+    componentize
         .arg("-d")
         .arg(work.path().join("wit"))
         .args(["-w", python::WORLD, "componentize", "-p"])
@@ -417,9 +424,18 @@ fn build_python_content(
         .arg("-o")
         .arg(&out)
         .current_dir(work.path())
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .map_err(|e| Failure::internal(format!("cannot run {}: {e}", componentize_py.display())))?;
+        .env("RUST_BACKTRACE", "0");
+    let run = crate::cmd::pack_sdk::output_within(componentize, timeout)
+        .map_err(|e| Failure::internal(format!("cannot run {}: {e}", componentize_py.display())))?
+        .ok_or_else(|| {
+            Failure::input(format!(
+                "building the Python content of {}: {} did not finish within {} s \
+                 (--build-timeout); it was stopped",
+                pack_dir.display(),
+                componentize_py.display(),
+                timeout.as_secs()
+            ))
+        })?;
     if !run.status.success() {
         let text = format!(
             "{}{}",

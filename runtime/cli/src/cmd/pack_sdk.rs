@@ -88,6 +88,16 @@ pub struct Toolchain {
         default_value = "componentize-js"
     )]
     pub componentize_js: PathBuf,
+    /// Seconds one build step (componentize-py, componentize-js, cargo) may take before it is
+    /// killed and the build fails: a module looping as it is imported at build time would
+    /// otherwise hang `squall pack build` and `squall pack install`
+    #[arg(
+        long,
+        env = "SQUALL_BUILD_TIMEOUT",
+        default_value_t = 900,
+        value_name = "SECONDS"
+    )]
+    pub build_timeout: u64,
 }
 
 /// A source language, recognized by the file a source directory holds.
@@ -318,14 +328,78 @@ fn write_wit(dir: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Runs `command`; its stdout, or its output as the error when it fails.
-fn run(mut command: std::process::Command, what: &str) -> Result<Vec<u8>, Failure> {
-    let out = command.output().map_err(|e| {
-        Failure::input(format!(
-            "{what}: cannot run {:?}: {e}",
-            command.get_program()
-        ))
-    })?;
+/// Runs `command` to its end with stdin empty and stdout and stderr captured, for at most
+/// `timeout`: past it, the command is killed (SIGKILL) and the answer is `Ok(None)` (output
+/// that processes it started still write is not waited for).
+///
+/// # Errors
+/// When the command cannot start.
+pub(crate) fn output_within(
+    mut command: std::process::Command,
+    timeout: std::time::Duration,
+) -> std::io::Result<Option<std::process::Output>> {
+    use std::io::Read;
+    use std::process::Stdio;
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn()?;
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = reader(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = reader(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(std::process::Output {
+                status,
+                stdout: stdout.join().unwrap_or_default(),
+                stderr: stderr.join().unwrap_or_default(),
+            }));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Runs `command` (within `timeout`); its stdout, or its output as the error when it fails.
+fn run(
+    command: std::process::Command,
+    what: &str,
+    timeout: std::time::Duration,
+) -> Result<Vec<u8>, Failure> {
+    let program = command.get_program().to_owned();
+    let out = output_within(command, timeout)
+        .map_err(|e| Failure::input(format!("{what}: cannot run {program:?}: {e}")))?
+        .ok_or_else(|| {
+            Failure::input(format!(
+                "{what}: {program:?} did not finish within {} s (--build-timeout); it was \
+                 stopped",
+                timeout.as_secs()
+            ))
+        })?;
     if out.status.success() {
         return Ok(out.stdout);
     }
@@ -345,6 +419,7 @@ fn build_one(
     work: &Path,
 ) -> Result<(PathBuf, String), Failure> {
     let what = format!("building {}", source.dir.display());
+    let timeout = std::time::Duration::from_secs(tools.build_timeout);
     // The tools run in `work`: the source directory by its absolute path.
     let source_dir = std::fs::canonicalize(&source.dir)
         .map_err(|e| Failure::input(format!("{}: {e}", source.dir.display())))?;
@@ -397,7 +472,7 @@ fn build_one(
                 .arg(&out)
                 .current_dir(work)
                 .env("RUST_BACKTRACE", "0");
-            run(c, &what)?;
+            run(c, &what, timeout)?;
             Ok((out, tool))
         }
         Language::JavaScript => {
@@ -439,7 +514,7 @@ fn build_one(
                 .arg(&out)
                 .arg(work.join("js/main.js"))
                 .current_dir(work.join("js"));
-            run(c, &what)?;
+            run(c, &what, timeout)?;
             Ok((out, tool))
         }
         Language::Rust => {
@@ -462,7 +537,7 @@ fn build_one(
             ])
             .arg(source.dir.join("Cargo.toml"))
             .env("CARGO_TARGET_DIR", &target);
-            let messages = run(c, &what)?;
+            let messages = run(c, &what, timeout)?;
             // The component: the `.wasm` cargo reports for the crate it was asked to build
             // (the last artifact; dependencies come first).
             let component = String::from_utf8_lossy(&messages)
