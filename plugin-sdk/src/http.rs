@@ -213,7 +213,15 @@ impl Request {
             .body()
             .map_err(|()| HttpError::Transport("request body already taken".into()))?;
         let pending = outgoing_handler::handle(request, options).map_err(|e| self.error_from(e))?;
-        write_body(body, &self.body)?;
+        if let Err(writing) = write_body(body, &self.body) {
+            // The host may have refused or failed the request while the body was being
+            // written (the body stream then closes): its verdict says why, not the write.
+            pending.subscribe().block();
+            return Err(match pending.get() {
+                Some(Ok(Err(code))) => self.error_from(code),
+                _ => writing,
+            });
+        }
 
         pending.subscribe().block();
         let response = match pending.get() {

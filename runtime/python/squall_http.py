@@ -134,14 +134,22 @@ def _send(method, url, parts, fields, body, timeout):
         outgoing.__exit__(None, None, None)
         raise _error(url, e.value)
     with future:
+        writing = None
         try:
             if body:
                 with outgoing.write() as stream:
                     view = memoryview(body)
                     for start in range(0, len(view), _WRITE_CHUNK):
                         stream.blocking_write_and_flush(bytes(view[start : start + _WRITE_CHUNK]))
+        except Err as e:
+            # The host may have refused or failed the request while the body was being
+            # written (the stream then closes): its verdict, below, says why.
+            writing = e
         finally:
-            t.OutgoingBody.finish(outgoing, None)
+            try:
+                t.OutgoingBody.finish(outgoing, None)
+            except Err as e:
+                writing = writing or e
         while True:
             answer = future.get()
             if answer is not None:
@@ -153,6 +161,8 @@ def _send(method, url, parts, fields, body, timeout):
         raise HTTPError("request to %s: the response was already taken" % url, "InternalError")
     if isinstance(outcome, Err):
         raise _error(url, outcome.value)
+    if writing is not None:
+        raise HTTPError("request to %s failed writing its body: %s" % (url, writing.value), "HttpProtocolError")
     response = outcome.value
     with response:
         status = response.status()
