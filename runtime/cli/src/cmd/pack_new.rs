@@ -365,7 +365,7 @@ const RUST: &[(&str, &str)] = &[
     (
         "actions/lookup/Cargo.toml",
         r#"[package]
-name = "{pack}-lookup"
+name = "squall-{pack}-lookup"
 version = "0.1.0"
 edition = "2024"
 
@@ -378,6 +378,14 @@ serde = { version = "1", features = ["derive"] }
 
 # A workspace of its own: squall pack build runs cargo here.
 [workspace]
+"#,
+    ),
+    (
+        "actions/lookup/.cargo/config.toml",
+        r#"# Builds (cargo test, cargo build) go under the pack's build directory, which
+# squall pack install leaves out; squall pack build sets its own target directory.
+[build]
+target-dir = "../../.squall/cargo-target"
 "#,
     ),
     (
@@ -443,7 +451,7 @@ mod tests {
     (
         "sensors/ticker/Cargo.toml",
         r#"[package]
-name = "{pack}-ticker"
+name = "squall-{pack}-ticker"
 version = "0.1.0"
 edition = "2024"
 
@@ -454,6 +462,14 @@ crate-type = ["cdylib"]
 squall-plugin = { path = "../../vendor/squall-plugin" }
 
 [workspace]
+"#,
+    ),
+    (
+        "sensors/ticker/.cargo/config.toml",
+        r#"# Builds (cargo test, cargo build) go under the pack's build directory, which
+# squall pack install leaves out; squall pack build sets its own target directory.
+[build]
+target-dir = "../../.squall/cargo-target"
 "#,
     ),
     (

@@ -95,7 +95,8 @@ pub struct Toolchain {
         long,
         env = "SQUALL_BUILD_TIMEOUT",
         default_value_t = 900,
-        value_name = "SECONDS"
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub build_timeout: u64,
 }
@@ -256,6 +257,7 @@ pub struct Locked {
     /// The source directory's version after the build: the first 16 hex digits of the
     /// sha256 over its files (as `squall pack install` names versions), what tools write there
     /// left out (`__pycache__/`, `node_modules/`, `target/`).
+    #[serde(alias = "source_sha256")]
     pub source_version: String,
     /// The tool and its version, e.g. `componentize-py 0.25.1`.
     pub tool: String,
@@ -329,8 +331,11 @@ fn write_wit(dir: &Path) -> Result<(), Failure> {
 }
 
 /// Runs `command` to its end with stdin empty and stdout and stderr captured, for at most
-/// `timeout`: past it, the command is killed (SIGKILL) and the answer is `Ok(None)` (output
-/// that processes it started still write is not waited for).
+/// `timeout`, in a process group of its own: past the deadline the whole group is killed
+/// (SIGKILL; componentize-js runs the module in a child process, cargo runs rustc) and the
+/// answer is `Ok(None)`. Output still held open by a process that left the group is not
+/// waited for past the deadline. (Its own group also means a Ctrl-C at the terminal does not
+/// reach it: the build step ends by itself or at the deadline.)
 ///
 /// # Errors
 /// When the command cannot start.
@@ -339,56 +344,89 @@ pub(crate) fn output_within(
     timeout: std::time::Duration,
 ) -> std::io::Result<Option<std::process::Output>> {
     use std::io::Read;
+    use std::os::unix::process::CommandExt;
     use std::process::Stdio;
     command
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = command.spawn()?;
-    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+    let group = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    let kill_group = || {
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+    };
+    let (sender, received) = std::sync::mpsc::channel::<(bool, Vec<u8>)>();
+    for (is_stdout, pipe) in [
+        (
+            true,
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
+        (
+            false,
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
+    ] {
+        let sender = sender.clone();
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
             if let Some(mut pipe) = pipe {
                 let _ = pipe.read_to_end(&mut bytes);
             }
-            bytes
-        })
-    };
-    let stdout = reader(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = reader(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(std::process::Output {
-                status,
-                stdout: stdout.join().unwrap_or_default(),
-                stderr: stderr.join().unwrap_or_default(),
-            }));
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(None);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+            let _ = sender.send((is_stdout, bytes));
+        });
     }
+    drop(sender);
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Ok(None) => {
+                kill_group();
+                let _ = child.wait();
+                return Ok(None);
+            }
+            Err(e) => {
+                kill_group();
+                let _ = child.wait();
+                return Err(e);
+            }
+        }
+    };
+    // What the step left running in its group goes with it.
+    kill_group();
+    let mut output = std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    for _ in 0..2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match received.recv_timeout(left.max(std::time::Duration::from_secs(1))) {
+            Ok((true, bytes)) => output.stdout = bytes,
+            Ok((false, bytes)) => output.stderr = bytes,
+            Err(_) => break,
+        }
+    }
+    Ok(Some(output))
 }
 
-/// Runs `command` (within `timeout`); its stdout, or its output as the error when it fails.
+/// Runs `command` (within `timeout`); its stdout, or its output as the error when it fails
+/// (stderr only when `stdout_is_data`: cargo's JSON messages are not for people).
 fn run(
     command: std::process::Command,
     what: &str,
     timeout: std::time::Duration,
+    stdout_is_data: bool,
 ) -> Result<Vec<u8>, Failure> {
     let program = command.get_program().to_owned();
     let out = output_within(command, timeout)
@@ -403,10 +441,14 @@ fn run(
     if out.status.success() {
         return Ok(out.stdout);
     }
+    let stdout = if stdout_is_data {
+        std::borrow::Cow::Borrowed("")
+    } else {
+        String::from_utf8_lossy(&out.stdout)
+    };
     Err(Failure::input(format!(
-        "{what} failed ({}):\n{}{}",
+        "{what} failed ({}):\n{stdout}{}",
         out.status,
-        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr).trim_end()
     )))
 }
@@ -472,7 +514,7 @@ fn build_one(
                 .arg(&out)
                 .current_dir(work)
                 .env("RUST_BACKTRACE", "0");
-            run(c, &what, timeout)?;
+            run(c, &what, timeout, false)?;
             Ok((out, tool))
         }
         Language::JavaScript => {
@@ -514,7 +556,7 @@ fn build_one(
                 .arg(&out)
                 .arg(work.join("js/main.js"))
                 .current_dir(work.join("js"));
-            run(c, &what, timeout)?;
+            run(c, &what, timeout, false)?;
             Ok((out, tool))
         }
         Language::Rust => {
@@ -537,7 +579,7 @@ fn build_one(
             ])
             .arg(source.dir.join("Cargo.toml"))
             .env("CARGO_TARGET_DIR", &target);
-            let messages = run(c, &what, timeout)?;
+            let messages = run(c, &what, timeout, true)?;
             // The component: the `.wasm` cargo reports for the crate it was asked to build
             // (the last artifact; dependencies come first).
             let component = String::from_utf8_lossy(&messages)
@@ -611,11 +653,17 @@ pub fn build(
         let target = pack_dir.join(format!("{rel}.wasm"));
         // A new file (never a link some pack shipped), checked by the host before it replaces
         // the component (rename replaces a link at `target`, never what it points to).
+        // Staged in the build directory (same file system; never copied by `pack install`),
+        // readable by all as a file `std::fs::write` makes.
+        let build_dir = pack_dir.join(python::BUILD_DIR);
+        std::fs::create_dir_all(&build_dir)
+            .map_err(|e| Failure::internal(format!("{}: {e}", build_dir.display())))?;
         let mut staged = tempfile::Builder::new()
-            .prefix(&format!(".{}.", source.name))
+            .prefix(&format!(".{}-{}.", source.kind, source.name))
             .suffix(".wasm")
-            .tempfile_in(pack_dir.join(source.kind))
-            .map_err(|e| Failure::internal(format!("{}: {e}", target.display())))?;
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .tempfile_in(&build_dir)
+            .map_err(|e| Failure::internal(format!("{}: {e}", build_dir.display())))?;
         std::io::Write::write_all(&mut staged, &bytes)
             .map_err(|e| Failure::internal(format!("{}: {e}", staged.path().display())))?;
         let compiling = Instant::now();
@@ -624,7 +672,13 @@ pub fn build(
         } else {
             host.prepare_sensor(staged.path()).map(drop)
         };
-        checked.map_err(|e| Failure::input(format!("{rel}.wasm: {e}")))?;
+        checked.map_err(|e| {
+            let message = e.to_string().replace(
+                &staged.path().display().to_string(),
+                &target.display().to_string(),
+            );
+            Failure::input(format!("{rel}.wasm: {message}"))
+        })?;
         staged
             .persist(&target)
             .map_err(|e| Failure::internal(format!("{}: {e}", target.display())))?;
@@ -662,7 +716,9 @@ fn write_lock(path: &Path, lock: &mut Lock) -> Result<(), Failure> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
         .map_err(|e| Failure::internal(format!("{}: {e}", dir.display())))?;
-    let mut staged = tempfile::NamedTempFile::new_in(dir)
+    let mut staged = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)
         .map_err(|e| Failure::internal(format!("{}: {e}", dir.display())))?;
     std::io::Write::write_all(&mut staged, &text)
         .map_err(|e| Failure::internal(format!("{}: {e}", staged.path().display())))?;
